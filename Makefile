@@ -1,0 +1,44 @@
+# VirtEngine Support — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies
+
+run: install ## Run the app: embedded PostgreSQL + Redis (unless DATABASE_URL/REDIS_URL), migrate, demo data, daphne + Celery worker + beat
+	$(BIN)/python -m config.devservices run
+
+test: install ## Run the whole test suite (ruff, then pytest on real PostgreSQL and Redis)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+services-env: install ## Print DATABASE_URL / REDIS_URL of the embedded servers (starting them if needed)
+	@$(BIN)/python -m config.devservices env
+
+services-stop: install ## Stop the embedded PostgreSQL and Redis
+	$(BIN)/python -m config.devservices stop
+
+.PHONY: help install run test lint format services-env services-stop

@@ -1,0 +1,44 @@
+"""The chain outbox: one row per ticket event, written in the event's own transaction, drained to a
+ledger in per-ticket order. The receipt (backend, tx hash, height, time) is kept on the row."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class OutboxEntry(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ANCHORED = "anchored", "Anchored"
+        FAILED = "failed", "Failed (retrying)"
+
+    event = models.OneToOneField("tickets.TicketEvent", on_delete=models.CASCADE, related_name="outbox")
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="outbox_entries")
+    seq = models.PositiveIntegerField()
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    anchored_at = models.DateTimeField(null=True, blank=True)
+    backend = models.CharField(max_length=32, blank=True)
+    tx_hash = models.CharField(max_length=128, blank=True)
+    height = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "outbox entry"
+        verbose_name_plural = "outbox"
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=~models.Q(state="anchored"),
+                name="outbox_unanchored_idx",
+            ),
+            models.Index(fields=["ticket", "seq"], name="outbox_ticket_seq_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.idempotency_key} ({self.state})"

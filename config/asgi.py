@@ -1,0 +1,24 @@
+"""ASGI entry point: Django for HTTP, Channels consumers for WebSockets."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# Django must be set up before the consumers (and the models they import) are imported.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from core.ws_auth import WebSocketAuthMiddlewareStack  # noqa: E402
+from tickets.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            WebSocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

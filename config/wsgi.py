@@ -1,0 +1,8 @@
+"""WSGI entry point (HTTP only; WebSockets need the ASGI application)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+application = get_wsgi_application()

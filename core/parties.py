@@ -1,0 +1,61 @@
+"""Who is acting: the party (customer, provider, support or the system) behind a request or task.
+
+Every selector and service takes a `Party`; how a request becomes one (session, wallet signature, HMAC
+credential) is the authentication layer's job, so the business rules never look at HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class PartyKind(StrEnum):
+    CUSTOMER = "customer"
+    PROVIDER = "provider"
+    SUPPORT = "support"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Party:
+    """An acting party. `address` is the customer's (or provider's) chain address when known."""
+
+    kind: PartyKind
+    label: str
+    user_id: int | None = None
+    address: str = ""
+    provider_id: int | None = None
+
+    @property
+    def is_customer(self) -> bool:
+        return self.kind is PartyKind.CUSTOMER
+
+    @property
+    def is_provider(self) -> bool:
+        return self.kind is PartyKind.PROVIDER
+
+    @property
+    def is_support(self) -> bool:
+        return self.kind is PartyKind.SUPPORT
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind is PartyKind.SYSTEM
+
+    @property
+    def sees_internal(self) -> bool:
+        """Internal notes are for the provider and support (and the system's own bookkeeping)."""
+        return self.kind is not PartyKind.CUSTOMER
+
+    @property
+    def key(self) -> str:
+        """A stable identity string, for throttling and logs."""
+        if self.kind is PartyKind.PROVIDER:
+            return f"provider:{self.provider_id}"
+        if self.kind is PartyKind.CUSTOMER:
+            return f"customer:{self.address or self.user_id}"
+        return f"{self.kind.value}:{self.user_id}"
+
+
+SYSTEM = Party(kind=PartyKind.SYSTEM, label="system")

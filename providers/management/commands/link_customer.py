@@ -1,0 +1,35 @@
+"""Link a chain address to a portal user (created if needed), making them a customer."""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from core.errors import ApplicationError
+from providers import services
+
+
+class Command(BaseCommand):
+    help = "Link a customer's chain address to a portal user (password sign-in)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("address")
+        parser.add_argument("username")
+        parser.add_argument("--password", default=None)
+        parser.add_argument("--envelope-public-key", default="")
+
+    def handle(self, *args: object, **options: object) -> None:
+        user, created = get_user_model().objects.get_or_create(username=options["username"])
+        if created or options["password"]:
+            if options["password"]:
+                user.set_password(str(options["password"]))
+            else:
+                user.set_unusable_password()
+            user.save()
+        try:
+            identity = services.customer_identity_link(
+                address=str(options["address"]),
+                user=user,
+                envelope_public_key=str(options["envelope_public_key"]),
+            )
+        except ApplicationError as error:
+            raise CommandError(error.message) from error
+        self.stdout.write(self.style.SUCCESS(f"{user.username} signs in as customer {identity.address}."))

@@ -1,0 +1,101 @@
+"""Reads about providers, deployments and identities, and who a signed-in user is (their Party)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from core.errors import NotFound
+from core.parties import Party, PartyKind
+from providers.models import CustomerIdentity, Deployment, ProviderAccount, ProviderCredential
+
+SUPPORT_GROUP = "support"
+
+
+def user_is_support(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """VirtEngine staff: `is_staff` and in the support group (superusers count as support)."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return bool(user.is_staff and user.groups.filter(name=SUPPORT_GROUP).exists())
+
+
+def party_for_user(user: AbstractBaseUser | AnonymousUser) -> Party | None:
+    """The party a portal/admin user acts as: support, then provider member, then customer.
+
+    A user with none of these roles is no party at all (None) and sees nothing.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return None
+    label = user.get_username()
+    if user_is_support(user):
+        return Party(kind=PartyKind.SUPPORT, label=label, user_id=user.pk)
+    membership = getattr(user, "provider_membership", None)
+    if membership is not None:
+        provider = membership.provider
+        return Party(
+            kind=PartyKind.PROVIDER,
+            label=f"{label} ({provider.name})",
+            user_id=user.pk,
+            address=provider.address,
+            provider_id=provider.pk,
+        )
+    identity = getattr(user, "customer", None)
+    if identity is not None:
+        return Party(kind=PartyKind.CUSTOMER, label=label, user_id=user.pk, address=identity.address)
+    return None
+
+
+def party_for_address(address: str) -> Party:
+    """A wallet-signed caller: a provider if the address is a provider's, else a customer."""
+    provider = ProviderAccount.objects.filter(address=address).first()
+    if provider is not None:
+        return provider_party(provider)
+    identity = CustomerIdentity.objects.select_related("user").filter(address=address).first()
+    user = identity.user if identity is not None else None
+    return Party(
+        kind=PartyKind.CUSTOMER,
+        label=user.get_username() if user is not None else short_address(address),
+        user_id=user.pk if user is not None else None,
+        address=address,
+    )
+
+
+def provider_party(provider: ProviderAccount) -> Party:
+    """The provider itself acting (a machine credential or its own wallet), not one member."""
+    return Party(
+        kind=PartyKind.PROVIDER, label=provider.name, address=provider.address, provider_id=provider.pk
+    )
+
+
+def short_address(address: str) -> str:
+    return f"{address[:10]}…{address[-4:]}" if len(address) > 16 else address
+
+
+def credential_get_active(principal: str) -> ProviderCredential | None:
+    return (
+        ProviderCredential.objects.select_related("provider")
+        .filter(principal=principal, revoked_at__isnull=True)
+        .first()
+    )
+
+
+def deployments_visible_to(party: Party) -> QuerySet[Deployment]:
+    """Deployments a party may pick for a ticket: a customer's own, a provider's leases, all for support."""
+    deployments = Deployment.objects.select_related("provider")
+    if party.kind in (PartyKind.SUPPORT, PartyKind.SYSTEM):
+        return deployments
+    if party.kind is PartyKind.PROVIDER:
+        return deployments.filter(provider_id=party.provider_id)
+    if party.address:
+        return deployments.filter(owner_address=party.address)
+    return deployments.none()
+
+
+def deployment_get_for(party: Party, lease_id: str) -> Deployment:
+    """A deployment the party may see, by lease ID; NotFound otherwise (whether missing or hidden)."""
+    deployment = deployments_visible_to(party).filter(lease_id=lease_id).first()
+    if deployment is None:
+        raise NotFound("Deployment not found.", fields={"deployment_id": ["No such deployment of yours."]})
+    return deployment

@@ -1,0 +1,174 @@
+"""Writes about providers, their members and credentials, deployments and identities.
+
+These are operator actions (management commands, the admin, chain sync later): they bootstrap an
+installation without a chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import IntegrityError, transaction
+
+from core.addresses import is_valid_address
+from core.errors import Conflict, ValidationFailed
+from core.secrets import encrypt_secret
+from providers.models import (
+    CustomerIdentity,
+    Deployment,
+    ProviderAccount,
+    ProviderCredential,
+    ProviderMembership,
+)
+from providers.selectors import SUPPORT_GROUP
+
+LEASE_ID_PATTERN = re.compile(
+    r"^(?P<owner>[a-z0-9]+)/(?P<dseq>\d{1,19})/(?P<gseq>\d{1,9})/(?P<oseq>\d{1,9})$"
+)
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    credential: ProviderCredential
+    secret: str
+
+
+def _require_address(field: str, address: str) -> None:
+    if not is_valid_address(address):
+        raise ValidationFailed(
+            f"{field} is not a valid chain address.",
+            fields={field: ["Expected a bech32 address with the chain's prefix."]},
+        )
+
+
+def _require_envelope_key(public_key_b64: str) -> None:
+    if not public_key_b64:
+        return
+    try:
+        raw = base64.b64decode(public_key_b64, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ValidationFailed(
+            "envelope_public_key must be a base64 X25519 public key.",
+            fields={"envelope_public_key": ["Expected 32 bytes, base64-encoded."]},
+        )
+
+
+def provider_create(
+    *, address: str, name: str, api_endpoint: str = "", envelope_public_key: str = ""
+) -> ProviderAccount:
+    _require_address("address", address)
+    _require_envelope_key(envelope_public_key)
+    if not name.strip():
+        raise ValidationFailed("name is required.", fields={"name": ["This field may not be blank."]})
+    try:
+        with transaction.atomic():
+            return ProviderAccount.objects.create(
+                address=address,
+                name=name.strip(),
+                api_endpoint=api_endpoint,
+                envelope_public_key=envelope_public_key,
+            )
+    except IntegrityError as error:
+        raise Conflict(
+            f"A provider with address {address} already exists.", code="provider_exists"
+        ) from error
+
+
+def provider_credential_issue(*, provider: ProviderAccount, label: str = "") -> IssuedCredential:
+    """Issue an HMAC credential. The secret is returned here once and stored only encrypted."""
+    principal = f"vep_{secrets.token_hex(12)}"
+    secret = secrets.token_urlsafe(32)
+    credential = ProviderCredential.objects.create(
+        provider=provider, principal=principal, secret_ciphertext=encrypt_secret(secret), label=label
+    )
+    return IssuedCredential(credential=credential, secret=secret)
+
+
+def provider_member_add(
+    *, provider: ProviderAccount, user: AbstractBaseUser, role: str = ProviderMembership.Role.MEMBER
+) -> ProviderMembership:
+    existing = ProviderMembership.objects.filter(user=user).select_related("provider").first()
+    if existing is not None and existing.provider_id != provider.pk:
+        raise Conflict(f"{user} already works for {existing.provider.name}.", code="member_of_other_provider")
+    membership, _ = ProviderMembership.objects.update_or_create(
+        user=user, defaults={"provider": provider, "role": role}
+    )
+    return membership
+
+
+def parse_lease_id(lease_id: str) -> dict[str, str | int]:
+    """Split `owner/dseq/gseq/oseq` into its parts, validating each."""
+    match = LEASE_ID_PATTERN.match(lease_id or "")
+    if match is None or not is_valid_address(match["owner"]):
+        raise ValidationFailed(
+            "deployment_id is not a lease ID.",
+            fields={"deployment_id": ["Expected owner/dseq/gseq/oseq with a bech32 owner address."]},
+        )
+    return {
+        "owner_address": match["owner"],
+        "dseq": int(match["dseq"]),
+        "gseq": int(match["gseq"]),
+        "oseq": int(match["oseq"]),
+    }
+
+
+def deployment_register(*, lease_id: str, provider: ProviderAccount, name: str = "") -> Deployment:
+    parts = parse_lease_id(lease_id)
+    try:
+        with transaction.atomic():
+            return Deployment.objects.create(lease_id=lease_id, provider=provider, name=name, **parts)
+    except IntegrityError as error:
+        raise Conflict(f"Deployment {lease_id} is already registered.", code="deployment_exists") from error
+
+
+def customer_identity_link(
+    *, address: str, user: AbstractBaseUser | None = None, envelope_public_key: str = ""
+) -> CustomerIdentity:
+    """Link a chain address to a portal user (or record a wallet-only identity when `user` is None)."""
+    _require_address("address", address)
+    _require_envelope_key(envelope_public_key)
+    defaults: dict[str, object] = {}
+    if user is not None:
+        defaults["user"] = user
+    if envelope_public_key:
+        defaults["envelope_public_key"] = envelope_public_key
+    try:
+        with transaction.atomic():
+            identity, _ = CustomerIdentity.objects.update_or_create(address=address, defaults=defaults)
+    except IntegrityError as error:
+        raise Conflict("That user is already linked to another address.", code="identity_taken") from error
+    return identity
+
+
+def support_staff_create(*, username: str, email: str = "", password: str | None = None) -> AbstractBaseUser:
+    """A VirtEngine support agent: staff, in the support group, with the admin permissions it needs."""
+    user_model = get_user_model()
+    with transaction.atomic():
+        user, _ = user_model.objects.get_or_create(username=username, defaults={"email": email})
+        user.is_staff = True
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+        user.groups.add(support_group())
+    return user
+
+
+def support_group() -> Group:
+    """The support group, with every permission on the support apps' models (the console's needs)."""
+    from django.contrib.auth.models import Permission
+
+    group, created = Group.objects.get_or_create(name=SUPPORT_GROUP)
+    if created or not group.permissions.exists():
+        group.permissions.set(
+            Permission.objects.filter(content_type__app_label__in=["tickets", "providers", "chain"])
+        )
+    return group

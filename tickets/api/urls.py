@@ -1,0 +1,3 @@
+"""REST API v1 routes for tickets, attachments and deployments."""
+
+urlpatterns: list = []

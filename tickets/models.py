@@ -1,0 +1,290 @@
+"""Tickets, their threads and attachments, related deployments, assignments, SLA policies and the
+append-only event log. No side effects here: every write goes through `tickets.services`."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from core.parties import PartyKind
+from tickets import states
+
+TICKET_NUMBER_SEQUENCE = "tickets_ticket_number_seq"
+
+
+class NextVal(models.Func):
+    """`nextval('<sequence>')`: the ticket number comes from a PostgreSQL sequence at insert time."""
+
+    function = "nextval"
+    output_field = models.BigIntegerField()
+
+    def __init__(self, sequence: str) -> None:
+        super().__init__(models.Value(sequence))
+
+
+class PartyKindField(models.CharField):
+    """Which kind of party did something (customer, provider, support, system)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("max_length", 16)
+        kwargs.setdefault("choices", [(kind.value, kind.value.title()) for kind in PartyKind])
+        super().__init__(*args, **kwargs)
+
+
+class Ticket(models.Model):
+    class Category(models.TextChoices):
+        TECHNICAL = "technical", "Technical"
+        BILLING = "billing", "Billing"
+        GENERAL = "general", "General"
+        SECURITY = "security", "Security"
+
+    class Priority(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
+    class Status(models.TextChoices):
+        # The same values as tickets.states.Status (the state machine works on plain strings).
+        OPEN = states.Status.OPEN.value, "Open"
+        IN_PROGRESS = states.Status.IN_PROGRESS.value, "In progress"
+        WAITING_CUSTOMER = states.Status.WAITING_CUSTOMER.value, "Waiting for customer"
+        RESOLVED = states.Status.RESOLVED.value, "Resolved"
+        CLOSED = states.Status.CLOSED.value, "Closed"
+
+    class AssigneeKind(models.TextChoices):
+        PROVIDER = "provider", "Provider"
+        SUPPORT = "support", "Support"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.BigIntegerField(unique=True, db_default=NextVal(TICKET_NUMBER_SEQUENCE), editable=False)
+    deployment = models.ForeignKey("providers.Deployment", on_delete=models.PROTECT, related_name="tickets")
+    provider = models.ForeignKey(
+        "providers.ProviderAccount", on_delete=models.PROTECT, related_name="tickets"
+    )
+    # The lease owner; denormalised from the deployment (a lease's owner never changes) to scope reads.
+    customer_address = models.CharField(max_length=90)
+    subject = models.CharField(max_length=200)
+    description = models.TextField()
+    category = models.CharField(max_length=16, choices=Category.choices, default=Category.GENERAL)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.MEDIUM)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_kind = PartyKindField()
+    created_by_address = models.CharField(max_length=90, blank=True)
+    created_by_label = models.CharField(max_length=150)
+    assignee_kind = models.CharField(
+        max_length=16, choices=AssigneeKind.choices, default=AssigneeKind.PROVIDER
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_tickets",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    sla_first_response_due = models.DateTimeField(null=True, blank=True)
+    sla_resolution_due = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Last sequence numbers handed out: `seq` counts every event, `public_seq` those a customer sees.
+    last_seq = models.PositiveIntegerField(default=0, editable=False)
+    last_public_seq = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["-created_at", "id"], name="ticket_created_idx"),
+            models.Index(fields=["-updated_at", "id"], name="ticket_updated_idx"),
+            models.Index(fields=["customer_address", "-created_at"], name="ticket_customer_idx"),
+            models.Index(fields=["provider", "-created_at"], name="ticket_provider_idx"),
+            models.Index(fields=["status", "sla_resolution_due"], name="ticket_sla_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_number}: {self.subject}"
+
+    @property
+    def display_number(self) -> str:
+        return format_ticket_number(self.number)
+
+
+def format_ticket_number(number: int | None) -> str:
+    """`SUP-000123`: the human number support staff and customers quote."""
+    return f"{settings.VE_TICKET_NUMBER_PREFIX}{number or 0:06d}"
+
+
+class Comment(models.Model):
+    """A message in a ticket's thread; `is_internal` notes are for the provider and support only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_kind = PartyKindField()
+    author_address = models.CharField(max_length=90, blank=True)
+    author_label = models.CharField(max_length=150)
+    body = models.TextField()
+    is_internal = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["ticket", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.author_label}: {self.body[:40]}"
+
+
+class Attachment(models.Model):
+    """An uploaded file. Until a ticket references it (`ticket` is null) it belongs to its uploader and
+    expires; `is_internal` files (fetched deployment logs, files on internal notes) are provider+support only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    comment = models.ForeignKey(
+        Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachments"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploader_kind = PartyKindField()
+    uploader_key = models.CharField(max_length=120, help_text="Party.key of the uploader.")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    storage_key = models.CharField(max_length=300, unique=True)
+    is_internal = models.BooleanField(default=False)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["uploaded_at"]
+        indexes = [
+            models.Index(fields=["ticket", "uploaded_at"]),
+            models.Index(
+                fields=["uploaded_at"],
+                condition=models.Q(ticket__isnull=True),
+                name="attachment_unreferenced_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class DeploymentLink(models.Model):
+    """Another deployment related to a ticket (the ticket's own deployment is `Ticket.deployment`)."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="deployment_links")
+    deployment = models.ForeignKey("providers.Deployment", on_delete=models.CASCADE, related_name="+")
+    added_by_label = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "deployment"], name="unique_ticket_deployment_link")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} ~ {self.deployment_id}"
+
+
+class Assignment(models.Model):
+    """One change of who works a ticket: from, to, by whom, why, when."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="assignments")
+    from_kind = models.CharField(max_length=16, choices=Ticket.AssigneeKind.choices)
+    from_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_kind = models.CharField(max_length=16, choices=Ticket.AssigneeKind.choices)
+    to_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    by_kind = PartyKindField()
+    by_label = models.CharField(max_length=150)
+    reason = models.TextField(blank=True)
+    is_escalation = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.from_kind} -> {self.to_kind}"
+
+
+class SlaPolicy(models.Model):
+    """Response and resolution targets for one priority (editable by support in the admin)."""
+
+    priority = models.CharField(max_length=16, choices=Ticket.Priority.choices, unique=True)
+    first_response_minutes = models.PositiveIntegerField()
+    resolution_minutes = models.PositiveIntegerField()
+    business_hours_only = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return f"{self.priority}: {self.first_response_minutes} min / {self.resolution_minutes} min"
+
+
+class TicketEvent(models.Model):
+    """One fact in a ticket's history, append-only, numbered per ticket without gaps.
+
+    `seq` numbers every event; `public_seq` numbers only the events a customer may see, so a customer's
+    view of the history has no gaps that would hint at internal notes.
+    """
+
+    class Kind(models.TextChoices):
+        TICKET_CREATED = "ticket_created"
+        NEW_COMMENT = "new_comment"
+        STATUS_CHANGE = "status_change"
+        PRIORITY_CHANGE = "priority_change"
+        ASSIGNMENT_CHANGE = "assignment_change"
+        ATTACHMENT_ADDED = "attachment_added"
+        DEPLOYMENT_LINKED = "deployment_linked"
+        DEPLOYMENT_UNLINKED = "deployment_unlinked"
+        SLA_WARNING = "sla_warning"
+        SLA_BREACH = "sla_breach"
+        LOGS_FETCHED = "logs_fetched"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    public_seq = models.PositiveIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    is_internal = models.BooleanField(default=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_kind = PartyKindField()
+    actor_label = models.CharField(max_length=150)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["ticket", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "seq"], name="unique_ticket_event_seq"),
+            models.UniqueConstraint(fields=["ticket", "public_seq"], name="unique_ticket_event_public_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}#{self.seq} {self.kind}"
