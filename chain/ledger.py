@@ -1,0 +1,713 @@
+"""The `local` ledger backend's storage: an append-only, hash-linked, Ed25519-signed chain of blocks.
+
+One file, JSON Lines, one block per line (canonical JSON)::
+
+    {"block_hash", "height", "merkle_root", "prev_hash", "signature", "signer_pubkey", "time", "txs"}
+
+* A tx is a JSON object: the `x/support` message plus its `idempotency_key` (see `make_tx`). Its bytes
+  are its canonical JSON; `tx_hash` = hex SHA-256 of those bytes.
+* `merkle_root` is an RFC 6962 Merkle tree over the txs (leaf = SHA-256(0x00 ‖ tx bytes),
+  node = SHA-256(0x01 ‖ left ‖ right), an odd node is promoted; empty tree = SHA-256(b"")).
+* The header is the block without `txs`, `signature` and `block_hash` (so it includes `merkle_root`,
+  which commits to the txs); `block_hash` = hex SHA-256(canonical header). The stored `block_hash` is a
+  convenience for readers: verification always recomputes it.
+* `signature` = Ed25519 (base64) by `signer_pubkey` over the 32 raw bytes of the block hash.
+* Height 1 links to `GENESIS_PREV_HASH`.
+
+Durability: a block is acknowledged only after its line (with the newline) is written and fsync'ed.
+A crash mid-write leaves a torn last line; it was never acknowledged, so the next writer truncates it
+(keeping a copy in `<ledger>.torn` for the curious). Several processes may append: each append holds an
+exclusive `flock` on `<ledger>.lock` and first catches up with what the others appended.
+
+Pure module: no Django, no database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import nacl.exceptions
+import nacl.signing
+
+logger = logging.getLogger(__name__)
+
+GENESIS_PREV_HASH = "0" * 64
+IDEMPOTENCY_KEY = "idempotency_key"
+DEFAULT_MAX_TXS_PER_BLOCK = 1000
+_LEAF_PREFIX = b"\x00"
+_NODE_PREFIX = b"\x01"
+_HEADER_FIELDS = ("height", "time", "prev_hash", "merkle_root", "signer_pubkey")
+_SEED_SIZE = 32
+
+__all__ = [
+    "GENESIS_PREV_HASH",
+    "BlockReceipt",
+    "FindingKind",
+    "Ledger",
+    "LedgerError",
+    "LedgerFinding",
+    "TxLocation",
+    "TxReceipt",
+    "TxRef",
+    "block_hash_of",
+    "canonical_json",
+    "load_or_create_node_key",
+    "make_tx",
+    "merkle_root",
+    "public_key_b64",
+    "tx_hash",
+    "verify_ledger",
+]
+
+
+class LedgerError(Exception):
+    """The ledger cannot be appended to or read as asked (corrupt file, duplicate key, bad tx)."""
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Sorted keys, no spaces, UTF-8. NaN/Infinity are refused: they are not JSON and would not round-trip."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def make_tx(message: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]:
+    """The ledger tx for one chain message: `{"idempotency_key": ..., "msg": {...}}`."""
+    if not idempotency_key:
+        raise LedgerError("a tx needs a non-empty idempotency key")
+    return {IDEMPOTENCY_KEY: idempotency_key, "msg": dict(message)}
+
+
+def tx_hash(tx: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of the tx's canonical JSON."""
+    return hashlib.sha256(canonical_json(tx)).hexdigest()
+
+
+def _merkle_root_of_bytes(leaves: Sequence[bytes]) -> str:
+    if not leaves:
+        return hashlib.sha256(b"").hexdigest()
+    level = [hashlib.sha256(_LEAF_PREFIX + leaf).digest() for leaf in leaves]
+    while len(level) > 1:
+        paired = [
+            hashlib.sha256(_NODE_PREFIX + level[i] + level[i + 1]).digest()
+            for i in range(0, len(level) - 1, 2)
+        ]
+        # Promoting the odd last node (instead of duplicating it, as Bitcoin does) gives RFC 6962's tree
+        # and avoids the duplicate-leaf ambiguity (CVE-2012-2459).
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0].hex()
+
+
+def merkle_root(txs: Sequence[Mapping[str, Any]]) -> str:
+    """RFC 6962 Merkle tree hash over the canonical bytes of `txs` (hex)."""
+    return _merkle_root_of_bytes([canonical_json(tx) for tx in txs])
+
+
+def _header_of(block: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: block.get(name) for name in _HEADER_FIELDS}
+
+
+def block_hash_of(block: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of the block header's canonical JSON (recomputed, never read from the block)."""
+    return hashlib.sha256(canonical_json(_header_of(block))).hexdigest()
+
+
+def public_key_b64(signing_key: nacl.signing.SigningKey) -> str:
+    """The base64 Ed25519 verify key of a node key, as written into blocks' `signer_pubkey`."""
+    return base64.b64encode(bytes(signing_key.verify_key)).decode("ascii")
+
+
+def _utc_now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a new directory entry durable (a created file is not, until its directory is fsync'ed)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_or_create_node_key(path: Path) -> nacl.signing.SigningKey:
+    """The node's Ed25519 block-signing key, created once (mode 0600) and reused afterwards.
+
+    The file holds the base64 32-byte seed. Creation is race-free across processes: the key is written
+    to a private temporary file and hard-linked into place, so a reader never sees a half-written key
+    and the first creator wins.
+    """
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        seed = nacl.signing.SigningKey.generate().encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, base64.b64encode(seed) + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first; use theirs
+        finally:
+            tmp.unlink()
+        _fsync_dir(path.parent)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        logger.warning("node key %s is readable by others (mode %o); it should be 0600", path, mode)
+    try:
+        seed = base64.b64decode(path.read_bytes().strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise LedgerError(f"node key {path} is not base64") from exc
+    if len(seed) != _SEED_SIZE:
+        raise LedgerError(f"node key {path} must hold a 32-byte seed")
+    return nacl.signing.SigningKey(seed)
+
+
+class BlockReceipt(NamedTuple):
+    """What an appended block acknowledges."""
+
+    height: int
+    block_hash: str
+    tx_hashes: tuple[str, ...]
+    time: str
+
+
+class TxReceipt(NamedTuple):
+    """Where a submitted tx is anchored; `new` is False when it was already in the ledger."""
+
+    idempotency_key: str
+    tx_hash: str
+    height: int
+    index: int
+    block_hash: str
+    time: str
+    new: bool
+
+
+class TxRef(NamedTuple):
+    """A tx's place in the ledger, as kept in the in-memory index."""
+
+    height: int
+    index: int
+    tx_hash: str
+
+
+class TxLocation(NamedTuple):
+    """A tx's place in the ledger with the tx itself (read from disk on demand)."""
+
+    height: int
+    index: int
+    tx_hash: str
+    block_hash: str
+    tx: dict[str, Any]
+
+
+class _IndexEntry(NamedTuple):
+    height: int
+    index: int
+    tx_hash: str
+    offset: int  # file offset of the tx's canonical bytes inside its block line
+    length: int
+
+
+_TXS_KEY = b',"txs":['
+
+
+def _tx_spans(line: bytes, tx_bytes: Sequence[bytes]) -> Iterator[tuple[int, int]]:
+    """(offset in line, length) of each tx inside a canonical block line.
+
+    In canonical JSON `txs` is the block's last key and each element is written exactly as its own canonical
+    form, so the spans follow from the lengths. The first `,"txs":[` is the block's own key: the header
+    values before it are strings, in which a `"` is always escaped. `find_tx` checks the span's hash anyway.
+    """
+    position = line.find(_TXS_KEY) + len(_TXS_KEY)
+    for raw in tx_bytes:
+        yield position, len(raw)
+        position += len(raw) + 1  # the comma
+
+
+@dataclass(frozen=True, slots=True)
+class _BlockRef:
+    offset: int
+    length: int
+    block_hash: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class _FileId:
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+
+def _split_complete_lines(data: bytes, base_offset: int) -> tuple[list[tuple[int, bytes]], int]:
+    """Lines ending in a newline, with their file offsets, and the offset just past the last one."""
+    lines = []
+    start = 0
+    while True:
+        end = data.find(b"\n", start)
+        if end < 0:
+            break
+        lines.append((base_offset + start, data[start:end]))
+        start = end + 1
+    return lines, base_offset + start
+
+
+def _tx_key(tx: Any) -> str:
+    if not isinstance(tx, dict):
+        raise LedgerError("a tx must be a JSON object")
+    key = tx.get(IDEMPOTENCY_KEY)
+    if not isinstance(key, str) or not key:
+        raise LedgerError(f"a tx needs a non-empty string {IDEMPOTENCY_KEY!r}")
+    return key
+
+
+class Ledger:
+    """An append-only signed block file with an in-memory idempotency index.
+
+    The index (idempotency key → height, index, tx hash) and the block offsets are rebuilt from the
+    file on first use and then kept up to date incrementally: each call compares the file's identity
+    (device, inode, size, mtime) with the cached one and reads only what other processes appended.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        signing_key: nacl.signing.SigningKey,
+        *,
+        max_txs_per_block: int = DEFAULT_MAX_TXS_PER_BLOCK,
+    ) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.torn_path = self.path.with_name(self.path.name + ".torn")
+        self.signing_key = signing_key
+        self.signer_pubkey = public_key_b64(signing_key)
+        self.max_txs_per_block = max_txs_per_block
+        self._reset_cache()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked(exclusive=True):
+            created = not self.path.exists()
+            # O_APPEND without O_TRUNC: creating is a no-op for an existing ledger.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
+            if created:
+                _fsync_dir(self.path.parent)
+            self._refresh(repair=True)
+
+    # -- locking and the cached view of the file -------------------------------------------------
+
+    def _reset_cache(self) -> None:
+        self._file_id: _FileId | None = None
+        self._end = 0  # offset just past the last complete, parsed block line
+        self._blocks: list[_BlockRef] = []  # index = height - 1
+        self._keys: dict[str, _IndexEntry] = {}
+        self._last_hash = GENESIS_PREV_HASH
+
+    @contextlib.contextmanager
+    def _locked(self, *, exclusive: bool) -> Iterator[None]:
+        # The lock file is opened afresh for every operation: flock locks belong to the open file
+        # description, so a descriptor inherited across fork() would let parent and child both "hold" it.
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _stat(self) -> _FileId | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return _FileId(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _refresh(self, *, repair: bool) -> None:
+        """Bring the cache up to date with the file. Caller holds the lock (exclusive if `repair`)."""
+        current = self._stat()
+        cached = self._file_id
+        if current is None:
+            self._reset_cache()
+            return
+        # Unchanged file: nothing to read. Except for a writer when a reader left a torn tail in place
+        # (the cached size then runs past `_end`): the writer must still repair it.
+        if cached is not None and current == cached and (current.size == self._end or not repair):
+            return
+        rewritten = (
+            cached is None
+            or (current.dev, current.ino) != (cached.dev, cached.ino)
+            or current.size < self._end
+            or (current.size == cached.size and current.mtime_ns != cached.mtime_ns)
+        )
+        if rewritten:
+            self._reset_cache()
+        with self.path.open("rb") as fh:
+            fh.seek(self._end)
+            data = fh.read()
+        base = self._end
+        lines, complete_end = _split_complete_lines(data, base)
+        for number, (offset, line) in enumerate(lines):
+            try:
+                block = json.loads(line)
+            except ValueError as exc:
+                if number == len(lines) - 1 and complete_end == current.size:
+                    # An unparsable *last* line is a torn write whose newline reached the disk (a crash
+                    # can extend a file before its data lands, leaving zeros): never acknowledged.
+                    self._handle_torn_tail(offset, current, repair=repair)
+                    return
+                raise LedgerError(
+                    f"{self.path}: line at byte {offset} is not JSON; run verify_ledger"
+                ) from exc
+            # A parsable block that does not fit (wrong height, broken link) is tampering, not a torn
+            # write: refuse to build on it rather than truncate it away.
+            self._index_block(block, offset, line)
+        if complete_end < current.size:
+            self._handle_torn_tail(complete_end, current, repair=repair)
+            return
+        self._file_id = current
+
+    def _handle_torn_tail(self, offset: int, current: _FileId, *, repair: bool) -> None:
+        if not repair:
+            # Readers hold a shared lock, so a torn tail they see is a crash's leftover, not a write in
+            # progress: they ignore it (the cache stops at `offset`) and leave the repair to the next writer.
+            self._file_id = current
+            return
+        with self.path.open("rb") as fh:
+            fh.seek(offset)
+            torn = fh.read()
+        logger.warning(
+            "%s: truncating a torn last block (%d bytes at offset %d)", self.path, len(torn), offset
+        )
+        # Keep the bytes for inspection; they were never acknowledged, so nothing depends on them.
+        with self.torn_path.open("ab") as keep:
+            keep.write(torn + b"\n")
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, offset)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._file_id = self._stat()
+
+    def _index_block(self, block: Any, offset: int, line: bytes) -> None:
+        if not isinstance(block, dict) or not isinstance(block.get("txs"), list):
+            raise LedgerError("not a block object")
+        height = block.get("height")
+        if height != len(self._blocks) + 1:
+            raise LedgerError(f"height {height!r} where {len(self._blocks) + 1} was expected")
+        block_hash = block_hash_of(block)
+        if block.get("prev_hash") != self._last_hash:
+            raise LedgerError(f"block {height} does not link to block {height - 1}")
+        for tx in block["txs"]:
+            _tx_key(tx)
+        self._add_block(block["txs"], [canonical_json(tx) for tx in block["txs"]], line, offset)
+        self._blocks.append(_BlockRef(offset, len(line) + 1, block_hash, str(block.get("time", ""))))
+        self._last_hash = block_hash
+        self._end = offset + len(line) + 1
+
+    def _add_block(
+        self, txs: list[dict[str, Any]], tx_bytes: list[bytes], line: bytes, offset: int
+    ) -> list[str]:
+        """Index the txs of the block at `offset` (its height is the next one); their hex hashes, in order."""
+        height = len(self._blocks) + 1
+        hashes = []
+        spans = _tx_spans(line, tx_bytes)
+        for index, (tx, raw, (start, length)) in enumerate(zip(txs, tx_bytes, spans, strict=True)):
+            digest = hashlib.sha256(raw).hexdigest()
+            hashes.append(digest)
+            # setdefault: should a key appear twice (only a tampered file can do that), the first one counts.
+            self._keys.setdefault(
+                tx[IDEMPOTENCY_KEY], _IndexEntry(height, index, digest, offset + start, length)
+            )
+        return hashes
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _read_view(self) -> None:
+        with self._locked(exclusive=False):
+            self._refresh(repair=False)
+
+    def height(self) -> int:
+        """The height of the last block (0 for an empty ledger)."""
+        self._read_view()
+        return len(self._blocks)
+
+    def index_by_idempotency_key(self) -> Mapping[str, TxRef]:
+        """A snapshot of the whole index: idempotency key → (height, index, tx hash)."""
+        self._read_view()
+        return {key: TxRef(e.height, e.index, e.tx_hash) for key, e in self._keys.items()}
+
+    def find_tx(self, idempotency_key: str) -> TxLocation | None:
+        """Where the tx with this idempotency key is anchored, or None: a dict lookup and one small read."""
+        self._read_view()
+        entry = self._keys.get(idempotency_key)
+        if entry is None:
+            return None
+        block_ref = self._blocks[entry.height - 1]
+        with self.path.open("rb") as fh:
+            fh.seek(entry.offset)
+            raw = fh.read(entry.length)
+            if hashlib.sha256(raw).hexdigest() == entry.tx_hash:
+                tx = json.loads(raw)
+            else:
+                # The file changed under us (or is not canonical): fall back to parsing the whole block.
+                fh.seek(block_ref.offset)
+                tx = json.loads(fh.read(block_ref.length))["txs"][entry.index]
+        return TxLocation(entry.height, entry.index, entry.tx_hash, block_ref.block_hash, tx)
+
+    def iter_blocks(self) -> Iterator[dict[str, Any]]:
+        """Every block in height order, as stored (parsed JSON); stops at the end seen when called."""
+        self._read_view()
+        end = self._end
+        with self.path.open("rb") as fh:
+            offset = 0
+            for line in fh:
+                offset += len(line)
+                if offset > end:
+                    break
+                yield json.loads(line)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def append_block(self, txs: list[dict[str, Any]]) -> BlockReceipt:
+        """Append one block holding `txs` (each with a unique `idempotency_key`) and wait for the disk."""
+        tx_bytes = [canonical_json(tx) for tx in txs]
+        with self._locked(exclusive=True):
+            self._refresh(repair=True)
+            seen: set[str] = set()
+            for tx in txs:
+                key = _tx_key(tx)
+                if key in seen or key in self._keys:
+                    raise LedgerError(f"idempotency key {key!r} is already in the ledger")
+                seen.add(key)
+            return self._append_locked(txs, tx_bytes)
+
+    def submit(self, txs: list[dict[str, Any]]) -> list[TxReceipt]:
+        """Anchor the txs not yet in the ledger; a receipt for every tx, in order, old and new alike.
+
+        Idempotent across processes: the check and the append happen under one exclusive lock. A key
+        repeated within `txs` is anchored once (its first tx). A tx whose key is already anchored is not
+        compared with the anchored one: its receipt carries the anchored tx's hash, for the caller to compare.
+        More than `max_txs_per_block` new txs are split over several blocks.
+        """
+        keys = [_tx_key(tx) for tx in txs]
+        with self._locked(exclusive=True):
+            self._refresh(repair=True)
+            pending: dict[str, dict[str, Any]] = {}
+            for key, tx in zip(keys, txs, strict=True):
+                if key not in self._keys:
+                    pending.setdefault(key, tx)
+            batch = list(pending.values())
+            # Serialise everything first, so that an unserialisable tx fails before any block is written.
+            batch_bytes = [canonical_json(tx) for tx in batch]
+            size = self.max_txs_per_block
+            for start in range(0, len(batch), size):
+                self._append_locked(batch[start : start + size], batch_bytes[start : start + size])
+            receipts = []
+            for key in keys:
+                ref = self._keys[key]
+                block = self._blocks[ref.height - 1]
+                receipts.append(
+                    TxReceipt(
+                        key, ref.tx_hash, ref.height, ref.index, block.block_hash, block.time, key in pending
+                    )
+                )
+            return receipts
+
+    def _append_locked(self, txs: list[dict[str, Any]], tx_bytes: list[bytes]) -> BlockReceipt:
+        """Write one block. Caller holds the exclusive lock and has refreshed the cache."""
+        height = len(self._blocks) + 1
+        block: dict[str, Any] = {
+            "height": height,
+            "time": _utc_now_iso(),
+            "prev_hash": self._last_hash,
+            "merkle_root": _merkle_root_of_bytes(tx_bytes),
+            "signer_pubkey": self.signer_pubkey,
+        }
+        block_hash = block_hash_of(block)
+        block["block_hash"] = block_hash
+        block["signature"] = base64.b64encode(
+            self.signing_key.sign(bytes.fromhex(block_hash)).signature
+        ).decode()
+        block["txs"] = txs
+        line = canonical_json(block) + b"\n"
+        # O_APPEND: the line lands at the end of the file whatever our cached offset says.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            offset = os.fstat(fd).st_size
+            if offset != self._end:
+                # Never build on bytes we have not read: the link and the index would be wrong.
+                raise LedgerError(f"{self.path}: file is {offset} bytes, {self._end} were expected")
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+            # The block is acknowledged (and its txs' receipts handed out) only once it is on disk.
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        hashes = tuple(self._add_block(txs, tx_bytes, line, offset))
+        self._blocks.append(_BlockRef(offset, len(line), block_hash, block["time"]))
+        self._last_hash = block_hash
+        self._end = offset + len(line)
+        self._file_id = self._stat()
+        return BlockReceipt(height, block_hash, hashes, block["time"])
+
+
+# -- verification ----------------------------------------------------------------------------------
+
+
+class FindingKind(StrEnum):
+    MISSING = "missing"
+    UNPARSABLE = "unparsable"
+    TORN_TAIL = "torn_tail"
+    MALFORMED = "malformed"
+    HEIGHT = "height"
+    PREV_HASH = "prev_hash"
+    MERKLE_ROOT = "merkle_root"
+    BLOCK_HASH = "block_hash"
+    SIGNATURE = "signature"
+    SIGNER = "signer"
+    MALFORMED_TX = "malformed_tx"
+    DUPLICATE_KEY = "duplicate_idempotency_key"
+
+
+class LedgerFinding(NamedTuple):
+    """One problem found by `verify_ledger`; `height` is the block's claimed (or expected) height."""
+
+    height: int | None
+    kind: FindingKind
+    message: str
+    line: int | None = None
+
+
+def _signature_problem(block: Mapping[str, Any], block_hash: str) -> str | None:
+    try:
+        verify_key = nacl.signing.VerifyKey(base64.b64decode(str(block.get("signer_pubkey")), validate=True))
+        signature = base64.b64decode(str(block.get("signature")), validate=True)
+        verify_key.verify(bytes.fromhex(block_hash), signature)
+    except (binascii.Error, ValueError, TypeError, nacl.exceptions.CryptoError) as exc:
+        return f"signature does not verify against signer_pubkey ({type(exc).__name__})"
+    return None
+
+
+def _block_problems(
+    block: dict[str, Any], *, prev_hash: str | None, trusted_pubkey_b64: str | None
+) -> Iterator[tuple[FindingKind, str]]:
+    """Everything wrong with one parsed block, apart from its height and its txs' keys."""
+    block_hash = block_hash_of(block)
+    if prev_hash is not None and block.get("prev_hash") != prev_hash:
+        yield (
+            FindingKind.PREV_HASH,
+            "prev_hash is not the hash of the previous block (a block was dropped or moved)",
+        )
+    try:
+        recomputed_root = merkle_root(block["txs"])
+    except (TypeError, ValueError) as exc:
+        yield FindingKind.MALFORMED_TX, f"txs cannot be serialised canonically ({exc})"
+    else:
+        if block.get("merkle_root") != recomputed_root:
+            yield (
+                FindingKind.MERKLE_ROOT,
+                "merkle_root does not match the txs (a tx was edited, added or removed)",
+            )
+    if block.get("block_hash") != block_hash:
+        yield FindingKind.BLOCK_HASH, "block_hash does not match the header (the header was edited)"
+    problem = _signature_problem(block, block_hash)
+    if problem:
+        yield FindingKind.SIGNATURE, problem
+    if trusted_pubkey_b64 is not None and block.get("signer_pubkey") != trusted_pubkey_b64:
+        yield FindingKind.SIGNER, "block is signed by a key other than the trusted node key"
+
+
+def _key_problems(
+    txs: list[Any], height: int, first_block_of_key: dict[str, int]
+) -> Iterator[tuple[FindingKind, str]]:
+    """Txs without a usable idempotency key, and keys seen in an earlier block (recorded as we go)."""
+    for index, tx in enumerate(txs):
+        try:
+            key = _tx_key(tx)
+        except LedgerError as exc:
+            yield FindingKind.MALFORMED_TX, f"tx {index}: {exc}"
+            continue
+        if key in first_block_of_key:
+            yield (
+                FindingKind.DUPLICATE_KEY,
+                f"tx {index}: idempotency key {key!r} is already in block {first_block_of_key[key]}",
+            )
+        else:
+            first_block_of_key[key] = height
+
+
+def verify_ledger(path: Path, trusted_pubkey_b64: str | None = None) -> list[LedgerFinding]:
+    """Walk every block and report what does not hold; an empty list means the ledger is intact.
+
+    Per block: JSON, shape, height continuity from 1, `prev_hash` = recomputed hash of the previous block,
+    `merkle_root` recomputed from the txs, `block_hash` recomputed from the header, the Ed25519 signature,
+    the signer (when `trusted_pubkey_b64` is given), and idempotency keys unique across the ledger.
+    Reads without the append lock: a block being appended at that moment may show as a torn tail.
+    """
+    path = Path(path)
+    if not path.exists():
+        return [LedgerFinding(None, FindingKind.MISSING, f"{path} does not exist")]
+    findings: list[LedgerFinding] = []
+    expected = 1
+    prev_hash: str | None = GENESIS_PREV_HASH
+    first_block_of_key: dict[str, int] = {}
+    with path.open("rb") as fh:
+        for line_number, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n"):
+                message = "last line has no newline (a torn, unacknowledged write)"
+                findings.append(LedgerFinding(expected, FindingKind.TORN_TAIL, message, line_number))
+                break
+            try:
+                block = json.loads(raw)
+            except ValueError:
+                block = None
+                findings.append(
+                    LedgerFinding(expected, FindingKind.UNPARSABLE, "line is not JSON", line_number)
+                )
+            else:
+                if not isinstance(block, dict) or not isinstance(block.get("txs"), list):
+                    block = None
+                    message = "line is not a block object with a txs list"
+                    findings.append(LedgerFinding(expected, FindingKind.MALFORMED, message, line_number))
+            if block is None:
+                # The next block cannot be linked to this line; keep counting heights.
+                expected, prev_hash = expected + 1, None
+                continue
+            height = block.get("height")
+            if not isinstance(height, int) or isinstance(height, bool):
+                message = f"height {height!r} is not an integer"
+                findings.append(LedgerFinding(expected, FindingKind.MALFORMED, message, line_number))
+                height = expected
+            elif height != expected:
+                message = f"height {height} where {expected} was expected (a block was dropped or moved)"
+                findings.append(LedgerFinding(height, FindingKind.HEIGHT, message, line_number))
+            for kind, message in _block_problems(
+                block, prev_hash=prev_hash, trusted_pubkey_b64=trusted_pubkey_b64
+            ):
+                findings.append(LedgerFinding(height, kind, message, line_number))
+            for kind, message in _key_problems(block["txs"], height, first_block_of_key):
+                findings.append(LedgerFinding(height, kind, message, line_number))
+            # Continue from the block's own height so one gap is one finding, not one per later block.
+            expected, prev_hash = height + 1, block_hash_of(block)
+    return findings
