@@ -366,8 +366,12 @@ def verify_signed_request(
     prefix: str,
     max_age_ms: int = DEFAULT_MAX_AGE_MS,
     max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
+    precomputed_body_hash: str | None = None,
 ) -> VerifiedWallet:
     """Check a wallet-signed request and return its signer, or raise ``WalletAuthError``.
+
+    ``precomputed_body_hash`` replaces ``body_hash(raw_body, …)`` for bodies hashed while streaming
+    (multipart uploads are never held in memory whole).
 
     ``headers_or_params`` is the mapping from ``wallet_fields_from_headers``/``_query``. ``path`` is
     the raw, still percent-encoded URL path without the query string (what the client's
@@ -420,7 +424,7 @@ def verify_signed_request(
         path=path,
         timestamp_ms=timestamp_ms,
         nonce=nonce,
-        body_hash=body_hash(raw_body, content_type),
+        body_hash=precomputed_body_hash if precomputed_body_hash is not None else body_hash(raw_body, content_type),
         address=address,
         chain_id=chain_id,
     )
