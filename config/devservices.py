@@ -215,7 +215,7 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     _manage("seed_demo", "--if-empty")
     python = sys.executable
     commands = [
-        [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"],
+        [python, "-m", "config.daphne_server", "-b", host, "-p", str(port), "config.asgi:application"],
         [python, "-m", "celery", "-A", "config.celery_app", "worker", "-l", "info", "-c", "2"],
         [
             python,

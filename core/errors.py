@@ -13,7 +13,6 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
 
 class ApplicationError(Exception):
@@ -101,6 +100,9 @@ def _drf_error_body(exc: exceptions.APIException) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render ApplicationError and every DRF/Django error in the one JSON shape."""
+    # Imported here: DRF imports this module while `rest_framework.views` is still initialising.
+    from rest_framework.views import exception_handler
+
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.status_code)
     if isinstance(exc, Http404):
@@ -112,3 +114,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return response
     response.data = _drf_error_body(exc)
     return response
+
+
+class PayloadTooLarge(ApplicationError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+class UnsupportedMediaType(ApplicationError):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_code = "unsupported_media_type"

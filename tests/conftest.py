@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import Client
 
 from core.parties import Party
 from providers.models import Deployment, ProviderAccount
+from providers.services import provider_credential_issue
 from tests import factories
+from tests.api import Api, HmacSigner, WalletSigner
 from tickets import services
 from tickets.models import Ticket
 
@@ -25,6 +30,8 @@ class World:
     provider_a_member: Party
     provider_b_member: Party
     agent: Party
+    alice_key: bytes
+    bob_key: bytes
 
     def open_ticket(self, actor: Party | None = None, **fields: object) -> Ticket:
         actor = actor or self.alice
@@ -44,9 +51,13 @@ class World:
 def world(db: None) -> World:
     provider_a = factories.ProviderFactory(name="Provider A")
     provider_b = factories.ProviderFactory(name="Provider B")
-    alice = factories.customer(username="alice")
-    bob = factories.customer(username="bob")
+    alice_key, alice_address = factories.make_wallet()
+    bob_key, bob_address = factories.make_wallet()
+    alice = factories.customer(alice_address, username="alice")
+    bob = factories.customer(bob_address, username="bob")
     return World(
+        alice_key=alice_key,
+        bob_key=bob_key,
         provider_a=provider_a,
         provider_b=provider_b,
         alice=alice,
@@ -58,3 +69,51 @@ def world(db: None) -> World:
         provider_b_member=factories.provider_member(provider_b, username="pb-member"),
         agent=factories.support("agent"),
     )
+
+
+@dataclass
+class Apis:
+    """One authenticated API client per party of the world, each signing as real callers do."""
+
+    alice: Api  # wallet-signed customer
+    bob: Api  # wallet-signed customer
+    provider_a: Api  # HMAC machine credential
+    provider_b: Api
+    provider_a_member: Api  # portal session
+    provider_b_member: Api
+    agent: Api  # support, portal session
+    anonymous: Api
+
+    def all(self) -> dict[str, Api]:
+        return dict(vars(self))
+
+
+def _session_api(user_id: int | None) -> Api:
+    client = Client()
+    client.force_login(get_user_model().objects.get(pk=user_id))
+    return Api(client=client)
+
+
+def _hmac_api(provider: ProviderAccount) -> Api:
+    issued = provider_credential_issue(provider=provider, label="tests")
+    return Api(HmacSigner(principal=issued.credential.principal, secret=issued.secret))
+
+
+@pytest.fixture
+def apis(world: World) -> Apis:
+    return Apis(
+        alice=Api(WalletSigner(world.alice_key)),
+        bob=Api(WalletSigner(world.bob_key)),
+        provider_a=_hmac_api(world.provider_a),
+        provider_b=_hmac_api(world.provider_b),
+        provider_a_member=_session_api(world.provider_a_member.user_id),
+        provider_b_member=_session_api(world.provider_b_member.user_id),
+        agent=_session_api(world.agent.user_id),
+        anonymous=Api(),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Nonces, throttles and cooldowns live in Redis: each test starts with none of them."""
+    cache.clear()

@@ -8,10 +8,18 @@ import bech32
 import factory
 from django.contrib.auth import get_user_model
 
+from core import wallet
+from core.addresses import address_from_pubkey
 from core.parties import Party, PartyKind
 from providers.models import CustomerIdentity, Deployment, ProviderAccount, ProviderMembership
 from providers.selectors import party_for_user, provider_party
 from providers.services import support_staff_create
+
+
+def make_wallet(prefix: str = "ve") -> tuple[bytes, str]:
+    """A fresh secp256k1 key and its bech32 address, as a VirtEngine wallet has."""
+    private_key = wallet.generate_private_key()
+    return private_key, address_from_pubkey(wallet.public_key_of(private_key), prefix)
 
 
 def make_address(prefix: str = "ve") -> str:

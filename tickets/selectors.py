@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from core.errors import NotFound
 from core.parties import Party, PartyKind
@@ -145,3 +145,98 @@ def events_visible_to(
 
 def last_visible_seq(party: Party, ticket: Ticket) -> int:
     return ticket.last_seq if party.sees_internal else ticket.last_public_seq
+
+
+PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+def with_chain_state(tickets: QuerySet[Ticket], party: Party) -> QuerySet[Ticket]:
+    """Annotate each ticket's anchoring state; a customer's view counts only the events they may see."""
+    from chain.models import OutboxEntry
+
+    entries = OutboxEntry.objects.filter(ticket=OuterRef("pk"))
+    if not party.sees_internal:
+        entries = entries.filter(event__is_internal=False)
+    latest_anchored = entries.filter(state=OutboxEntry.State.ANCHORED).order_by("-seq")
+    return tickets.annotate(
+        chain_failed=Exists(entries.filter(state=OutboxEntry.State.FAILED)),
+        chain_pending=Exists(entries.exclude(state=OutboxEntry.State.ANCHORED)),
+        chain_tx_hash=Subquery(latest_anchored.values("tx_hash")[:1]),
+        chain_height=Subquery(latest_anchored.values("height")[:1]),
+    )
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    status: str | None = None
+    priority: str | None = None
+    category: str | None = None
+    deployment_id: str | None = None
+    q: str | None = None
+
+
+def ticket_list(party: Party, filters: TicketFilters) -> QuerySet[Ticket]:
+    """The tickets a party may see, filtered, with everything the list renders joined in."""
+    tickets = tickets_visible_to(party).select_related("deployment", "provider", "assigned_to")
+    if filters.status:
+        tickets = tickets.filter(status=filters.status)
+    if filters.priority:
+        tickets = tickets.filter(priority=filters.priority)
+    if filters.category:
+        tickets = tickets.filter(category=filters.category)
+    if filters.deployment_id:
+        tickets = tickets.filter(deployment__lease_id=filters.deployment_id)
+    if filters.q:
+        tickets = tickets.filter(_search(filters.q))
+    tickets = tickets.annotate(
+        priority_rank=Case(*(When(priority=name, then=Value(rank)) for name, rank in PRIORITY_RANK.items()))
+    )
+    return with_chain_state(tickets, party)
+
+
+def _search(text: str) -> Q:
+    """Subject or description contains the text; `SUP-000123` or `123` also matches the number."""
+    condition = Q(subject__icontains=text) | Q(description__icontains=text)
+    digits = text.upper().removeprefix("SUP-").lstrip("0")
+    if digits.isdigit() and len(digits) <= 18:
+        condition |= Q(number=int(digits))
+    return condition
+
+
+@dataclass(frozen=True)
+class TicketDetail:
+    ticket: Ticket
+    comments: list[Comment]
+    attachments: list[Attachment]
+    attachments_by_comment: dict[uuid.UUID, list[Attachment]]
+    links: list[Any]
+    last_seq: int
+
+
+def ticket_detail(party: Party, ticket_id: object) -> TicketDetail:
+    """A ticket with its thread, attachments and links as `party` may see them (a fixed number of queries)."""
+    from tickets.models import DeploymentLink
+
+    ticket = (
+        with_chain_state(tickets_visible_to(party), party)
+        .select_related("deployment", "provider", "assigned_to")
+        .filter(pk=parse_ticket_id(ticket_id))
+        .first()
+    )
+    if ticket is None:
+        raise NotFound("Ticket not found.")
+    comments = list(comments_visible_to(party, ticket))
+    attachments = list(attachments_visible_to(party, ticket))
+    by_comment: dict[uuid.UUID, list[Attachment]] = {}
+    for attachment in attachments:
+        if attachment.comment_id is not None:
+            by_comment.setdefault(attachment.comment_id, []).append(attachment)
+    links = list(DeploymentLink.objects.filter(ticket=ticket).select_related("deployment"))
+    return TicketDetail(
+        ticket=ticket,
+        comments=comments,
+        attachments=attachments,
+        attachments_by_comment=by_comment,
+        links=links,
+        last_seq=last_visible_seq(party, ticket),
+    )

@@ -327,11 +327,11 @@ def comment_add(
     public reply by provider or support is the ticket's first response.
     """
     body = _clean_text("content", body, max_length=TEXT_MAX_LENGTH)
+    ticket = _lock_ticket(actor, ticket_id)
     if is_internal and not actor.sees_internal:
         raise Forbidden(
             "Customers cannot write internal notes.", fields={"is_internal": ["Not allowed for customers."]}
         )
-    ticket = _lock_ticket(actor, ticket_id)
     _require_not_closed(ticket)
     now = timezone.now()
     comment = Comment.objects.create(
@@ -587,11 +587,11 @@ def attachment_attach(
     *, actor: Party, ticket_id: object, attachment_ids: Sequence[object], is_internal: bool = False
 ) -> list[Attachment]:
     """Attach uploads to a ticket outside a comment (internal ones: provider and support only)."""
+    ticket = _lock_ticket(actor, ticket_id)
     if is_internal and not actor.sees_internal:
         raise Forbidden(
             "Customers cannot add internal attachments.", fields={"is_internal": ["Not allowed."]}
         )
-    ticket = _lock_ticket(actor, ticket_id)
     _require_not_closed(ticket)
     now = timezone.now()
     attachments = _attach(
@@ -601,3 +601,99 @@ def attachment_attach(
         ticket.last_activity_at = now
         _save(ticket, "last_activity_at", at=now)
     return attachments
+
+
+def attachment_upload(*, actor: Party, upload: Any) -> Attachment:
+    """Store an upload (already streamed to a temporary file by the upload handler) as an attachment
+    that belongs to its uploader until a ticket or comment references it (or it expires)."""
+    from tickets import attachment_files
+
+    if actor.is_system:
+        raise Forbidden("The system does not upload files through the API.")
+    checked = attachment_files.check_upload(upload)
+    storage_key = attachment_files.store(upload, content_type=checked.content_type)
+    try:
+        return Attachment.objects.create(
+            uploaded_by_id=actor.user_id,
+            uploader_kind=actor.kind.value,
+            uploader_key=actor.key,
+            filename=checked.filename,
+            content_type=checked.content_type,
+            size=checked.size,
+            sha256=checked.sha256,
+            storage_key=storage_key,
+        )
+    except Exception:
+        attachment_files.delete_stored(storage_key)  # never leave an orphaned file behind
+        raise
+
+
+LOGS_REQUEST_COOLDOWN_SECONDS = 60
+
+
+def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
+    """Ask for the deployment's recent logs to be fetched from the provider now (at most once a minute).
+
+    The fetched logs arrive later as an internal attachment with a `logs_fetched` event.
+    """
+    from django.core.cache import cache
+
+    from providers.tasks import deployment_logs_fetch_task
+
+    ticket = Ticket.objects.filter(pk=parse_ticket_id(ticket_id)).first()
+    if ticket is None or not ticket_is_visible_to(actor, ticket):
+        raise NotFound("Ticket not found.")
+    _require_not_closed(ticket)
+    if not cache.add(f"logs-request:{ticket.pk}", 1, timeout=LOGS_REQUEST_COOLDOWN_SECONDS):
+        return  # a fetch was requested moments ago; it will bring the same logs
+    transaction.on_commit(lambda: deployment_logs_fetch_task.delay(str(ticket.pk)))
+
+
+def deployment_logs_fetch(*, ticket_id: object) -> Attachment | None:
+    """Fetch the deployment's logs from the provider (outside any transaction: it is network I/O), then
+    attach them to the ticket as an internal file with a `logs_fetched` event. None if the ticket closed."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import storages
+
+    from core.parties import SYSTEM
+    from providers.provider_api import ProviderRefused, fetch_deployment_logs
+
+    ticket = (
+        Ticket.objects.select_related("deployment__provider").filter(pk=parse_ticket_id(ticket_id)).first()
+    )
+    if ticket is None or ticket.status == Ticket.Status.CLOSED:
+        return None
+    try:
+        text, truncated = fetch_deployment_logs(ticket.deployment)
+    except ProviderRefused as refusal:
+        text, truncated = f"[logs unavailable: {refusal}]\n", False
+    content = text.encode()
+    now = timezone.now()
+    storage_key = f"attachments/{now:%Y/%m}/{uuid.uuid4().hex}"
+    storage_key = storages["attachments"].save(storage_key, ContentFile(content))
+    with transaction.atomic():
+        locked = _lock_ticket(SYSTEM, ticket.pk)
+        attachment = Attachment.objects.create(
+            ticket=locked,
+            uploader_kind=SYSTEM.kind.value,
+            uploader_key=SYSTEM.key,
+            filename=f"{locked.display_number}-logs-{now:%Y%m%dT%H%M%SZ}.log",
+            content_type="text/plain",
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            storage_key=storage_key,
+            is_internal=True,
+            uploaded_at=now,
+        )
+        _record_event(
+            locked,
+            kind=Kind.LOGS_FETCHED,
+            actor=SYSTEM,
+            data={**_attachment_facts(attachment), "truncated": truncated},
+            is_internal=True,
+            at=now,
+        )
+        _save(locked, at=now)
+    return attachment

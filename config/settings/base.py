@@ -116,7 +116,7 @@ MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media")))
 VE_STORAGE_BACKEND = env("VE_STORAGE_BACKEND", default="local")
 if VE_STORAGE_BACKEND == "s3":
     _attachments_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "tickets.attachment_files.AttachmentS3Storage",
         "OPTIONS": {
             "bucket_name": env("AWS_STORAGE_BUCKET_NAME", default="virtengine-support"),
             "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
@@ -138,6 +138,11 @@ STORAGES = {
     "attachments": _attachments_storage,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Attachments: every multipart upload streams through a hashing, size-capped handler to a temp file.
+FILE_UPLOAD_HANDLERS = ["tickets.attachment_files.AttachmentUploadHandler"]
+VE_ATTACHMENT_MAX_BYTES = env.int("VE_ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
+VE_ATTACHMENT_UNREFERENCED_TTL_HOURS = env.int("VE_ATTACHMENT_UNREFERENCED_TTL_HOURS", default=24)
 
 # Redis: cache (nonce store, throttles), Channels layer, Celery broker.
 CACHES = {
@@ -170,13 +175,25 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "attachments-expire-unreferenced": {
+        "task": "tickets.tasks.attachments_expire_unreferenced_task",
+        "schedule": 3600.0,
+    }
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "core.authentication.WalletSignatureAuthentication",
+        "core.authentication.ProviderHmacAuthentication",
+        "core.authentication.PortalSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.PartyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "party": env("VE_API_RATE_PER_PARTY", default="1200/min"),
+        "party_write": env("VE_API_WRITE_RATE_PER_PARTY", default="120/min"),
+    },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
@@ -189,6 +206,39 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "walletSignature": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-VE-Signature",
+                "description": (
+                    "VirtEngine wallet-signed request: X-VE-Address, X-VE-Timestamp (Unix ms), X-VE-Nonce, "
+                    "X-VE-Signature (base64 r||s over an ADR-036 amino sign doc of "
+                    '{"method","path","timestamp","nonce","body_hash"}) and X-VE-PubKey. '
+                    "Nonces are single-use; timestamps at most 5 min old and 1 min ahead."
+                ),
+            },
+            "providerHmac": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-VE-Principal",
+                "description": (
+                    "Provider machine credential: X-VE-Principal, X-VE-Timestamp (Unix s, within 300 s) and "
+                    "X-VE-Signature = hex HMAC-SHA256(secret, METHOD\\nPATH\\nRAWQUERY\\nPRINCIPAL\\nTIMESTAMP)."
+                ),
+            },
+            "portalSession": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "sessionid",
+                "description": "Portal session + CSRF.",
+            },
+        }
+    },
+    "SECURITY": [{"walletSignature": []}, {"providerHmac": []}, {"portalSession": []}],
+    "AUTHENTICATION_WHITELIST": [],
+    "ENUM_NAME_OVERRIDES": {"PartyTypeEnum": ["customer", "provider", "support", "system"]},
 }
 
 # VirtEngine chain identity.
@@ -198,6 +248,9 @@ VE_SIGNATURE_MAX_AGE_SECONDS = env.int("VE_SIGNATURE_MAX_AGE_SECONDS", default=3
 VE_SIGNATURE_MAX_SKEW_SECONDS = env.int("VE_SIGNATURE_MAX_SKEW_SECONDS", default=60)
 # Key for the provider HMAC secrets stored at rest (32 bytes, hex); derived from SECRET_KEY if unset.
 VE_CREDENTIAL_KEY = env("VE_CREDENTIAL_KEY", default="")
+
+# Hex secp256k1 key VirtEngine support signs provider API calls with (deployment logs); unsigned if empty.
+VE_SUPPORT_WALLET_PRIVATE_KEY = env("VE_SUPPORT_WALLET_PRIVATE_KEY", default="")
 
 VE_TICKET_NUMBER_PREFIX = "SUP-"
 

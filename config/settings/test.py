@@ -1,13 +1,23 @@
 """Settings for the test suite: real PostgreSQL and Redis, fast password hashing."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import CACHES, CHANNEL_LAYERS, env
+from config.settings.base import CACHES, CHANNEL_LAYERS, REDIS_URL, env
+
+
+def _redis_db(url: str, db: int) -> str:
+    """The same Redis server, another database: the suite may flush its own without touching a dev instance."""
+    base, _, last = url.rpartition("/")
+    return f"{base}/{db}" if last.isdigit() else f"{url.rstrip('/')}/{db}"
+
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Keep test keys apart from a developer's running instance on the same Redis.
+# Keep test data apart from a developer's running instance on the same Redis.
+CACHES["default"]["LOCATION"] = _redis_db(REDIS_URL, 15)
 CACHES["default"]["KEY_PREFIX"] = "ves-test"
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": _redis_db(REDIS_URL, 14), "socket_timeout": None}]
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "ves-test"
+CELERY_BROKER_URL = _redis_db(REDIS_URL, 13)
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default="/tmp/ves-test-media")  # noqa: S108
 STORAGES = {
     **STORAGES,  # noqa: F405

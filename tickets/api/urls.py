@@ -1,3 +1,23 @@
-"""REST API v1 routes for tickets, attachments and deployments."""
+"""REST API v1 routes, without trailing slashes as VirtEngine's clients call them."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from tickets.api import views
+
+urlpatterns = [
+    path("tickets", views.TicketListCreateView.as_view(), name="api-tickets"),
+    path("tickets/<str:ticket_id>", views.TicketDetailView.as_view(), name="api-ticket-detail"),
+    path("tickets/<str:ticket_id>/comments", views.TicketCommentsView.as_view(), name="api-ticket-comments"),
+    path("tickets/<str:ticket_id>/events", views.TicketEventsView.as_view(), name="api-ticket-events"),
+    path("tickets/<str:ticket_id>/escalate", views.TicketEscalateView.as_view(), name="api-ticket-escalate"),
+    path("tickets/<str:ticket_id>/assign", views.TicketAssignView.as_view(), name="api-ticket-assign"),
+    path("tickets/<str:ticket_id>/links", views.TicketLinksView.as_view(), name="api-ticket-links"),
+    path("tickets/<str:ticket_id>/logs", views.TicketLogsView.as_view(), name="api-ticket-logs"),
+    path("attachments", views.AttachmentUploadView.as_view(), name="api-attachments"),
+    path(
+        "attachments/<str:attachment_id>",
+        views.AttachmentDownloadView.as_view(),
+        name="api-attachment-detail",
+    ),
+    path("deployments", views.DeploymentListView.as_view(), name="api-deployments"),
+]

@@ -1,0 +1,355 @@
+"""Input and output serializers of the ticket API.
+
+Inputs validate shape and types (the business rules are the services'). Outputs declare their fields
+for the OpenAPI schema but build their dicts by hand in `to_representation`: the list endpoint renders
+up to 200 tickets per request and DRF's per-field machinery would dominate its cost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from providers.models import Deployment
+from tickets.models import Attachment, Comment, Ticket
+from tickets.selectors import VisibleEvent
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses unknown fields, so a typo is a 400 naming the field instead of being silently ignored."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = (
+            sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+        )
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return attrs
+
+
+class TicketCreateInput(StrictSerializer):
+    deployment_id = serializers.CharField(max_length=200)
+    subject = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=20_000)
+    category = serializers.ChoiceField(choices=Ticket.Category.choices, default=Ticket.Category.GENERAL)
+    priority = serializers.ChoiceField(choices=Ticket.Priority.choices, default=Ticket.Priority.MEDIUM)
+    attachment_ids = serializers.ListField(child=serializers.UUIDField(), default=list, max_length=20)
+    metadata = serializers.DictField(required=False, default=dict)
+
+
+class TicketUpdateInput(StrictSerializer):
+    status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
+    priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if not attrs:
+            raise serializers.ValidationError({"non_field_errors": ["Give status and/or priority."]})
+        return attrs
+
+
+class CommentCreateInput(StrictSerializer):
+    """VirtEngine clients send `message`; our portal sends `content`. Either is accepted (not both, differing)."""
+
+    content = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
+    message = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
+    attachment_ids = serializers.ListField(child=serializers.UUIDField(), default=list, max_length=20)
+    is_internal = serializers.BooleanField(default=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        content, message = attrs.get("content"), attrs.get("message")
+        if content is not None and message is not None and content != message:
+            raise serializers.ValidationError({"message": ["Differs from content; send one of them."]})
+        text = content if content is not None else message
+        if not (text or "").strip():
+            raise serializers.ValidationError({"content": ["Write a message (content or message)."]})
+        attrs["body"] = text
+        return attrs
+
+
+class EscalateInput(StrictSerializer):
+    reason = serializers.CharField(max_length=2_000)
+
+
+class AssignInput(StrictSerializer):
+    assignee_type = serializers.ChoiceField(choices=Ticket.AssigneeKind.choices)
+    assignee_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    reason = serializers.CharField(max_length=2_000, required=False, allow_blank=True, default="")
+
+
+class DeploymentLinkInput(StrictSerializer):
+    deployment_id = serializers.CharField(max_length=200)
+
+
+class EventsQuery(serializers.Serializer):
+    since = serializers.IntegerField(min_value=0, default=0, max_value=2_147_483_647)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=500)
+
+
+class TicketListQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
+    priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
+    category = serializers.ChoiceField(choices=Ticket.Category.choices, required=False)
+    deployment_id = serializers.CharField(max_length=200, required=False)
+    q = serializers.CharField(max_length=200, required=False, trim_whitespace=True)
+    ordering = serializers.ChoiceField(
+        choices=["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority"],
+        default="-created_at",
+    )
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+    cursor = serializers.CharField(max_length=500, required=False)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Outputs
+
+
+class AttachmentOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    filename = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    url = serializers.CharField()
+    uploaded_at = serializers.DateTimeField()
+    sha256 = serializers.CharField()
+    ticket_id = serializers.UUIDField(allow_null=True)
+    comment_id = serializers.UUIDField(allow_null=True)
+    is_internal = serializers.BooleanField()
+
+    def to_representation(self, attachment: Attachment) -> dict[str, Any]:
+        return {
+            "id": str(attachment.id),
+            "filename": attachment.filename,
+            "content_type": attachment.content_type,
+            "size": attachment.size,
+            "url": reverse("api-attachment-detail", args=[attachment.id]),
+            "uploaded_at": _iso(attachment.uploaded_at),
+            "sha256": attachment.sha256,
+            "ticket_id": str(attachment.ticket_id) if attachment.ticket_id else None,
+            "comment_id": str(attachment.comment_id) if attachment.comment_id else None,
+            "is_internal": attachment.is_internal,
+        }
+
+
+class CommentOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    ticket_id = serializers.UUIDField()
+    author = serializers.CharField()
+    author_type = serializers.ChoiceField(choices=["customer", "provider", "support", "system"])
+    content = serializers.CharField()
+    message = serializers.CharField(
+        help_text="The same text as `content` (VirtEngine clients read `message`)."
+    )
+    created_at = serializers.DateTimeField()
+    attachments = AttachmentOutput(many=True)
+    is_internal = serializers.BooleanField()
+
+    def to_representation(self, comment: Comment) -> dict[str, Any]:
+        attachments = self.context.get("attachments_by_comment", {}).get(comment.id, [])
+        return {
+            "id": str(comment.id),
+            "ticket_id": str(comment.ticket_id),
+            "author": comment.author_label,
+            "author_type": comment.author_kind,
+            "content": comment.body,
+            "message": comment.body,
+            "created_at": _iso(comment.created_at),
+            "attachments": [AttachmentOutput().to_representation(item) for item in attachments],
+            "is_internal": comment.is_internal,
+        }
+
+
+class SlaOutput(serializers.Serializer):
+    first_response_due = serializers.DateTimeField(allow_null=True)
+    resolution_due = serializers.DateTimeField(allow_null=True)
+    first_response_at = serializers.DateTimeField(allow_null=True)
+
+
+class ChainOutput(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["pending", "anchored", "failed"])
+    tx_hash = serializers.CharField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+
+
+def ticket_assignee_label(ticket: Ticket) -> str:
+    """`provider` or `support` (the queue), or the username of the person working it."""
+    if ticket.assigned_to_id is not None and ticket.assigned_to is not None:
+        return ticket.assigned_to.get_username()
+    return ticket.assignee_kind
+
+
+class TicketOutput(serializers.Serializer):
+    """A ticket as listed (VirtEngine's `Ticket` plus the portal's fields)."""
+
+    id = serializers.UUIDField()
+    number = serializers.CharField(help_text="Human number, e.g. SUP-000123.")
+    deployment_id = serializers.CharField(help_text="Lease ID owner/dseq/gseq/oseq.")
+    deployment_name = serializers.CharField()
+    provider = serializers.CharField(help_text="The provider's chain address.")
+    provider_name = serializers.CharField()
+    subject = serializers.CharField()
+    description = serializers.CharField()
+    category = serializers.ChoiceField(choices=Ticket.Category.choices)
+    priority = serializers.ChoiceField(choices=Ticket.Priority.choices)
+    status = serializers.ChoiceField(choices=Ticket.Status.choices)
+    created_by = serializers.CharField()
+    created_by_type = serializers.ChoiceField(choices=["customer", "provider", "support", "system"])
+    assigned_to = serializers.CharField(
+        help_text="`provider`, `support`, or the username working the ticket."
+    )
+    assignee_type = serializers.ChoiceField(choices=Ticket.AssigneeKind.choices)
+    escalated = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    metadata = serializers.DictField()
+    sla = SlaOutput()
+    chain = ChainOutput()
+
+    def to_representation(self, ticket: Ticket) -> dict[str, Any]:
+        return {
+            "id": str(ticket.id),
+            "number": ticket.display_number,
+            "deployment_id": ticket.deployment.lease_id,
+            "deployment_name": ticket.deployment.name,
+            "provider": ticket.provider.address,
+            "provider_name": ticket.provider.name,
+            "subject": ticket.subject,
+            "description": ticket.description,
+            "category": ticket.category,
+            "priority": ticket.priority,
+            "status": ticket.status,
+            "created_by": ticket.created_by_label,
+            "created_by_type": ticket.created_by_kind,
+            "assigned_to": ticket_assignee_label(ticket),
+            "assignee_type": ticket.assignee_kind,
+            "escalated": ticket.escalated_at is not None,
+            "created_at": _iso(ticket.created_at),
+            "updated_at": _iso(ticket.updated_at),
+            "resolved_at": _iso(ticket.resolved_at),
+            "closed_at": _iso(ticket.closed_at),
+            "metadata": ticket.metadata,
+            "sla": {
+                "first_response_due": _iso(ticket.sla_first_response_due),
+                "resolution_due": _iso(ticket.sla_resolution_due),
+                "first_response_at": _iso(ticket.first_response_at),
+            },
+            "chain": chain_state_of(ticket),
+        }
+
+
+def chain_state_of(ticket: Ticket) -> dict[str, Any]:
+    """Chain state from the annotations `tickets.selectors.with_chain_state` adds."""
+    if getattr(ticket, "chain_failed", False):
+        state = "failed"
+    elif getattr(ticket, "chain_pending", True):
+        state = "pending"
+    else:
+        state = "anchored"
+    return {
+        "state": state,
+        "tx_hash": getattr(ticket, "chain_tx_hash", None) or None,
+        "height": getattr(ticket, "chain_height", None),
+    }
+
+
+class DeploymentLinkOutput(serializers.Serializer):
+    deployment_id = serializers.CharField()
+    deployment_name = serializers.CharField()
+    linked_at = serializers.DateTimeField()
+
+
+class TicketDetailOutput(TicketOutput):
+    """A ticket with its thread, attachments and related deployments (VirtEngine's `TicketDetail`)."""
+
+    comments = CommentOutput(many=True)
+    attachments = AttachmentOutput(many=True)
+    related_deployments = DeploymentLinkOutput(many=True)
+    last_seq = serializers.IntegerField(
+        help_text="Last event seq visible to the caller (for WebSocket `since`)."
+    )
+
+    def to_representation(self, ticket: Ticket) -> dict[str, Any]:
+        data = super().to_representation(ticket)
+        context = self.context
+        data["comments"] = [CommentOutput(context=context).to_representation(c) for c in context["comments"]]
+        data["attachments"] = [AttachmentOutput().to_representation(a) for a in context["attachments"]]
+        data["related_deployments"] = [
+            {
+                "deployment_id": link.deployment.lease_id,
+                "deployment_name": link.deployment.name,
+                "linked_at": _iso(link.created_at),
+            }
+            for link in context["links"]
+        ]
+        data["last_seq"] = context["last_seq"]
+        return data
+
+
+class EventOutput(serializers.Serializer):
+    seq = serializers.IntegerField(
+        help_text="In the caller's own numbering (customers never see internal events)."
+    )
+    type = serializers.CharField()
+    ticket_id = serializers.UUIDField()
+    actor = serializers.CharField()
+    actor_type = serializers.CharField()
+    data = serializers.DictField()
+    timestamp = serializers.DateTimeField()
+
+    def to_representation(self, visible: VisibleEvent) -> dict[str, Any]:
+        event = visible.event
+        return {
+            "seq": visible.seq,
+            "type": event.kind,
+            "ticket_id": str(event.ticket_id),
+            "actor": event.actor_label,
+            "actor_type": event.actor_kind,
+            "data": event.data,
+            "timestamp": _iso(event.created_at),
+        }
+
+
+class DeploymentOutput(serializers.Serializer):
+    id = serializers.CharField(help_text="Lease ID owner/dseq/gseq/oseq.")
+    name = serializers.CharField()
+    owner = serializers.CharField()
+    provider = serializers.CharField()
+    provider_name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def to_representation(self, deployment: Deployment) -> dict[str, Any]:
+        return {
+            "id": deployment.lease_id,
+            "name": deployment.name,
+            "owner": deployment.owner_address,
+            "provider": deployment.provider.address,
+            "provider_name": deployment.provider.name,
+            "created_at": _iso(deployment.created_at),
+        }
+
+
+class ErrorOutput(serializers.Serializer):
+    error = serializers.CharField()
+    code = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class TransitionErrorOutput(ErrorOutput):
+    current = serializers.CharField()
+    allowed = serializers.ListField(child=serializers.CharField())

@@ -1,0 +1,308 @@
+"""REST API v1 views: translate HTTP to services and selectors, and back. No business rules here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.authentication import request_party
+from core.errors import ValidationFailed
+from providers.selectors import deployments_visible_to
+from tickets import selectors, services
+from tickets.api import serializers as io
+from tickets.api.pagination import next_link, paginate
+
+ERRORS = {
+    400: OpenApiResponse(io.ErrorOutput, description="Invalid input; `fields` names the offending fields."),
+    401: OpenApiResponse(io.ErrorOutput, description="Missing or invalid authentication."),
+    403: OpenApiResponse(io.ErrorOutput, description="Your role may not do this."),
+    404: OpenApiResponse(io.ErrorOutput, description="No such ticket, or not visible to you."),
+    429: OpenApiResponse(io.ErrorOutput, description="Too many requests; see Retry-After."),
+}
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: ERRORS[code] for code in codes}
+
+
+def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "Expected a JSON object.", fields={"non_field_errors": ["Expected a JSON object."]}
+        )
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data={key: request.query_params.get(key) for key in request.query_params})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _detail_response(request: Request, ticket_id: object, status_code: int = status.HTTP_200_OK) -> Response:
+    detail = selectors.ticket_detail(request_party(request), ticket_id)
+    context = {
+        "comments": detail.comments,
+        "attachments": detail.attachments,
+        "attachments_by_comment": detail.attachments_by_comment,
+        "links": detail.links,
+        "last_seq": detail.last_seq,
+    }
+    return Response(io.TicketDetailOutput(detail.ticket, context=context).data, status=status_code)
+
+
+class TicketListCreateView(APIView):
+    @extend_schema(
+        operation_id="listTickets",
+        parameters=[io.TicketListQuery],
+        responses={200: io.TicketOutput(many=True), **_errors(400, 401, 429)},
+        description='A JSON array. More pages are announced in a `Link: <…>; rel="next"` header.',
+    )
+    def get(self, request: Request) -> Response:
+        party = request_party(request)
+        query = _query(io.TicketListQuery, request)
+        filters = selectors.TicketFilters(
+            status=query.get("status"),
+            priority=query.get("priority"),
+            category=query.get("category"),
+            deployment_id=query.get("deployment_id"),
+            q=query.get("q"),
+        )
+        page = paginate(
+            selectors.ticket_list(party, filters),
+            ordering=query["ordering"],
+            limit=query["limit"],
+            cursor=query.get("cursor"),
+        )
+        response = Response(io.TicketOutput(page.items, many=True).data)
+        if page.next_cursor:
+            response["Link"] = next_link(request, page.next_cursor)
+        return response
+
+    @extend_schema(
+        operation_id="createTicket",
+        request=io.TicketCreateInput,
+        responses={201: io.TicketDetailOutput, **_errors(400, 401, 404, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        data = _valid(io.TicketCreateInput, request.data)
+        ticket = services.ticket_create(actor=request_party(request), **data)
+        return _detail_response(request, ticket.id, status.HTTP_201_CREATED)
+
+
+class TicketDetailView(APIView):
+    @extend_schema(operation_id="getTicket", responses={200: io.TicketDetailOutput, **_errors(401, 404, 429)})
+    def get(self, request: Request, ticket_id: str) -> Response:
+        return _detail_response(request, ticket_id)
+
+    @extend_schema(
+        operation_id="updateTicket",
+        request=io.TicketUpdateInput,
+        responses={
+            200: io.TicketDetailOutput,
+            409: OpenApiResponse(
+                io.TransitionErrorOutput, description="Illegal transition; `allowed` lists targets."
+            ),
+            **_errors(400, 401, 404, 429),
+        },
+    )
+    def patch(self, request: Request, ticket_id: str) -> Response:
+        data = _valid(io.TicketUpdateInput, request.data)
+        services.ticket_update(actor=request_party(request), ticket_id=ticket_id, **data)
+        return _detail_response(request, ticket_id)
+
+
+class TicketCommentsView(APIView):
+    @extend_schema(
+        operation_id="listTicketComments", responses={200: io.CommentOutput(many=True), **_errors(401, 404)}
+    )
+    def get(self, request: Request, ticket_id: str) -> Response:
+        detail = selectors.ticket_detail(request_party(request), ticket_id)
+        context = {"attachments_by_comment": detail.attachments_by_comment}
+        return Response(io.CommentOutput(detail.comments, many=True, context=context).data)
+
+    @extend_schema(
+        operation_id="addTicketComment",
+        request=io.CommentCreateInput,
+        responses={
+            201: io.CommentOutput,
+            409: OpenApiResponse(io.ErrorOutput, description="The ticket is closed."),
+            **_errors(400, 401, 403, 404, 429),
+        },
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        data = _valid(io.CommentCreateInput, request.data)
+        result = services.comment_add(
+            actor=request_party(request),
+            ticket_id=ticket_id,
+            body=data["body"],
+            is_internal=data["is_internal"],
+            attachment_ids=data["attachment_ids"],
+        )
+        context = {"attachments_by_comment": {result.comment.id: result.attachments}}
+        return Response(
+            io.CommentOutput(result.comment, context=context).data, status=status.HTTP_201_CREATED
+        )
+
+
+class TicketEventsView(APIView):
+    @extend_schema(
+        operation_id="listTicketEvents",
+        parameters=[io.EventsQuery],
+        responses={200: io.EventOutput(many=True), **_errors(400, 401, 404)},
+        description="The ticket's history after `since`, in the caller's own sequence numbering.",
+    )
+    def get(self, request: Request, ticket_id: str) -> Response:
+        party = request_party(request)
+        query = _query(io.EventsQuery, request)
+        ticket = selectors.ticket_get(party, ticket_id)
+        events = selectors.events_visible_to(party, ticket, since=query["since"], limit=query["limit"])
+        return Response(io.EventOutput(events, many=True).data)
+
+
+class TicketEscalateView(APIView):
+    @extend_schema(
+        operation_id="escalateTicket",
+        request=io.EscalateInput,
+        responses={200: io.TicketDetailOutput, 409: ERRORS[400], **_errors(400, 401, 404)},
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        data = _valid(io.EscalateInput, request.data)
+        services.ticket_escalate(actor=request_party(request), ticket_id=ticket_id, reason=data["reason"])
+        return _detail_response(request, ticket_id)
+
+
+class TicketAssignView(APIView):
+    @extend_schema(
+        operation_id="assignTicket",
+        request=io.AssignInput,
+        responses={200: io.TicketDetailOutput, **_errors(400, 401, 403, 404)},
+        description="VirtEngine support only.",
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        data = _valid(io.AssignInput, request.data)
+        services.ticket_assign(
+            actor=request_party(request),
+            ticket_id=ticket_id,
+            assignee_kind=data["assignee_type"],
+            assignee_user_id=data.get("assignee_id"),
+            reason=data["reason"],
+        )
+        return _detail_response(request, ticket_id)
+
+
+class TicketLinksView(APIView):
+    @extend_schema(
+        operation_id="linkDeployment",
+        request=io.DeploymentLinkInput,
+        responses={201: io.DeploymentLinkOutput, **_errors(400, 401, 404)},
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        data = _valid(io.DeploymentLinkInput, request.data)
+        link = services.deployment_link(
+            actor=request_party(request), ticket_id=ticket_id, deployment_id=data["deployment_id"]
+        )
+        body = {
+            "deployment_id": link.deployment.lease_id,
+            "deployment_name": link.deployment.name,
+            "linked_at": io.DeploymentLinkOutput().fields["linked_at"].to_representation(link.created_at),
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="unlinkDeployment",
+        parameters=[OpenApiParameter("deployment_id", OpenApiTypes.STR, required=True)],
+        request=None,
+        responses={204: None, **_errors(400, 401, 404)},
+    )
+    def delete(self, request: Request, ticket_id: str) -> Response:
+        deployment_id = request.query_params.get("deployment_id") or (
+            request.data.get("deployment_id") if isinstance(request.data, dict) else None
+        )
+        if not deployment_id:
+            raise ValidationFailed(
+                "deployment_id is required.", fields={"deployment_id": ["This field is required."]}
+            )
+        services.deployment_unlink(
+            actor=request_party(request), ticket_id=ticket_id, deployment_id=str(deployment_id)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TicketLogsView(APIView):
+    @extend_schema(
+        operation_id="requestDeploymentLogs",
+        request=None,
+        responses={
+            202: inline_serializer("LogsRequested", {"status": serializers.CharField()}),
+            **_errors(401, 403, 404, 429),
+        },
+        description="Fetch the deployment's recent logs from the provider now; they arrive as an internal attachment.",
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        services.deployment_logs_request(actor=request_party(request), ticket_id=ticket_id)
+        return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
+
+
+class AttachmentUploadView(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        operation_id="uploadAttachment",
+        request={
+            "multipart/form-data": inline_serializer("AttachmentUpload", {"file": serializers.FileField()})
+        },
+        responses={
+            201: io.AttachmentOutput,
+            413: OpenApiResponse(io.ErrorOutput, description="File larger than the limit."),
+            415: OpenApiResponse(io.ErrorOutput, description="File type not accepted."),
+            **_errors(400, 401, 429),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        upload = request.FILES.get("file") if hasattr(request, "FILES") else None
+        if upload is None:
+            raise ValidationFailed("No file.", fields={"file": ["Send the file as multipart field `file`."]})
+        attachment = services.attachment_upload(actor=request_party(request), upload=upload)
+        return Response(io.AttachmentOutput(attachment).data, status=status.HTTP_201_CREATED)
+
+
+class AttachmentDownloadView(APIView):
+    @extend_schema(
+        operation_id="downloadAttachment",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **_errors(401, 404)},
+    )
+    def get(self, request: Request, attachment_id: str) -> FileResponse:
+        from tickets.attachment_files import open_stored
+
+        attachment = selectors.attachment_get_for_download(request_party(request), attachment_id)
+        response = FileResponse(
+            open_stored(attachment.storage_key),
+            as_attachment=True,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+        )
+        response["Content-Length"] = str(attachment.size)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class DeploymentListView(APIView):
+    @extend_schema(
+        operation_id="listMyDeployments", responses={200: io.DeploymentOutput(many=True), **_errors(401)}
+    )
+    def get(self, request: Request) -> Response:
+        deployments = deployments_visible_to(request_party(request)).order_by("-created_at")[:500]
+        return Response(io.DeploymentOutput(deployments, many=True).data)
