@@ -424,7 +424,9 @@ def verify_signed_request(
         path=path,
         timestamp_ms=timestamp_ms,
         nonce=nonce,
-        body_hash=precomputed_body_hash if precomputed_body_hash is not None else body_hash(raw_body, content_type),
+        body_hash=precomputed_body_hash
+        if precomputed_body_hash is not None
+        else body_hash(raw_body, content_type),
         address=address,
         chain_id=chain_id,
     )
