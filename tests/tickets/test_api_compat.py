@@ -63,7 +63,7 @@ def test_reference_ticket_flow_validates(contract: dict[str, Any], world: World,
     assert_valid(contract, "Ticket", create.json())
     ticket_id = create.json()["id"]
 
-    # TicketCommentRequest: {"message": ...}
+    # TicketCommentRequest carries `message`.
     comment = apis.provider_a.post(f"/api/v1/tickets/{ticket_id}/comments", {"message": "Looking into it"})
     assert comment.status_code == 201, comment.content
     assert_valid(contract, "TicketComment", comment.json())
