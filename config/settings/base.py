@@ -195,6 +195,8 @@ REST_FRAMEWORK = {
         "party_write": env("VE_API_WRITE_RATE_PER_PARTY", default="120/min"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON in, JSON out; only the attachment upload takes multipart (form encodings blur "" and absent).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -239,6 +241,10 @@ SPECTACULAR_SETTINGS = {
     "SECURITY": [{"walletSignature": []}, {"providerHmac": []}, {"portalSession": []}],
     "AUTHENTICATION_WHITELIST": [],
     "ENUM_NAME_OVERRIDES": {"PartyTypeEnum": ["customer", "provider", "support", "system"]},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.add_common_error_responses",
+    ],
 }
 
 # VirtEngine chain identity.

@@ -351,5 +351,7 @@ class ErrorOutput(serializers.Serializer):
 
 
 class TransitionErrorOutput(ErrorOutput):
-    current = serializers.CharField()
-    allowed = serializers.ListField(child=serializers.CharField())
+    """A 409: an illegal transition carries the current status and the allowed targets."""
+
+    current = serializers.CharField(required=False)
+    allowed = serializers.ListField(child=serializers.CharField(), required=False)
