@@ -16,6 +16,8 @@ class OutboxEntry(models.Model):
     event = models.OneToOneField("tickets.TicketEvent", on_delete=models.CASCADE, related_name="outbox")
     ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="outbox_entries")
     seq = models.PositiveIntegerField()
+    # Copied from the event: a customer's view of the chain state counts only the events they may see.
+    is_internal = models.BooleanField(default=False)
     idempotency_key = models.CharField(max_length=100, unique=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)

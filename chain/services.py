@@ -21,6 +21,7 @@ def outbox_enqueue(*, event: TicketEvent) -> OutboxEntry:
         event=event,
         ticket_id=event.ticket_id,
         seq=event.seq,
+        is_internal=event.is_internal,
         idempotency_key=idempotency_key_for(ticket_id=event.ticket_id, seq=event.seq),
         created_at=event.created_at,
         next_attempt_at=event.created_at,

@@ -2,11 +2,11 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+from core.asgi_handler import get_single_hop_asgi_application
+
 # Django must be set up before the consumers (and the models they import) are imported.
-django_asgi_app = get_asgi_application()
+django_asgi_app = get_single_hop_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402

@@ -105,10 +105,11 @@ class Ticket(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["-created_at", "id"], name="ticket_created_idx"),
-            models.Index(fields=["-updated_at", "id"], name="ticket_updated_idx"),
-            models.Index(fields=["customer_address", "-created_at"], name="ticket_customer_idx"),
-            models.Index(fields=["provider", "-created_at"], name="ticket_provider_idx"),
+            # Keyset pages order by (column, id) in either direction; each index serves both.
+            models.Index(fields=["-created_at", "-id"], name="ticket_created_idx"),
+            models.Index(fields=["-updated_at", "-id"], name="ticket_updated_idx"),
+            models.Index(fields=["customer_address", "-created_at", "-id"], name="ticket_customer_idx"),
+            models.Index(fields=["provider", "-created_at", "-id"], name="ticket_provider_idx"),
             models.Index(fields=["status", "sla_resolution_due"], name="ticket_sla_idx"),
         ]
 

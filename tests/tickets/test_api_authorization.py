@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from providers.selectors import provider_party
 from tests.conftest import Apis, World
 from tests.factories import DeploymentFactory
 from tickets import services
@@ -222,7 +223,7 @@ def test_attachment_downloads_follow_ticket_visibility(world: World, apis: Apis,
     assert public.status_code == internal.status_code == unattached.status_code == 201
     services.attachment_attach(actor=world.alice, ticket_id=ticket.id, attachment_ids=[public.json()["id"]])
     services.comment_add(
-        actor=world.provider_a,
+        actor=provider_party(world.provider_a),
         ticket_id=ticket.id,
         body="log attached",
         is_internal=True,

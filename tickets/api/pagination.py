@@ -62,7 +62,7 @@ def _decode(cursor: str, ordering: str) -> tuple[Any, uuid.UUID]:
 
 
 def paginate(tickets: QuerySet, *, ordering: str, limit: int, cursor: str | None) -> Page:
-    """One page of `tickets` in `ordering` (e.g. `-created_at`), after `cursor` if given."""
+    """One page of `tickets` (selector rows) in `ordering` (e.g. `-created_at`), after `cursor` if given."""
     descending = ordering.startswith("-")
     column = SORT_COLUMNS[ordering.lstrip("-")]
     tickets = tickets.order_by(f"-{column}", "-id") if descending else tickets.order_by(column, "id")
@@ -76,7 +76,7 @@ def paginate(tickets: QuerySet, *, ordering: str, limit: int, cursor: str | None
     if len(rows) <= limit:
         return Page(items=rows, next_cursor=None)
     last = rows[limit - 1]
-    return Page(items=rows[:limit], next_cursor=_encode(ordering, getattr(last, column), last.id))
+    return Page(items=rows[:limit], next_cursor=_encode(ordering, last[column], last["id"]))
 
 
 def next_link(request: Request, cursor: str) -> str:

@@ -13,7 +13,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from providers.models import Deployment
-from tickets.models import Attachment, Comment, Ticket
+from tickets.models import Attachment, Comment, Ticket, format_ticket_number
 from tickets.selectors import VisibleEvent
 
 
@@ -185,15 +185,8 @@ class ChainOutput(serializers.Serializer):
     height = serializers.IntegerField(allow_null=True)
 
 
-def ticket_assignee_label(ticket: Ticket) -> str:
-    """`provider` or `support` (the queue), or the username of the person working it."""
-    if ticket.assigned_to_id is not None and ticket.assigned_to is not None:
-        return ticket.assigned_to.get_username()
-    return ticket.assignee_kind
-
-
 class TicketOutput(serializers.Serializer):
-    """A ticket as listed (VirtEngine's `Ticket` plus the portal's fields)."""
+    """A ticket as listed (VirtEngine's `Ticket` plus the portal's fields), rendered from a selector row."""
 
     id = serializers.UUIDField()
     number = serializers.CharField(help_text="Human number, e.g. SUP-000123.")
@@ -221,51 +214,42 @@ class TicketOutput(serializers.Serializer):
     sla = SlaOutput()
     chain = ChainOutput()
 
-    def to_representation(self, ticket: Ticket) -> dict[str, Any]:
+    def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
+        chain = self.context.get("chain_states", {}).get(row["id"])
         return {
-            "id": str(ticket.id),
-            "number": ticket.display_number,
-            "deployment_id": ticket.deployment.lease_id,
-            "deployment_name": ticket.deployment.name,
-            "provider": ticket.provider.address,
-            "provider_name": ticket.provider.name,
-            "subject": ticket.subject,
-            "description": ticket.description,
-            "category": ticket.category,
-            "priority": ticket.priority,
-            "status": ticket.status,
-            "created_by": ticket.created_by_label,
-            "created_by_type": ticket.created_by_kind,
-            "assigned_to": ticket_assignee_label(ticket),
-            "assignee_type": ticket.assignee_kind,
-            "escalated": ticket.escalated_at is not None,
-            "created_at": _iso(ticket.created_at),
-            "updated_at": _iso(ticket.updated_at),
-            "resolved_at": _iso(ticket.resolved_at),
-            "closed_at": _iso(ticket.closed_at),
-            "metadata": ticket.metadata,
+            "id": str(row["id"]),
+            "number": format_ticket_number(row["number"]),
+            "deployment_id": row["deployment_lease_id"],
+            "deployment_name": row["deployment_name"],
+            "provider": row["provider_address"],
+            "provider_name": row["provider_name"],
+            "subject": row["subject"],
+            "description": row["description"],
+            "category": row["category"],
+            "priority": row["priority"],
+            "status": row["status"],
+            "created_by": row["created_by_label"],
+            "created_by_type": row["created_by_kind"],
+            "assigned_to": row["assigned_to_username"] or row["assignee_kind"],
+            "assignee_type": row["assignee_kind"],
+            "escalated": row["escalated_at"] is not None,
+            "created_at": _iso(row["created_at"]),
+            "updated_at": _iso(row["updated_at"]),
+            "resolved_at": _iso(row["resolved_at"]),
+            "closed_at": _iso(row["closed_at"]),
+            "metadata": row["metadata"],
             "sla": {
-                "first_response_due": _iso(ticket.sla_first_response_due),
-                "resolution_due": _iso(ticket.sla_resolution_due),
-                "first_response_at": _iso(ticket.first_response_at),
+                "first_response_due": _iso(row["sla_first_response_due"]),
+                "resolution_due": _iso(row["sla_resolution_due"]),
+                "first_response_at": _iso(row["first_response_at"]),
             },
-            "chain": chain_state_of(ticket),
+            "chain": {
+                # No outbox rows at all means nothing was recorded yet: pending.
+                "state": chain.state if chain else "pending",
+                "tx_hash": chain.tx_hash if chain else None,
+                "height": chain.height if chain else None,
+            },
         }
-
-
-def chain_state_of(ticket: Ticket) -> dict[str, Any]:
-    """Chain state from the annotations `tickets.selectors.with_chain_state` adds."""
-    if getattr(ticket, "chain_failed", False):
-        state = "failed"
-    elif getattr(ticket, "chain_pending", True):
-        state = "pending"
-    else:
-        state = "anchored"
-    return {
-        "state": state,
-        "tx_hash": getattr(ticket, "chain_tx_hash", None) or None,
-        "height": getattr(ticket, "chain_height", None),
-    }
 
 
 class DeploymentLinkOutput(serializers.Serializer):
@@ -284,8 +268,8 @@ class TicketDetailOutput(TicketOutput):
         help_text="Last event seq visible to the caller (for WebSocket `since`)."
     )
 
-    def to_representation(self, ticket: Ticket) -> dict[str, Any]:
-        data = super().to_representation(ticket)
+    def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
+        data = super().to_representation(row)
         context = self.context
         data["comments"] = [CommentOutput(context=context).to_representation(c) for c in context["comments"]]
         data["attachments"] = [AttachmentOutput().to_representation(a) for a in context["attachments"]]

@@ -1,0 +1,240 @@
+"""Benchmark: the ticket list API against bare Django JSON views on the same server.
+
+With 100k tickets in PostgreSQL (a separate `virtengine_bench` database on the embedded server, or
+DATABASE_URL), it starts one server process (our daphne launcher, bench settings), then drives each
+endpoint with wrk at the same concurrency:
+
+  * api     GET /api/v1/tickets?limit=50   as a provider (HMAC), through auth, throttles, selectors, keyset
+            pagination and serializers;
+  * bare    GET /bench/bare-tickets         the same 50 rows for the same provider via .values() + JsonResponse;
+  * hello   GET /bench/hello                {"ok": true}, the server's floor.
+
+It prints requests/s and latency p50/p99 for each, and the ratios api/bare (target >= 0.6) and api/hello.
+
+    .venv/bin/python bench/api_list.py [--tickets 100000] [--seconds 15] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_NAME", "virtengine_bench")
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+
+
+def ensure_database() -> None:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(
+        host=db["HOST"] or None,
+        port=db["PORT"] or None,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
+            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+
+
+def seed(total: int) -> tuple[int, str, str]:
+    """Ensure `total` tickets exist over 4 providers; return provider A's id and an HMAC credential."""
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    call_command("migrate", verbosity=0)
+    from providers.models import Deployment, ProviderAccount
+    from providers.services import provider_credential_issue
+    from tests.factories import make_address
+    from tickets.models import Ticket
+
+    providers = list(ProviderAccount.objects.order_by("pk")[:4])
+    while len(providers) < 4:
+        providers.append(
+            ProviderAccount.objects.create(address=make_address(), name=f"Bench provider {len(providers)}")
+        )
+    deployments = list(Deployment.objects.filter(provider__in=providers)[:400])
+    while len(deployments) < 400:
+        owner = make_address()
+        n = len(deployments)
+        deployments.append(
+            Deployment.objects.create(
+                lease_id=f"{owner}/{n + 1}/1/1",
+                owner_address=owner,
+                dseq=n + 1,
+                provider=providers[n % 4],
+                name=f"bench-{n}",
+            )
+        )
+    existing = Ticket.objects.count()
+    started = time.monotonic()
+    batch = []
+    now = timezone.now()
+    for index in range(existing, total):
+        deployment = deployments[index % len(deployments)]
+        at = now - timezone.timedelta(seconds=total - index)
+        batch.append(
+            Ticket(
+                deployment=deployment,
+                provider_id=deployment.provider_id,
+                customer_address=deployment.owner_address,
+                subject=f"Bench ticket {index}",
+                description="Synthetic ticket for the list benchmark. " * 3,
+                category=["technical", "billing", "general", "security"][index % 4],
+                priority=["low", "medium", "high", "critical"][index % 4],
+                status=["open", "in_progress", "waiting_customer", "resolved", "closed"][index % 5],
+                created_by_kind="customer",
+                created_by_address=deployment.owner_address,
+                created_by_label="bench",
+                created_at=at,
+                updated_at=at,
+                last_activity_at=at,
+            )
+        )
+        if len(batch) == 5000:
+            Ticket.objects.bulk_create(batch)
+            batch = []
+    if batch:
+        Ticket.objects.bulk_create(batch)
+    if total > existing:
+        print(f"seeded {total - existing} tickets in {time.monotonic() - started:.1f} s")
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    issued = provider_credential_issue(provider=providers[0], label="bench")
+    return providers[0].pk, issued.credential.principal, issued.secret
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def run_wrk(url: str, headers: dict[str, str], *, seconds: int, connections: int) -> dict[str, float]:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    latencies = {int(p): float(v) * UNITS[u] for p, v, u in LATENCY.findall(output)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": rps,
+        "p50": latencies[50],
+        "p99": latencies[99],
+        "non2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+        if shutil.which("wrk") is None:
+            print("wrk is needed (Debian package `wrk`)")
+            return 2
+
+    import django
+
+    django.setup()  # the settings start (or find) the embedded PostgreSQL and Redis unless URLs are set
+    ensure_database()
+    provider_id, principal, secret = seed(args.tickets)
+
+    from core import hmac_signing
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "config.daphne_server",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "config.asgi:application",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(port)
+        base = f"http://127.0.0.1:{port}"
+        query = "limit=50"
+        headers = hmac_signing.hmac_headers(
+            principal, secret, "GET", "/api/v1/tickets", query, int(time.time())
+        )
+        targets = {
+            "api": (f"{base}/api/v1/tickets?{query}", headers),
+            "bare": (f"{base}/bench/bare-tickets?provider_id={quote(str(provider_id))}", {}),
+            "hello": (f"{base}/bench/hello", {}),
+        }
+        for url, hdrs in targets.values():  # warm up connections, caches and the query plans
+            run_wrk(url, hdrs, seconds=2, connections=args.connections)
+        results = {
+            name: run_wrk(url, hdrs, seconds=args.seconds, connections=args.connections)
+            for name, (url, hdrs) in targets.items()
+        }
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+
+    from tickets.models import Ticket
+
+    print(
+        f"\n{Ticket.objects.count()} tickets in PostgreSQL; wrk -t2 -c{args.connections} -d{args.seconds}s; one server process"
+    )
+    print(f"{'endpoint':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for name, figures in results.items():
+        print(
+            f"{name:<8} {figures['rps']:>9.1f} {figures['p50']:>8.2f} {figures['p99']:>8.2f} {figures['non2xx']:>8}"
+        )
+    ratio = results["api"]["rps"] / results["bare"]["rps"]
+    print(f"\nratio api/bare  = {ratio:.2f}  (target >= 0.60)")
+    print(
+        f"ratio api/hello = {results['api']['rps'] / results['hello']['rps']:.2f}  (the server's floor, for context)"
+    )
+    return 0 if ratio >= 0.6 and all(r["non2xx"] == 0 for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
