@@ -9,18 +9,17 @@ from core.asgi_handler import get_single_hop_asgi_application
 django_asgi_app = get_single_hop_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from core.ws_auth import WebSocketAuthMiddlewareStack  # noqa: E402
+from core.ws_auth import PortalOriginValidator, WebSocketAuthMiddlewareStack  # noqa: E402
 from tickets.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # In development daphne serves the static files too; production puts them behind the proxy.
         "http": ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": PortalOriginValidator(
             WebSocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }

@@ -1,0 +1,181 @@
+"""WebSocket consumers: thin. They check who is connecting and what they may see (through the same
+selectors as the API), join groups, and forward events in order with no gaps and no duplicates.
+
+Close codes: 4400 bad query, 4401 not authenticated or bad signature, 4403 no role, 4404 no such ticket
+(or not visible to the caller).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
+
+from core.errors import NotFound
+from core.parties import Party
+from tickets import realtime
+
+TYPING_MIN_INTERVAL_SECONDS = 2.0
+
+replay_from_database = database_sync_to_async(realtime.replay)
+last_seq_from_database = database_sync_to_async(realtime.last_seq_for)
+
+
+class _EventForwarding(AsyncJsonWebsocketConsumer):
+    """Forwards `ticket.event` messages in per-ticket seq order, filling any gap from the database."""
+
+    party: Party
+
+    def _authenticated_party(self) -> tuple[Party | None, int]:
+        party = self.scope.get("party")
+        if party is not None:
+            return party, 0
+        error = self.scope.get("auth_error") or ""
+        return None, 4403 if "role" in error else 4401
+
+    async def _forward(self, payload: dict[str, Any], last_seq: dict[str, int]) -> None:
+        ticket_id, seq = payload["ticket_id"], payload["seq"]
+        known = last_seq.get(ticket_id)
+        if known is not None and seq <= known:
+            return  # already sent (replayed, or delivered twice)
+        if known is not None and seq > known + 1:
+            # Broadcasts from different processes can overtake each other; the database has them all.
+            try:
+                missed = await replay_from_database(self.party, ticket_id, since=known)
+            except NotFound:
+                return
+            for message in missed:
+                if message["seq"] > last_seq.get(ticket_id, 0):
+                    await self.send_json(message)
+                    last_seq[ticket_id] = message["seq"]
+            return
+        await self.send_json(payload)
+        last_seq[ticket_id] = seq
+
+
+class TicketUpdatesConsumer(_EventForwarding):
+    """`/api/v1/tickets/{id}/updates[?since=SEQ]`: one ticket's events, then typing indicators."""
+
+    async def connect(self) -> None:
+        party, code = self._authenticated_party()
+        if party is None:
+            await self.close(code=code)
+            return
+        self.party = party
+        params = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        since_text = params.get("since", [None])[-1]
+        if since_text is not None and (not since_text.isdigit() or len(since_text) > 10):
+            await self.close(code=4400)
+            return
+        try:
+            # Visibility first: an invisible ticket is closed on before any group is joined.
+            await last_seq_from_database(party, self.scope["url_route"]["kwargs"]["ticket_id"])
+        except NotFound:
+            await self.close(code=4404)
+            return
+        self.ticket_id = str(self.scope["url_route"]["kwargs"]["ticket_id"]).lower()
+        self.group = realtime.ticket_group(self.ticket_id, staff=party.sees_internal)
+        self.last_typing = 0.0
+        # Join first, then read the database: anything committed from here on arrives live, anything
+        # before is in the replay; `_forward` drops the overlap by seq.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        self.last_seq: dict[str, int] = {}
+        if since_text is None:
+            self.last_seq[self.ticket_id] = await last_seq_from_database(party, self.ticket_id)
+            return
+        since = int(since_text)
+        self.last_seq[self.ticket_id] = since
+        for message in await replay_from_database(party, self.ticket_id, since=since):
+            if message["seq"] > self.last_seq[self.ticket_id]:
+                await self.send_json(message)
+                self.last_seq[self.ticket_id] = message["seq"]
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def ticket_event(self, message: dict[str, Any]) -> None:
+        await self._forward(message["payload"], self.last_seq)
+
+    async def ticket_typing(self, message: dict[str, Any]) -> None:
+        if message["sender"] != self.channel_name:
+            await self.send_json(message["payload"])
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") != "typing":
+            await self.send_json(
+                {
+                    "type": "error",
+                    "ticket_id": self.ticket_id,
+                    "seq": None,
+                    "data": {"error": 'Only {"type": "typing"} may be sent.'},
+                    "timestamp": _now(),
+                }
+            )
+            return
+        now = time.monotonic()
+        if now - self.last_typing < TYPING_MIN_INTERVAL_SECONDS:
+            return  # rate limit: one indicator per interval per socket
+        self.last_typing = now
+        internal = bool(content.get("internal")) and self.party.sees_internal
+        payload = {
+            "type": "typing",
+            "ticket_id": self.ticket_id,
+            "seq": None,
+            "data": {"user": self.party.label, "user_type": self.party.kind.value, "internal": internal},
+            "timestamp": _now(),
+        }
+        message = {"type": realtime.TYPING_MESSAGE_TYPE, "payload": payload, "sender": self.channel_name}
+        # Someone typing an internal note must not show up on the customer's screen.
+        groups = [realtime.ticket_group(self.ticket_id, staff=True)]
+        if not internal:
+            groups.append(realtime.ticket_group(self.ticket_id, staff=False))
+        for group in groups:
+            await self.channel_layer.group_send(group, message)
+
+
+class UpdatesStreamConsumer(_EventForwarding):
+    """`/api/v1/updates`: live events of every ticket the caller may see (no replay: resync a ticket
+    with `/tickets/{id}/events?since=` or its own socket's `?since=`)."""
+
+    async def connect(self) -> None:
+        party, code = self._authenticated_party()
+        if party is None:
+            await self.close(code=code)
+            return
+        self.party = party
+        self.groups_joined = realtime.stream_groups(party)
+        if not self.groups_joined:
+            await self.close(code=4403)
+            return
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.last_seq: dict[str, int] = {}
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def ticket_event(self, message: dict[str, Any]) -> None:
+        await self._forward(message["payload"], self.last_seq)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        await self.send_json(
+            {
+                "type": "error",
+                "ticket_id": None,
+                "seq": None,
+                "data": {"error": "This stream is receive-only."},
+                "timestamp": _now(),
+            }
+        )
+
+
+def _now() -> str:
+    return timezone.now().isoformat().replace("+00:00", "Z")
