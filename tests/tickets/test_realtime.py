@@ -62,19 +62,20 @@ async def connect(path: str, headers: list | None = None) -> tuple[WebsocketComm
     return communicator, connected, code
 
 
-async def receive_all(communicator: WebsocketCommunicator, timeout: float = 1.0) -> list[dict]:
-    """Every message that arrives until the socket has been quiet for `timeout` seconds.
+async def receive_all(communicator: WebsocketCommunicator, quiet: float = 1.0) -> list[dict]:
+    """Every message that arrives until the socket has been quiet for `quiet` seconds.
 
     (A timed-out `receive_json_from` would cancel the consumer; `receive_nothing` does not.)
     """
     messages = []
-    while not await communicator.receive_nothing(timeout=timeout):
+    while not await communicator.receive_nothing(timeout=quiet):
         messages.append(await communicator.receive_json_from(timeout=1))
     return messages
 
 
-async def expect(communicator: WebsocketCommunicator, count: int, timeout: float = 5.0) -> list[dict]:
-    messages = [await communicator.receive_json_from(timeout=timeout) for _ in range(count)]
+async def expect(communicator: WebsocketCommunicator, count: int, wait: float = 5.0) -> list[dict]:
+    """Exactly `count` messages, then silence."""
+    messages = [await communicator.receive_json_from(timeout=wait) for _ in range(count)]
     assert await communicator.receive_nothing(timeout=0.3)
     return messages
 
