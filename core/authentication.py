@@ -13,8 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
+from django.db import connection
 from django.utils import timezone
 from django.utils.encoding import escape_uri_path
 from rest_framework import authentication, exceptions
@@ -51,9 +51,18 @@ class PartyPrincipal:
 
 
 def claim_nonce(scope: str, value: str, ttl_seconds: int) -> bool:
-    """Record a single-use value in the shared store; False if it was already used."""
-    digest = hashlib.sha256(value.encode()).hexdigest()
-    return bool(cache.add(f"nonce:{scope}:{digest}", 1, timeout=ttl_seconds))
+    """Record a single-use value in the shared store (PostgreSQL); False if it was already used."""
+    from core.models import SignatureNonce
+
+    key = hashlib.sha256(f"{scope}:{value}".encode()).hexdigest()
+    with connection.cursor() as cursor:
+        # One round trip, exact under concurrency: the row comes back only to the request that inserted it.
+        cursor.execute(
+            f"INSERT INTO {SignatureNonce._meta.db_table} (key, expires_at) VALUES (%s, %s) "  # noqa: S608 - table name from the model
+            "ON CONFLICT (key) DO NOTHING RETURNING id",
+            [key, timezone.now() + timedelta(seconds=ttl_seconds)],
+        )
+        return cursor.fetchone() is not None
 
 
 def verify_wallet_fields(

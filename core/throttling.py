@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from rest_framework.request import Request
@@ -9,6 +10,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from core.parties import Party
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     # Not at run time: DRF imports this module while `rest_framework.views` is initialising.
@@ -38,6 +41,13 @@ class PartyRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": key}
 
     def allow_request(self, request: Request, view: APIView) -> bool:
+        try:
+            return self._allow(request, view)
+        except Exception:  # Redis unreachable: serve the request unthrottled rather than fail it
+            logger.warning("throttle store unavailable; request not throttled", exc_info=True)
+            return True
+
+    def _allow(self, request: Request, view: APIView) -> bool:
         if not super().allow_request(request, view):
             return False
         if request.method in SAFE_METHODS:

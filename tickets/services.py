@@ -644,7 +644,11 @@ def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
     if ticket is None or not ticket_is_visible_to(actor, ticket):
         raise NotFound("Ticket not found.")
     _require_not_closed(ticket)
-    if not cache.add(f"logs-request:{ticket.pk}", 1, timeout=LOGS_REQUEST_COOLDOWN_SECONDS):
+    try:
+        fresh = cache.add(f"logs-request:{ticket.pk}", 1, timeout=LOGS_REQUEST_COOLDOWN_SECONDS)
+    except Exception:  # noqa: BLE001 - without Redis there is no cooldown; fetching again is harmless
+        fresh = True
+    if not fresh:
         return  # a fetch was requested moments ago; it will bring the same logs
     transaction.on_commit(lambda: deployment_logs_fetch_task.delay(str(ticket.pk)))
 

@@ -260,3 +260,20 @@ class TestSessionAndAnonymous:
         client.force_login(UserFactory())
         response = client.get(TICKETS)
         assert response.status_code == 403
+
+
+class TestWithoutRedis:
+    def test_signed_writes_work_and_nonces_stay_single_use_when_redis_is_down(self, world: World, settings) -> None:
+        from django.core.cache import caches
+
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        }
+        with pytest.raises(Exception, match=r"(?i)connect"):
+            caches["default"].get("probe")  # the cache really is down
+        body = create_body(world)
+        headers = signed(world, body=body, nonce="nonce-during-outage")
+        assert send(headers, body=body).status_code == 201
+        replay = send(headers, body=body)
+        assert replay.status_code == 401
+        assert replay.json()["code"] == "nonce_reused"
