@@ -7,12 +7,16 @@ Close codes: 4400 bad query, 4401 not authenticated or bad signature, 4403 no ro
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.utils import timezone
 
 from core.errors import NotFound
@@ -20,15 +24,66 @@ from core.parties import Party
 from tickets import realtime
 
 TYPING_MIN_INTERVAL_SECONDS = 2.0
+logger = logging.getLogger(__name__)
 
 replay_from_database = database_sync_to_async(realtime.replay)
 last_seq_from_database = database_sync_to_async(realtime.last_seq_for)
 
 
 class _EventForwarding(AsyncJsonWebsocketConsumer):
-    """Forwards `ticket.event` messages in per-ticket seq order, filling any gap from the database."""
+    """Forwards `ticket.event` messages in per-ticket seq order, filling any gap from the database, and
+    periodically re-joins its groups and catches up from the database (a Redis restart drops every
+    group membership; channels_redis also expires them)."""
 
     party: Party
+    groups_joined: list[str]
+    last_seq: dict[str, int]
+    # A one-ticket socket catches up from the database on each resync; the all-tickets stream (which may
+    # have seen thousands of tickets) only re-joins its groups.
+    catch_up_on_resync = True
+
+    async def _join(self, groups: list[str]) -> None:
+        self.groups_joined = groups
+        self.send_lock = asyncio.Lock()
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.resync_task = asyncio.create_task(self._resync_forever())
+
+    async def _leave(self) -> None:
+        task = getattr(self, "resync_task", None)
+        if task is not None:
+            task.cancel()
+        for group in getattr(self, "groups_joined", []):
+            with contextlib.suppress(Exception):  # Redis may be down; the membership expires anyway
+                await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _resync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(settings.VE_WS_RESYNC_SECONDS)
+            try:
+                for group in self.groups_joined:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                if self.catch_up_on_resync:
+                    for ticket_id in list(self.last_seq):
+                        await self._catch_up(ticket_id)
+            except Exception:
+                logger.warning(
+                    "socket resync failed; retrying in %s s", settings.VE_WS_RESYNC_SECONDS, exc_info=True
+                )
+
+    async def _catch_up(self, ticket_id: str) -> None:
+        """Send, in order, every event of the ticket after the last one this socket sent."""
+        async with self.send_lock:
+            try:
+                missed = await replay_from_database(
+                    self.party, ticket_id, since=self.last_seq.get(ticket_id, 0)
+                )
+            except NotFound:  # the ticket is no longer visible to this party
+                return
+            for message in missed:
+                if message["seq"] > self.last_seq.get(ticket_id, 0):
+                    await self.send_json(message)
+                    self.last_seq[ticket_id] = message["seq"]
 
     def _authenticated_party(self) -> tuple[Party | None, int]:
         party = self.scope.get("party")
@@ -37,24 +92,19 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
         error = self.scope.get("auth_error") or ""
         return None, 4403 if "role" in error else 4401
 
-    async def _forward(self, payload: dict[str, Any], last_seq: dict[str, int]) -> None:
+    async def _forward(self, payload: dict[str, Any]) -> None:
         ticket_id, seq = payload["ticket_id"], payload["seq"]
-        known = last_seq.get(ticket_id)
+        known = self.last_seq.get(ticket_id)
         if known is not None and seq <= known:
             return  # already sent (replayed, or delivered twice)
         if known is not None and seq > known + 1:
             # Broadcasts from different processes can overtake each other; the database has them all.
-            try:
-                missed = await replay_from_database(self.party, ticket_id, since=known)
-            except NotFound:
-                return
-            for message in missed:
-                if message["seq"] > last_seq.get(ticket_id, 0):
-                    await self.send_json(message)
-                    last_seq[ticket_id] = message["seq"]
+            await self._catch_up(ticket_id)
             return
-        await self.send_json(payload)
-        last_seq[ticket_id] = seq
+        async with self.send_lock:
+            if seq > self.last_seq.get(ticket_id, 0) or known is None:
+                await self.send_json(payload)
+                self.last_seq[ticket_id] = seq
 
 
 class TicketUpdatesConsumer(_EventForwarding):
@@ -78,29 +128,23 @@ class TicketUpdatesConsumer(_EventForwarding):
             await self.close(code=4404)
             return
         self.ticket_id = str(self.scope["url_route"]["kwargs"]["ticket_id"]).lower()
-        self.group = realtime.ticket_group(self.ticket_id, staff=party.sees_internal)
         self.last_typing = 0.0
+        self.last_seq = {}
         # Join first, then read the database: anything committed from here on arrives live, anything
         # before is in the replay; `_forward` drops the overlap by seq.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._join([realtime.ticket_group(self.ticket_id, staff=party.sees_internal)])
         await self.accept()
-        self.last_seq: dict[str, int] = {}
         if since_text is None:
             self.last_seq[self.ticket_id] = await last_seq_from_database(party, self.ticket_id)
-            return
-        since = int(since_text)
-        self.last_seq[self.ticket_id] = since
-        for message in await replay_from_database(party, self.ticket_id, since=since):
-            if message["seq"] > self.last_seq[self.ticket_id]:
-                await self.send_json(message)
-                self.last_seq[self.ticket_id] = message["seq"]
+        else:
+            self.last_seq[self.ticket_id] = int(since_text)
+            await self._catch_up(self.ticket_id)
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self._leave()
 
     async def ticket_event(self, message: dict[str, Any]) -> None:
-        await self._forward(message["payload"], self.last_seq)
+        await self._forward(message["payload"])
 
     async def ticket_typing(self, message: dict[str, Any]) -> None:
         if message["sender"] != self.channel_name:
@@ -143,27 +187,27 @@ class UpdatesStreamConsumer(_EventForwarding):
     """`/api/v1/updates`: live events of every ticket the caller may see (no replay: resync a ticket
     with `/tickets/{id}/events?since=` or its own socket's `?since=`)."""
 
+    catch_up_on_resync = False
+
     async def connect(self) -> None:
         party, code = self._authenticated_party()
         if party is None:
             await self.close(code=code)
             return
         self.party = party
-        self.groups_joined = realtime.stream_groups(party)
-        if not self.groups_joined:
+        groups = realtime.stream_groups(party)
+        if not groups:
             await self.close(code=4403)
             return
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        self.last_seq: dict[str, int] = {}
+        self.last_seq = {}
+        await self._join(groups)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self._leave()
 
     async def ticket_event(self, message: dict[str, Any]) -> None:
-        await self._forward(message["payload"], self.last_seq)
+        await self._forward(message["payload"])
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         await self.send_json(

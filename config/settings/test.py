@@ -1,7 +1,7 @@
 """Settings for the test suite: real PostgreSQL and Redis, fast password hashing."""
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import CACHES, CHANNEL_LAYERS, REDIS_URL, env
+from config.settings.base import CACHES, CHANNEL_LAYERS, REDIS_URL, channel_layer_host, env
 
 
 def _redis_db(url: str, db: int) -> str:
@@ -15,7 +15,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Keep test data apart from a developer's running instance on the same Redis.
 CACHES["default"]["LOCATION"] = _redis_db(REDIS_URL, 15)
 CACHES["default"]["KEY_PREFIX"] = "ves-test"
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": _redis_db(REDIS_URL, 14), "socket_timeout": None}]
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [channel_layer_host(_redis_db(REDIS_URL, 14))]
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "ves-test"
 CELERY_BROKER_URL = _redis_db(REDIS_URL, 13)
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default="/tmp/ves-test-media")  # noqa: S108
