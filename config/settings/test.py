@@ -1,5 +1,7 @@
 """Settings for the test suite: real PostgreSQL and Redis, fast password hashing."""
 
+import os
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import CACHES, CHANNEL_LAYERS, REDIS_URL, channel_layer_host, env
 
@@ -16,7 +18,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES["default"]["LOCATION"] = _redis_db(REDIS_URL, 15)
 CACHES["default"]["KEY_PREFIX"] = "ves-test"
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [channel_layer_host(_redis_db(REDIS_URL, 14))]
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "ves-test"
+# One prefix per test process: two suites on one machine must not hear each other's groups.
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = env("VE_CHANNELS_PREFIX", default=f"ves-test-{os.getpid()}")
 CELERY_BROKER_URL = _redis_db(REDIS_URL, 13)
 MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default="/tmp/ves-test-media")  # noqa: S108
 STORAGES = {

@@ -39,6 +39,7 @@ def app_servers(redis_server: RedisServer) -> Iterator[list[AppServer]]:
         "DATABASE_NAME": connection.settings_dict["NAME"],  # the test database, where the fixtures committed
         "REDIS_URL": redis_server.url,
         "VE_WS_RESYNC_SECONDS": "1",
+        "VE_CHANNELS_PREFIX": "ves-system-test",  # both processes must share their groups
     }
     servers = [AppServer(env=env), AppServer(env=env)]
     yield servers

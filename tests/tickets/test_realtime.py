@@ -296,6 +296,7 @@ class TestStream:
     async def test_every_visible_ticket_and_nothing_else(self, world: World) -> None:
         alice_ticket = await open_ticket(world)
         bob_ticket = await open_ticket(world, actor=world.bob)
+        await sync_to_async(realtime.publisher().flush)()  # the creations are out before the streams open
         streams = {}
         for name in ("alice", "provider_a_member", "provider_b_member", "agent"):
             party = getattr(world, name)
