@@ -8,20 +8,21 @@ Close codes: 4400 bad query, 4401 not authenticated or bad signature, 4403 no ro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
 from core.errors import NotFound
 from core.parties import Party
-from tickets import realtime
+from tickets import fanout, realtime
 
 TYPING_MIN_INTERVAL_SECONDS = 2.0
 logger = logging.getLogger(__name__)
@@ -42,34 +43,42 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
     # have seen thousands of tickets) only re-joins its groups.
     catch_up_on_resync = True
 
+    # Events reach sockets through this process's fan-out hub, not a channel of each socket's own.
+    channel_layer_alias = "__per_process_hub__"
+
     async def _join(self, groups: list[str]) -> None:
         self.groups_joined = groups
         self.send_lock = asyncio.Lock()
+        self.member_id = uuid.uuid4().hex
         for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-        self.resync_task = asyncio.create_task(self._resync_forever())
+            await fanout.hub().join(group, self)
+        self.resync_task = asyncio.create_task(self._resync_forever()) if self.catch_up_on_resync else None
 
     async def _leave(self) -> None:
         task = getattr(self, "resync_task", None)
         if task is not None:
             task.cancel()
         for group in getattr(self, "groups_joined", []):
-            with contextlib.suppress(Exception):  # Redis may be down; the membership expires anyway
-                await self.channel_layer.group_discard(group, self.channel_name)
+            await fanout.hub().leave(group, self)
 
     async def _resync_forever(self) -> None:
+        """Catch up from the database now and then: a broadcast lost to a Redis outage is found here."""
         while True:
             await asyncio.sleep(settings.VE_WS_RESYNC_SECONDS)
             try:
-                for group in self.groups_joined:
-                    await self.channel_layer.group_add(group, self.channel_name)
-                if self.catch_up_on_resync:
-                    for ticket_id in list(self.last_seq):
-                        await self._catch_up(ticket_id)
+                for ticket_id in list(self.last_seq):
+                    await self._catch_up(ticket_id)
             except Exception:
                 logger.warning(
                     "socket resync failed; retrying in %s s", settings.VE_WS_RESYNC_SECONDS, exc_info=True
                 )
+
+    async def deliver(self, message: dict[str, Any], text: str) -> None:
+        """Called by the fan-out hub with a group message and its payload already serialised."""
+        if message["type"] == realtime.EVENT_MESSAGE_TYPE:
+            await self._forward(message["payload"], text)
+        elif message["type"] == realtime.TYPING_MESSAGE_TYPE and message.get("sender") != self.member_id:
+            await self.send(text_data=text)
 
     async def _catch_up(self, ticket_id: str) -> None:
         """Send, in order, every event of the ticket after the last one this socket sent."""
@@ -92,7 +101,7 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
         error = self.scope.get("auth_error") or ""
         return None, 4403 if "role" in error else 4401
 
-    async def _forward(self, payload: dict[str, Any]) -> None:
+    async def _forward(self, payload: dict[str, Any], text: str | None = None) -> None:
         ticket_id, seq = payload["ticket_id"], payload["seq"]
         known = self.last_seq.get(ticket_id)
         if known is not None and seq <= known:
@@ -103,7 +112,7 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
             return
         async with self.send_lock:
             if seq > self.last_seq.get(ticket_id, 0) or known is None:
-                await self.send_json(payload)
+                await self.send(text_data=text) if text is not None else await self.send_json(payload)
                 self.last_seq[ticket_id] = seq
 
 
@@ -143,13 +152,6 @@ class TicketUpdatesConsumer(_EventForwarding):
     async def disconnect(self, code: int) -> None:
         await self._leave()
 
-    async def ticket_event(self, message: dict[str, Any]) -> None:
-        await self._forward(message["payload"])
-
-    async def ticket_typing(self, message: dict[str, Any]) -> None:
-        if message["sender"] != self.channel_name:
-            await self.send_json(message["payload"])
-
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "typing":
             await self.send_json(
@@ -174,13 +176,19 @@ class TicketUpdatesConsumer(_EventForwarding):
             "data": {"user": self.party.label, "user_type": self.party.kind.value, "internal": internal},
             "timestamp": _now(),
         }
-        message = {"type": realtime.TYPING_MESSAGE_TYPE, "payload": payload, "sender": self.channel_name}
         # Someone typing an internal note must not show up on the customer's screen.
         groups = [realtime.ticket_group(self.ticket_id, staff=True)]
         if not internal:
             groups.append(realtime.ticket_group(self.ticket_id, staff=False))
+        layer = get_channel_layer()
         for group in groups:
-            await self.channel_layer.group_send(group, message)
+            message = {
+                "type": realtime.TYPING_MESSAGE_TYPE,
+                "group": group,
+                "payload": payload,
+                "sender": self.member_id,
+            }
+            await layer.group_send(group, message)
 
 
 class UpdatesStreamConsumer(_EventForwarding):
@@ -205,9 +213,6 @@ class UpdatesStreamConsumer(_EventForwarding):
 
     async def disconnect(self, code: int) -> None:
         await self._leave()
-
-    async def ticket_event(self, message: dict[str, Any]) -> None:
-        await self._forward(message["payload"])
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         await self.send_json(

@@ -161,7 +161,9 @@ def publish_event(event: TicketEvent) -> None:
         "updates.support",
         f"updates.provider.{ticket.provider_id}",
     )
-    sends = [(group, {"type": EVENT_MESSAGE_TYPE, "payload": staff}) for group in staff_groups]
+    sends = [
+        (group, {"type": EVENT_MESSAGE_TYPE, "group": group, "payload": staff}) for group in staff_groups
+    ]
     public = shape(event, for_staff=False, related=related)
     if public is not None:
         customers = {ticket.customer_address, ticket.created_by_address} - {""}
@@ -169,7 +171,9 @@ def publish_event(event: TicketEvent) -> None:
             ticket_group(ticket.id, staff=False),
             *(f"updates.customer.{address}" for address in customers),
         ]
-        sends.extend((group, {"type": EVENT_MESSAGE_TYPE, "payload": public}) for group in groups)
+        sends.extend(
+            (group, {"type": EVENT_MESSAGE_TYPE, "group": group, "payload": public}) for group in groups
+        )
     publisher().submit(sends)
 
 

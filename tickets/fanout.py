@@ -1,0 +1,117 @@
+"""Per-process fan-out of group messages to the WebSockets connected to this process.
+
+With Channels' usual pattern every socket joins the group itself, so one event becomes one Redis message
+per socket, popped one at a time by each process: 1,000 watchers cost 1,000 Redis messages per comment.
+Here each process joins a group once, on behalf of all its local sockets, receives one message per event,
+serialises it once and hands it to the sockets in memory. Sockets still keep their own per-ticket
+sequence check, so ordering, de-duplication and gap filling work as before.
+
+The hub belongs to an event loop (daphne has one; tests have one per test), starts with the first local
+member and stops with the last. It re-joins its groups periodically: memberships expire in channels_redis
+and vanish when Redis restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import weakref
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class Member(Protocol):
+    async def deliver(self, message: dict[str, Any], text: str) -> None: ...
+
+
+class LocalHub:
+    def __init__(self) -> None:
+        self.members: dict[str, set[Member]] = {}
+        self.channel_name: str | None = None
+        self.tasks: list[asyncio.Task] = []
+        self.lock = asyncio.Lock()
+
+    async def join(self, group: str, member: Member) -> None:
+        async with self.lock:
+            if self.channel_name is None:
+                self.channel_name = await get_channel_layer().new_channel("hub.")
+                self.tasks = [
+                    asyncio.create_task(self._receive_forever()),
+                    asyncio.create_task(self._rejoin_forever()),
+                ]
+            members = self.members.setdefault(group, set())
+            if not members:
+                await get_channel_layer().group_add(group, self.channel_name)
+            members.add(member)
+
+    async def leave(self, group: str, member: Member) -> None:
+        async with self.lock:
+            members = self.members.get(group)
+            if members is None:
+                return
+            members.discard(member)
+            if not members:
+                del self.members[group]
+                with contextlib.suppress(Exception):  # Redis down: the membership expires anyway
+                    await get_channel_layer().group_discard(group, self.channel_name)
+            if not self.members:
+                await self._stop()
+
+    async def _stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks = []
+        self.channel_name = None
+
+    async def _receive_forever(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            try:
+                message = await layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("fan-out hub lost the channel layer; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            await self._dispatch(message)
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        members = list(self.members.get(message.get("group", ""), ()))
+        if not members:
+            return
+        text = json.dumps(message["payload"], separators=(",", ":"))
+        for member in members:
+            try:
+                await member.deliver(message, text)
+            except Exception:  # one broken socket must not starve the others
+                logger.warning("delivery to a socket failed", exc_info=True)
+
+    async def _rejoin_forever(self) -> None:
+        while True:
+            await asyncio.sleep(settings.VE_WS_RESYNC_SECONDS)
+            for group in list(self.members):
+                try:
+                    await get_channel_layer().group_add(group, self.channel_name)
+                except Exception:
+                    logger.warning("fan-out hub could not re-join %s", group, exc_info=True)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LocalHub] = weakref.WeakKeyDictionary()
+
+
+def hub() -> LocalHub:
+    """This event loop's hub."""
+    loop = asyncio.get_running_loop()
+    if loop not in _hubs:
+        _hubs[loop] = LocalHub()
+    return _hubs[loop]
