@@ -5,7 +5,10 @@ Status, priority and assignment are read-only here on purpose: they change only 
 """
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef, QuerySet
 
+from chain.models import OutboxEntry
+from core.parties import Party, PartyKind
 from tickets.models import Assignment, Attachment, Comment, DeploymentLink, SlaPolicy, Ticket, TicketEvent
 
 
@@ -32,6 +35,38 @@ class EventInline(admin.TabularInline):
         return False
 
 
+class ChainAnchoringInline(admin.TabularInline):
+    """Each event's anchoring: state, attempts and back-off, the receipt (backend, tx hash, height, time)."""
+
+    model = OutboxEntry
+    verbose_name = "chain anchoring"
+    verbose_name_plural = "chain anchoring (one row per event)"
+    extra = 0
+    can_delete = False
+    fields = (
+        "seq",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "backend",
+        "tx_hash",
+        "height",
+        "anchored_at",
+    )
+    readonly_fields = fields
+    ordering = ("seq",)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+_SUPPORT_VIEW = Party(kind=PartyKind.SUPPORT, label="admin")
+
+
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
     list_display = (
@@ -44,6 +79,7 @@ class TicketAdmin(admin.ModelAdmin):
         "assignee_kind",
         "assigned_to",
         "sla_resolution_due",
+        "chain_state",
         "created_at",
     )
     list_filter = ("status", "priority", "category", "assignee_kind", "provider", "escalated_at")
@@ -75,12 +111,43 @@ class TicketAdmin(admin.ModelAdmin):
         "sla_resolution_due",
         "last_seq",
         "last_public_seq",
+        "chain_receipt",
     )
-    inlines = (CommentInline, EventInline)
+    inlines = (CommentInline, EventInline, ChainAnchoringInline)
+
+    def get_queryset(self, request) -> QuerySet[Ticket]:
+        # Correlated EXISTS probes: evaluated for the rows of the page only, not the whole table.
+        outbox = OutboxEntry.objects.filter(ticket=OuterRef("pk"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                chain_failing=Exists(outbox.filter(state=OutboxEntry.State.FAILED)),
+                chain_unanchored=Exists(outbox.exclude(state=OutboxEntry.State.ANCHORED)),
+            )
+        )
 
     @admin.display(description="Number", ordering="number")
     def display_number(self, ticket: Ticket) -> str:
         return ticket.display_number
+
+    @admin.display(description="Chain")
+    def chain_state(self, ticket: Ticket) -> str:
+        """pending | anchored | failed, as the API shows it (failed: an event is retrying with back-off)."""
+        if getattr(ticket, "chain_failing", False):
+            return "failed"
+        return "pending" if getattr(ticket, "chain_unanchored", True) else "anchored"
+
+    @admin.display(description="Chain state")
+    def chain_receipt(self, ticket: Ticket) -> str:
+        from tickets.selectors import chain_states
+
+        state = chain_states(_SUPPORT_VIEW, [ticket.pk]).get(ticket.pk)
+        if state is None:
+            return "pending (no events anchored yet)"
+        if state.tx_hash:
+            return f"{state.state} — latest tx {state.tx_hash} at height {state.height}"
+        return state.state
 
 
 @admin.register(Comment)
