@@ -58,7 +58,10 @@ def prepare() -> dict[str, str]:
     deployment = DeploymentFactory(owner_address=identity.address, provider=provider)
     customer = party_for_user(identity.user)
     ticket = services.ticket_create(
-        actor=customer, deployment_id=deployment.lease_id, subject="Fan-out bench", description="1,000 watchers"
+        actor=customer,
+        deployment_id=deployment.lease_id,
+        subject="Fan-out bench",
+        description="1,000 watchers",
     )
     cookies = {}
     for name, user in (("customer", identity.user), ("provider", member)):
@@ -68,12 +71,16 @@ def prepare() -> dict[str, str]:
     return {"ticket_id": str(ticket.id), **cookies}
 
 
-async def watch(url: str, cookie: str, arrivals: dict[int, list[float]], ready: asyncio.Event, opened: list) -> None:
+async def watch(
+    url: str, cookie: str, arrivals: dict[int, list[float]], ready: asyncio.Event, opened: list
+) -> None:
     from websockets.asyncio.client import connect
 
     async with connect(
-        url, additional_headers={"Cookie": f"sessionid={cookie}", "Origin": "http://127.0.0.1"},
-        open_timeout=60, max_queue=None,
+        url,
+        additional_headers={"Cookie": f"sessionid={cookie}", "Origin": "http://127.0.0.1"},
+        open_timeout=60,
+        max_queue=None,
     ) as socket:
         opened.append(1)
         await ready.wait()
@@ -120,8 +127,10 @@ async def run(args: argparse.Namespace, servers: list, setup: dict[str, str]) ->
     comment_url = f"{servers[0].http}/api/v1/tickets/{setup['ticket_id']}/comments"
     for n in range(3):  # warm up: first requests open database connections and fill caches
         session.post(
-            comment_url, json={"content": f"warm-up {n}"},
-            headers={"X-CSRFToken": "b" * 32, "Origin": servers[0].http}, timeout=10,
+            comment_url,
+            json={"content": f"warm-up {n}"},
+            headers={"X-CSRFToken": "b" * 32, "Origin": servers[0].http},
+            timeout=10,
         )
         await asyncio.sleep(args.interval)
     await asyncio.sleep(1)
@@ -129,8 +138,11 @@ async def run(args: argparse.Namespace, servers: list, setup: dict[str, str]) ->
     for n in range(args.comments):
         sent[n] = time.perf_counter()
         response = await asyncio.to_thread(
-            session.post, comment_url, json={"content": f"comment {n}"},
-            headers={"X-CSRFToken": "b" * 32, "Origin": servers[0].http}, timeout=10,
+            session.post,
+            comment_url,
+            json={"content": f"comment {n}"},
+            headers={"X-CSRFToken": "b" * 32, "Origin": servers[0].http},
+            timeout=10,
         )
         assert response.status_code == 201, response.text
         post_ms.append((time.perf_counter() - sent[n]) * 1000)
@@ -142,23 +154,37 @@ async def run(args: argparse.Namespace, servers: list, setup: dict[str, str]) ->
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
-    last_socket = [(max(arrivals[n]) - sent[n]) * 1000 for n in sent if len(arrivals.get(n, [])) == args.sockets]
+    last_socket = [
+        (max(arrivals[n]) - sent[n]) * 1000 for n in sent if len(arrivals.get(n, [])) == args.sockets
+    ]
     every = [(t - sent[n]) * 1000 for n in sent for t in arrivals.get(n, [])]
     delivered = sum(len(arrivals.get(n, [])) for n in sent)
     window = max(max(arrivals[n]) for n in sent if arrivals.get(n)) - min(sent.values())
     missing = args.comments * args.sockets - delivered
-    print(f"\n{args.sockets} sockets on one ticket over 2 daphne processes; {args.comments} comments, one per {args.interval} s")
-    print(f"to the last socket: median {statistics.median(last_socket):.1f} ms  p99 {percentile(last_socket, 0.99):.1f} ms  (target p99 < 250 ms)")
-    print(f"every delivery:     median {statistics.median(every):.1f} ms  p99 {percentile(every, 0.99):.1f} ms")
-    print(f"POST round trip:    median {statistics.median(post_ms):.1f} ms  p99 {percentile(post_ms, 0.99):.1f} ms")
+    print(
+        f"\n{args.sockets} sockets on one ticket over 2 daphne processes; {args.comments} comments, one per {args.interval} s"
+    )
+    print(
+        f"to the last socket: median {statistics.median(last_socket):.1f} ms  p99 {percentile(last_socket, 0.99):.1f} ms  (target p99 < 250 ms)"
+    )
+    print(
+        f"every delivery:     median {statistics.median(every):.1f} ms  p99 {percentile(every, 0.99):.1f} ms"
+    )
+    print(
+        f"POST round trip:    median {statistics.median(post_ms):.1f} ms  p99 {percentile(post_ms, 0.99):.1f} ms"
+    )
     first_arrival = [(min(arrivals[n]) - sent[n]) * 1000 for n in sent if arrivals.get(n)]
     print(f"to the first socket: median {statistics.median(first_arrival):.1f} ms")
-    print(f"delivered {delivered} messages in {window:.1f} s = {delivered / window:.0f} messages/s; missing {missing}")
+    print(
+        f"delivered {delivered} messages in {window:.1f} s = {delivered / window:.0f} messages/s; missing {missing}"
+    )
     args.result = (percentile(last_socket, 0.99), missing)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--comments", type=int, default=100)
     parser.add_argument("--interval", type=float, default=0.5)
@@ -180,8 +206,12 @@ def main() -> int:
     redis = RedisServer(Path(tempfile.mkdtemp(prefix="ves-wsbench-")))
     redis.start()
     db = settings.DATABASES["default"]
-    env = {"DJANGO_SETTINGS_MODULE": "bench.settings", "DATABASE_NAME": db["NAME"], "REDIS_URL": redis.url,
-           "VE_CHANNELS_PREFIX": "ves-wsbench"}
+    env = {
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_NAME": db["NAME"],
+        "REDIS_URL": redis.url,
+        "VE_CHANNELS_PREFIX": "ves-wsbench",
+    }
     servers = [AppServer(env=env), AppServer(env=env)]
     try:
         asyncio.run(run(args, servers, setup))

@@ -19,8 +19,6 @@ application = ProtocolTypeRouter(
     {
         # In development daphne serves the static files too; production puts them behind the proxy.
         "http": ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app,
-        "websocket": PortalOriginValidator(
-            WebSocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": PortalOriginValidator(WebSocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

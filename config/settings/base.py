@@ -155,7 +155,6 @@ CACHES = {
 }
 
 
-
 def channel_layer_host(url: str) -> dict:
     """Connection settings for the Channels layer's Redis."""
     from redis.asyncio.retry import Retry
