@@ -17,7 +17,6 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.utils import timezone
 
 from core.errors import NotFound
@@ -32,16 +31,12 @@ last_seq_from_database = database_sync_to_async(realtime.last_seq_for)
 
 
 class _EventForwarding(AsyncJsonWebsocketConsumer):
-    """Forwards `ticket.event` messages in per-ticket seq order, filling any gap from the database, and
-    periodically re-joins its groups and catches up from the database (a Redis restart drops every
-    group membership; channels_redis also expires them)."""
+    """Forwards `ticket.event` messages in per-ticket seq order, filling any gap from the database. The
+    process's fan-out hub delivers the messages and tells a socket to catch up when it is behind."""
 
     party: Party
     groups_joined: list[str]
     last_seq: dict[str, int]
-    # A one-ticket socket catches up from the database on each resync; the all-tickets stream (which may
-    # have seen thousands of tickets) only re-joins its groups.
-    catch_up_on_resync = True
 
     # Events reach sockets through this process's fan-out hub, not a channel of each socket's own.
     channel_layer_alias = "__per_process_hub__"
@@ -52,26 +47,16 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
         self.member_id = uuid.uuid4().hex
         for group in groups:
             await fanout.hub().join(group, self)
-        self.resync_task = asyncio.create_task(self._resync_forever()) if self.catch_up_on_resync else None
 
     async def _leave(self) -> None:
-        task = getattr(self, "resync_task", None)
-        if task is not None:
-            task.cancel()
         for group in getattr(self, "groups_joined", []):
             await fanout.hub().leave(group, self)
 
-    async def _resync_forever(self) -> None:
-        """Catch up from the database now and then: a broadcast lost to a Redis outage is found here."""
-        while True:
-            await asyncio.sleep(settings.VE_WS_RESYNC_SECONDS)
-            try:
-                for ticket_id in list(self.last_seq):
-                    await self._catch_up(ticket_id)
-            except Exception:
-                logger.warning(
-                    "socket resync failed; retrying in %s s", settings.VE_WS_RESYNC_SECONDS, exc_info=True
-                )
+    def positions(self) -> dict[str, tuple[int, bool]]:
+        return {ticket_id: (seq, self.party.sees_internal) for ticket_id, seq in self.last_seq.items()}
+
+    async def catch_up(self, ticket_id: str) -> None:
+        await self._catch_up(ticket_id)
 
     async def deliver(self, message: dict[str, Any], text: str) -> None:
         """Called by the fan-out hub with a group message and its payload already serialised."""
@@ -194,8 +179,6 @@ class TicketUpdatesConsumer(_EventForwarding):
 class UpdatesStreamConsumer(_EventForwarding):
     """`/api/v1/updates`: live events of every ticket the caller may see (no replay: resync a ticket
     with `/tickets/{id}/events?since=` or its own socket's `?since=`)."""
-
-    catch_up_on_resync = False
 
     async def connect(self) -> None:
         party, code = self._authenticated_party()

@@ -7,8 +7,9 @@ serialises it once and hands it to the sockets in memory. Sockets still keep the
 sequence check, so ordering, de-duplication and gap filling work as before.
 
 The hub belongs to an event loop (daphne has one; tests have one per test), starts with the first local
-member and stops with the last. It re-joins its groups periodically: memberships expire in channels_redis
-and vanish when Redis restarts.
+member and stops with the last. Every `VE_WS_RESYNC_SECONDS` it re-joins its groups (memberships expire in
+channels_redis and vanish when Redis restarts) and checks, in one query, whether any of its sockets is
+behind the database; only those replay what they missed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 import weakref
 from typing import Any, Protocol
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -28,6 +30,12 @@ logger = logging.getLogger(__name__)
 
 class Member(Protocol):
     async def deliver(self, message: dict[str, Any], text: str) -> None: ...
+
+    def positions(self) -> dict[str, tuple[int, bool]]:
+        """ticket id → (last seq sent, counts internal events): where this socket stands."""
+        ...
+
+    async def catch_up(self, ticket_id: str) -> None: ...
 
 
 class LocalHub:
@@ -104,6 +112,36 @@ class LocalHub:
                     await get_channel_layer().group_add(group, self.channel_name)
                 except Exception:
                     logger.warning("fan-out hub could not re-join %s", group, exc_info=True)
+            try:
+                await self._catch_up_stragglers()
+            except Exception:
+                logger.warning("fan-out hub could not check for missed events", exc_info=True)
+
+    async def _catch_up_stragglers(self) -> None:
+        """Find, in one query for all watched tickets, the sockets that are behind the database (a
+        broadcast lost while Redis was down), and let only those replay."""
+        members = {member for group_members in self.members.values() for member in group_members}
+        positions = [
+            (member, ticket_id, seq, staff)
+            for member in members
+            for ticket_id, (seq, staff) in member.positions().items()
+        ]
+        if not positions:
+            return
+        current = await current_seqs({ticket_id for _, ticket_id, _, _ in positions})
+        for member, ticket_id, seq, staff in positions:
+            latest = current.get(ticket_id)
+            if latest is not None and seq < latest[0 if staff else 1]:
+                await member.catch_up(ticket_id)
+
+
+@database_sync_to_async
+def current_seqs(ticket_ids: set[str]) -> dict[str, tuple[int, int]]:
+    """ticket id → (last seq, last public seq)."""
+    from tickets.models import Ticket
+
+    rows = Ticket.objects.filter(pk__in=list(ticket_ids)).values_list("id", "last_seq", "last_public_seq")
+    return {str(ticket_id): (seq, public_seq) for ticket_id, seq, public_seq in rows}
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LocalHub] = weakref.WeakKeyDictionary()
