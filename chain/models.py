@@ -28,6 +28,9 @@ class OutboxEntry(models.Model):
     backend = models.CharField(max_length=32, blank=True)
     tx_hash = models.CharField(max_length=128, blank=True)
     height = models.PositiveBigIntegerField(null=True, blank=True)
+    # What the backend recorded before sending (e.g. a CometBFT tx's hash, sequence and bytes), so that the
+    # next attempt after a crash recognises its own tx instead of anchoring the event twice.
+    submission = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name = "outbox entry"
@@ -40,6 +43,12 @@ class OutboxEntry(models.Model):
                 name="outbox_unanchored_idx",
             ),
             models.Index(fields=["ticket", "seq"], name="outbox_ticket_seq_idx"),
+            # The drain's "is an earlier event of this ticket still unanchored?" probe.
+            models.Index(
+                fields=["ticket", "seq"],
+                condition=~models.Q(state="anchored"),
+                name="outbox_unanchored_ticket_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,13 +1,49 @@
-"""Writes of the chain app. `outbox_enqueue` is called by every ticket service, inside its transaction."""
+"""Writes of the chain app: queueing ticket events for anchoring and draining the queue to the backend.
+
+`outbox_enqueue` is called by every ticket service, inside its transaction: the outbox row commits with
+the event or not at all. `outbox_drain` (run by `chain.tasks.outbox_drain_task`, triggered after commit and
+swept by beat) moves rows to the ledger:
+
+1. **Claim** (a short transaction): lock due, unanchored rows with `FOR UPDATE SKIP LOCKED`, in id order,
+   leaving out any row whose ticket has an earlier unanchored event that is not due (backing off, or claimed
+   by another worker) — a ticket's events are anchored in seq order, never past a failure. Claimed rows get
+   a lease (`next_attempt_at` = now + VE_CHAIN_CLAIM_LEASE_SECONDS): if the worker dies, another one
+   retries them after the lease.
+2. **Seal and submit** (no transaction held): build each event's x/support message, encrypt its envelope
+   (at drain time, so a key registered late still counts), submit the batch to the backend.
+3. **Record** (a short transaction): receipts on the anchored rows; attempts, the error and an exponential
+   back-off on the failed ones (state `failed` while retrying); events held back behind a failure wait for it.
+
+Idempotency: each event has a stable key; a backend anchors a key once and answers a resubmission with the
+receipt of the anchored tx, so a crash between submitting and recording costs a retry, never a duplicate.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Exists, Min, OuterRef
+from django.utils import timezone
 
 from chain.models import OutboxEntry
 
 if TYPE_CHECKING:
+    from chain.backends.base import ChainBackend, Receipt, Result
     from tickets.models import TicketEvent
+
+logger = logging.getLogger(__name__)
+
+ANCHORED = OutboxEntry.State.ANCHORED
+DRAIN_REQUESTED_KEY = "chain:outbox-drain-requested"
+_ERROR_MAX_LENGTH = 2000
 
 
 def idempotency_key_for(*, ticket_id: object, seq: int) -> str:
@@ -26,3 +62,276 @@ def outbox_enqueue(*, event: TicketEvent) -> OutboxEntry:
         created_at=event.created_at,
         next_attempt_at=event.created_at,
     )
+
+
+# -- trigger ---------------------------------------------------------------------------------------
+
+
+def outbox_request_drain() -> bool:
+    """Queue a drain task unless one is already queued (debounced through a Redis flag); True if queued.
+
+    The flag is set when a task is queued and cleared when a task starts, so a burst of events queues one
+    task, and an event committed while a drain runs queues the next one. A lost trigger (broker down) only
+    delays: the beat sweep drains every VE_CHAIN_SWEEP_SECONDS.
+    """
+    if not cache.add(DRAIN_REQUESTED_KEY, 1, timeout=settings.VE_CHAIN_TRIGGER_DEBOUNCE_SECONDS):
+        return False
+    from chain.tasks import outbox_drain_task
+
+    try:
+        # No publish retries: the request path must not wait for a broker; the sweep covers a lost task.
+        outbox_drain_task.apply_async(retry=False)
+    except Exception:
+        cache.delete(DRAIN_REQUESTED_KEY)
+        raise
+    return True
+
+
+def outbox_drain_trigger(event: TicketEvent) -> None:  # noqa: ARG001 - a ticket event hook's signature
+    """After-commit hook (registered in `ChainConfig.ready`): every committed event asks for a drain."""
+    try:
+        outbox_request_drain()
+    except Exception as exc:  # noqa: BLE001 - Redis or the broker down: the write has committed regardless
+        logger.warning("chain: could not queue an outbox drain (%s); the beat sweep will pick it up", exc)
+
+
+# -- drain -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class DrainResult:
+    """What one drain did: rows claimed, anchored, failed (attempted) and held back behind a failure."""
+
+    claimed: int = 0
+    anchored: int = 0
+    failed: int = 0
+    held_back: int = 0
+    batches: int = 0
+
+    def add(self, other: DrainResult) -> None:
+        self.claimed += other.claimed
+        self.anchored += other.anchored
+        self.failed += other.failed
+        self.held_back += other.held_back
+        self.batches += other.batches
+
+
+def outbox_retry_delay(attempts: int) -> float:
+    """Seconds before attempt `attempts + 1`: base × 2^(attempts−1), capped, minus up to 20 % jitter (so
+    that a fleet of rows that failed together does not retry in lockstep)."""
+    base = float(settings.VE_CHAIN_RETRY_BASE_SECONDS)
+    cap = float(settings.VE_CHAIN_RETRY_MAX_SECONDS)
+    delay = min(cap, base * 2 ** max(attempts - 1, 0))
+    return delay * (1 - 0.2 * random.random())  # noqa: S311 - jitter, not cryptography
+
+
+def _claim(batch_size: int) -> list[OutboxEntry]:
+    """Lock and lease the next batch of rows that may be anchored now, in id (= per-ticket seq) order."""
+    now = timezone.now()
+    waiting_predecessor = OutboxEntry.objects.filter(
+        ticket_id=OuterRef("ticket_id"), seq__lt=OuterRef("seq"), next_attempt_at__gt=now
+    ).exclude(state=ANCHORED)
+    with transaction.atomic():
+        rows = list(
+            OutboxEntry.objects.exclude(state=ANCHORED)
+            .filter(next_attempt_at__lte=now)
+            .exclude(Exists(waiting_predecessor))
+            .order_by("id")
+            .select_for_update(skip_locked=True, of=("self",))[:batch_size]
+        )
+        if not rows:
+            return []
+        # Keep, per ticket, only the run that starts at its first unanchored seq: a predecessor skipped
+        # because another transaction holds its lock must not be overtaken.
+        first_unanchored = dict(
+            OutboxEntry.objects.filter(ticket_id__in={row.ticket_id for row in rows})
+            .exclude(state=ANCHORED)
+            .values("ticket_id")
+            .annotate(first=Min("seq"))
+            .values_list("ticket_id", "first")
+        )
+        expected = dict(first_unanchored)
+        claimed = []
+        for row in rows:
+            if row.seq == expected.get(row.ticket_id):
+                claimed.append(row)
+                expected[row.ticket_id] = row.seq + 1
+        lease_until = now + datetime.timedelta(seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS)
+        OutboxEntry.objects.filter(pk__in=[row.pk for row in claimed]).update(next_attempt_at=lease_until)
+    return claimed
+
+
+def _record_state(idempotency_key: str, state: Mapping[str, Any]) -> None:
+    """Commit a backend's write-ahead note on the row at once (autocommit: no transaction is open here)."""
+    OutboxEntry.objects.filter(idempotency_key=idempotency_key).update(submission=dict(state))
+
+
+def _submit(rows: Sequence[OutboxEntry], backend: ChainBackend) -> dict[str, Result]:
+    """Seal the rows' events and submit them; a result per idempotency key."""
+    from chain import messages
+    from chain.backends.base import Failure, Submission, hold_back_successors
+    from chain.mapping import MappingError
+
+    events = {event.pk: event for event in messages.events_for_anchoring(row.event_id for row in rows)}
+    ordered_events = [events[row.event_id] for row in rows if row.event_id in events]
+    sealed, errors = {}, {}
+    for event, item in zip(ordered_events, messages.seal_messages(ordered_events), strict=True):
+        if isinstance(item, MappingError):
+            errors[event.pk] = item
+        else:
+            sealed[event.pk] = item
+    results: dict[str, Result] = {}
+    submissions = []
+    for row in rows:
+        item = sealed.get(row.event_id)
+        if item is None:
+            error = errors.get(row.event_id)
+            reason = f"cannot map the event: {error}" if error else "the event row is missing"
+            results[row.idempotency_key] = Failure(row.idempotency_key, reason)
+            submissions.append(Submission(row.idempotency_key, str(row.ticket_id), {}, row.submission))
+            continue
+        submissions.append(Submission(row.idempotency_key, str(row.ticket_id), item.message, row.submission))
+    # A ticket whose event could not be sealed sends nothing after it (its earlier events still go).
+    to_backend, blocked_groups = [], set()
+    for submission in submissions:
+        if submission.idempotency_key in results:
+            blocked_groups.add(submission.group)
+        elif submission.group not in blocked_groups:
+            to_backend.append(submission)
+    if to_backend:
+        for result in backend.submit(to_backend, record_state=_record_state):
+            results[result.idempotency_key] = result
+    return {r.idempotency_key: r for r in hold_back_successors(submissions, results)}
+
+
+# One statement for a whole batch of receipts (bulk_update's CASE per row costs more than the ledger
+# append). `state <> 'anchored'`: a row another worker anchored after our lease ran out keeps its receipt.
+_RECORD_RECEIPTS_SQL = """
+UPDATE chain_outboxentry AS o
+SET state = 'anchored', backend = r.backend, tx_hash = r.tx_hash, height = r.height,
+    anchored_at = r.anchored_at, last_error = '', submission = '{}'::jsonb
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[])
+     AS r(id, backend, tx_hash, height, anchored_at)
+WHERE o.id = r.id AND o.state <> 'anchored'
+"""
+
+
+def _record_receipts(receipts: Sequence[tuple[int, Receipt]]) -> int:
+    if not receipts:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RECORD_RECEIPTS_SQL,
+            [
+                [pk for pk, _ in receipts],
+                [r.backend for _, r in receipts],
+                [r.tx_hash for _, r in receipts],
+                [r.height for _, r in receipts],
+                [r.anchored_at for _, r in receipts],
+            ],
+        )
+        return cursor.rowcount
+
+
+def _record(rows: Sequence[OutboxEntry], results: Mapping[str, Result], result: DrainResult) -> None:
+    from chain.backends.base import Failure, Receipt
+
+    now = timezone.now()
+    receipts = [
+        (row.pk, outcome) for row in rows if isinstance(outcome := results.get(row.idempotency_key), Receipt)
+    ]
+    unanchored = [row for row in rows if isinstance(results.get(row.idempotency_key), Failure)]
+    retry_at: dict[Any, datetime.datetime] = {}
+    with transaction.atomic():
+        result.anchored += _record_receipts(receipts)
+        current = {
+            row.pk: row
+            for row in OutboxEntry.objects.filter(pk__in=[row.pk for row in unanchored])
+            .exclude(state=ANCHORED)
+            .select_for_update()
+        }
+        failed = []
+        for row in unanchored:
+            fresh = current.get(row.pk)
+            if fresh is None:
+                continue  # deleted meanwhile, or anchored by a worker that retried after our lease
+            outcome = results[row.idempotency_key]
+            assert isinstance(outcome, Failure)
+            fresh.last_error = outcome.error[:_ERROR_MAX_LENGTH]
+            if outcome.attempted:
+                fresh.attempts += 1
+                fresh.state = OutboxEntry.State.FAILED
+                fresh.next_attempt_at = now + datetime.timedelta(seconds=outbox_retry_delay(fresh.attempts))
+                retry_at[row.ticket_id] = fresh.next_attempt_at
+                result.failed += 1
+            else:
+                # Held back behind an earlier event of its ticket: it goes when that one goes.
+                fresh.next_attempt_at = retry_at.get(row.ticket_id, now)
+                result.held_back += 1
+            failed.append(fresh)
+        OutboxEntry.objects.bulk_update(failed, ["state", "attempts", "last_error", "next_attempt_at"])
+    if result.failed:
+        first = next(r for r in results.values() if isinstance(r, Failure) and r.attempted)
+        logger.warning(
+            "chain: %d event(s) not anchored, retrying with back-off: %s", result.failed, first.error
+        )
+
+
+def outbox_drain_batch(*, batch_size: int | None = None, backend: ChainBackend | None = None) -> DrainResult:
+    """Claim, anchor and record one batch of outbox rows."""
+    from chain.backends import get_backend
+
+    rows = _claim(batch_size or settings.VE_CHAIN_DRAIN_BATCH_SIZE)
+    result = DrainResult(claimed=len(rows), batches=1 if rows else 0)
+    if not rows:
+        return result
+    results = _submit(rows, backend or get_backend())
+    _record(rows, results, result)
+    return result
+
+
+def outbox_drain(
+    *, batch_size: int | None = None, max_batches: int | None = None, backend: ChainBackend | None = None
+) -> DrainResult:
+    """Drain the outbox until nothing is due (or `max_batches`, after which another drain is queued).
+
+    Stops early when a batch anchors nothing (the backend is failing): the rows back off and the sweep
+    comes back for them.
+    """
+    cache.delete(DRAIN_REQUESTED_KEY)  # events committed from now on queue another drain
+    total = DrainResult()
+    limit = max_batches or settings.VE_CHAIN_DRAIN_MAX_BATCHES
+    for _ in range(limit):
+        batch = outbox_drain_batch(batch_size=batch_size, backend=backend)
+        total.add(batch)
+        if batch.claimed == 0 or batch.anchored == 0:
+            return total
+    # Bounded work per task: hand the rest to a fresh task rather than hold a worker indefinitely.
+    outbox_request_drain()
+    return total
+
+
+def outbox_retry_now(*, entry_ids: Sequence[int]) -> int:
+    """Make failing (or waiting) rows due now and queue a drain: an operator's "retry now"; rows made due."""
+    count = (
+        OutboxEntry.objects.filter(pk__in=list(entry_ids))
+        .exclude(state=ANCHORED)
+        .update(next_attempt_at=timezone.now())
+    )
+    if count:
+        transaction.on_commit(outbox_request_drain)
+    return count
+
+
+__all__ = [
+    "DRAIN_REQUESTED_KEY",
+    "DrainResult",
+    "idempotency_key_for",
+    "outbox_drain",
+    "outbox_drain_batch",
+    "outbox_drain_trigger",
+    "outbox_enqueue",
+    "outbox_request_drain",
+    "outbox_retry_delay",
+    "outbox_retry_now",
+]

@@ -1,0 +1,91 @@
+"""What a chain backend is: it anchors sealed x/support messages and hands back receipts.
+
+The drain (`chain.services.outbox_drain`) gives a backend a batch of submissions in per-ticket order and
+gets one result per submission: a `Receipt` (anchored: where and when) or a `Failure`. A backend must
+- be idempotent per `idempotency_key`: a submission whose key is already anchored is not anchored again;
+  its receipt is the one of the anchored tx;
+- never anchor a submission after a failed one of the same `group` (the ticket) in the same batch: the
+  successors come back as failures with `attempted=False`, to be retried after their predecessor;
+- persist, through `record_state`, whatever it needs to recognise its own earlier attempt after a crash
+  (the drain stores it on the outbox row and passes it back as `Submission.state` on the next attempt).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One event to anchor."""
+
+    idempotency_key: str
+    group: str  # events of one group (a ticket) are anchored in the order given, never past a failure
+    message: Mapping[str, Any]
+    state: Mapping[str, Any] = field(default_factory=dict)  # what this backend recorded on an earlier attempt
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Where an event is anchored."""
+
+    idempotency_key: str
+    backend: str
+    tx_hash: str
+    height: int
+    anchored_at: datetime.datetime
+    new: bool = True  # False when the key was already anchored (a resubmission)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an event is not anchored (yet). `attempted` is False when a predecessor's failure held it back."""
+
+    idempotency_key: str
+    error: str
+    attempted: bool = True
+
+
+Result = Receipt | Failure
+RecordState = Callable[[str, Mapping[str, Any]], None]
+
+
+class BackendError(Exception):
+    """The backend cannot take submissions right now (node down, disk full, bad answer)."""
+
+
+class ChainBackend(abc.ABC):
+    """Anchors submissions; see the module docstring for the contract."""
+
+    name: str
+
+    @abc.abstractmethod
+    def submit(self, submissions: Sequence[Submission], *, record_state: RecordState) -> list[Result]:
+        """One result per submission, in the same order."""
+
+
+def hold_back_successors(submissions: Sequence[Submission], results: Mapping[str, Result]) -> list[Result]:
+    """Results in submission order; a group's submissions after its first failure become unattempted."""
+    failed: dict[str, str] = {}
+    ordered: list[Result] = []
+    for submission in submissions:
+        result = results.get(submission.idempotency_key)
+        if submission.group in failed:
+            ordered.append(
+                Failure(
+                    submission.idempotency_key,
+                    f"waiting for an earlier event of the ticket: {failed[submission.group]}",
+                    attempted=False,
+                )
+            )
+            continue
+        if result is None:
+            result = Failure(submission.idempotency_key, "not submitted", attempted=False)
+        if isinstance(result, Failure):
+            failed[submission.group] = result.error
+        ordered.append(result)
+    return ordered

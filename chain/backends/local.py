@@ -1,0 +1,67 @@
+"""The `local` backend: the embedded, append-only, signed ledger (`chain.ledger.Ledger`).
+
+A batch becomes one or more blocks in a single `Ledger.submit` call (one fsync per block), so the whole
+batch is anchored or none of it is. The ledger dedupes by idempotency key under its file lock, so a batch
+resubmitted after a crash between the append and the receipt being recorded gets the receipts of the txs
+already anchored, not a second copy.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from pathlib import Path
+
+import nacl.signing
+
+from chain.backends.base import BackendError, ChainBackend, Failure, Receipt, RecordState, Result, Submission
+from chain.ledger import Ledger, LedgerError, make_tx
+
+NAME = "local"
+
+
+def parse_block_time(text: str) -> datetime.datetime:
+    """A block's `time` (ISO-8601 UTC with `Z`) as an aware datetime."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class LocalLedgerBackend(ChainBackend):
+    name = NAME
+
+    def __init__(self, path: Path, signing_key: nacl.signing.SigningKey, *, max_txs_per_block: int) -> None:
+        self.path = Path(path)
+        self.signing_key = signing_key
+        self.max_txs_per_block = max_txs_per_block
+        self._ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        # Opened lazily: opening reads the whole file to build the idempotency index.
+        if self._ledger is None:
+            self._ledger = Ledger(self.path, self.signing_key, max_txs_per_block=self.max_txs_per_block)
+        return self._ledger
+
+    def submit(self, submissions: Sequence[Submission], *, record_state: RecordState) -> list[Result]:  # noqa: ARG002
+        txs = [make_tx(s.message, s.idempotency_key) for s in submissions]
+        try:
+            receipts = self.ledger.submit(txs)
+        except (LedgerError, OSError, ValueError, TypeError) as exc:
+            # The ledger writes nothing unless the whole batch serialises, and acknowledges a block only
+            # once it is on disk: on any error the batch is simply retried.
+            self._ledger = None  # re-read the file next time rather than trust a cache beside an error
+            error = f"{type(exc).__name__}: {exc}"
+            return [Failure(s.idempotency_key, error) for s in submissions]
+        return [
+            Receipt(
+                idempotency_key=receipt.idempotency_key,
+                backend=NAME,
+                tx_hash=receipt.tx_hash,
+                height=receipt.height,
+                anchored_at=parse_block_time(receipt.time),
+                new=receipt.new,
+            )
+            for receipt in receipts
+        ]
+
+
+__all__ = ["NAME", "BackendError", "LocalLedgerBackend", "parse_block_time"]

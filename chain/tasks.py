@@ -1,0 +1,13 @@
+"""Celery tasks of the chain app: thin entry points into `chain.services`."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="chain.tasks.outbox_drain_task", ignore_result=True)
+def outbox_drain_task() -> int:
+    """Anchor what the outbox holds (queued after commit by ticket events, and swept by beat); rows anchored."""
+    from chain.services import outbox_drain
+
+    return outbox_drain().anchored

@@ -1,0 +1,476 @@
+"""Proof that the database and the ledger agree (`manage.py verify_chain`).
+
+1. The ledger itself: `chain.ledger.verify_ledger` walks every block (height continuity, `prev_hash`
+   links, Merkle roots, block hashes, Ed25519 signatures by the trusted node key, unique keys).
+2. Every ticket event in the database against its anchored tx (found by idempotency key): the envelope is
+   opened with support's key and its private document — comment text, subject and description, attachment
+   name and SHA-256, the event's data (status and priority changes, assignment, reasons) — must equal the
+   document the same adapter (`chain.messages`) builds from the database now; so must the message's public
+   fields (type, status, priority, category, assignee, public metadata) and the payload's hash and size.
+   An event whose outbox row says anchored but whose tx is not in the ledger is reported; an event still
+   pending is counted, not reported.
+3. Every anchored tx has its event in the database (a deleted event is reported with its ticket and seq),
+   and each ticket's events appear in the ledger in seq order.
+4. Each ticket's current status and priority equal what its event history (anchored where anchored)
+   says they became last.
+
+Findings name the ticket (number and id) and the event seq; they never print private text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from chain import envelopes, keys, mapping, messages
+from chain.ledger import IDEMPOTENCY_KEY, verify_ledger
+from chain.ledger import tx_hash as ledger_tx_hash
+from chain.models import OutboxEntry
+from chain.services import idempotency_key_for
+from tickets.models import Ticket, TicketEvent, format_ticket_number
+
+TICKETS_PER_CHUNK = 500
+# Names for the private fields a finding mentions (the values themselves are never printed).
+_FIELD_NAMES = {
+    "content.text": "comment text",
+    "content.subject": "subject",
+    "content.description": "description",
+    "content.sha256": "attachment SHA-256",
+    "content.filename": "attachment filename",
+    "content.deployment_id": "linked deployment",
+    "content.to": "new value",
+    "content.from": "previous value",
+    "content.reason": "reason",
+    "data.to": "new value",
+    "data.from": "previous value",
+    "data.reason": "reason",
+    "data.sha256": "attachment SHA-256",
+    "event_kind": "event kind",
+    "created_at": "event time",
+}
+# Public fields compared with what the database implies (the sender is the relayer of the day: not compared).
+_PUBLIC_FIELDS = (
+    "@type",
+    "ticket_id",
+    "category",
+    "priority",
+    "status",
+    "assigned_agent",
+    "reason",
+    "related_entity",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One disagreement. `ticket` is "SUP-000123 (uuid)" for an event, "ledger" for the ledger itself."""
+
+    ticket: str
+    seq: int | None
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.ticket if self.seq is None else f"{self.ticket} seq {self.seq}"
+        return f"{where} [{self.kind}]: {self.message}"
+
+
+@dataclass
+class VerificationReport:
+    findings: list[Finding] = field(default_factory=list)
+    blocks: int = 0
+    txs: int = 0
+    events: int = 0
+    anchored: int = 0
+    pending: int = 0
+    tickets: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def summary(self) -> str:
+        verdict = "OK" if self.ok else f"FAILED: {len(self.findings)} finding(s)"
+        return (
+            f"verify_chain {verdict} — ledger {self.blocks} block(s), {self.txs} tx(s); database "
+            f"{self.tickets} ticket(s), {self.events} event(s): {self.anchored} anchored, {self.pending} pending"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _AnchoredTx:
+    height: int  # as the block claims it
+    line: int  # where the block really is in the file (what order means)
+    index: int
+    tx: dict[str, Any]
+    tx_hash: str
+
+
+def _read_ledger_txs(path: Path, report: VerificationReport) -> dict[str, _AnchoredTx]:
+    """Every tx readable in the ledger file, by idempotency key (first occurrence), tolerant of damage:
+    `verify_ledger` reports the damage; here we want whatever content is still there to compare."""
+    found: dict[str, _AnchoredTx] = {}
+    if not path.exists():
+        return found
+    with path.open("rb") as fh:
+        for line_number, line in enumerate(fh, start=1):
+            try:
+                block = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(block, dict) or not isinstance(block.get("txs"), list):
+                continue
+            report.blocks += 1
+            height = block.get("height") if isinstance(block.get("height"), int) else line_number
+            for index, tx in enumerate(block["txs"]):
+                key = tx.get(IDEMPOTENCY_KEY) if isinstance(tx, dict) else None
+                if not isinstance(key, str):
+                    continue
+                report.txs += 1
+                if key not in found:
+                    try:
+                        digest = ledger_tx_hash(tx)
+                    except (TypeError, ValueError):
+                        digest = ""
+                    found[key] = _AnchoredTx(height, line_number, index, tx, digest)
+    return found
+
+
+def _parse_key(key: str) -> tuple[str, int] | None:
+    prefix, _, rest = key.partition(":")
+    ticket_id, _, seq = rest.rpartition(":")
+    if prefix != "ticket" or not ticket_id or not seq.isdigit():
+        return None
+    return ticket_id, int(seq)
+
+
+def _differences(expected: Any, anchored: Any, path: str = "") -> Iterator[str]:
+    """Dotted paths where two JSON values differ."""
+    if isinstance(expected, Mapping) and isinstance(anchored, Mapping):
+        for name in sorted(set(expected) | set(anchored), key=str):
+            yield from _differences(
+                expected.get(name), anchored.get(name), f"{path}.{name}" if path else str(name)
+            )
+    elif expected != anchored:
+        yield path or "(document)"
+
+
+def _describe(paths: Iterable[str]) -> str:
+    return ", ".join(dict.fromkeys(_FIELD_NAMES.get(path, path) for path in paths))
+
+
+def _dummy_encrypt(plaintext: bytes, labels: list[str]) -> bytes:  # noqa: ARG001 - the Encrypt signature
+    return b"{}"
+
+
+class _Verifier:
+    def __init__(self, report: VerificationReport, ledger: dict[str, _AnchoredTx], *, source: str) -> None:
+        self.report = report
+        self.source = source
+        self.ledger = ledger
+        self.support_private_key = keys.support_keypair().private_key
+        self.seen_keys: set[str] = set()
+        # Ledger positions of each ticket's events, for the order check.
+        self.positions: dict[str, list[tuple[int, tuple[int, int]]]] = {}
+        for key, tx in ledger.items():
+            parsed = _parse_key(key)
+            if parsed is not None:
+                self.positions.setdefault(parsed[0], []).append((parsed[1], (tx.line, tx.index)))
+
+    def add(self, ticket: str, seq: int | None, kind: str, message: str) -> None:
+        self.report.findings.append(Finding(ticket, seq, kind, message))
+
+    def _open(self, label: str, seq: int, tx: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The anchored private document, or None after reporting why it cannot be read."""
+        payload = tx.get("msg", {}).get("payload") if isinstance(tx.get("msg"), Mapping) else None
+        if not isinstance(payload, Mapping):
+            self.add(label, seq, "payload", "the anchored message has no payload")
+            return None
+        try:
+            envelope = base64.b64decode(str(payload.get("envelope", "")), validate=True)
+        except (binascii.Error, ValueError):
+            self.add(label, seq, "payload", "the anchored envelope is not base64")
+            return None
+        if hashlib.sha256(envelope).hexdigest() != payload.get("sha256") or len(envelope) != payload.get(
+            "size"
+        ):
+            self.add(label, seq, "payload", "the anchored envelope does not match its SHA-256 or size")
+        try:
+            document = json.loads(envelopes.open_envelope(envelope, self.support_private_key))
+        except (envelopes.EnvelopeError, ValueError) as exc:
+            self.add(label, seq, "envelope", f"support's key cannot open the anchored envelope ({exc})")
+            return None
+        return document if isinstance(document, dict) else None
+
+    def check_event(self, event: TicketEvent, facts: mapping.EventFacts, label: str) -> Mapping[str, Any]:
+        """Compare one event with its anchored tx; the data the ticket's history should use."""
+        key = idempotency_key_for(ticket_id=event.ticket_id, seq=event.seq)
+        self.seen_keys.add(key)
+        outbox = getattr(event, "outbox", None)
+        anchored = self.ledger.get(key)
+        if anchored is None:
+            if outbox is None:
+                self.add(
+                    label,
+                    event.seq,
+                    "not_queued",
+                    "the event has no outbox row: it was never queued for anchoring",
+                )
+            elif outbox.state == OutboxEntry.State.ANCHORED:
+                self.add(
+                    label,
+                    event.seq,
+                    "missing_from_ledger",
+                    f"the event is recorded as anchored (height {outbox.height}) but its tx is not in the ledger",
+                )
+            else:
+                self.report.pending += 1
+            return facts.data
+        self.report.anchored += 1
+        if (
+            outbox is not None
+            and outbox.state == OutboxEntry.State.ANCHORED
+            and outbox.backend == self.source
+            and outbox.tx_hash != anchored.tx_hash
+        ):
+            self.add(label, event.seq, "receipt", "the recorded tx hash is not the hash of the anchored tx")
+        message = anchored.tx.get("msg") if isinstance(anchored.tx.get("msg"), dict) else {}
+        expected_message = mapping.message_for(facts, encrypt=_dummy_encrypt, relayer_address="relayer")
+        public = [name for name in _PUBLIC_FIELDS if expected_message.get(name) != message.get(name)]
+        # (Absent only where the chain's proto has no such field: MsgAddSupportResponse on CometBFT.)
+        if "public_metadata" in message:
+            metadata = {k: v for k, v in (message["public_metadata"] or {}).items() if not k.endswith("_key")}
+            if metadata != expected_message["public_metadata"]:
+                public.append("public_metadata")
+        if public:
+            self.add(
+                label,
+                event.seq,
+                "public_mismatch",
+                f"the database implies other public fields than anchored: {', '.join(public)}",
+            )
+        document = self._open(label, event.seq, anchored.tx)
+        if document is None:
+            return facts.data
+        differing = list(_differences(mapping.private_document(facts), document))
+        if differing:
+            self.add(
+                label,
+                event.seq,
+                "content_mismatch",
+                f"{_describe(differing)} in the database differ(s) from the anchored event",
+            )
+        data = document.get("data")
+        return data if isinstance(data, Mapping) else facts.data
+
+    def check_ticket_order(self, ticket_id: str, label: str) -> None:
+        """A ticket's anchored events must sit in the ledger in seq order."""
+        positions = sorted(self.positions.get(ticket_id, []))
+        for (seq_a, pos_a), (seq_b, pos_b) in itertools.pairwise(positions):
+            if pos_b < pos_a:
+                self.add(label, seq_b, "order", f"seq {seq_b} is anchored before seq {seq_a}")
+
+    def check_ticket_state(
+        self, ticket: Ticket, history: list[tuple[str, Mapping[str, Any]]], label: str
+    ) -> None:
+        status = priority = None
+        for kind, data in history:
+            if kind == TicketEvent.Kind.TICKET_CREATED:
+                status, priority = data.get("status", status), data.get("priority", priority)
+            elif kind == TicketEvent.Kind.STATUS_CHANGE:
+                status = data.get("to")
+            elif kind == TicketEvent.Kind.PRIORITY_CHANGE:
+                priority = data.get("to")
+        if status is not None and ticket.status != status:
+            self.add(
+                label,
+                None,
+                "status",
+                f"the ticket is {ticket.status!r} but its last status change says {status!r}",
+            )
+        if priority is not None and ticket.priority != priority:
+            self.add(
+                label,
+                None,
+                "priority",
+                f"the ticket is {ticket.priority!r} but its last priority change says {priority!r}",
+            )
+
+
+def _ticket_label(ticket_id: str, number: int | None) -> str:
+    return f"{format_ticket_number(number) if number else 'SUP-?'} ({ticket_id})"
+
+
+def _read_chain_txs(report: VerificationReport) -> dict[str, _AnchoredTx]:
+    """The relayer's txs on a CometBFT chain (`tx_search` on `message.sender`), each signature checked."""
+    from chain import cosmos_tx
+    from chain.backends.base import BackendError
+    from chain.backends.cometbft import CometRpc
+
+    rpc = CometRpc(settings.VE_CHAIN_COMETBFT_RPC_URL, timeout=settings.VE_CHAIN_COMETBFT_TIMEOUT_SECONDS)
+    relayer, signer = keys.relayer_address(), keys.signer_public_key()
+    found: dict[str, _AnchoredTx] = {}
+    heights: set[int] = set()
+    try:
+        account = rpc.call(
+            "abci_query",
+            {
+                "path": cosmos_tx.ACCOUNT_QUERY_PATH,
+                "data": cosmos_tx.account_query_data(relayer).hex(),
+                "height": "0",
+                "prove": False,
+            },
+        )
+        account_number, _ = cosmos_tx.parse_account_response(
+            base64.b64decode(account.get("response", {}).get("value") or "")
+        )
+        page, position = 1, 0
+        while True:
+            result = rpc.call(
+                "tx_search",
+                {
+                    "query": f"message.sender='{relayer}'",
+                    "prove": False,
+                    "page": str(page),
+                    "per_page": "100",
+                    "order_by": "asc",
+                },
+            )
+            txs = result.get("txs") or []
+            for item in txs:
+                position += 1
+                report.txs += 1
+                height = int(item.get("height") or 0)
+                heights.add(height)
+                if int((item.get("tx_result") or {}).get("code") or 0) != 0:
+                    continue  # failed in its block: anchored nothing
+                decoded = cosmos_tx.decode_tx(base64.b64decode(item.get("tx") or ""))
+                if decoded.public_key != signer or not cosmos_tx.verify_tx_signature(
+                    decoded, chain_id=settings.VE_CHAIN_ID, account_number=account_number
+                ):
+                    report.findings.append(
+                        Finding(
+                            "chain",
+                            None,
+                            "signature",
+                            f"tx {item.get('hash')} is not signed by the relayer key",
+                        )
+                    )
+                    continue
+                message = cosmos_tx.support_message_from_any(decoded.messages)
+                tx = {IDEMPOTENCY_KEY: decoded.memo, "msg": message}
+                found.setdefault(
+                    decoded.memo,
+                    _AnchoredTx(
+                        height, position, int(item.get("index") or 0), tx, str(item.get("hash", "")).upper()
+                    ),
+                )
+            if not txs or page * 100 >= int(result.get("total_count") or 0):
+                break
+            page += 1
+    except (BackendError, cosmos_tx.ProtoError, ValueError) as exc:
+        report.findings.append(Finding("chain", None, "unreachable", f"cannot read the chain: {exc}"))
+    report.blocks = len(heights)
+    return found
+
+
+def _read_local_ledger(report: VerificationReport, path: Path) -> dict[str, _AnchoredTx]:
+    """Walk the local ledger (its findings go into the report) and read its txs."""
+    node_key_path = Path(settings.VE_CHAIN_NODE_KEY_PATH)
+    trusted = keys.node_public_key_b64() if node_key_path.exists() else None
+    findings = verify_ledger(path, trusted_pubkey_b64=trusted)
+    if not path.exists() and not OutboxEntry.objects.filter(state=OutboxEntry.State.ANCHORED).exists():
+        findings = []  # nothing anchored yet: no ledger file is the empty ledger
+    for finding in findings:
+        report.findings.append(
+            Finding("ledger", None, str(finding.kind), f"block {finding.height}: {finding.message}")
+        )
+    return _read_ledger_txs(path, report)
+
+
+def _check_tickets(verifier: _Verifier, ticket_ids: list[Any], numbers: Mapping[Any, int]) -> None:
+    """Every event of these tickets against its anchored tx; each ticket's order and current state."""
+    report = verifier.report
+    for start in range(0, len(ticket_ids), TICKETS_PER_CHUNK):
+        chunk = ticket_ids[start : start + TICKETS_PER_CHUNK]
+        events = list(
+            TicketEvent.objects.filter(ticket_id__in=chunk)
+            .select_related("ticket__deployment", "ticket__provider", "outbox")
+            .order_by("ticket_id", "seq")
+        )
+        facts = messages.event_facts(events)
+        histories: dict[Any, list[tuple[str, Mapping[str, Any]]]] = {tid: [] for tid in chunk}
+        tickets_by_id = {}
+        for event in events:
+            report.events += 1
+            label = _ticket_label(str(event.ticket_id), numbers.get(event.ticket_id))
+            tickets_by_id[event.ticket_id] = event.ticket
+            data = verifier.check_event(event, facts[event.pk], label)
+            histories[event.ticket_id].append((event.kind, data))
+        for tid in chunk:
+            label = _ticket_label(str(tid), numbers.get(tid))
+            verifier.check_ticket_order(str(tid), label)
+            if tid in tickets_by_id:
+                verifier.check_ticket_state(tickets_by_id[tid], histories[tid], label)
+
+
+def _report_deleted(verifier: _Verifier, numbers: Mapping[Any, int]) -> None:
+    """Anchored txs whose event is not in the database."""
+    ledger = verifier.ledger
+    numbers_by_text = {str(pk): number for pk, number in numbers.items()}
+    for key in sorted(set(ledger) - verifier.seen_keys):
+        parsed = _parse_key(key)
+        if parsed is None:
+            verifier.add("ledger", None, "unknown_tx", f"tx {key!r} names no ticket event")
+            continue
+        tid, seq = parsed
+        if tid in numbers_by_text:
+            label = _ticket_label(tid, numbers_by_text[tid])
+        else:
+            # The whole ticket is gone: its number is public on its creation tx, if that is still there.
+            creation = ledger.get(idempotency_key_for(ticket_id=tid, seq=1))
+            metadata = (creation.tx.get("msg") or {}).get("public_metadata") or {} if creation else {}
+            label = f"{metadata.get('ticket_number', 'SUP-?')} ({tid})"
+        verifier.add(
+            label,
+            seq,
+            "deleted_event",
+            f"anchored at height {ledger[key].height} but missing from the database",
+        )
+
+
+def verify_chain(*, ticket_id: object = None, ledger_path: Path | None = None) -> VerificationReport:
+    """Check the ledger and the database against each other (all tickets, or one); see the module doc.
+
+    With the `cometbft` backend the relayer's txs are read from the node instead of the local ledger file
+    (the chain's own consensus vouches for its blocks; each tx's signature is checked here).
+    """
+    report = VerificationReport()
+    if settings.VE_CHAIN_BACKEND == "cometbft" and ledger_path is None:
+        source, anchored_txs = "cometbft", _read_chain_txs(report)
+    else:
+        path = Path(ledger_path or settings.VE_CHAIN_LEDGER_PATH)
+        source, anchored_txs = "local", _read_local_ledger(report, path)
+    scope_prefix = f"ticket:{ticket_id}:" if ticket_id else "ticket:"
+    ledger = {k: v for k, v in anchored_txs.items() if k.startswith(scope_prefix)}
+    verifier = _Verifier(report, ledger, source=source)
+    tickets = Ticket.objects.order_by("pk")
+    if ticket_id:
+        tickets = tickets.filter(pk=ticket_id)
+    numbers = dict(tickets.values_list("pk", "number"))
+    report.tickets = len(numbers)
+    _check_tickets(verifier, list(numbers), numbers)
+    _report_deleted(verifier, numbers)
+    return report
+
+
+__all__ = ["Finding", "VerificationReport", "verify_chain"]
