@@ -263,11 +263,16 @@ class TestSessionAndAnonymous:
 
 
 class TestWithoutRedis:
-    def test_signed_writes_work_and_nonces_stay_single_use_when_redis_is_down(self, world: World, settings) -> None:
+    def test_signed_writes_work_and_nonces_stay_single_use_when_redis_is_down(
+        self, world: World, settings
+    ) -> None:
         from django.core.cache import caches
 
         settings.CACHES = {
-            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": "redis://127.0.0.1:1/0",
+            }
         }
         with pytest.raises(Exception, match=r"(?i)connect"):
             caches["default"].get("probe")  # the cache really is down

@@ -251,6 +251,26 @@ class TestErrors:
         assert body["error"].startswith("Invalid input")
         assert not Ticket.objects.exists()
 
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"message": 1.1e-308}, "message"),
+            ({"content": True}, "content"),
+            ({"content": "ok", "is_internal": "yes"}, "is_internal"),
+            ({"content": "ok", "attachment_ids": [12345]}, "attachment_ids"),
+        ],
+    )
+    def test_json_types_are_not_coerced(self, world: World, apis: Apis, body: dict, field: str) -> None:
+        ticket = world.open_ticket()
+        response = apis.provider_a.post(f"{TICKETS}/{ticket.id}/comments", body)
+        assert response.status_code == 400, response.content
+        assert any(name.startswith(field) for name in response.json()["fields"])
+        assigned = apis.agent.post(
+            f"{TICKETS}/{ticket.id}/assign", {"assignee_type": "support", "assignee_id": "5"}
+        )
+        assert assigned.status_code == 400
+        assert "assignee_id" in assigned.json()["fields"]
+
     def test_unknown_fields_are_refused(self, world: World, apis: Apis) -> None:
         ticket = create(apis.alice, world)
         response = apis.alice.patch(f"{TICKETS}/{ticket['id']}", {"status": "closed", "assignee": "me"})

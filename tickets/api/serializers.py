@@ -28,6 +28,48 @@ def _iso(value: Any) -> str | None:
 # Inputs
 
 
+class TextField(serializers.CharField):
+    """A string, and only a string: DRF's CharField would turn 1.1e-308 or true into text."""
+
+    default_error_messages = {"not_a_string": "Expected a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class FlagField(serializers.BooleanField):
+    """A JSON boolean; DRF's BooleanField would also take "yes", "1" or 1."""
+
+    default_error_messages = {"not_a_boolean": "Expected true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("not_a_boolean")
+        return data
+
+
+class WholeNumberField(serializers.IntegerField):
+    """A JSON integer; DRF's IntegerField would also take "5", 5.0 or true."""
+
+    default_error_messages = {"not_an_integer": "Expected an integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("not_an_integer")
+        return super().to_internal_value(data)
+
+
+class IdField(serializers.UUIDField):
+    """A UUID written as a string; DRF's UUIDField would also take a bare integer."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses unknown fields, so a typo is a 400 naming the field instead of being silently ignored."""
 
@@ -41,12 +83,12 @@ class StrictSerializer(serializers.Serializer):
 
 
 class TicketCreateInput(StrictSerializer):
-    deployment_id = serializers.CharField(max_length=200)
-    subject = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=20_000)
+    deployment_id = TextField(max_length=200)
+    subject = TextField(max_length=200)
+    description = TextField(max_length=20_000)
     category = serializers.ChoiceField(choices=Ticket.Category.choices, default=Ticket.Category.GENERAL)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, default=Ticket.Priority.MEDIUM)
-    attachment_ids = serializers.ListField(child=serializers.UUIDField(), default=list, max_length=20)
+    attachment_ids = serializers.ListField(child=IdField(), default=list, max_length=20)
     metadata = serializers.DictField(required=False, default=dict)
 
 
@@ -64,10 +106,10 @@ class TicketUpdateInput(StrictSerializer):
 class CommentCreateInput(StrictSerializer):
     """VirtEngine clients send `message`; our portal sends `content`. Either is accepted (not both, differing)."""
 
-    content = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
-    message = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
-    attachment_ids = serializers.ListField(child=serializers.UUIDField(), default=list, max_length=20)
-    is_internal = serializers.BooleanField(default=False)
+    content = TextField(max_length=20_000, required=False, allow_blank=True)
+    message = TextField(max_length=20_000, required=False, allow_blank=True)
+    attachment_ids = serializers.ListField(child=IdField(), default=list, max_length=20)
+    is_internal = FlagField(default=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
@@ -82,17 +124,17 @@ class CommentCreateInput(StrictSerializer):
 
 
 class EscalateInput(StrictSerializer):
-    reason = serializers.CharField(max_length=2_000)
+    reason = TextField(max_length=2_000)
 
 
 class AssignInput(StrictSerializer):
     assignee_type = serializers.ChoiceField(choices=Ticket.AssigneeKind.choices)
-    assignee_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    reason = serializers.CharField(max_length=2_000, required=False, allow_blank=True, default="")
+    assignee_id = WholeNumberField(required=False, allow_null=True, min_value=1)
+    reason = TextField(max_length=2_000, required=False, allow_blank=True, default="")
 
 
 class DeploymentLinkInput(StrictSerializer):
-    deployment_id = serializers.CharField(max_length=200)
+    deployment_id = TextField(max_length=200)
 
 
 class EventsQuery(serializers.Serializer):
@@ -104,14 +146,14 @@ class TicketListQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
     category = serializers.ChoiceField(choices=Ticket.Category.choices, required=False)
-    deployment_id = serializers.CharField(max_length=200, required=False)
-    q = serializers.CharField(max_length=200, required=False, trim_whitespace=True)
+    deployment_id = TextField(max_length=200, required=False)
+    q = TextField(max_length=200, required=False, trim_whitespace=True)
     ordering = serializers.ChoiceField(
         choices=["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority"],
         default="-created_at",
     )
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-    cursor = serializers.CharField(max_length=500, required=False)
+    cursor = TextField(max_length=500, required=False)
 
 
 # --------------------------------------------------------------------------------------------------------------
