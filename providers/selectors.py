@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
@@ -73,12 +75,33 @@ def short_address(address: str) -> str:
     return f"{address[:10]}…{address[-4:]}" if len(address) > 16 else address
 
 
+CREDENTIAL_CACHE_SECONDS = 5.0
+_credential_cache: dict[str, tuple[float, ProviderCredential]] = {}
+
+
 def credential_get_active(principal: str) -> ProviderCredential | None:
-    return (
+    """The active credential with its provider. Found ones are remembered in this process for a few
+    seconds (provider machines call in bursts), so a revocation takes effect within 5 s."""
+    now = time.monotonic()
+    cached = _credential_cache.get(principal)
+    if cached is not None and now - cached[0] < CREDENTIAL_CACHE_SECONDS:
+        return cached[1]
+    credential = (
         ProviderCredential.objects.select_related("provider")
         .filter(principal=principal, revoked_at__isnull=True)
         .first()
     )
+    if credential is None:
+        _credential_cache.pop(principal, None)
+        return None
+    if len(_credential_cache) > 10_000:
+        _credential_cache.clear()
+    _credential_cache[principal] = (now, credential)
+    return credential
+
+
+def credential_cache_clear() -> None:
+    _credential_cache.clear()
 
 
 def deployments_visible_to(party: Party) -> QuerySet[Deployment]:

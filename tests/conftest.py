@@ -11,6 +11,7 @@ from django.test import Client
 
 from core.parties import Party
 from providers.models import Deployment, ProviderAccount
+from providers.selectors import credential_cache_clear
 from providers.services import provider_credential_issue
 from tests import factories
 from tests.api import Api, HmacSigner, WalletSigner
@@ -115,5 +116,7 @@ def apis(world: World) -> Apis:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Nonces, throttles and cooldowns live in Redis: each test starts with none of them."""
+    """Throttles and cooldowns live in Redis, verified credentials in a per-process cache: each test
+    starts with none of them."""
     cache.clear()
+    credential_cache_clear()

@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Case, Count, F, Q, QuerySet, Value, When
+from django.db import connection
+from django.db.models import Case, F, Q, QuerySet, Value, When
 
 from core.errors import NotFound
 from core.parties import Party, PartyKind
@@ -197,8 +197,8 @@ class TicketFilters:
     q: str | None = None
 
 
-def ticket_list(party: Party, filters: TicketFilters) -> QuerySet:
-    """Rows of the tickets a party may see, filtered, with `priority_rank` for ordering by priority."""
+def ticket_list(party: Party, filters: TicketFilters, *, rank_by_priority: bool = False) -> QuerySet:
+    """Rows of the tickets a party may see, filtered; with `priority_rank` when ordering by priority."""
     tickets = tickets_visible_to(party)
     if filters.status:
         tickets = tickets.filter(status=filters.status)
@@ -210,10 +210,14 @@ def ticket_list(party: Party, filters: TicketFilters) -> QuerySet:
         tickets = tickets.filter(deployment__lease_id=filters.deployment_id)
     if filters.q:
         tickets = tickets.filter(_search(filters.q))
-    tickets = tickets.annotate(
-        priority_rank=Case(*(When(priority=name, then=Value(rank)) for name, rank in PRIORITY_RANK.items()))
-    )
-    return _rows(tickets).annotate(priority_rank=F("priority_rank"))
+    rows = _rows(tickets)
+    if rank_by_priority:
+        rows = rows.annotate(
+            priority_rank=Case(
+                *(When(priority=name, then=Value(rank)) for name, rank in PRIORITY_RANK.items())
+            )
+        )
+    return rows
 
 
 def _search(text: str) -> Q:
@@ -232,30 +236,37 @@ class ChainState:
     height: int | None
 
 
+CHAIN_STATE_SQL = """
+    SELECT ticket_id,
+           bool_or(state = 'failed'),
+           bool_or(state <> 'anchored'),
+           (array_agg(tx_hash ORDER BY seq DESC) FILTER (WHERE state = 'anchored'))[1],
+           (array_agg(height ORDER BY seq DESC) FILTER (WHERE state = 'anchored'))[1]
+      FROM chain_outboxentry
+     WHERE ticket_id = ANY(%s) {visibility}
+  GROUP BY ticket_id
+"""
+
+
 def chain_states(party: Party, ticket_ids: list[Any]) -> dict[Any, ChainState]:
     """Each ticket's anchoring state in one query: failed if an event's anchoring is failing, pending while
     any is unanchored, else anchored; with the latest anchored transaction. A customer's view counts only
-    the events they may see."""
+    the events they may see. (Plain SQL: on the list's hot path the ORM's compilation of this aggregate
+    cost more than running it.)"""
     if not ticket_ids:
         return {}
-    from chain.models import OutboxEntry
-
-    anchored = Q(state=OutboxEntry.State.ANCHORED)
-    entries = OutboxEntry.objects.filter(ticket_id__in=ticket_ids)
-    if not party.sees_internal:
-        entries = entries.filter(is_internal=False)
-    rows = entries.values("ticket_id").annotate(
-        failed=Count("id", filter=Q(state=OutboxEntry.State.FAILED)),
-        unanchored=Count("id", filter=~anchored),
-        tx_hashes=ArrayAgg("tx_hash", filter=anchored, order_by="-seq"),
-        heights=ArrayAgg("height", filter=anchored, order_by="-seq"),
-    )
-    states = {}
-    for row in rows:
-        state = "failed" if row["failed"] else "pending" if row["unanchored"] else "anchored"
-        tx_hashes, heights = row["tx_hashes"] or [None], row["heights"] or [None]
-        states[row["ticket_id"]] = ChainState(state=state, tx_hash=tx_hashes[0] or None, height=heights[0])
-    return states
+    sql = CHAIN_STATE_SQL.format(visibility="" if party.sees_internal else "AND NOT is_internal")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(ticket_ids)])
+        rows = cursor.fetchall()
+    return {
+        ticket_id: ChainState(
+            state="failed" if failed else "pending" if unanchored else "anchored",
+            tx_hash=tx_hash or None,
+            height=height,
+        )
+        for ticket_id, failed, unanchored, tx_hash, height in rows
+    }
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,11 @@ class TestHmac:
         )
         assert response.status_code == 401
 
-    def test_wrong_secret_unknown_and_revoked_principals_are_refused(self, world: World, apis: Apis) -> None:
+    def test_wrong_secret_unknown_and_revoked_principals_are_refused(
+        self, world: World, apis: Apis, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from providers import selectors as provider_selectors
+
         signer = self.path_and_signer(apis)
         wrong = HmacSigner(principal=signer.principal, secret="not-the-secret").headers("GET", TICKETS, b"")
         assert self.send(wrong).status_code == 401
@@ -220,7 +224,10 @@ class TestHmac:
 
         from providers.models import ProviderCredential
 
+        assert self.send(signer.headers("GET", TICKETS, b"")).status_code == 200
         ProviderCredential.objects.filter(principal=signer.principal).update(revoked_at=timezone.now())
+        # A process remembers a verified credential for CREDENTIAL_CACHE_SECONDS; after that it is refused.
+        monkeypatch.setattr(provider_selectors, "CREDENTIAL_CACHE_SECONDS", 0.0)
         assert self.send(signer.headers("GET", TICKETS, b"")).status_code == 401
 
     def test_malformed_signature_is_refused(self, apis: Apis) -> None:

@@ -80,7 +80,7 @@ class TicketListCreateView(APIView):
             q=query.get("q"),
         )
         page = paginate(
-            selectors.ticket_list(party, filters),
+            selectors.ticket_list(party, filters, rank_by_priority=query["ordering"].endswith("priority")),
             ordering=query["ordering"],
             limit=query["limit"],
             cursor=query.get("cursor"),
