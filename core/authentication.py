@@ -115,6 +115,7 @@ def _touch(credential: ProviderCredential) -> None:
     now = timezone.now()
     if credential.last_used_at is None or now - credential.last_used_at > CREDENTIAL_TOUCH_INTERVAL:
         ProviderCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+        credential.last_used_at = now  # the object may be cached: keep it in step, or every call writes
 
 
 def _raw_path(request: Request) -> str:

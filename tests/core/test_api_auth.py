@@ -289,3 +289,14 @@ class TestWithoutRedis:
         replay = send(headers, body=body)
         assert replay.status_code == 401
         assert replay.json()["code"] == "nonce_reused"
+
+
+def test_hmac_calls_record_last_use_at_most_once_a_minute(world: World, apis: Apis) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    apis.provider_a.get(TICKETS)
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert apis.provider_a.get(TICKETS).status_code == 200
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
