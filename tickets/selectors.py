@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, F, JSONField, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 
 from core.errors import NotFound
 from core.parties import Party, PartyKind
@@ -184,8 +185,37 @@ TICKET_ROW_RELATED = {
 }
 
 
-def _rows(tickets: QuerySet[Ticket]) -> QuerySet:
-    return tickets.values(*TICKET_ROW_FIELDS, **TICKET_ROW_RELATED)
+@dataclass(frozen=True)
+class ChainState:
+    state: str  # pending | anchored | failed
+    tx_hash: str | None
+    height: int | None
+
+
+CHAIN_STATE_OF_ROW_SQL = """(
+    SELECT jsonb_build_object(
+               'failed', coalesce(bool_or(o.state = 'failed'), false),
+               'unanchored', coalesce(bool_or(o.state <> 'anchored'), true),
+               'tx_hash', (array_agg(o.tx_hash ORDER BY o.seq DESC) FILTER (WHERE o.state = 'anchored'))[1],
+               'height', (array_agg(o.height ORDER BY o.seq DESC) FILTER (WHERE o.state = 'anchored'))[1])
+      FROM chain_outboxentry o
+     WHERE o.ticket_id = tickets_ticket.id {visibility}
+)"""
+
+
+def _rows(tickets: QuerySet[Ticket], party: Party) -> QuerySet:
+    """Ticket rows with their chain state folded in (one correlated aggregate: no second round trip)."""
+    visibility = "" if party.sees_internal else "AND NOT o.is_internal"
+    chain = RawSQL(CHAIN_STATE_OF_ROW_SQL.format(visibility=visibility), [], output_field=JSONField())  # noqa: S611 - constant SQL
+    return tickets.values(*TICKET_ROW_FIELDS, **TICKET_ROW_RELATED, chain=chain)
+
+
+def chain_state_of_row(row: dict[str, Any]) -> ChainState:
+    """pending | anchored | failed from a row's `chain` (a ticket with no recorded events is pending)."""
+    chain = row.get("chain") or {}
+    failed, unanchored = chain.get("failed"), chain.get("unanchored", True)
+    state = "failed" if failed else "pending" if unanchored else "anchored"
+    return ChainState(state=state, tx_hash=chain.get("tx_hash") or None, height=chain.get("height"))
 
 
 @dataclass(frozen=True)
@@ -210,7 +240,7 @@ def ticket_list(party: Party, filters: TicketFilters, *, rank_by_priority: bool 
         tickets = tickets.filter(deployment__lease_id=filters.deployment_id)
     if filters.q:
         tickets = tickets.filter(_search(filters.q))
-    rows = _rows(tickets)
+    rows = _rows(tickets, party)
     if rank_by_priority:
         rows = rows.annotate(
             priority_rank=Case(
@@ -227,13 +257,6 @@ def _search(text: str) -> Q:
     if digits.isdigit() and len(digits) <= 18:
         condition |= Q(number=int(digits))
     return condition
-
-
-@dataclass(frozen=True)
-class ChainState:
-    state: str  # pending | anchored | failed
-    tx_hash: str | None
-    height: int | None
 
 
 CHAIN_STATE_SQL = """
@@ -284,7 +307,7 @@ def ticket_detail(party: Party, ticket_id: object) -> TicketDetail:
     """A ticket with its thread, attachments and links as `party` may see them (a fixed number of queries)."""
     from tickets.models import DeploymentLink
 
-    row = _rows(tickets_visible_to(party).filter(pk=parse_ticket_id(ticket_id))).first()
+    row = _rows(tickets_visible_to(party).filter(pk=parse_ticket_id(ticket_id)), party).first()
     if row is None:
         raise NotFound("Ticket not found.")
     ticket = Ticket(pk=row["id"])
@@ -297,7 +320,7 @@ def ticket_detail(party: Party, ticket_id: object) -> TicketDetail:
     links = list(DeploymentLink.objects.filter(ticket=ticket).select_related("deployment"))
     return TicketDetail(
         row=row,
-        chain=chain_states(party, [row["id"]]).get(row["id"]),
+        chain=chain_state_of_row(row),
         comments=comments,
         attachments=attachments,
         attachments_by_comment=by_comment,

@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from providers.models import Deployment
 from tickets.models import Attachment, Comment, Ticket, format_ticket_number
-from tickets.selectors import VisibleEvent
+from tickets.selectors import VisibleEvent, chain_state_of_row
 
 
 def _iso(value: Any) -> str | None:
@@ -257,7 +257,7 @@ class TicketOutput(serializers.Serializer):
     chain = ChainOutput()
 
     def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
-        chain = self.context.get("chain_states", {}).get(row["id"])
+        chain = chain_state_of_row(row)
         return {
             "id": str(row["id"]),
             "number": format_ticket_number(row["number"]),
@@ -285,12 +285,7 @@ class TicketOutput(serializers.Serializer):
                 "resolution_due": _iso(row["sla_resolution_due"]),
                 "first_response_at": _iso(row["first_response_at"]),
             },
-            "chain": {
-                # No outbox rows at all means nothing was recorded yet: pending.
-                "state": chain.state if chain else "pending",
-                "tx_hash": chain.tx_hash if chain else None,
-                "height": chain.height if chain else None,
-            },
+            "chain": {"state": chain.state, "tx_hash": chain.tx_hash, "height": chain.height},
         }
 
 

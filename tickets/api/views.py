@@ -52,7 +52,6 @@ def _query(serializer_class: type[serializers.Serializer], request: Request) -> 
 def _detail_response(request: Request, ticket_id: object, status_code: int = status.HTTP_200_OK) -> Response:
     detail = selectors.ticket_detail(request_party(request), ticket_id)
     context = {
-        "chain_states": {detail.row["id"]: detail.chain} if detail.chain else {},
         "comments": detail.comments,
         "attachments": detail.attachments,
         "attachments_by_comment": detail.attachments_by_comment,
@@ -85,8 +84,7 @@ class TicketListCreateView(APIView):
             limit=query["limit"],
             cursor=query.get("cursor"),
         )
-        chain = selectors.chain_states(party, [row["id"] for row in page.items])
-        response = Response(io.TicketOutput(page.items, many=True, context={"chain_states": chain}).data)
+        response = Response(io.TicketOutput(page.items, many=True).data)
         if page.next_cursor:
             response["Link"] = next_link(request, page.next_cursor)
         return response
