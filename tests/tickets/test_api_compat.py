@@ -3,8 +3,6 @@ and responses validate against its `Ticket`, `TicketDetail` and `TicketComment` 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -14,21 +12,18 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from tests.conftest import Apis, World
+from tests.reference import reference_file
 
 pytestmark = pytest.mark.django_db
 
 
-def reference_file() -> Path:
-    configured = os.environ.get("VE_REFERENCE_DIR")
-    base = Path(configured) if configured else Path(__file__).resolve().parents[3] / "shared" / "reference"
-    return base / "virtengine-portal_api.yaml"
-
-
 @pytest.fixture(scope="module")
 def contract() -> dict[str, Any]:
-    path = reference_file()
-    if not path.exists():
-        pytest.fail(f"VirtEngine's reference OpenAPI is missing at {path} (set VE_REFERENCE_DIR)")
+    path = reference_file("virtengine-portal_api.yaml")
+    if path is None:
+        pytest.fail(
+            "VirtEngine's reference OpenAPI (virtengine-portal_api.yaml) not found; set VE_REFERENCE_DIR"
+        )
     return yaml.safe_load(path.read_text())
 
 
