@@ -35,21 +35,7 @@ os.environ.setdefault("DATABASE_NAME", "virtengine_bench")
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 
 
-def ensure_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        host=db["HOST"] or None,
-        port=db["PORT"] or None,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+from bench.common import ensure_database  # noqa: E402 - after sys.path is set
 
 
 def seed(total: int) -> tuple[int, str, str]:

@@ -59,21 +59,7 @@ def configure(workdir: Path) -> dict[str, str]:
     return env
 
 
-def recreate_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        host=db["HOST"] or None,
-        port=db["PORT"] or None,
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db["NAME"]}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+from bench.common import recreate_database  # noqa: E402 - after sys.path is set
 
 
 def flush_broker(url: str) -> None:

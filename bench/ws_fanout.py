@@ -41,7 +41,7 @@ def prepare() -> dict[str, str]:
     from django.core.management import call_command
     from django.test import Client
 
-    from bench.api_list import ensure_database
+    from bench.common import ensure_database
 
     ensure_database()
     call_command("migrate", verbosity=0)

@@ -27,6 +27,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
+from core.signature_errors import SignatureRefused
+
 HEADER_PRINCIPAL = "X-VE-Principal"
 HEADER_TIMESTAMP = "X-VE-Timestamp"
 HEADER_SIGNATURE = "X-VE-Signature"
@@ -57,16 +59,8 @@ class Reason(StrEnum):
     BAD_SIGNATURE = "signature_invalid"
 
 
-class HmacAuthError(Exception):
+class HmacAuthError(SignatureRefused):
     """An HMAC-signed request was refused. Callers render it as 401 with ``reason_code``."""
-
-    def __init__(self, reason_code: str, message: str) -> None:
-        super().__init__(message)
-        self.reason_code = str(reason_code)  # plain str, also when given a Reason member
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"HmacAuthError({self.reason_code!r}, {self.message!r})"
 
 
 def _as_bytes(secret: str | bytes) -> bytes:

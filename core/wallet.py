@@ -48,6 +48,7 @@ from coincurve.ecdsa import (
 )
 
 from core.addresses import address_from_pubkey, is_valid_address
+from core.signature_errors import SignatureRefused
 
 HEADER_ADDRESS = "X-VE-Address"
 HEADER_TIMESTAMP = "X-VE-Timestamp"
@@ -107,16 +108,8 @@ class Reason(StrEnum):
     BAD_SIGNATURE = "signature_invalid"
 
 
-class WalletAuthError(Exception):
+class WalletAuthError(SignatureRefused):
     """A wallet-signed request was refused. Callers render it as 401 with ``reason_code``."""
-
-    def __init__(self, reason_code: str, message: str) -> None:
-        super().__init__(message)
-        self.reason_code = str(reason_code)  # plain str, also when given a Reason member
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"WalletAuthError({self.reason_code!r}, {self.message!r})"
 
 
 @dataclass(frozen=True, slots=True)
