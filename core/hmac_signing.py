@@ -22,12 +22,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
-from core.signature_errors import SignatureRefused
+from core.signing_common import SignatureRefused, extract_fields
 
 HEADER_PRINCIPAL = "X-VE-Principal"
 HEADER_TIMESTAMP = "X-VE-Timestamp"
@@ -123,19 +123,8 @@ def raw_query_without_auth(raw_query: str) -> str:
     return "&".join(kept)
 
 
-def _single(value: str | Sequence[str] | None) -> str | None:
-    # parse_qs-style mappings hold lists; take the last value like Django's QueryDict.get does.
-    if value is None or isinstance(value, str):
-        return value
-    return value[-1] if value else None
-
-
 def _extract(source: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, str | None] | None:
-    lowered = {str(key).lower(): value for key, value in source.items()}
-    fields: dict[str, str | None] = {}
-    for field, name in names.items():
-        raw = _single(lowered.get(name.lower()))
-        fields[field] = raw.strip() if raw is not None else None
+    fields = extract_fields(source, names)
     # The timestamp and signature names are shared with the wallet scheme; only the principal says
     # "this is an HMAC request".
     if fields["principal"] is None:

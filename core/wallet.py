@@ -32,7 +32,7 @@ import json
 import math
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -48,7 +48,7 @@ from coincurve.ecdsa import (
 )
 
 from core.addresses import address_from_pubkey, is_valid_address
-from core.signature_errors import SignatureRefused
+from core.signing_common import SignatureRefused, extract_fields
 
 HEADER_ADDRESS = "X-VE-Address"
 HEADER_TIMESTAMP = "X-VE-Timestamp"
@@ -294,19 +294,8 @@ def request_sign_bytes(
 # --- field extraction ----------------------------------------------------------------------------
 
 
-def _single(value: str | Sequence[str] | None) -> str | None:
-    # parse_qs-style mappings hold lists; take the last value like Django's QueryDict.get does.
-    if value is None or isinstance(value, str):
-        return value
-    return value[-1] if value else None
-
-
 def _extract(source: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, str | None] | None:
-    lowered = {str(key).lower(): value for key, value in source.items()}
-    fields: dict[str, str | None] = {}
-    for field, name in names.items():
-        raw = _single(lowered.get(name.lower()))
-        fields[field] = raw.strip() if raw is not None else None
+    fields = extract_fields(source, names)
     if all(fields[field] is None for field in _WALLET_ONLY_FIELDS):
         return None
     return fields
