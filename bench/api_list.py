@@ -20,8 +20,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -107,23 +105,6 @@ def seed(total: int) -> tuple[int, str, str]:
     return providers[0].pk, issued.credential.principal, issued.secret
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
-
-
 LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -166,27 +147,11 @@ def main() -> int:
     provider_id, principal, secret = seed(args.tickets)
 
     from core import hmac_signing
+    from tests.system.processes import AppServer
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "config.daphne_server",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = AppServer(env={"DJANGO_SETTINGS_MODULE": "bench.settings"})  # access log off, like production
     try:
-        wait_for(port)
-        base = f"http://127.0.0.1:{port}"
+        base = server.http
         query = "limit=50"
         headers = hmac_signing.hmac_headers(
             principal, secret, "GET", "/api/v1/tickets", query, int(time.time())
@@ -210,8 +175,7 @@ def main() -> int:
             for name, runs in rounds.items()
         }
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=10)
+        server.stop()
 
     from tickets.models import Ticket
 

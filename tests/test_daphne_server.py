@@ -33,6 +33,7 @@ from config.daphne_server import (
     SpoolingQueue,
     SpoolingServer,
 )
+from tests.system.processes import stop_process
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DAPHNE_CHUNK = 8192  # daphne's default request_buffer_size
@@ -239,12 +240,7 @@ def server() -> Iterator[tuple[int, psutil.Process]]:
             time.sleep(0.05)
         yield port, psutil.Process(process.pid)
     finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def post(port: int, chunks: Iterator[bytes], length: int, content_type: str) -> dict[str, Any]:

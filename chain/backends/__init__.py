@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -71,15 +72,9 @@ class _CometConfig:
 def _cometbft(config: _CometConfig) -> ChainBackend:
     from chain.backends.cometbft import CometBftBackend
 
+    # Shallow on purpose: `fee` stays a Fee (dataclasses.asdict would turn it into a dict).
     return CometBftBackend(
-        rpc_url=config.rpc_url,
-        chain_id=config.chain_id,
-        private_key=config.private_key,
-        relayer_address=config.relayer_address,
-        fee=config.fee,
-        timeout=config.timeout,
-        confirm_timeout=config.confirm_timeout,
-        poll_seconds=config.poll_seconds,
+        **{field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
     )
 
 

