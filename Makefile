@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies
 
-run: install ## Run the app: embedded PostgreSQL + Redis (unless DATABASE_URL/REDIS_URL), migrate, demo data, daphne + Celery worker + beat
-	$(BIN)/python -m config.devservices run
+run: install ## Run the app: embedded PostgreSQL + Redis (unless DATABASE_URL/REDIS_URL), migrate, demo data, uvicorn + Celery worker + beat
+	$(BIN)/python -m server.launcher
 
 test: install ## Run the whole test suite (ruff, then pytest on real PostgreSQL and Redis)
 	$(BIN)/ruff check .
@@ -36,9 +36,9 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 services-env: install ## Print DATABASE_URL / REDIS_URL of the embedded servers (starting them if needed)
-	@$(BIN)/python -m config.devservices env
+	@$(BIN)/python -m server.devservices env
 
 services-stop: install ## Stop the embedded PostgreSQL and Redis
-	$(BIN)/python -m config.devservices stop
+	$(BIN)/python -m server.devservices stop
 
 .PHONY: help install run test lint format services-env services-stop

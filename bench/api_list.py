@@ -105,6 +105,13 @@ def seed(total: int) -> tuple[int, str, str]:
     return providers[0].pk, issued.credential.principal, issued.secret
 
 
+# name: (server command in tests.system.processes.SERVER_COMMANDS, ASGI application)
+SETUPS = {
+    "spooling+single-hop": ("spooling", "config.asgi:application"),
+    "uvicorn+single-hop": ("uvicorn", "config.asgi:application"),
+    "uvicorn+stock": ("uvicorn", "bench.asgi_stock:application"),
+}
+
 LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -133,6 +140,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8, help="per endpoint per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        choices=sorted(SETUPS),
+        default=["spooling+single-hop"],
+        help="server configurations to measure side by side (the first is the one the ratios compare to)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
@@ -146,54 +160,69 @@ def main() -> int:
     ensure_database()
     provider_id, principal, secret = seed(args.tickets)
 
-    from core import hmac_signing
+    from accounts import hmac_signing
     from tests.system.processes import AppServer
 
-    server = AppServer(env={"DJANGO_SETTINGS_MODULE": "bench.settings"})  # access log off, like production
+    # Each configuration serves the same app; access logs off, like production.
+    setups = {name: SETUPS[name] for name in args.servers}
+    servers = {
+        name: AppServer(env={"DJANGO_SETTINGS_MODULE": "bench.settings"}, server=server, app=app)
+        for name, (server, app) in setups.items()
+    }
     try:
-        base = server.http
         query = "limit=50"
-        headers = hmac_signing.hmac_headers(
-            principal, secret, "GET", "/api/v1/tickets", query, int(time.time())
-        )
-        targets = {
-            "api": (f"{base}/api/v1/tickets?{query}", headers),
-            "bare": (f"{base}/bench/bare-tickets?provider_id={quote(str(provider_id))}", {}),
-            "hello": (f"{base}/bench/hello", {}),
-        }
+        targets = {}
+        for name, server in servers.items():
+            base = server.http
+            headers = hmac_signing.hmac_headers(
+                principal, secret, "GET", "/api/v1/tickets", query, int(time.time())
+            )
+            targets[(name, "api")] = (f"{base}/api/v1/tickets?{query}", headers)
+            targets[(name, "bare")] = (f"{base}/bench/bare-tickets?provider_id={quote(str(provider_id))}", {})
+            targets[(name, "hello")] = (f"{base}/bench/hello", {})
         for url, hdrs in targets.values():  # warm up connections, caches and the query plans
             run_wrk(url, hdrs, seconds=2, connections=args.connections)
-        # Interleave the endpoints over several rounds and keep medians, so a noisy moment on the
-        # machine does not land on one endpoint only.
-        rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        # Interleave the endpoints (and servers) over several rounds and keep medians, so a noisy moment
+        # on the machine does not land on one endpoint only.
+        rounds: dict[tuple[str, str], list[dict[str, float]]] = {key: [] for key in targets}
         for _ in range(args.rounds):
-            for name, (url, hdrs) in targets.items():
-                rounds[name].append(run_wrk(url, hdrs, seconds=args.seconds, connections=args.connections))
+            for key, (url, hdrs) in targets.items():
+                rounds[key].append(run_wrk(url, hdrs, seconds=args.seconds, connections=args.connections))
         results = {
-            name: {key: statistics.median(r[key] for r in runs) for key in ("rps", "p50", "p99")}
+            key: {metric: statistics.median(r[metric] for r in runs) for metric in ("rps", "p50", "p99")}
             | {"non2xx": sum(r["non2xx"] for r in runs)}
-            for name, runs in rounds.items()
+            for key, runs in rounds.items()
         }
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
 
     from tickets.models import Ticket
 
     print(
         f"\n{Ticket.objects.count()} tickets in PostgreSQL; wrk -t2 -c{args.connections}, {args.rounds} interleaved "
-        f"rounds of {args.seconds} s per endpoint (medians); one server process"
+        f"rounds of {args.seconds} s per endpoint (medians); one server process each"
     )
-    print(f"{'endpoint':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
-    for name, figures in results.items():
+    print(f"{'server':<22} {'endpoint':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for (name, endpoint), figures in results.items():
         print(
-            f"{name:<8} {figures['rps']:>9.1f} {figures['p50']:>8.2f} {figures['p99']:>8.2f} {figures['non2xx']:>8}"
+            f"{name:<22} {endpoint:<8} {figures['rps']:>9.1f} {figures['p50']:>8.2f} {figures['p99']:>8.2f}"
+            f" {figures['non2xx']:>8}"
         )
-    ratio = results["api"]["rps"] / results["bare"]["rps"]
-    print(f"\nratio api/bare  = {ratio:.2f}  (target >= 0.60)")
-    print(
-        f"ratio api/hello = {results['api']['rps'] / results['hello']['rps']:.2f}  (the server's floor, for context)"
-    )
-    return 0 if ratio >= 0.6 and all(r["non2xx"] == 0 for r in results.values()) else 1
+    ok = all(r["non2xx"] == 0 for r in results.values())
+    print()
+    for name in servers:
+        ratio = results[(name, "api")]["rps"] / results[(name, "bare")]["rps"]
+        floor = results[(name, "api")]["rps"] / results[(name, "hello")]["rps"]
+        print(f"{name:<22} ratio api/bare = {ratio:.2f} (target >= 0.60); api/hello = {floor:.2f}")
+        ok = ok and ratio >= 0.6
+    first, *others = servers
+    for name in others:
+        print(
+            f"api req/s {name} / {first} = "
+            f"{results[(name, 'api')]['rps'] / results[(first, 'api')]['rps']:.2f}"
+        )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

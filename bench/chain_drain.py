@@ -33,7 +33,7 @@ BROKER_DB = 12  # a Redis database of its own: the bench's drain tasks reach onl
 
 def configure(workdir: Path) -> dict[str, str]:
     """Environment for this process and the worker: services, bench database and broker, temp ledger."""
-    from config import devservices
+    from server import devservices
 
     services = devservices.ensure_running(
         want_postgres=not os.environ.get("DATABASE_URL"), want_redis=not os.environ.get("REDIS_URL")

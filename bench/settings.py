@@ -1,7 +1,9 @@
 """Settings for benchmark servers: local settings, the bench URLconf, generous throttles, no DEBUG."""
 
+import os
+
 from config.settings.local import *  # noqa: F403
-from config.settings.local import REST_FRAMEWORK
+from config.settings.local import CHANNEL_LAYERS, REDIS_URL, REST_FRAMEWORK, channel_layer_host
 
 DEBUG = False
 ROOT_URLCONF = "bench.urls"
@@ -10,3 +12,15 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"party": "100000000/min", "party_write": "100000000/min"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+
+# `bench/ws_fanout.py --layer pubsub`: channels_redis's pub/sub layer instead of the core (list-based) one.
+if os.environ.get("VE_BENCH_CHANNEL_LAYER") == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [channel_layer_host(REDIS_URL)],
+                "prefix": CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
+            },
+        }
+    }

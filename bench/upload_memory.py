@@ -1,7 +1,7 @@
 """Memory cost of a large attachment upload through the real app (target: 200 MB upload, < 64 MB growth).
 
-Starts the app with `python -m config.daphne_server` (or plain daphne with `--server daphne`, to show
-what the spooling server fixes) on a free port, signs a customer in through a session cookie (with the
+For each server named in `--servers` (our spooling daphne launcher, uvicorn, plain daphne — see
+`tests.system.processes.SERVER_COMMANDS`) it starts the app on a free port, signs a customer in through a session cookie (with the
 CSRF cookie and header SessionAuthentication wants), and POSTs a multipart body of `--size-mb` MB of log
 text to /api/v1/attachments, streamed from a generator on this side too. Meanwhile the server's RSS
 (with any children) is sampled every 50 ms. Prints baseline, peak and growth of the RSS, upload time
@@ -9,9 +9,9 @@ and throughput, the HTTP status and the returned SHA-256 against the one compute
 when growth ≥ `--limit-mb`, the status is not 201 or the hashes differ. The stored file and its row are
 removed afterwards.
 
-Uses the settings' database and Redis (the embedded servers by default), as `make run` does.
+Runs on a database of its own (`virtengine_uploadbench`) on the settings' PostgreSQL server.
 
-Usage: python bench/upload_memory.py [--size-mb 200] [--server spooling|daphne] [--limit-mb 64]
+Usage: python bench/upload_memory.py [--size-mb 200] [--servers spooling uvicorn daphne] [--limit-mb 64]
 """
 
 from __future__ import annotations
@@ -35,17 +35,12 @@ import psutil
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
+os.environ.setdefault("DATABASE_NAME", "virtengine_uploadbench")
 
 MB = 1024 * 1024
 BLOCK = MB
 UPLOAD_PATH = "/api/v1/attachments"
 BENCH_USERNAME = "bench-uploader"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def setup_django(settings_module: str) -> None:
@@ -54,6 +49,10 @@ def setup_django(settings_module: str) -> None:
 
     django.setup()
     from django.core.management import call_command
+
+    from bench.common import ensure_database
+
+    ensure_database()
 
     call_command("migrate", interactive=False, verbosity=0)
 
@@ -78,34 +77,6 @@ def signed_in_cookies() -> dict[str, str]:
         settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value,
         settings.CSRF_COOKIE_NAME: get_random_string(32),  # an unmasked CSRF secret, sent as both
     }
-
-
-def start_server(kind: str, port: int, settings_module: str) -> subprocess.Popen:
-    from django.conf import settings
-
-    module = "config.daphne_server" if kind == "spooling" else "daphne"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": settings_module,
-        # The same servers this process found or started; the child need not look again.
-        "DATABASE_URL": settings.DATABASE_URL,
-        "REDIS_URL": settings.REDIS_URL,
-        "VE_ATTACHMENT_MAX_BYTES": str(300 * MB),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", module, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return process
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit(f"{module} did not start")
-        time.sleep(0.05)
 
 
 def rss(process: psutil.Process) -> int:
@@ -201,73 +172,80 @@ def remove_attachment(attachment_id: str | None) -> None:
         attachment.delete()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=int, default=200)
-    parser.add_argument("--server", choices=["spooling", "daphne"], default="spooling")
-    parser.add_argument("--limit-mb", type=float, default=64.0)
-    parser.add_argument("--settings", default="config.settings.local")
-    args = parser.parse_args()
-
-    setup_django(args.settings)
+def measure(kind: str, args: argparse.Namespace, cookies: dict[str, str]) -> dict:
+    """One server's figures for a warm-up upload and then the big one."""
     from django.conf import settings
 
-    cookies = signed_in_cookies()
-    port = free_port()
-    server = start_server(args.server, port, args.settings)
-    process = psutil.Process(server.pid)
+    from tests.system.processes import AppServer
+
+    env = {
+        "DJANGO_SETTINGS_MODULE": args.settings,
+        # The same servers this process found or started; the child need not look again.
+        "DATABASE_URL": settings.DATABASE_URL,
+        "REDIS_URL": settings.REDIS_URL,
+        "DATABASE_NAME": settings.DATABASES["default"]["NAME"],
+        "VE_ATTACHMENT_MAX_BYTES": str(300 * MB),
+    }
+    server = AppServer(env=env, server=kind)
+    process = psutil.Process(server.process.pid)
     attachment_ids: list[str | None] = []
     try:
         # Warm up: imports, DB connection, first-request caches; then measure from a settled baseline.
-        warm = post_multipart(port, cookies, settings.CSRF_COOKIE_NAME, 64 * 1024, "warmup.log")
+        warm = post_multipart(server.port, cookies, settings.CSRF_COOKIE_NAME, 64 * 1024, "warmup.log")
         attachment_ids.append(warm["body"].get("id"))
         if warm["status"] != 201:
-            print(f"warm-up upload failed: HTTP {warm['status']} {warm['body']}")
-            return 1
+            raise SystemExit(f"{kind}: warm-up upload failed: HTTP {warm['status']} {warm['body']}")
         time.sleep(1.0)
         baseline = rss(process)
         sampler = RssSampler(process)
         sampler.start()
         try:
             result = post_multipart(
-                port, cookies, settings.CSRF_COOKIE_NAME, args.size_mb * MB, "bench-upload.log"
+                server.port, cookies, settings.CSRF_COOKIE_NAME, args.size_mb * MB, "bench-upload.log"
             )
         finally:
             sampler.stop()
         attachment_ids.append(result["body"].get("id"))
     finally:
-        server.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(timeout=10)
-        if server.poll() is None:
-            server.kill()
+        server.stop()
         for attachment_id in attachment_ids:
             remove_attachment(attachment_id)
+    return {**result, "baseline": baseline, "peak": sampler.peak, "samples": sampler.samples}
 
-    growth = (sampler.peak - baseline) / MB
-    returned = result["body"].get("sha256", "")
-    label = "config.daphne_server (spooling)" if args.server == "spooling" else "plain daphne"
-    print(f"server:            {label}")
-    print(f"upload:            {args.size_mb} MB multipart to {UPLOAD_PATH}")
-    print(f"baseline RSS:      {baseline / MB:8.1f} MB")
-    print(f"peak RSS:          {sampler.peak / MB:8.1f} MB  ({sampler.samples} samples every 50 ms)")
-    print(f"growth:            {growth:8.1f} MB  (limit {args.limit_mb:g} MB)")
-    print(f"upload time:       {result['seconds']:8.2f} s")
-    print(f"throughput:        {args.size_mb / result['seconds']:8.1f} MB/s")
-    print(f"HTTP status:       {result['status']}")
-    print(f"sha256 (local):    {result['sha256']}")
-    print(f"sha256 (server):   {returned or result['body']}")
-    failures = []
-    if result["status"] != 201:
-        failures.append(f"HTTP {result['status']}")
-    if returned != result["sha256"]:
-        failures.append("hash mismatch")
-    if result["body"].get("size") not in (None, args.size_mb * MB):
-        failures.append(f"size {result['body'].get('size')}")
-    if growth >= args.limit_mb:
-        failures.append(f"memory grew {growth:.1f} MB")
-    print("result:            " + ("OK" if not failures else "FAIL: " + ", ".join(failures)))
-    return 1 if failures else 0
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--servers", nargs="+", default=["spooling", "uvicorn"])
+    parser.add_argument("--limit-mb", type=float, default=64.0)
+    parser.add_argument("--settings", default="config.settings.local")
+    args = parser.parse_args()
+
+    setup_django(args.settings)
+    cookies = signed_in_cookies()
+    print(f"upload: {args.size_mb} MB multipart to {UPLOAD_PATH}, RSS sampled every 50 ms (limit {args.limit_mb:g} MB)")
+    print(f"{'server':<10} {'baseline MB':>12} {'peak MB':>9} {'growth MB':>10} {'seconds':>8} {'MB/s':>7}  result")
+    failed = False
+    for kind in args.servers:
+        result = measure(kind, args, cookies)
+        growth = (result["peak"] - result["baseline"]) / MB
+        returned = result["body"].get("sha256", "")
+        failures = []
+        if result["status"] != 201:
+            failures.append(f"HTTP {result['status']}")
+        if returned != result["sha256"]:
+            failures.append("hash mismatch")
+        if result["body"].get("size") not in (None, args.size_mb * MB):
+            failures.append(f"size {result['body'].get('size')}")
+        if growth >= args.limit_mb:
+            failures.append(f"memory grew {growth:.1f} MB")
+        failed = failed or bool(failures)
+        print(
+            f"{kind:<10} {result['baseline'] / MB:>12.1f} {result['peak'] / MB:>9.1f} {growth:>10.1f}"
+            f" {result['seconds']:>8.2f} {args.size_mb / result['seconds']:>7.1f}  "
+            + ("OK (sha256 matches)" if not failures else "FAIL: " + ", ".join(failures))
+        )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ os.environ.setdefault("DATABASE_NAME", "virtengine_wsbench")
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 
 
-MARKER = '"content":"comment '
+MARKER = '"comment '  # the posted text, whether or not the server's JSON has spaces after colons
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -162,7 +162,8 @@ async def run(args: argparse.Namespace, servers: list, setup: dict[str, str]) ->
     window = max(max(arrivals[n]) for n in sent if arrivals.get(n)) - min(sent.values())
     missing = args.comments * args.sockets - delivered
     print(
-        f"\n{args.sockets} sockets on one ticket over 2 daphne processes; {args.comments} comments, one per {args.interval} s"
+        f"\n{args.sockets} sockets on one ticket over 2 {args.server} processes, fan-out {args.fanout}, "
+        f"{args.layer} layer; {args.comments} comments, one per {args.interval} s"
     )
     print(
         f"to the last socket: median {statistics.median(last_socket):.1f} ms  p99 {percentile(last_socket, 0.99):.1f} ms  (target p99 < 250 ms)"
@@ -188,6 +189,14 @@ def main() -> int:
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--comments", type=int, default=100)
     parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--server", choices=["spooling", "uvicorn"], default="spooling")
+    parser.add_argument(
+        "--fanout",
+        choices=["hub", "layer"],
+        default="hub",
+        help="hub: our per-process fan-out (tickets/fanout.py); layer: every socket joins its groups itself",
+    )
+    parser.add_argument("--layer", choices=["core", "pubsub"], default="core", help="channels_redis layer")
     args = parser.parse_args()
 
     import resource
@@ -212,7 +221,10 @@ def main() -> int:
         "REDIS_URL": redis.url,
         "VE_CHANNELS_PREFIX": "ves-wsbench",
     }
-    servers = [AppServer(env=env), AppServer(env=env)]
+    if args.layer == "pubsub":
+        env["VE_BENCH_CHANNEL_LAYER"] = "pubsub"
+    app = "config.asgi:application" if args.fanout == "hub" else "bench.layer_fanout:application"
+    servers = [AppServer(env=env, server=args.server, app=app) for _ in range(2)]
     try:
         asyncio.run(run(args, servers, setup))
     finally:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
-from core import wallet
+from accounts import wallet
 from providers.models import Deployment
 
 TAIL_LINES = 200

@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.test import Client
 
-from core import hmac_signing, wallet
+from accounts import hmac_signing, wallet
 
 
 @dataclass

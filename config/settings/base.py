@@ -1,46 +1,36 @@
 """Settings shared by every environment, read from the environment with django-environ.
 
-Every setting is listed in `.env.example`. Where neither DATABASE_URL nor REDIS_URL is set, the
-embedded PostgreSQL and Redis servers of `config.devservices` are started (or reused) so that a fresh
-checkout runs with no system services at all.
+Every setting is listed in `.env.example`. DATABASE_URL and REDIS_URL are required here; the development
+and test settings (`local`, `test`) first start the embedded PostgreSQL and Redis of `server.devservices`
+when they are unset, so that a fresh checkout runs with no system services at all.
 """
 
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-insecure-secret-key-change-me-0123456789abcdef")
+# Good for a developer's machine only: production settings refuse to start with it.
+DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789abcdef"  # noqa: S105
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 
-def _service_urls() -> tuple[str, str]:
-    """Database and Redis URLs from the environment, else from the embedded dev servers."""
-    database_url = env("DATABASE_URL", default="")
-    redis_url = env("REDIS_URL", default="")
-    if database_url and redis_url:
-        return database_url, redis_url
-    if not env.bool("VE_EMBEDDED_SERVICES", default=True):
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured("DATABASE_URL and REDIS_URL must be set (VE_EMBEDDED_SERVICES is off).")
-    from config import devservices
-
-    embedded = devservices.ensure_running(
-        want_postgres=not database_url,
-        want_redis=not redis_url,
-        state_dir=Path(env("VE_DEVSERVICES_DIR", default=str(BASE_DIR / ".devservices"))),
+# Production sets both; the development and test settings point them at embedded servers first when unset.
+DATABASE_URL = env("DATABASE_URL", default="")
+REDIS_URL = env("REDIS_URL", default="")
+if not DATABASE_URL or not REDIS_URL:
+    raise ImproperlyConfigured(
+        "DATABASE_URL and REDIS_URL must be set (config.settings.local and config.settings.test start "
+        "embedded servers when they are not; production never does)."
     )
-    return database_url or embedded.database_url, redis_url or embedded.redis_url
-
-
-DATABASE_URL, REDIS_URL = _service_urls()
 
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
@@ -50,7 +40,6 @@ DATABASES["default"]["NAME"] = env("DATABASE_NAME", default=DATABASES["default"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -59,10 +48,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "django_filters",
     "drf_spectacular",
     "channels",
     "core",
+    "accounts",
     "providers",
     "tickets",
     "chain",
@@ -201,17 +190,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tickets.tasks.attachments_expire_unreferenced_task",
         "schedule": 3600.0,
     },
-    "signature-nonces-expire": {"task": "core.tasks.signature_nonces_expire_task", "schedule": 600.0},
+    "signature-nonces-expire": {"task": "accounts.tasks.signature_nonces_expire_task", "schedule": 600.0},
 }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "core.authentication.WalletSignatureAuthentication",
-        "core.authentication.ProviderHmacAuthentication",
-        "core.authentication.PortalSessionAuthentication",
+        "accounts.authentication.WalletSignatureAuthentication",
+        "accounts.authentication.ProviderHmacAuthentication",
+        "accounts.authentication.PortalSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.PartyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.PartyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "party": env("VE_API_RATE_PER_PARTY", default="1200/min"),
         "party_write": env("VE_API_WRITE_RATE_PER_PARTY", default="120/min"),

@@ -1,6 +1,10 @@
-"""Settings for a developer's machine (`make run`)."""
+"""Settings for a developer's machine (`make run`): embedded PostgreSQL and Redis unless URLs are set."""
 
-from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from server.devservices import use_embedded_services_unless_configured
+
+use_embedded_services_unless_configured()
+
+from config.settings.base import *  # noqa: E402, F403
+from config.settings.base import env  # noqa: E402
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)

@@ -1,10 +1,20 @@
-"""Production settings: everything from the environment, secure cookies, no embedded servers."""
+"""Production settings: everything from the environment, secure cookies, no embedded servers.
+
+Refuses to start with DEBUG on or without a real secret key: a debug page shows settings and tracebacks,
+and a known key lets anyone forge sessions.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import DEVELOPMENT_SECRET_KEY, env
 
+if env.bool("DJANGO_DEBUG", default=False):
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
 DEBUG = False
-SECRET_KEY = env("DJANGO_SECRET_KEY")
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a random value of at least 50 characters.")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

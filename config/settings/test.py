@@ -1,9 +1,13 @@
-"""Settings for the test suite: real PostgreSQL and Redis, fast password hashing."""
+"""Settings for the test suite: real PostgreSQL and Redis (embedded unless URLs are set), fast hashing."""
 
 import os
 
-from config.settings.base import *  # noqa: F403
-from config.settings.base import CACHES, CHANNEL_LAYERS, REDIS_URL, channel_layer_host, env
+from server.devservices import use_embedded_services_unless_configured
+
+use_embedded_services_unless_configured()
+
+from config.settings.base import *  # noqa: E402, F403
+from config.settings.base import CACHES, CHANNEL_LAYERS, REDIS_URL, channel_layer_host, env  # noqa: E402
 
 
 def _redis_db(url: str, db: int) -> str:

@@ -9,7 +9,7 @@ import time
 import pytest
 from django.test import Client
 
-from core import hmac_signing, wallet
+from accounts import hmac_signing, wallet
 from tests.api import Api, HmacSigner, WalletSigner
 from tests.conftest import Apis, World
 from tests.factories import make_wallet

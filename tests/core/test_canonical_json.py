@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.wallet import body_hash, canonical_json
+from accounts.wallet import body_hash, canonical_json
 
 JS_CASES = [
     # (id, Python value, JSON.stringify output)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.hmac_signing import (
+from accounts.hmac_signing import (
     HEADER_PRINCIPAL,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.addresses import address_from_pubkey
-from core.wallet import (
+from accounts.wallet import (
     HEADER_ADDRESS,
     HEADER_NONCE,
     HEADER_PUBKEY,

@@ -1,5 +1,6 @@
 """Real server processes for system tests and benchmarks: a Redis server that can be restarted on the
-same port, and daphne processes of the app (our launcher) pointed at a given database and Redis."""
+same port, and web server processes of the app (uvicorn, as in production, or daphne) pointed at a given
+database and Redis."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from config import devservices
+from server import devservices
+from server.launcher import web_server_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,26 +82,36 @@ class RedisServer:
         self.start()
 
 
-class AppServer:
-    """One daphne process serving the whole app (HTTP + WebSockets)."""
+def _uvicorn(port: int, app: str) -> list[str]:
+    return [*web_server_command("127.0.0.1", port, app=app), "--log-level", "warning"]
 
-    def __init__(self, *, env: dict[str, str], port: int | None = None, log_path: Path | None = None) -> None:
+
+def _daphne(port: int, app: str) -> list[str]:
+    return [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), app]
+
+
+# The production server (what `make run` starts), and daphne: the app must work on both, and the system
+# tests run one of each behind one Redis.
+SERVER_COMMANDS = {"uvicorn": _uvicorn, "daphne": _daphne}
+
+
+class AppServer:
+    """One server process serving the whole app (HTTP + WebSockets)."""
+
+    def __init__(
+        self,
+        *,
+        env: dict[str, str],
+        port: int | None = None,
+        log_path: Path | None = None,
+        server: str = "uvicorn",
+        app: str = "config.asgi:application",
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path or Path(f"/tmp/ves-app-{self.port}.log")
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "config.daphne_server",
-                "-v",
-                "0",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "config.asgi:application",
-            ],
+            SERVER_COMMANDS[server](self.port, app),
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=self._log,

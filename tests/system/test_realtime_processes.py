@@ -1,5 +1,6 @@
-"""Two real daphne processes on one Redis: a comment posted through the REST API on one reaches a
-customer socket on the first and a provider socket on the second; after a Redis crash and restart,
+"""Two real server processes on one Redis, one uvicorn (production's server) and one daphne: a comment
+posted through the REST API on one reaches a customer socket on the first and a provider socket on the
+second; after a Redis crash and restart,
 clients reconnecting with `since` recover every event posted meanwhile, in order, once each."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import requests
 from django.db import connection
 from websockets.sync.client import ClientConnection, connect
 
-from core import hmac_signing, wallet
+from accounts import hmac_signing, wallet
 from providers.services import provider_credential_issue
 from tests.api import WalletSigner
 from tests.conftest import World
@@ -41,7 +42,7 @@ def app_servers(redis_server: RedisServer) -> Iterator[list[AppServer]]:
         "VE_WS_RESYNC_SECONDS": "1",
         "VE_CHANNELS_PREFIX": "ves-system-test",  # both processes must share their groups
     }
-    servers = [AppServer(env=env), AppServer(env=env)]
+    servers = [AppServer(env=env, server="uvicorn"), AppServer(env=env, server="daphne")]
     yield servers
     for server in servers:
         server.stop()

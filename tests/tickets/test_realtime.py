@@ -16,7 +16,7 @@ from django.db import connections
 from django.test import Client
 
 from config.asgi import application
-from core import hmac_signing, wallet
+from accounts import hmac_signing, wallet
 from providers.services import provider_credential_issue
 from tests.api import Api, WalletSigner
 from tests.conftest import World

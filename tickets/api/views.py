@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.authentication import request_party
+from accounts.authentication import request_party
 from core.errors import ValidationFailed
 from providers.selectors import deployments_visible_to
 from tickets import selectors, services

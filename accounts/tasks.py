@@ -9,7 +9,7 @@ from django.utils import timezone
 @shared_task
 def signature_nonces_expire_task() -> int:
     """Forget nonces whose requests are outside the accepted time window anyway."""
-    from core.models import SignatureNonce
+    from accounts.models import SignatureNonce
 
     deleted, _ = SignatureNonce.objects.filter(expires_at__lt=timezone.now()).delete()
     return deleted

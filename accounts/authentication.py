@@ -20,7 +20,7 @@ from django.utils.encoding import escape_uri_path
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from core import hmac_signing, wallet
+from accounts import hmac_signing, wallet
 from core.parties import Party
 from core.secrets import decrypt_secret
 from providers.models import ProviderCredential
@@ -52,7 +52,7 @@ class PartyPrincipal:
 
 def claim_nonce(scope: str, value: str, ttl_seconds: int) -> bool:
     """Record a single-use value in the shared store (PostgreSQL); False if it was already used."""
-    from core.models import SignatureNonce
+    from accounts.models import SignatureNonce
 
     key = hashlib.sha256(f"{scope}:{value}".encode()).hexdigest()
     with connection.cursor() as cursor:

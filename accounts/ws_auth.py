@@ -18,8 +18,8 @@ from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
 
-from core import hmac_signing, wallet
-from core.authentication import verify_hmac_fields, verify_wallet_fields
+from accounts import hmac_signing, wallet
+from accounts.authentication import verify_hmac_fields, verify_wallet_fields
 from core.parties import Party
 from providers.selectors import party_for_user
 

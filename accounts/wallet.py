@@ -48,7 +48,7 @@ from coincurve.ecdsa import (
 )
 
 from core.addresses import address_from_pubkey, is_valid_address
-from core.signing_common import SignatureRefused, extract_fields
+from accounts.signing_common import SignatureRefused, extract_fields
 
 HEADER_ADDRESS = "X-VE-Address"
 HEADER_TIMESTAMP = "X-VE-Timestamp"

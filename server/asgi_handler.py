@@ -6,6 +6,14 @@ fifteen times. On a busy 2-core machine each hop waits for the scheduler, and a 
 requests/s. Everything we serve over HTTP is sync (DRF, admin), so this handler builds the *sync* chain and
 calls it once per request in the request's thread-sensitive worker (database connections stay per-thread
 as Django expects). Reading the body, the disconnect watch and streaming the response stay Django's.
+
+Still worth its lines, measured against Django's stock handler in the same `bench/api_list.py` run, both on
+uvicorn (2026-12-02, 2-core machine, wrk -c16, medians of 3 rounds):
+
+| endpoint | stock handler | single hop |
+|---|---|---|
+| `{"ok": true}` view, req/s | 331.6 | 691.9 |
+| list API (100k tickets), req/s | 61.3 | 67.5 |
 """
 
 from __future__ import annotations

@@ -1,0 +1,73 @@
+"""`make run`: one command from a fresh checkout to a running instance.
+
+Starts (or finds) the embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set, migrates,
+loads the demo once, then runs the web server (uvicorn), a Celery worker and beat until Ctrl-C, and prints
+where to go and how to sign in.
+
+    python -m server.launcher        (HOST and PORT from the environment; 127.0.0.1:8000 by default)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from server.devservices import BASE_DIR, DEFAULT_STATE_DIR, use_embedded_services_unless_configured
+
+
+def web_server_command(host: str, port: int, *, app: str = "config.asgi:application") -> list[str]:
+    """The production web server: uvicorn serving the ASGI application (see `server/__init__.py`)."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--no-access-log",
+        app,
+    ]
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], check=True, cwd=BASE_DIR)
+
+
+def run(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Migrate, seed the demo once, then serve with uvicorn plus a Celery worker and beat until Ctrl-C."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    use_embedded_services_unless_configured()  # the children then find the same servers in the environment
+    _manage("migrate", "--no-input")
+    _manage("seed_demo", "--if-empty")
+    celery = [sys.executable, "-m", "celery", "-A", "config.celery_app"]
+    commands = [
+        web_server_command(host, port),
+        [*celery, "worker", "-l", "info", "-c", "2"],
+        [*celery, "beat", "-l", "info", "-s", str(DEFAULT_STATE_DIR / "celerybeat-schedule")],
+    ]
+    children = [subprocess.Popen(command, cwd=BASE_DIR) for command in commands]
+    print(f"\nVirtEngine Support is running at http://{host}:{port}/  (support console: http://{host}:{port}/admin/)")
+    print("Press Ctrl-C to stop.\n", flush=True)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    run(port=int(os.environ.get("PORT", "8000")), host=os.environ.get("HOST", "127.0.0.1"))
