@@ -29,12 +29,10 @@ import base64
 import binascii
 import hashlib
 import json
-import math
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -47,8 +45,9 @@ from coincurve.ecdsa import (
     signature_normalize,
 )
 
-from core.addresses import address_from_pubkey, is_valid_address
 from accounts.signing_common import SignatureRefused, extract_fields
+from core.addresses import address_from_pubkey, is_valid_address
+from core.formats import canonical_json
 
 HEADER_ADDRESS = "X-VE-Address"
 HEADER_TIMESTAMP = "X-VE-Timestamp"
@@ -120,109 +119,6 @@ class VerifiedWallet:
     pubkey: bytes
     nonce: str
     timestamp_ms: int
-
-
-# --- canonical JSON ------------------------------------------------------------------------------
-
-# JSON.stringify's QuoteJSONString (ES2019 "well-formed" version): the short escapes, \u00xx for the
-# other C0 controls, \uXXXX for lone surrogates; everything else — <>&, U+2028/9, DEL, non-ASCII —
-# is emitted as is (unlike Python's json and Go's encoding/json).
-_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_ESCAPE_RE = re.compile('[\\x00-\\x1f"\\\\\ud800-\udfff]')
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    char = match.group()
-    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04x}"
-
-
-def _as_utf16_string(value: str) -> str:
-    """Join surrogate pairs that Python holds as two code points, as a JS string would see them.
-
-    ``json.loads`` already joins escaped pairs; this covers strings built in Python. Lone surrogates
-    survive and are then escaped like JSON.stringify does.
-    """
-    if not _SURROGATE_RE.search(value):
-        return value
-    return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
-
-
-def _quote(value: str) -> str:
-    return '"' + _ESCAPE_RE.sub(_escape_char, _as_utf16_string(value)) + '"'
-
-
-def _utf16_key(value: str) -> bytes:
-    # JS's default sort compares UTF-16 code units; big-endian UTF-16 bytes compare the same way.
-    # Python's own str order (code points) differs above U+FFFF: "😀" (D83D DE00) < "！" (FF01) in JS.
-    return _as_utf16_string(value).encode("utf-16-be", "surrogatepass")
-
-
-def _js_number(value: float) -> str:
-    """A finite or non-finite double as JSON.stringify prints it (ECMA-262 Number::toString)."""
-    if math.isnan(value) or math.isinf(value):
-        return "null"
-    if value == 0:
-        return "0"  # also -0
-    # repr gives the shortest round-tripping digits, the same digits JS picks; only the layout differs.
-    _, digit_tuple, exponent = Decimal(repr(abs(value))).as_tuple()
-    digits = "".join(map(str, digit_tuple)).rstrip("0")
-    assert isinstance(exponent, int)  # always, for a finite Decimal; narrows the type
-    # value = 0.digits × 10**n, in the spec's terms k = len(digits).
-    n = len(digit_tuple) + exponent
-    k = len(digits)
-    prefix = "-" if value < 0 else ""
-    if k <= n <= 21:
-        body = digits + "0" * (n - k)
-    elif 0 < n <= 21:
-        body = f"{digits[:n]}.{digits[n:]}"
-    elif -6 < n <= 0:
-        body = "0." + "0" * -n + digits
-    else:
-        e = n - 1
-        mantissa = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
-        body = f"{mantissa}e{'+' if e >= 0 else '-'}{abs(e)}"
-    return prefix + body
-
-
-_JS_CONSTANTS = {None: "null", True: "true", False: "false"}
-
-
-def canonical_json(value: Any) -> str:
-    """The VirtEngine client's canonical JSON of ``value``: ``JSON.stringify`` with sorted keys.
-
-    Object keys are sorted recursively by UTF-16 code units (JavaScript's default ``Array.sort``),
-    separators carry no spaces, and strings are escaped exactly as ``JSON.stringify`` does: no HTML
-    escaping, non-ASCII and U+2028/U+2029 kept raw, C0 controls as ``\\b \\f \\n \\r \\t`` or
-    lowercase ``\\u00xx``, lone surrogates as ``\\udxxx``. Floats print as JavaScript prints numbers
-    (``1.0`` → ``1``, ``-0.0`` → ``0``, ``1e21`` → ``1e+21``, NaN/±Infinity → ``null``).
-
-    One deliberate difference: Python ``int`` is printed exactly, whereas JavaScript would first round
-    it to a double. ``JSON.stringify`` never writes an integer literal that rounds (integral doubles
-    below 1e21 print all their digits, larger ones use exponent form and parse back as floats), so
-    every body a JavaScript client sends hashes identically; exactness only keeps two different
-    integers from other clients from sharing one hash.
-
-    Accepts what ``json.loads`` produces (dict with str keys, list, str, int, float, bool, None) and
-    tuples; anything else raises ``TypeError``.
-    """
-    if value is None or isinstance(value, bool):
-        return _JS_CONSTANTS[value]
-    if isinstance(value, str):
-        return _quote(value)
-    if isinstance(value, int):
-        return str(int(value))  # int(...) drops IntEnum-style subclasses' custom __str__
-    if isinstance(value, float):
-        return _js_number(value)
-    if isinstance(value, Mapping):
-        for key in value:
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be str, not {type(key).__name__}")
-        items = sorted(value.items(), key=lambda item: _utf16_key(item[0]))
-        return "{" + ",".join(f"{_quote(key)}:{canonical_json(item)}" for key, item in items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(canonical_json(item) for item in value) + "]"
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _reject_constant(name: str) -> Any:

@@ -264,7 +264,7 @@ def main() -> int:
         rate = throughput(args, customer, provider, deployments)
         _p50, p99 = lag(args, env, customer, provider, deployments)
 
-        from chain.ledger import verify_ledger
+        from chain.ledger_verification import verify_ledger
 
         findings = verify_ledger(Path(env["VE_CHAIN_LEDGER_PATH"]))
         print(f"ledger findings after both runs: {len(findings)}")

@@ -24,8 +24,10 @@ import nacl.signing
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chain import envelopes
-from chain.ledger import Ledger, make_tx, verify_ledger
+from chain.ledger import Ledger, make_tx
+from chain.ledger_verification import verify_ledger
 from chain.mapping import EventFacts, TicketFacts, message_for
+from core.formats import canonical_json_bytes
 
 COMMENT = "The pod restarts every few minutes with OOMKilled; logs attached. " * 6
 
@@ -84,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
 
     txs, seal_rate = build_txs(args.events)
-    tx_size = sum(len(envelopes.canonical_json(tx)) for tx in txs) / len(txs)
+    tx_size = sum(len(canonical_json_bytes(tx)) for tx in txs) / len(txs)
     print(f"txs: {len(txs)}, mean tx size {tx_size:.0f} bytes; map+seal: {seal_rate:,.0f} events/s")
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:

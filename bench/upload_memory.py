@@ -23,8 +23,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -223,8 +221,12 @@ def main() -> int:
 
     setup_django(args.settings)
     cookies = signed_in_cookies()
-    print(f"upload: {args.size_mb} MB multipart to {UPLOAD_PATH}, RSS sampled every 50 ms (limit {args.limit_mb:g} MB)")
-    print(f"{'server':<10} {'baseline MB':>12} {'peak MB':>9} {'growth MB':>10} {'seconds':>8} {'MB/s':>7}  result")
+    print(
+        f"upload: {args.size_mb} MB multipart to {UPLOAD_PATH}, RSS sampled every 50 ms (limit {args.limit_mb:g} MB)"
+    )
+    print(
+        f"{'server':<10} {'baseline MB':>12} {'peak MB':>9} {'growth MB':>10} {'seconds':>8} {'MB/s':>7}  result"
+    )
     failed = False
     for kind in args.servers:
         result = measure(kind, args, cookies)

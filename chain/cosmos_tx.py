@@ -34,7 +34,7 @@ import coincurve
 from coincurve.ecdsa import cdata_to_der, der_to_cdata, deserialize_compact, serialize_compact
 
 from chain import mapping
-from chain.envelopes import canonical_json
+from core.formats import canonical_json_bytes
 
 PUBKEY_TYPE_URL = "/cosmos.crypto.secp256k1.PubKey"
 BASE_ACCOUNT_TYPE_URL = "/cosmos.auth.v1beta1.BaseAccount"
@@ -260,7 +260,9 @@ def _payload_from_proto(data: bytes | None) -> dict[str, Any] | None:
         return None
     fields = _Fields.parse(data)
     envelope_raw = fields.raw(1)
-    envelope_bytes = canonical_json(_envelope_from_proto(envelope_raw)) if envelope_raw is not None else b""
+    envelope_bytes = (
+        canonical_json_bytes(_envelope_from_proto(envelope_raw)) if envelope_raw is not None else b""
+    )
     return {
         "envelope": base64.b64encode(envelope_bytes).decode("ascii"),
         "sha256": (fields.raw(3) or b"").hex(),

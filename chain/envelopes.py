@@ -31,6 +31,8 @@ import nacl.public
 import nacl.secret
 import nacl.utils
 
+from core.formats import canonical_json_bytes
+
 VERSION = 1
 ALGORITHM = "X25519-XSalsa20-Poly1305"
 KEY_SIZE = 32
@@ -40,7 +42,6 @@ __all__ = [
     "ALGORITHM",
     "VERSION",
     "EnvelopeError",
-    "canonical_json",
     "envelope_digest",
     "generate_keypair",
     "key_id",
@@ -58,14 +59,9 @@ class EnvelopeError(Exception):
     """The envelope is malformed, the key is not one of its recipients, or authentication failed."""
 
 
-def canonical_json(obj: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8: the same bytes for the same object on every machine."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def payload_for(*, content: Mapping[str, Any]) -> bytes:
     """The plaintext that goes into an envelope: the canonical JSON of the private content."""
-    return canonical_json(dict(content))
+    return canonical_json_bytes(dict(content))
 
 
 def _b64(data: bytes) -> str:
@@ -137,7 +133,7 @@ def seal(plaintext: bytes, recipients: Mapping[str, bytes]) -> bytes:
         "nonce": _b64(nonce),
         "ciphertext": _b64(ciphertext),
     }
-    return canonical_json(envelope)
+    return canonical_json_bytes(envelope)
 
 
 def _parse(envelope: bytes | str | Mapping[str, Any]) -> dict[str, Any]:

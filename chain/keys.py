@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import os
-import secrets
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from chain import envelopes
 from chain.ledger import load_or_create_node_key
 from core.addresses import address_from_pubkey
+from core.secrets import create_secret_file_once
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,27 +31,6 @@ class EnvelopeKeyPair:
 
     private_key: bytes
     public_key: bytes
-
-
-def _create_once(path: Path, content: bytes) -> None:
-    """Write `content` to `path` unless it exists; race-free across processes (first creator wins)."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        # A hard link never replaces an existing file, so two processes racing agree on one key.
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
 
 
 @functools.cache
@@ -65,8 +42,7 @@ def _support_keypair(configured: str, path: str) -> EnvelopeKeyPair:
             raise ImproperlyConfigured(f"VE_CHAIN_SUPPORT_PRIVATE_KEY: {exc}") from exc
     else:
         key_path = Path(path)
-        with _creation_lock:
-            _create_once(key_path, envelopes.generate_keypair()[0].encode() + b"\n")
+        create_secret_file_once(key_path, envelopes.generate_keypair()[0].encode() + b"\n")
         try:
             private_key = envelopes.private_key_from_b64(key_path.read_text().strip())
         except envelopes.EnvelopeError as exc:
@@ -79,14 +55,9 @@ def support_keypair() -> EnvelopeKeyPair:
     return _support_keypair(settings.VE_CHAIN_SUPPORT_PRIVATE_KEY, str(settings.VE_CHAIN_SUPPORT_KEY_PATH))
 
 
-# Key files are created on first use; threads of one process (whose temporary names would collide) queue.
-_creation_lock = threading.Lock()
-
-
 @functools.cache
 def _node_key(path: str) -> nacl.signing.SigningKey:
-    with _creation_lock:
-        return load_or_create_node_key(Path(path))
+    return load_or_create_node_key(Path(path))
 
 
 def node_signing_key() -> nacl.signing.SigningKey:
@@ -105,8 +76,7 @@ def _signer_key(configured: str, path: str) -> bytes:
         raw = configured.strip().removeprefix("0x")
     else:
         key_path = Path(path)
-        with _creation_lock:
-            _create_once(key_path, coincurve.PrivateKey().secret.hex().encode() + b"\n")
+        create_secret_file_once(key_path, coincurve.PrivateKey().secret.hex().encode() + b"\n")
         raw = key_path.read_text().strip()
     try:
         secret = bytes.fromhex(raw)

@@ -19,6 +19,8 @@ A crash mid-write leaves a torn last line; it was never acknowledged, so the nex
 (keeping a copy in `<ledger>.torn` for the curious). Several processes may append: each append holds an
 exclusive `flock` on `<ledger>.lock` and first catches up with what the others appended.
 
+Verification of the file (every link, root, hash and signature) is `chain.ledger_verification`.
+
 Pure module: no Django, no database.
 """
 
@@ -35,12 +37,13 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import nacl.exceptions
 import nacl.signing
+
+from core.formats import canonical_json_bytes, iso_timestamp
+from core.secrets import create_secret_file_once
 
 logger = logging.getLogger(__name__)
 
@@ -55,33 +58,22 @@ _SEED_SIZE = 32
 __all__ = [
     "GENESIS_PREV_HASH",
     "BlockReceipt",
-    "FindingKind",
     "Ledger",
     "LedgerError",
-    "LedgerFinding",
     "TxLocation",
     "TxReceipt",
     "TxRef",
     "block_hash_of",
-    "canonical_json",
     "load_or_create_node_key",
     "make_tx",
     "merkle_root",
     "public_key_b64",
     "tx_hash",
-    "verify_ledger",
 ]
 
 
 class LedgerError(Exception):
     """The ledger cannot be appended to or read as asked (corrupt file, duplicate key, bad tx)."""
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8. NaN/Infinity are refused: they are not JSON and would not round-trip."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
 
 
 def make_tx(message: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]:
@@ -93,7 +85,7 @@ def make_tx(message: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]:
 
 def tx_hash(tx: Mapping[str, Any]) -> str:
     """Hex SHA-256 of the tx's canonical JSON."""
-    return hashlib.sha256(canonical_json(tx)).hexdigest()
+    return hashlib.sha256(canonical_json_bytes(tx)).hexdigest()
 
 
 def _merkle_root_of_bytes(leaves: Sequence[bytes]) -> str:
@@ -115,7 +107,7 @@ def _merkle_root_of_bytes(leaves: Sequence[bytes]) -> str:
 
 def merkle_root(txs: Sequence[Mapping[str, Any]]) -> str:
     """RFC 6962 Merkle tree hash over the canonical bytes of `txs` (hex)."""
-    return _merkle_root_of_bytes([canonical_json(tx) for tx in txs])
+    return _merkle_root_of_bytes([canonical_json_bytes(tx) for tx in txs])
 
 
 def _header_of(block: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,16 +116,12 @@ def _header_of(block: Mapping[str, Any]) -> dict[str, Any]:
 
 def block_hash_of(block: Mapping[str, Any]) -> str:
     """Hex SHA-256 of the block header's canonical JSON (recomputed, never read from the block)."""
-    return hashlib.sha256(canonical_json(_header_of(block))).hexdigest()
+    return hashlib.sha256(canonical_json_bytes(_header_of(block))).hexdigest()
 
 
 def public_key_b64(signing_key: nacl.signing.SigningKey) -> str:
     """The base64 Ed25519 verify key of a node key, as written into blocks' `signer_pubkey`."""
     return base64.b64encode(bytes(signing_key.verify_key)).decode("ascii")
-
-
-def _utc_now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -148,28 +136,10 @@ def _fsync_dir(directory: Path) -> None:
 def load_or_create_node_key(path: Path) -> nacl.signing.SigningKey:
     """The node's Ed25519 block-signing key, created once (mode 0600) and reused afterwards.
 
-    The file holds the base64 32-byte seed. Creation is race-free across processes: the key is written
-    to a private temporary file and hard-linked into place, so a reader never sees a half-written key
-    and the first creator wins.
+    The file holds the base64 32-byte seed (see `core.secrets.create_secret_file_once`).
     """
     path = Path(path)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        seed = nacl.signing.SigningKey.generate().encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, base64.b64encode(seed) + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process created it first; use theirs
-        finally:
-            tmp.unlink()
-        _fsync_dir(path.parent)
+    create_secret_file_once(path, base64.b64encode(nacl.signing.SigningKey.generate().encode()) + b"\n")
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         logger.warning("node key %s is readable by others (mode %o); it should be 0600", path, mode)
@@ -274,7 +244,7 @@ def _split_complete_lines(data: bytes, base_offset: int) -> tuple[list[tuple[int
     return lines, base_offset + start
 
 
-def _tx_key(tx: Any) -> str:
+def tx_idempotency_key(tx: Any) -> str:
     if not isinstance(tx, dict):
         raise LedgerError("a tx must be a JSON object")
     key = tx.get(IDEMPOTENCY_KEY)
@@ -418,8 +388,8 @@ class Ledger:
         if block.get("prev_hash") != self._last_hash:
             raise LedgerError(f"block {height} does not link to block {height - 1}")
         for tx in block["txs"]:
-            _tx_key(tx)
-        self._add_block(block["txs"], [canonical_json(tx) for tx in block["txs"]], line, offset)
+            tx_idempotency_key(tx)
+        self._add_block(block["txs"], [canonical_json_bytes(tx) for tx in block["txs"]], line, offset)
         self._blocks.append(_BlockRef(offset, len(line) + 1, block_hash, str(block.get("time", ""))))
         self._last_hash = block_hash
         self._end = offset + len(line) + 1
@@ -490,12 +460,12 @@ class Ledger:
 
     def append_block(self, txs: list[dict[str, Any]]) -> BlockReceipt:
         """Append one block holding `txs` (each with a unique `idempotency_key`) and wait for the disk."""
-        tx_bytes = [canonical_json(tx) for tx in txs]
+        tx_bytes = [canonical_json_bytes(tx) for tx in txs]
         with self._locked(exclusive=True):
             self._refresh(repair=True)
             seen: set[str] = set()
             for tx in txs:
-                key = _tx_key(tx)
+                key = tx_idempotency_key(tx)
                 if key in seen or key in self._keys:
                     raise LedgerError(f"idempotency key {key!r} is already in the ledger")
                 seen.add(key)
@@ -509,7 +479,7 @@ class Ledger:
         compared with the anchored one: its receipt carries the anchored tx's hash, for the caller to compare.
         More than `max_txs_per_block` new txs are split over several blocks.
         """
-        keys = [_tx_key(tx) for tx in txs]
+        keys = [tx_idempotency_key(tx) for tx in txs]
         with self._locked(exclusive=True):
             self._refresh(repair=True)
             pending: dict[str, dict[str, Any]] = {}
@@ -518,7 +488,7 @@ class Ledger:
                     pending.setdefault(key, tx)
             batch = list(pending.values())
             # Serialise everything first, so that an unserialisable tx fails before any block is written.
-            batch_bytes = [canonical_json(tx) for tx in batch]
+            batch_bytes = [canonical_json_bytes(tx) for tx in batch]
             size = self.max_txs_per_block
             for start in range(0, len(batch), size):
                 self._append_locked(batch[start : start + size], batch_bytes[start : start + size])
@@ -538,7 +508,7 @@ class Ledger:
         height = len(self._blocks) + 1
         block: dict[str, Any] = {
             "height": height,
-            "time": _utc_now_iso(),
+            "time": iso_timestamp(datetime.now(UTC)),
             "prev_hash": self._last_hash,
             "merkle_root": _merkle_root_of_bytes(tx_bytes),
             "signer_pubkey": self.signer_pubkey,
@@ -548,8 +518,11 @@ class Ledger:
         block["signature"] = base64.b64encode(
             self.signing_key.sign(bytes.fromhex(block_hash)).signature
         ).decode()
+        # `txs` sorts last among the block's keys: the canonical line is the header object with the txs'
+        # canonical bytes (already computed) spliced in, rather than the whole block serialised again.
+        head = canonical_json_bytes(block)
+        line = head[:-1] + _TXS_KEY + b",".join(tx_bytes) + b"]}\n"
         block["txs"] = txs
-        line = canonical_json(block) + b"\n"
         # O_APPEND: the line lands at the end of the file whatever our cached offset says.
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
@@ -570,144 +543,3 @@ class Ledger:
         self._end = offset + len(line)
         self._file_id = self._stat()
         return BlockReceipt(height, block_hash, hashes, block["time"])
-
-
-# -- verification ----------------------------------------------------------------------------------
-
-
-class FindingKind(StrEnum):
-    MISSING = "missing"
-    UNPARSABLE = "unparsable"
-    TORN_TAIL = "torn_tail"
-    MALFORMED = "malformed"
-    HEIGHT = "height"
-    PREV_HASH = "prev_hash"
-    MERKLE_ROOT = "merkle_root"
-    BLOCK_HASH = "block_hash"
-    SIGNATURE = "signature"
-    SIGNER = "signer"
-    MALFORMED_TX = "malformed_tx"
-    DUPLICATE_KEY = "duplicate_idempotency_key"
-
-
-class LedgerFinding(NamedTuple):
-    """One problem found by `verify_ledger`; `height` is the block's claimed (or expected) height."""
-
-    height: int | None
-    kind: FindingKind
-    message: str
-    line: int | None = None
-
-
-def _signature_problem(block: Mapping[str, Any], block_hash: str) -> str | None:
-    try:
-        verify_key = nacl.signing.VerifyKey(base64.b64decode(str(block.get("signer_pubkey")), validate=True))
-        signature = base64.b64decode(str(block.get("signature")), validate=True)
-        verify_key.verify(bytes.fromhex(block_hash), signature)
-    except (binascii.Error, ValueError, TypeError, nacl.exceptions.CryptoError) as exc:
-        return f"signature does not verify against signer_pubkey ({type(exc).__name__})"
-    return None
-
-
-def _block_problems(
-    block: dict[str, Any], *, prev_hash: str | None, trusted_pubkey_b64: str | None
-) -> Iterator[tuple[FindingKind, str]]:
-    """Everything wrong with one parsed block, apart from its height and its txs' keys."""
-    block_hash = block_hash_of(block)
-    if prev_hash is not None and block.get("prev_hash") != prev_hash:
-        yield (
-            FindingKind.PREV_HASH,
-            "prev_hash is not the hash of the previous block (a block was dropped or moved)",
-        )
-    try:
-        recomputed_root = merkle_root(block["txs"])
-    except (TypeError, ValueError) as exc:
-        yield FindingKind.MALFORMED_TX, f"txs cannot be serialised canonically ({exc})"
-    else:
-        if block.get("merkle_root") != recomputed_root:
-            yield (
-                FindingKind.MERKLE_ROOT,
-                "merkle_root does not match the txs (a tx was edited, added or removed)",
-            )
-    if block.get("block_hash") != block_hash:
-        yield FindingKind.BLOCK_HASH, "block_hash does not match the header (the header was edited)"
-    problem = _signature_problem(block, block_hash)
-    if problem:
-        yield FindingKind.SIGNATURE, problem
-    if trusted_pubkey_b64 is not None and block.get("signer_pubkey") != trusted_pubkey_b64:
-        yield FindingKind.SIGNER, "block is signed by a key other than the trusted node key"
-
-
-def _key_problems(
-    txs: list[Any], height: int, first_block_of_key: dict[str, int]
-) -> Iterator[tuple[FindingKind, str]]:
-    """Txs without a usable idempotency key, and keys seen in an earlier block (recorded as we go)."""
-    for index, tx in enumerate(txs):
-        try:
-            key = _tx_key(tx)
-        except LedgerError as exc:
-            yield FindingKind.MALFORMED_TX, f"tx {index}: {exc}"
-            continue
-        if key in first_block_of_key:
-            yield (
-                FindingKind.DUPLICATE_KEY,
-                f"tx {index}: idempotency key {key!r} is already in block {first_block_of_key[key]}",
-            )
-        else:
-            first_block_of_key[key] = height
-
-
-def verify_ledger(path: Path, trusted_pubkey_b64: str | None = None) -> list[LedgerFinding]:
-    """Walk every block and report what does not hold; an empty list means the ledger is intact.
-
-    Per block: JSON, shape, height continuity from 1, `prev_hash` = recomputed hash of the previous block,
-    `merkle_root` recomputed from the txs, `block_hash` recomputed from the header, the Ed25519 signature,
-    the signer (when `trusted_pubkey_b64` is given), and idempotency keys unique across the ledger.
-    Reads without the append lock: a block being appended at that moment may show as a torn tail.
-    """
-    path = Path(path)
-    if not path.exists():
-        return [LedgerFinding(None, FindingKind.MISSING, f"{path} does not exist")]
-    findings: list[LedgerFinding] = []
-    expected = 1
-    prev_hash: str | None = GENESIS_PREV_HASH
-    first_block_of_key: dict[str, int] = {}
-    with path.open("rb") as fh:
-        for line_number, raw in enumerate(fh, start=1):
-            if not raw.endswith(b"\n"):
-                message = "last line has no newline (a torn, unacknowledged write)"
-                findings.append(LedgerFinding(expected, FindingKind.TORN_TAIL, message, line_number))
-                break
-            try:
-                block = json.loads(raw)
-            except ValueError:
-                block = None
-                findings.append(
-                    LedgerFinding(expected, FindingKind.UNPARSABLE, "line is not JSON", line_number)
-                )
-            else:
-                if not isinstance(block, dict) or not isinstance(block.get("txs"), list):
-                    block = None
-                    message = "line is not a block object with a txs list"
-                    findings.append(LedgerFinding(expected, FindingKind.MALFORMED, message, line_number))
-            if block is None:
-                # The next block cannot be linked to this line; keep counting heights.
-                expected, prev_hash = expected + 1, None
-                continue
-            height = block.get("height")
-            if not isinstance(height, int) or isinstance(height, bool):
-                message = f"height {height!r} is not an integer"
-                findings.append(LedgerFinding(expected, FindingKind.MALFORMED, message, line_number))
-                height = expected
-            elif height != expected:
-                message = f"height {height} where {expected} was expected (a block was dropped or moved)"
-                findings.append(LedgerFinding(height, FindingKind.HEIGHT, message, line_number))
-            for kind, message in _block_problems(
-                block, prev_hash=prev_hash, trusted_pubkey_b64=trusted_pubkey_b64
-            ):
-                findings.append(LedgerFinding(height, kind, message, line_number))
-            for kind, message in _key_problems(block["txs"], height, first_block_of_key):
-                findings.append(LedgerFinding(height, kind, message, line_number))
-            # Continue from the block's own height so one gap is one finding, not one per later block.
-            expected, prev_hash = height + 1, block_hash_of(block)
-    return findings

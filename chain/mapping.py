@@ -12,8 +12,8 @@ filenames, attachment hashes, the event's `data` — is inside the encrypted `pa
 sealed to customer, provider and support, or to provider and support only for internal events.
 
 Event `data` keys read here (the event's contract with `tickets.services`):
-  status_change / priority_change: `to` (portal value); assignment_change: `to` (`provider` | `support`),
-  optional `to_address` (the agent's chain address), optional `escalation` (bool).
+  status_change / priority_change: `to` (portal value); assignment_change: `to` (the assignee as the event
+  presenter describes it: `{"kind": "provider" | "support", "name", …}`) and `escalation` (bool).
 
 Beyond the upstream protos: `public_metadata` is also set on MsgAddSupportResponse and
 MsgArchiveSupportRequest, and MsgArchiveSupportRequest carries a `payload`, so that every event is
@@ -235,10 +235,12 @@ def message_for(event: EventFacts, *, encrypt: Encrypt, relayer_address: str = "
     elif event.kind == "priority_change":
         fields["priority"] = _lookup(PRIORITY_TO_CHAIN, _data_to(event), "priority")
     elif event.kind == "assignment_change":
-        assignee_kind = _data_to(event)
+        assignee = _data_to(event)
+        assignee_kind = assignee.get("kind") if isinstance(assignee, Mapping) else None
         if assignee_kind not in ASSIGNEE_KINDS:
-            raise MappingError(f"unknown assignee kind {assignee_kind!r}")
-        fields["assigned_agent"] = event.data.get("to_address") or assignee_kind
+            raise MappingError(f"unknown assignee {assignee!r}")
+        # The queue only: agents have no chain address, and their names are not public.
+        fields["assigned_agent"] = assignee_kind
         if event.data.get("escalation"):
             metadata["escalation"] = "true"
     envelope = encrypt(payload_for(content=private_document(event)), recipients_for(event))

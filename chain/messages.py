@@ -27,16 +27,17 @@ a key is registered. Support is always a recipient, so no envelope is ever unrea
 
 from __future__ import annotations
 
-import datetime
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from chain import envelopes, keys, mapping
 from chain.mapping import EventFacts, TicketFacts
+from core.formats import iso_timestamp
 from providers.models import CustomerIdentity
-from tickets.models import Attachment, Comment, Ticket, TicketEvent, format_ticket_number
+from tickets.models import Comment, Ticket, TicketEvent, format_ticket_number
+from tickets.presenter import Audience, Related, present_event
+from tickets.selectors import event_related
 
 Kind = TicketEvent.Kind
 ATTACHMENT_KINDS = frozenset({Kind.ATTACHMENT_ADDED, Kind.LOGS_FETCHED})
@@ -66,6 +67,9 @@ EVENT_FIELDS = (
     "ticket__provider__id",
     "ticket__provider__address",
     "ticket__provider__envelope_public_key",
+    # What the event presenter reads.
+    "actor_label",
+    "public_seq",
 )
 
 
@@ -78,11 +82,6 @@ class SealedMessage:
     seq: int
     idempotency_key: str
     message: dict[str, Any]
-
-
-def iso_utc(moment: datetime.datetime) -> str:
-    """The event time as anchored: ISO-8601 UTC with microseconds and a `Z`."""
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def events_for_anchoring(event_ids: Iterable[int]) -> list[TicketEvent]:
@@ -112,40 +111,15 @@ def _ticket_facts(ticket: Ticket, event: TicketEvent) -> TicketFacts:
     )
 
 
-def _assignee_kind(value: object) -> object:
-    return value.get("kind") if isinstance(value, Mapping) else value
-
-
-def _mapping_data(event: TicketEvent) -> dict[str, Any]:
-    """The event's data in the shape `chain.mapping` reads (see its docstring)."""
-    data = dict(event.data or {})
-    if event.kind == Kind.ASSIGNMENT_CHANGE:
-        # tickets.services writes {"from": {"kind", "user_id"}, "to": {...}}; mapping wants the kinds.
-        source, target = data.get("from"), data.get("to")
-        data["from"] = _assignee_kind(source)
-        data["to"] = _assignee_kind(target)
-        data["from_user_id"] = source.get("user_id") if isinstance(source, Mapping) else None
-        data["to_user_id"] = target.get("user_id") if isinstance(target, Mapping) else None
-    return data
-
-
-def _content(
-    event: TicketEvent,
-    data: Mapping[str, Any],
-    comments: Mapping[str, Comment],
-    files: Mapping[str, Attachment],
-) -> dict[str, Any]:
+def _content(event: TicketEvent, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The private facts of the event's presented `data` that verification names in its findings."""
     if event.kind == Kind.NEW_COMMENT:
-        comment_id = str(data.get("comment_id", ""))
-        comment = comments.get(comment_id)
-        return {"comment_id": comment_id, "text": comment.body if comment else None}
+        return {"comment_id": data.get("id"), "text": data.get("content")}
     if event.kind in ATTACHMENT_KINDS:
-        attachment_id = str(data.get("attachment_id", ""))
-        attachment = files.get(attachment_id)
         return {
-            "attachment_id": attachment_id,
-            "filename": attachment.filename if attachment else None,
-            "sha256": attachment.sha256 if attachment else None,
+            "attachment_id": data.get("id"),
+            "filename": data.get("filename"),
+            "sha256": data.get("sha256"),
         }
     if event.kind in CHANGE_KINDS or event.kind == Kind.ASSIGNMENT_CHANGE:
         content = {"from": data.get("from"), "to": data.get("to")}
@@ -166,48 +140,40 @@ def _actor_address(event: TicketEvent, ticket: Ticket, comment: Comment | None) 
     return ""
 
 
+def _presented(event: TicketEvent, related: Related) -> tuple[dict[str, Any], bool]:
+    """The event as the least privileged party who can open its envelope reads it, and whether that party
+    is provider and support only (an internal event): the presenter decides for the chain as everywhere."""
+    public = present_event(event, Audience.PUBLIC, related)
+    if public is not None:
+        return public, False
+    staff = present_event(event, Audience.STAFF, related)
+    if staff is None:
+        raise mapping.MappingError(f"event kind {event.kind!r} has no description")
+    return staff, True
+
+
 def event_facts(events: Sequence[TicketEvent]) -> dict[int, EventFacts]:
     """`EventFacts` for each event (keyed by event id); comments and attachments in two queries."""
-    comment_ids = {
-        str(e.data.get("comment_id"))
-        for e in events
-        if e.kind == Kind.NEW_COMMENT and e.data.get("comment_id")
-    }
-    attachment_ids = {
-        str(e.data.get("attachment_id"))
-        for e in events
-        if e.kind in ATTACHMENT_KINDS and e.data.get("attachment_id")
-    }
-    comments = {str(c.pk): c for c in Comment.objects.filter(pk__in=_valid_uuids(comment_ids))}
-    files = {str(a.pk): a for a in Attachment.objects.filter(pk__in=_valid_uuids(attachment_ids))}
+    related = event_related(events)
     facts = {}
     for event in events:
         ticket = event.ticket
-        data = _mapping_data(event)
-        comment = comments.get(str(data.get("comment_id"))) if event.kind == Kind.NEW_COMMENT else None
+        presented, internal = _presented(event, related)
+        data = presented["data"]
+        comment = related.comments.get(str(data.get("id"))) if event.kind == Kind.NEW_COMMENT else None
         facts[event.pk] = EventFacts(
             ticket_id=str(ticket.pk),
             seq=event.seq,
             kind=event.kind,
-            is_internal=event.is_internal,
+            is_internal=internal,
             actor_address=_actor_address(event, ticket, comment),
             actor_kind=event.actor_kind,
             ticket=_ticket_facts(ticket, event),
-            created_at=iso_utc(event.created_at),
+            created_at=iso_timestamp(event.created_at),
             data=data,
-            content=_content(event, data, comments, files),
+            content=_content(event, data),
         )
     return facts
-
-
-def _valid_uuids(values: Iterable[str]) -> list[str]:
-    valid = []
-    for value in values:
-        try:
-            valid.append(str(uuid.UUID(value)))
-        except ValueError:
-            continue
-    return valid
 
 
 def recipient_keys(tickets: Iterable[Ticket]) -> dict[Any, dict[str, bytes | None]]:

@@ -1,6 +1,7 @@
 """Proof that the database and the ledger agree (`manage.py verify_chain`).
 
-1. The ledger itself: `chain.ledger.verify_ledger` walks every block (height continuity, `prev_hash`
+1. The ledger itself, as the backend reads it back (`ChainBackend.read_anchored`): for the local ledger,
+   `chain.ledger_verification.verify_ledger` walks every block (height continuity, `prev_hash`
    links, Merkle roots, block hashes, Ed25519 signatures by the trusted node key, unique keys).
 2. Every ticket event in the database against its anchored tx (found by idempotency key): the envelope is
    opened with support's key and its private document — comment text, subject and description, attachment
@@ -29,11 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-
 from chain import envelopes, keys, mapping, messages
-from chain.ledger import IDEMPOTENCY_KEY, verify_ledger
-from chain.ledger import tx_hash as ledger_tx_hash
+from chain.backends import get_backend, local, local_backend_at
+from chain.backends.base import AnchoredTx, ChainBackend
 from chain.models import OutboxEntry
 from chain.services import idempotency_key_for
 from tickets.models import Ticket, TicketEvent, format_ticket_number
@@ -106,45 +105,6 @@ class VerificationReport:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _AnchoredTx:
-    height: int  # as the block claims it
-    line: int  # where the block really is in the file (what order means)
-    index: int
-    tx: dict[str, Any]
-    tx_hash: str
-
-
-def _read_ledger_txs(path: Path, report: VerificationReport) -> dict[str, _AnchoredTx]:
-    """Every tx readable in the ledger file, by idempotency key (first occurrence), tolerant of damage:
-    `verify_ledger` reports the damage; here we want whatever content is still there to compare."""
-    found: dict[str, _AnchoredTx] = {}
-    if not path.exists():
-        return found
-    with path.open("rb") as fh:
-        for line_number, line in enumerate(fh, start=1):
-            try:
-                block = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(block, dict) or not isinstance(block.get("txs"), list):
-                continue
-            report.blocks += 1
-            height = block.get("height") if isinstance(block.get("height"), int) else line_number
-            for index, tx in enumerate(block["txs"]):
-                key = tx.get(IDEMPOTENCY_KEY) if isinstance(tx, dict) else None
-                if not isinstance(key, str):
-                    continue
-                report.txs += 1
-                if key not in found:
-                    try:
-                        digest = ledger_tx_hash(tx)
-                    except (TypeError, ValueError):
-                        digest = ""
-                    found[key] = _AnchoredTx(height, line_number, index, tx, digest)
-    return found
-
-
 def _parse_key(key: str) -> tuple[str, int] | None:
     prefix, _, rest = key.partition(":")
     ticket_id, _, seq = rest.rpartition(":")
@@ -173,7 +133,7 @@ def _dummy_encrypt(plaintext: bytes, labels: list[str]) -> bytes:  # noqa: ARG00
 
 
 class _Verifier:
-    def __init__(self, report: VerificationReport, ledger: dict[str, _AnchoredTx], *, source: str) -> None:
+    def __init__(self, report: VerificationReport, ledger: dict[str, AnchoredTx], *, source: str) -> None:
         self.report = report
         self.source = source
         self.ledger = ledger
@@ -184,7 +144,7 @@ class _Verifier:
         for key, tx in ledger.items():
             parsed = _parse_key(key)
             if parsed is not None:
-                self.positions.setdefault(parsed[0], []).append((parsed[1], (tx.line, tx.index)))
+                self.positions.setdefault(parsed[0], []).append((parsed[1], (tx.position, tx.index)))
 
     def add(self, ticket: str, seq: int | None, kind: str, message: str) -> None:
         self.report.findings.append(Finding(ticket, seq, kind, message))
@@ -310,93 +270,6 @@ def _ticket_label(ticket_id: str, number: int | None) -> str:
     return f"{format_ticket_number(number) if number else 'SUP-?'} ({ticket_id})"
 
 
-def _read_chain_txs(report: VerificationReport) -> dict[str, _AnchoredTx]:
-    """The relayer's txs on a CometBFT chain (`tx_search` on `message.sender`), each signature checked."""
-    from chain import cosmos_tx
-    from chain.backends.base import BackendError
-    from chain.backends.cometbft import CometRpc
-
-    rpc = CometRpc(settings.VE_CHAIN_COMETBFT_RPC_URL, timeout=settings.VE_CHAIN_COMETBFT_TIMEOUT_SECONDS)
-    relayer, signer = keys.relayer_address(), keys.signer_public_key()
-    found: dict[str, _AnchoredTx] = {}
-    heights: set[int] = set()
-    try:
-        account = rpc.call(
-            "abci_query",
-            {
-                "path": cosmos_tx.ACCOUNT_QUERY_PATH,
-                "data": cosmos_tx.account_query_data(relayer).hex(),
-                "height": "0",
-                "prove": False,
-            },
-        )
-        account_number, _ = cosmos_tx.parse_account_response(
-            base64.b64decode(account.get("response", {}).get("value") or "")
-        )
-        page, position = 1, 0
-        while True:
-            result = rpc.call(
-                "tx_search",
-                {
-                    "query": f"message.sender='{relayer}'",
-                    "prove": False,
-                    "page": str(page),
-                    "per_page": "100",
-                    "order_by": "asc",
-                },
-            )
-            txs = result.get("txs") or []
-            for item in txs:
-                position += 1
-                report.txs += 1
-                height = int(item.get("height") or 0)
-                heights.add(height)
-                if int((item.get("tx_result") or {}).get("code") or 0) != 0:
-                    continue  # failed in its block: anchored nothing
-                decoded = cosmos_tx.decode_tx(base64.b64decode(item.get("tx") or ""))
-                if decoded.public_key != signer or not cosmos_tx.verify_tx_signature(
-                    decoded, chain_id=settings.VE_CHAIN_ID, account_number=account_number
-                ):
-                    report.findings.append(
-                        Finding(
-                            "chain",
-                            None,
-                            "signature",
-                            f"tx {item.get('hash')} is not signed by the relayer key",
-                        )
-                    )
-                    continue
-                message = cosmos_tx.support_message_from_any(decoded.messages)
-                tx = {IDEMPOTENCY_KEY: decoded.memo, "msg": message}
-                found.setdefault(
-                    decoded.memo,
-                    _AnchoredTx(
-                        height, position, int(item.get("index") or 0), tx, str(item.get("hash", "")).upper()
-                    ),
-                )
-            if not txs or page * 100 >= int(result.get("total_count") or 0):
-                break
-            page += 1
-    except (BackendError, cosmos_tx.ProtoError, ValueError) as exc:
-        report.findings.append(Finding("chain", None, "unreachable", f"cannot read the chain: {exc}"))
-    report.blocks = len(heights)
-    return found
-
-
-def _read_local_ledger(report: VerificationReport, path: Path) -> dict[str, _AnchoredTx]:
-    """Walk the local ledger (its findings go into the report) and read its txs."""
-    node_key_path = Path(settings.VE_CHAIN_NODE_KEY_PATH)
-    trusted = keys.node_public_key_b64() if node_key_path.exists() else None
-    findings = verify_ledger(path, trusted_pubkey_b64=trusted)
-    if not path.exists() and not OutboxEntry.objects.filter(state=OutboxEntry.State.ANCHORED).exists():
-        findings = []  # nothing anchored yet: no ledger file is the empty ledger
-    for finding in findings:
-        report.findings.append(
-            Finding("ledger", None, str(finding.kind), f"block {finding.height}: {finding.message}")
-        )
-    return _read_ledger_txs(path, report)
-
-
 def _check_tickets(verifier: _Verifier, ticket_ids: list[Any], numbers: Mapping[Any, int]) -> None:
     """Every event of these tickets against its anchored tx; each ticket's order and current state."""
     report = verifier.report
@@ -448,21 +321,32 @@ def _report_deleted(verifier: _Verifier, numbers: Mapping[Any, int]) -> None:
         )
 
 
+def _anchored(backend: ChainBackend, report: VerificationReport) -> dict[str, AnchoredTx]:
+    """What the backend anchored; its findings about the ledger itself go into the report."""
+    contents = backend.read_anchored()
+    report.blocks, report.txs = contents.blocks, contents.tx_count
+    problems = contents.problems
+    if not contents.txs and not OutboxEntry.objects.filter(state=OutboxEntry.State.ANCHORED).exists():
+        problems = [problem for problem in problems if problem.kind != "missing"]  # an empty ledger
+    where = "ledger" if backend.name == local.NAME else "chain"
+    for problem in problems:
+        report.findings.append(Finding(where, None, problem.kind, problem.message))
+    return contents.txs
+
+
 def verify_chain(*, ticket_id: object = None, ledger_path: Path | None = None) -> VerificationReport:
     """Check the ledger and the database against each other (all tickets, or one); see the module doc.
 
-    With the `cometbft` backend the relayer's txs are read from the node instead of the local ledger file
-    (the chain's own consensus vouches for its blocks; each tx's signature is checked here).
+    The configured backend reads back what it anchored: the local ledger file (or `ledger_path`), or, with
+    the `cometbft` backend, the relayer's txs on the node (the chain's own consensus vouches for its
+    blocks; each tx's signature is checked).
     """
     report = VerificationReport()
-    if settings.VE_CHAIN_BACKEND == "cometbft" and ledger_path is None:
-        source, anchored_txs = "cometbft", _read_chain_txs(report)
-    else:
-        path = Path(ledger_path or settings.VE_CHAIN_LEDGER_PATH)
-        source, anchored_txs = "local", _read_local_ledger(report, path)
+    backend = local_backend_at(ledger_path) if ledger_path is not None else get_backend()
+    anchored_txs = _anchored(backend, report)
     scope_prefix = f"ticket:{ticket_id}:" if ticket_id else "ticket:"
     ledger = {k: v for k, v in anchored_txs.items() if k.startswith(scope_prefix)}
-    verifier = _Verifier(report, ledger, source=source)
+    verifier = _Verifier(report, ledger, source=backend.name)
     tickets = Ticket.objects.order_by("pk")
     if ticket_id:
         tickets = tickets.filter(pk=ticket_id)

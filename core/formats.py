@@ -14,11 +14,12 @@ import datetime
 import json.encoder
 import math
 import re
+import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["canonical_json", "canonical_json_bytes", "iso_timestamp", "parse_iso_timestamp"]
+__all__ = ["canonical_json", "canonical_json_bytes", "iso_timestamp", "parse_iso_timestamp", "parse_uuid"]
 
 # JSON.stringify's QuoteJSONString (ES2019 "well-formed" version): the short escapes, \u00xx for the
 # other C0 controls, \uXXXX for lone surrogates; everything else — <>&, U+2028/9, DEL, non-ASCII — is
@@ -147,3 +148,19 @@ def parse_iso_timestamp(text: str) -> datetime.datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone")
     return moment
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def parse_uuid(value: object) -> uuid.UUID | None:
+    """A UUID written the one way ids leave this system (36 characters, hyphenated, any case), else None.
+
+    `uuid.UUID` also takes braces, a `urn:uuid:` prefix or no hyphens; accepting those would give one
+    object several names (in group names, cache keys and URLs), so they are not ids here.
+    """
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str) or not _CANONICAL_UUID.fullmatch(value):
+        return None
+    return uuid.UUID(value)

@@ -59,3 +59,31 @@ class Party:
 
 
 SYSTEM = Party(kind=PartyKind.SYSTEM, label="system")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a party may see, as data: everything, one provider's share, one customer's, or nothing.
+
+    The one place that decides it (`scope_of`); ticket, deployment and stream selectors each turn a scope
+    into their own filter.
+    """
+
+    everything: bool = False
+    provider_id: int | None = None
+    customer_address: str = ""
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.everything or self.provider_id is not None or self.customer_address)
+
+
+def scope_of(party: Party) -> Scope:
+    """Support and the system see everything; a provider its own leases' share; a customer their own."""
+    if party.kind in (PartyKind.SUPPORT, PartyKind.SYSTEM):
+        return Scope(everything=True)
+    if party.kind is PartyKind.PROVIDER and party.provider_id is not None:
+        return Scope(provider_id=party.provider_id)
+    if party.kind is PartyKind.CUSTOMER and party.address:
+        return Scope(customer_address=party.address)
+    return Scope()

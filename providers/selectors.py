@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from core.errors import NotFound
-from core.parties import Party, PartyKind
+from core.parties import Party, PartyKind, scope_of
 from providers.models import CustomerIdentity, Deployment, ProviderAccount, ProviderCredential
 
 SUPPORT_GROUP = "support"
@@ -107,12 +107,13 @@ def credential_cache_clear() -> None:
 def deployments_visible_to(party: Party) -> QuerySet[Deployment]:
     """Deployments a party may pick for a ticket: a customer's own, a provider's leases, all for support."""
     deployments = Deployment.objects.select_related("provider")
-    if party.kind in (PartyKind.SUPPORT, PartyKind.SYSTEM):
+    scope = scope_of(party)
+    if scope.everything:
         return deployments
-    if party.kind is PartyKind.PROVIDER:
-        return deployments.filter(provider_id=party.provider_id)
-    if party.address:
-        return deployments.filter(owner_address=party.address)
+    if scope.provider_id is not None:
+        return deployments.filter(provider_id=scope.provider_id)
+    if scope.customer_address:
+        return deployments.filter(owner_address=scope.customer_address)
     return deployments.none()
 
 

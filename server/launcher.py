@@ -53,7 +53,9 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
         [*celery, "beat", "-l", "info", "-s", str(DEFAULT_STATE_DIR / "celerybeat-schedule")],
     ]
     children = [subprocess.Popen(command, cwd=BASE_DIR) for command in commands]
-    print(f"\nVirtEngine Support is running at http://{host}:{port}/  (support console: http://{host}:{port}/admin/)")
+    print(
+        f"\nVirtEngine Support is running at http://{host}:{port}/  (support console: http://{host}:{port}/admin/)"
+    )
     print("Press Ctrl-C to stop.\n", flush=True)
     try:
         while all(child.poll() is None for child in children):

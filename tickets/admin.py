@@ -5,10 +5,10 @@ Status, priority and assignment are read-only here on purpose: they change only 
 """
 
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 
 from chain.models import OutboxEntry
-from core.parties import Party, PartyKind
+from chain.selectors import CHAIN_STATE_FIELD, chain_state_of, with_chain_state
 from tickets.models import Assignment, Attachment, Comment, DeploymentLink, SlaPolicy, Ticket, TicketEvent
 
 
@@ -64,9 +64,6 @@ class ChainAnchoringInline(admin.TabularInline):
         return False
 
 
-_SUPPORT_VIEW = Party(kind=PartyKind.SUPPORT, label="admin")
-
-
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
     list_display = (
@@ -116,16 +113,7 @@ class TicketAdmin(admin.ModelAdmin):
     inlines = (CommentInline, EventInline, ChainAnchoringInline)
 
     def get_queryset(self, request) -> QuerySet[Ticket]:
-        # Correlated EXISTS probes: evaluated for the rows of the page only, not the whole table.
-        outbox = OutboxEntry.objects.filter(ticket=OuterRef("pk"))
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                chain_failing=Exists(outbox.filter(state=OutboxEntry.State.FAILED)),
-                chain_unanchored=Exists(outbox.exclude(state=OutboxEntry.State.ANCHORED)),
-            )
-        )
+        return with_chain_state(super().get_queryset(request), sees_internal=True)
 
     @admin.display(description="Number", ordering="number")
     def display_number(self, ticket: Ticket) -> str:
@@ -134,17 +122,11 @@ class TicketAdmin(admin.ModelAdmin):
     @admin.display(description="Chain")
     def chain_state(self, ticket: Ticket) -> str:
         """pending | anchored | failed, as the API shows it (failed: an event is retrying with back-off)."""
-        if getattr(ticket, "chain_failing", False):
-            return "failed"
-        return "pending" if getattr(ticket, "chain_unanchored", True) else "anchored"
+        return chain_state_of(getattr(ticket, CHAIN_STATE_FIELD, None)).state
 
     @admin.display(description="Chain state")
     def chain_receipt(self, ticket: Ticket) -> str:
-        from tickets.selectors import chain_states
-
-        state = chain_states(_SUPPORT_VIEW, [ticket.pk]).get(ticket.pk)
-        if state is None:
-            return "pending (no events anchored yet)"
+        state = chain_state_of(getattr(ticket, CHAIN_STATE_FIELD, None))
         if state.tx_hash:
             return f"{state.state} — latest tx {state.tx_hash} at height {state.height}"
         return state.state

@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from core.errors import NotFound
+from core.formats import iso_timestamp
 from core.parties import Party
 from tickets import fanout, realtime
 
@@ -145,7 +146,7 @@ class TicketUpdatesConsumer(_EventForwarding):
                     "ticket_id": self.ticket_id,
                     "seq": None,
                     "data": {"error": 'Only {"type": "typing"} may be sent.'},
-                    "timestamp": _now(),
+                    "timestamp": iso_timestamp(timezone.now()),
                 }
             )
             return
@@ -159,7 +160,7 @@ class TicketUpdatesConsumer(_EventForwarding):
             "ticket_id": self.ticket_id,
             "seq": None,
             "data": {"user": self.party.label, "user_type": self.party.kind.value, "internal": internal},
-            "timestamp": _now(),
+            "timestamp": iso_timestamp(timezone.now()),
         }
         # Someone typing an internal note must not show up on the customer's screen.
         groups = [realtime.ticket_group(self.ticket_id, staff=True)]
@@ -204,10 +205,6 @@ class UpdatesStreamConsumer(_EventForwarding):
                 "ticket_id": None,
                 "seq": None,
                 "data": {"error": "This stream is receive-only."},
-                "timestamp": _now(),
+                "timestamp": iso_timestamp(timezone.now()),
             }
         )
-
-
-def _now() -> str:
-    return timezone.now().isoformat().replace("+00:00", "Z")

@@ -1,9 +1,9 @@
 """Real-time delivery of ticket events over the Channels layer.
 
-After a transaction commits, `publish_event` (an event hook) shapes the event twice — for provider and
-support (every event, numbered by `seq`) and for the customer (public events only, numbered by
-`public_seq`, so the customer's stream has no gaps that would hint at internal notes) — and hands both
-to a per-process publisher thread that sends them to the groups:
+After a transaction commits, `publish_event` (an event hook) has the event presenter describe the event
+twice — for provider and support (every event, numbered by `seq`) and for the customer (public events
+only, numbered by `public_seq`, so the customer's stream has no gaps that would hint at internal notes) —
+and hands both to a per-process publisher thread that sends them to the groups:
 
     ticket.<id>.staff        provider and support sockets on one ticket
     ticket.<id>.public       the customer's sockets on one ticket
@@ -20,13 +20,14 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Iterable
 from typing import Any
 
 from channels.layers import get_channel_layer
 
-from core.parties import Party, PartyKind
-from tickets.models import Attachment, Comment, Ticket, TicketEvent
+from core.parties import Party, scope_of
+from tickets import selectors
+from tickets.models import TicketEvent
+from tickets.presenter import Audience, audience_of, present_event, present_events
 
 logger = logging.getLogger(__name__)
 
@@ -36,144 +37,73 @@ PUBLISH_QUEUE_LIMIT = 10_000
 SEND_TIMEOUT_SECONDS = 5
 
 
+SUPPORT_STREAM = "updates.support"
+
+
 def ticket_group(ticket_id: object, *, staff: bool) -> str:
     return f"ticket.{ticket_id}.{'staff' if staff else 'public'}"
 
 
+def provider_stream(provider_id: int) -> str:
+    return f"updates.provider.{provider_id}"
+
+
+def customer_stream(address: str) -> str:
+    return f"updates.customer.{address}"
+
+
 def stream_groups(party: Party) -> list[str]:
     """The all-tickets stream groups a party listens on."""
-    if party.kind in (PartyKind.SUPPORT, PartyKind.SYSTEM):
-        return ["updates.support"]
-    if party.kind is PartyKind.PROVIDER and party.provider_id is not None:
-        return [f"updates.provider.{party.provider_id}"]
-    if party.kind is PartyKind.CUSTOMER and party.address:
-        return [f"updates.customer.{party.address}"]
+    scope = scope_of(party)
+    if scope.everything:
+        return [SUPPORT_STREAM]
+    if scope.provider_id is not None:
+        return [provider_stream(scope.provider_id)]
+    if scope.customer_address:
+        return [customer_stream(scope.customer_address)]
     return []
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Shaping: the same representation as the REST API gives that recipient.
-
-
-def _iso(value: Any) -> str:
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _related(
-    events: Iterable[TicketEvent],
-) -> tuple[dict[str, Comment], dict[str, Attachment], dict[Any, list]]:
-    """Comments and attachments the events refer to, in two queries whatever the number of events."""
-    events = list(events)
-    comment_ids = {e.data.get("comment_id") for e in events if e.kind == TicketEvent.Kind.NEW_COMMENT}
-    attachment_ids = {
-        e.data.get("attachment_id")
-        for e in events
-        if e.kind in (TicketEvent.Kind.ATTACHMENT_ADDED, TicketEvent.Kind.LOGS_FETCHED)
-    }
-    comments = {str(c.id): c for c in Comment.objects.filter(pk__in=[c for c in comment_ids if c])}
-    attachments_by_comment: dict[Any, list] = {}
-    attachments = {}
-    related = Attachment.objects.filter(pk__in=[a for a in attachment_ids if a]) | Attachment.objects.filter(
-        comment_id__in=list(comments)
-    )
-    for attachment in related:
-        attachments[str(attachment.id)] = attachment
-        if attachment.comment_id is not None:
-            attachments_by_comment.setdefault(attachment.comment_id, []).append(attachment)
-    return comments, attachments, attachments_by_comment
-
-
-def _data(
-    event: TicketEvent,
-    *,
-    for_staff: bool,
-    comments: dict[str, Comment],
-    attachments: dict[str, Attachment],
-    attachments_by_comment: dict[Any, list],
-) -> dict[str, Any]:
-    from tickets.api.serializers import AttachmentOutput, CommentOutput
-
-    if event.kind == TicketEvent.Kind.NEW_COMMENT and event.data.get("comment_id") in comments:
-        comment = comments[event.data["comment_id"]]
-        visible = [a for a in attachments_by_comment.get(comment.id, []) if for_staff or not a.is_internal]
-        return CommentOutput(comment, context={"attachments_by_comment": {comment.id: visible}}).data
-    if event.data.get("attachment_id") in attachments:
-        return {**event.data, **AttachmentOutput(attachments[event.data["attachment_id"]]).data}
-    data = {**event.data, "actor": event.actor_label, "actor_type": event.actor_kind}
-    if not for_staff and event.kind == TicketEvent.Kind.ASSIGNMENT_CHANGE:
-        # Customers learn who works their ticket (provider or support), not staff account ids.
-        data["from"] = {"kind": data["from"]["kind"]}
-        data["to"] = {"kind": data["to"]["kind"]}
-    return data
-
-
-def shape(event: TicketEvent, *, for_staff: bool, related: tuple | None = None) -> dict[str, Any] | None:
-    """The message for a provider/support socket (`for_staff`) or a customer's; None if not theirs."""
-    if event.is_internal and not for_staff:
-        return None
-    comments, attachments, by_comment = related if related is not None else _related([event])
-    return {
-        "type": event.kind,
-        "ticket_id": str(event.ticket_id),
-        "seq": event.seq if for_staff else event.public_seq,
-        "data": _data(
-            event,
-            for_staff=for_staff,
-            comments=comments,
-            attachments=attachments,
-            attachments_by_comment=by_comment,
-        ),
-        "timestamp": _iso(event.created_at),
-    }
+# Messages: the event presenter's description of each event, to each audience.
 
 
 def replay(party: Party, ticket_id: object, *, since: int, limit: int = 1000) -> list[dict[str, Any]]:
-    """Every event of a ticket after `since` (in the party's numbering), shaped for the party, oldest first."""
-    from tickets import selectors
-
+    """Every event of a ticket after `since` (in the party's numbering), as the party may read it."""
     ticket = selectors.ticket_get(party, ticket_id)
-    visible = selectors.events_visible_to(party, ticket, since=since, limit=limit)
-    related = _related(v.event for v in visible)
-    messages = [shape(v.event, for_staff=party.sees_internal, related=related) for v in visible]
-    return [message for message in messages if message is not None]
+    events = selectors.events_visible_to(party, ticket, since=since, limit=limit)
+    return present_events(events, audience_of(party), selectors.event_related(events))
 
 
 def last_seq_for(party: Party, ticket_id: object) -> int:
-    from tickets import selectors
-
     return selectors.last_visible_seq(party, selectors.ticket_get(party, ticket_id))
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Publishing after commit.
+def _send(group: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return group, {"type": EVENT_MESSAGE_TYPE, "group": group, "payload": payload}
 
 
 def publish_event(event: TicketEvent) -> None:
-    """Event hook: shape for both audiences and queue the group sends (never raises into the write)."""
-    ticket = Ticket.objects.only("id", "provider_id", "customer_address", "created_by_address").get(
-        pk=event.ticket_id
-    )
-    related = _related([event])
-    staff = shape(event, for_staff=True, related=related)
-    staff_groups = (
-        ticket_group(ticket.id, staff=True),
-        "updates.support",
-        f"updates.provider.{ticket.provider_id}",
-    )
-    sends = [
-        (group, {"type": EVENT_MESSAGE_TYPE, "group": group, "payload": staff}) for group in staff_groups
-    ]
-    public = shape(event, for_staff=False, related=related)
-    if public is not None:
-        customers = {ticket.customer_address, ticket.created_by_address} - {""}
-        groups = [
-            ticket_group(ticket.id, staff=False),
-            *(f"updates.customer.{address}" for address in customers),
-        ]
-        sends.extend(
-            (group, {"type": EVENT_MESSAGE_TYPE, "group": group, "payload": public}) for group in groups
+    """Event hook: describe the event to each audience and queue the group sends (never raises into the
+    write)."""
+    parties = selectors.ticket_parties(event.ticket_id)
+    related = selectors.event_related([event])
+    staff = present_event(event, Audience.STAFF, related)
+    sends = []
+    if staff is not None:
+        staff_groups = (
+            ticket_group(event.ticket_id, staff=True),
+            SUPPORT_STREAM,
+            provider_stream(parties.provider_id),
         )
+        sends = [_send(group, staff) for group in staff_groups]
+    public = present_event(event, Audience.PUBLIC, related)
+    if public is not None:
+        groups = [
+            ticket_group(event.ticket_id, staff=False),
+            *(customer_stream(address) for address in parties.customer_addresses),
+        ]
+        sends.extend(_send(group, public) for group in groups)
     publisher().submit(sends)
 
 

@@ -12,26 +12,29 @@ A ticket the caller may not see does not exist for them (NotFound → 404).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
-from django.db.models import Case, F, JSONField, Q, QuerySet, Value, When
-from django.db.models.expressions import RawSQL
+from django.db.models import Case, F, Q, QuerySet, Value, When
 
+from chain.selectors import CHAIN_STATE_FIELD, with_chain_state
 from core.errors import NotFound
-from core.parties import Party, PartyKind
-from tickets.models import Attachment, Comment, Ticket, TicketEvent
+from core.formats import parse_uuid
+from core.parties import Party, scope_of
+from tickets.models import Attachment, Comment, DeploymentLink, Ticket, TicketEvent
+from tickets.presenter import Related
 
 
 def _ticket_scope(party: Party) -> Q | None:
     """Filter for the tickets `party` may see; None means no restriction, Q(pk__in=[]) nothing."""
-    if party.kind in (PartyKind.SUPPORT, PartyKind.SYSTEM):
+    scope = scope_of(party)
+    if scope.everything:
         return None
-    if party.kind is PartyKind.PROVIDER and party.provider_id is not None:
-        return Q(provider_id=party.provider_id)
-    if party.kind is PartyKind.CUSTOMER and party.address:
-        return Q(customer_address=party.address) | Q(created_by_address=party.address)
+    if scope.provider_id is not None:
+        return Q(provider_id=scope.provider_id)
+    if scope.customer_address:
+        return Q(customer_address=scope.customer_address) | Q(created_by_address=scope.customer_address)
     return Q(pk__in=[])
 
 
@@ -43,23 +46,22 @@ def tickets_visible_to(party: Party) -> QuerySet[Ticket]:
 
 def ticket_is_visible_to(party: Party, ticket: Ticket) -> bool:
     """The same rule as `tickets_visible_to`, on a loaded row (for services holding a locked ticket)."""
-    if party.kind in (PartyKind.SUPPORT, PartyKind.SYSTEM):
+    scope = scope_of(party)
+    if scope.everything:
         return True
-    if party.kind is PartyKind.PROVIDER:
-        return party.provider_id is not None and ticket.provider_id == party.provider_id
-    if party.kind is PartyKind.CUSTOMER and party.address:
-        return party.address in (ticket.customer_address, ticket.created_by_address)
+    if scope.provider_id is not None:
+        return ticket.provider_id == scope.provider_id
+    if scope.customer_address:
+        return scope.customer_address in (ticket.customer_address, ticket.created_by_address)
     return False
 
 
 def parse_ticket_id(ticket_id: object) -> uuid.UUID:
     """A ticket id from a URL or payload; anything that is not a UUID is simply not found."""
-    if isinstance(ticket_id, uuid.UUID):
-        return ticket_id
-    try:
-        return uuid.UUID(str(ticket_id))
-    except ValueError as error:
-        raise NotFound("Ticket not found.") from error
+    parsed = parse_uuid(ticket_id)
+    if parsed is None:
+        raise NotFound("Ticket not found.")
+    return parsed
 
 
 def ticket_get(party: Party, ticket_id: object) -> Ticket:
@@ -87,10 +89,9 @@ def attachments_visible_to(party: Party, ticket: Ticket) -> QuerySet[Attachment]
 def attachment_get_for_download(party: Party, attachment_id: object) -> Attachment:
     """An attachment the party may download: on a ticket it sees (and not internal for a customer),
     or its own upload not yet attached to any ticket."""
-    try:
-        attachment_uuid = uuid.UUID(str(attachment_id))
-    except ValueError as error:
-        raise NotFound("Attachment not found.") from error
+    attachment_uuid = parse_uuid(attachment_id)
+    if attachment_uuid is None:
+        raise NotFound("Attachment not found.")
     attachment = Attachment.objects.select_related("ticket").filter(pk=attachment_uuid).first()
     if attachment is None:
         raise NotFound("Attachment not found.")
@@ -105,44 +106,37 @@ def attachment_get_for_download(party: Party, attachment_id: object) -> Attachme
     return attachment
 
 
-@dataclass(frozen=True)
-class VisibleEvent:
-    """A ticket event as one party sees it: `seq` is in that party's own numbering."""
-
-    event: TicketEvent
-    seq: int
-
-    @property
-    def kind(self) -> str:
-        return self.event.kind
-
-    @property
-    def data(self) -> dict[str, Any]:
-        return self.event.data
-
-
-def visible_seq(party: Party, event: TicketEvent) -> int | None:
-    """The event's number for `party`: `public_seq` for customers (None if internal), else `seq`.
-
-    Customers get their own gap-free numbering, so the gaps left by internal notes never show.
-    """
+def _visible_events(party: Party, ticket: Ticket, *, since: int = 0) -> QuerySet[TicketEvent]:
+    """A ticket's events the party may see after `since` (in its own numbering), oldest first."""
+    events = TicketEvent.objects.filter(ticket=ticket)
     if party.sees_internal:
-        return event.seq
-    return None if event.is_internal else event.public_seq
+        return events.filter(seq__gt=since).order_by("seq")
+    return events.filter(is_internal=False, public_seq__gt=since).order_by("public_seq")
 
 
 def events_visible_to(
     party: Party, ticket: Ticket, *, since: int = 0, limit: int | None = None
-) -> list[VisibleEvent]:
+) -> list[TicketEvent]:
     """Events after `since` (in the party's own numbering), oldest first."""
-    events = TicketEvent.objects.filter(ticket=ticket)
-    if party.sees_internal:
-        events = events.filter(seq__gt=since).order_by("seq")
-    else:
-        events = events.filter(is_internal=False, public_seq__gt=since).order_by("public_seq")
-    if limit is not None:
-        events = events[:limit]
-    return [VisibleEvent(event=event, seq=visible_seq(party, event) or 0) for event in events]
+    events = _visible_events(party, ticket, since=since)
+    return list(events if limit is None else events[:limit])
+
+
+@dataclass(frozen=True)
+class TicketParties:
+    """Who a ticket's events go to: its provider and the customer addresses that see it."""
+
+    provider_id: int
+    customer_addresses: frozenset[str]
+
+
+def ticket_parties(ticket_id: object) -> TicketParties:
+    provider_id, customer, creator = (
+        Ticket.objects.filter(pk=parse_ticket_id(ticket_id))
+        .values_list("provider_id", "customer_address", "created_by_address")
+        .get()
+    )
+    return TicketParties(provider_id=provider_id, customer_addresses=frozenset({customer, creator} - {""}))
 
 
 def last_visible_seq(party: Party, ticket: Ticket) -> int:
@@ -185,37 +179,11 @@ TICKET_ROW_RELATED = {
 }
 
 
-@dataclass(frozen=True)
-class ChainState:
-    state: str  # pending | anchored | failed
-    tx_hash: str | None
-    height: int | None
-
-
-CHAIN_STATE_OF_ROW_SQL = """(
-    SELECT jsonb_build_object(
-               'failed', coalesce(bool_or(o.state = 'failed'), false),
-               'unanchored', coalesce(bool_or(o.state <> 'anchored'), true),
-               'tx_hash', (array_agg(o.tx_hash ORDER BY o.seq DESC) FILTER (WHERE o.state = 'anchored'))[1],
-               'height', (array_agg(o.height ORDER BY o.seq DESC) FILTER (WHERE o.state = 'anchored'))[1])
-      FROM chain_outboxentry o
-     WHERE o.ticket_id = tickets_ticket.id {visibility}
-)"""
-
-
 def _rows(tickets: QuerySet[Ticket], party: Party) -> QuerySet:
-    """Ticket rows with their chain state folded in (one correlated aggregate: no second round trip)."""
-    visibility = "" if party.sees_internal else "AND NOT o.is_internal"
-    chain = RawSQL(CHAIN_STATE_OF_ROW_SQL.format(visibility=visibility), [], output_field=JSONField())  # noqa: S611 - constant SQL
-    return tickets.values(*TICKET_ROW_FIELDS, **TICKET_ROW_RELATED, chain=chain)
-
-
-def chain_state_of_row(row: dict[str, Any]) -> ChainState:
-    """pending | anchored | failed from a row's `chain` (a ticket with no recorded events is pending)."""
-    chain = row.get("chain") or {}
-    failed, unanchored = chain.get("failed"), chain.get("unanchored", True)
-    state = "failed" if failed else "pending" if unanchored else "anchored"
-    return ChainState(state=state, tx_hash=chain.get("tx_hash") or None, height=chain.get("height"))
+    """Ticket rows with their chain state folded in (no second round trip)."""
+    return with_chain_state(tickets, sees_internal=party.sees_internal).values(
+        *TICKET_ROW_FIELDS, CHAIN_STATE_FIELD, **TICKET_ROW_RELATED
+    )
 
 
 @dataclass(frozen=True)
@@ -259,71 +227,59 @@ def _search(text: str) -> Q:
     return condition
 
 
-CHAIN_STATE_SQL = """
-    SELECT ticket_id,
-           bool_or(state = 'failed'),
-           bool_or(state <> 'anchored'),
-           (array_agg(tx_hash ORDER BY seq DESC) FILTER (WHERE state = 'anchored'))[1],
-           (array_agg(height ORDER BY seq DESC) FILTER (WHERE state = 'anchored'))[1]
-      FROM chain_outboxentry
-     WHERE ticket_id = ANY(%s) {visibility}
-  GROUP BY ticket_id
-"""
-
-
-def chain_states(party: Party, ticket_ids: list[Any]) -> dict[Any, ChainState]:
-    """Each ticket's anchoring state in one query: failed if an event's anchoring is failing, pending while
-    any is unanchored, else anchored; with the latest anchored transaction. A customer's view counts only
-    the events they may see. (Plain SQL: on the list's hot path the ORM's compilation of this aggregate
-    cost more than running it.)"""
-    if not ticket_ids:
-        return {}
-    sql = CHAIN_STATE_SQL.format(visibility="" if party.sees_internal else "AND NOT is_internal")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [list(ticket_ids)])
-        rows = cursor.fetchall()
-    return {
-        ticket_id: ChainState(
-            state="failed" if failed else "pending" if unanchored else "anchored",
-            tx_hash=tx_hash or None,
-            height=height,
-        )
-        for ticket_id, failed, unanchored, tx_hash, height in rows
-    }
+# The detail's `history`: every event but those its `comments` and `attachments` already show.
+HISTORY_EXCLUDED_KINDS = (TicketEvent.Kind.NEW_COMMENT, TicketEvent.Kind.ATTACHMENT_ADDED)
 
 
 @dataclass(frozen=True)
 class TicketDetail:
     row: dict[str, Any]
-    chain: ChainState | None
     comments: list[Comment]
     attachments: list[Attachment]
-    attachments_by_comment: dict[uuid.UUID, list[Attachment]]
-    links: list[Any]
+    links: list[DeploymentLink]
+    history: list[TicketEvent]
     last_seq: int
+
+    @property
+    def related(self) -> Related:
+        """What the history's events refer to: the comments and attachments the party may see."""
+        return Related.of(self.comments, self.attachments)
 
 
 def ticket_detail(party: Party, ticket_id: object) -> TicketDetail:
-    """A ticket with its thread, attachments and links as `party` may see them (a fixed number of queries)."""
-    from tickets.models import DeploymentLink
-
+    """A ticket with its thread, attachments, links and history as `party` may see them (a fixed number
+    of queries, whatever the thread's length)."""
     row = _rows(tickets_visible_to(party).filter(pk=parse_ticket_id(ticket_id)), party).first()
     if row is None:
         raise NotFound("Ticket not found.")
     ticket = Ticket(pk=row["id"])
-    comments = list(comments_visible_to(party, ticket))
-    attachments = list(attachments_visible_to(party, ticket))
-    by_comment: dict[uuid.UUID, list[Attachment]] = {}
-    for attachment in attachments:
-        if attachment.comment_id is not None:
-            by_comment.setdefault(attachment.comment_id, []).append(attachment)
-    links = list(DeploymentLink.objects.filter(ticket=ticket).select_related("deployment"))
+    history = _visible_events(party, ticket).exclude(kind__in=HISTORY_EXCLUDED_KINDS)
     return TicketDetail(
         row=row,
-        chain=chain_state_of_row(row),
-        comments=comments,
-        attachments=attachments,
-        attachments_by_comment=by_comment,
-        links=links,
+        comments=list(comments_visible_to(party, ticket)),
+        attachments=list(attachments_visible_to(party, ticket)),
+        links=list(DeploymentLink.objects.filter(ticket=ticket).select_related("deployment")),
+        history=list(history),
         last_seq=row["last_seq"] if party.sees_internal else row["last_public_seq"],
     )
+
+
+def event_related(events: Iterable[TicketEvent]) -> Related:
+    """The comments and attachments that events refer to (with each comment's attachments), in two
+    queries whatever the number of events."""
+    events = list(events)
+    comment_ids = {e.data.get("comment_id") for e in events if e.kind == TicketEvent.Kind.NEW_COMMENT}
+    attachment_ids = {
+        e.data.get("attachment_id")
+        for e in events
+        if e.kind in (TicketEvent.Kind.ATTACHMENT_ADDED, TicketEvent.Kind.LOGS_FETCHED)
+    }
+    comments = list(Comment.objects.filter(pk__in=_uuids(comment_ids)))
+    attachments = Attachment.objects.filter(pk__in=_uuids(attachment_ids)) | Attachment.objects.filter(
+        comment_id__in=[comment.id for comment in comments]
+    )
+    return Related.of(comments, attachments)
+
+
+def _uuids(values: Iterable[object]) -> list[uuid.UUID]:
+    return [parsed for parsed in map(parse_uuid, values) if parsed is not None]

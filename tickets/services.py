@@ -454,15 +454,27 @@ def _change_assignment(
         is_escalation=is_escalation,
         created_at=at,
     )
+    names = _usernames({ticket.assigned_to_id, to_user_id})
     data = {
-        "from": {"kind": ticket.assignee_kind, "user_id": ticket.assigned_to_id},
-        "to": {"kind": to_kind, "user_id": to_user_id},
+        "from": {
+            "kind": ticket.assignee_kind,
+            "user_id": ticket.assigned_to_id,
+            "name": names.get(ticket.assigned_to_id),
+        },
+        "to": {"kind": to_kind, "user_id": to_user_id, "name": names.get(to_user_id)},
         "reason": reason,
         "escalation": is_escalation,
     }
     ticket.assignee_kind = to_kind
     ticket.assigned_to_id = to_user_id
     return _record_event(ticket, kind=Kind.ASSIGNMENT_CHANGE, actor=actor, data=data, at=at)
+
+
+def _usernames(user_ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = [user_id for user_id in user_ids if user_id is not None]
+    if not wanted:
+        return {}
+    return dict(get_user_model().objects.filter(pk__in=wanted).values_list("pk", "username"))
 
 
 @transaction.atomic

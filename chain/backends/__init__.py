@@ -5,11 +5,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from chain import keys
+from chain.backends import local
 from chain.backends.base import ChainBackend
+from chain.backends.cometbft import CometBftBackend
+from chain.backends.local import LocalLedgerBackend
 from chain.cosmos_tx import Fee
 
 
@@ -24,8 +29,6 @@ def get_backend() -> ChainBackend:
             settings.VE_CHAIN_LEDGER_MAX_TXS_PER_BLOCK,
         )
     if name == "cometbft":
-        from chain import keys
-
         return _cometbft(
             _CometConfig(
                 rpc_url=settings.VE_CHAIN_COMETBFT_RPC_URL,
@@ -47,13 +50,15 @@ def get_backend() -> ChainBackend:
 
 @functools.lru_cache(maxsize=8)
 def _local(path: str, node_key_path: str, max_txs_per_block: int) -> ChainBackend:
-    from pathlib import Path
-
-    from chain import keys
-    from chain.backends.local import LocalLedgerBackend
-
     del node_key_path  # part of the cache key only; keys.node_signing_key reads the setting
     return LocalLedgerBackend(Path(path), keys.node_signing_key(), max_txs_per_block=max_txs_per_block)
+
+
+def local_backend_at(path: Path) -> LocalLedgerBackend:
+    """A local backend on another ledger file, signed by this installation's node key (`verify_chain --ledger`)."""
+    return LocalLedgerBackend(
+        Path(path), keys.node_signing_key(), max_txs_per_block=settings.VE_CHAIN_LEDGER_MAX_TXS_PER_BLOCK
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +75,10 @@ class _CometConfig:
 
 @functools.lru_cache(maxsize=8)
 def _cometbft(config: _CometConfig) -> ChainBackend:
-    from chain.backends.cometbft import CometBftBackend
-
     # Shallow on purpose: `fee` stays a Fee (dataclasses.asdict would turn it into a dict).
     return CometBftBackend(
         **{field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
     )
 
 
-__all__ = ["ChainBackend", "get_backend"]
+__all__ = ["ChainBackend", "get_backend", "local", "local_backend_at"]

@@ -1,5 +1,7 @@
 """What a chain backend is: it anchors sealed x/support messages and hands back receipts.
 
+Verification (`chain.verification`) asks a backend for what it anchored (`read_anchored`).
+
 The drain (`chain.services.outbox_drain`) gives a backend a batch of submissions in per-ticket order and
 gets one result per submission: a `Receipt` (anchored: where and when) or a `Failure`. A backend must
 - be idempotent per `idempotency_key`: a submission whose key is already anchored is not anchored again;
@@ -50,6 +52,35 @@ class Failure:
     attempted: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class AnchoredTx:
+    """A tx as read back from the ledger or chain: `{"idempotency_key", "msg"}` and where it sits."""
+
+    height: int  # as its block claims it
+    position: int  # its place in the ledger's own order (what "anchored before" means)
+    index: int
+    tx: dict[str, Any]
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerProblem:
+    """Something wrong with the ledger itself, not with one event (a broken link, a bad signature)."""
+
+    kind: str
+    message: str
+
+
+@dataclass
+class LedgerContents:
+    """Everything a backend can read back of what it anchored, for verification."""
+
+    txs: dict[str, AnchoredTx] = field(default_factory=dict)  # by idempotency key, first occurrence
+    blocks: int = 0
+    tx_count: int = 0
+    problems: list[LedgerProblem] = field(default_factory=list)
+
+
 Result = Receipt | Failure
 RecordState = Callable[[str, Mapping[str, Any]], None]
 
@@ -66,6 +97,10 @@ class ChainBackend(abc.ABC):
     @abc.abstractmethod
     def submit(self, submissions: Sequence[Submission], *, record_state: RecordState) -> list[Result]:
         """One result per submission, in the same order."""
+
+    @abc.abstractmethod
+    def read_anchored(self) -> LedgerContents:
+        """Every tx anchored so far, read back and checked as far as this backend can (for verification)."""
 
 
 def hold_back_successors(submissions: Sequence[Submission], results: Mapping[str, Result]) -> list[Result]:

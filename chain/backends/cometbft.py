@@ -29,17 +29,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import coincurve
+
 from chain import cosmos_tx
 from chain.backends.base import (
+    AnchoredTx,
     BackendError,
     ChainBackend,
     Failure,
+    LedgerContents,
+    LedgerProblem,
     Receipt,
     RecordState,
     Result,
     Submission,
     hold_back_successors,
 )
+from chain.ledger import IDEMPOTENCY_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +53,7 @@ NAME = "cometbft"
 CODE_OK = 0
 CODE_TX_IN_MEMPOOL_CACHE = 19  # sdk ErrTxInMempoolCache: this very tx is already queued
 CODE_WRONG_SEQUENCE = 32  # sdk ErrWrongSequence
+SEARCH_PAGE_SIZE = 100
 
 
 class RpcError(BackendError):
@@ -155,6 +162,11 @@ class CometBftBackend(ChainBackend):
     # -- node queries ------------------------------------------------------------------------------
 
     def _load_account(self) -> None:
+        self._account_number, self._chain_sequence = self._account()
+        self._next_sequence = self._chain_sequence
+
+    def _account(self) -> tuple[int, int]:
+        """The relayer account's number and sequence in committed state."""
         result = self.rpc.call(
             "abci_query",
             {
@@ -170,11 +182,9 @@ class CometBftBackend(ChainBackend):
                 f"relayer account {self.relayer_address} not usable on chain: {response.get('log', '')}"
             )
         try:
-            value = base64.b64decode(response.get("value") or "")
-            self._account_number, self._chain_sequence = cosmos_tx.parse_account_response(value)
+            return cosmos_tx.parse_account_response(base64.b64decode(response.get("value") or ""))
         except (ValueError, cosmos_tx.ProtoError) as exc:
             raise BackendError(f"cannot read the relayer account: {exc}") from exc
-        self._next_sequence = self._chain_sequence
 
     def _find_tx(self, tx_hash: str) -> dict[str, Any] | None:
         try:
@@ -362,6 +372,59 @@ class CometBftBackend(ChainBackend):
             for submission in submissions:
                 results.setdefault(submission.idempotency_key, Failure(submission.idempotency_key, error))
         return hold_back_successors(submissions, results)
+
+    # -- reading back (verification) ---------------------------------------------------------------
+
+    def read_anchored(self) -> LedgerContents:
+        """The relayer's txs on the chain (`tx_search` on `message.sender`), each signature checked."""
+        contents = LedgerContents()
+        signer = coincurve.PrivateKey(self.private_key).public_key.format(compressed=True)
+        heights: set[int] = set()
+        try:
+            account_number, _ = self._account()
+            page, position = 1, 0
+            while True:
+                result = self.rpc.call(
+                    "tx_search",
+                    {
+                        "query": f"message.sender='{self.relayer_address}'",
+                        "prove": False,
+                        "page": str(page),
+                        "per_page": str(SEARCH_PAGE_SIZE),
+                        "order_by": "asc",
+                    },
+                )
+                txs = result.get("txs") or []
+                for item in txs:
+                    position += 1
+                    contents.tx_count += 1
+                    height = int(item.get("height") or 0)
+                    heights.add(height)
+                    if int((item.get("tx_result") or {}).get("code") or 0) != CODE_OK:
+                        continue  # failed in its block: anchored nothing
+                    decoded = cosmos_tx.decode_tx(base64.b64decode(item.get("tx") or ""))
+                    if decoded.public_key != signer or not cosmos_tx.verify_tx_signature(
+                        decoded, chain_id=self.chain_id, account_number=account_number
+                    ):
+                        contents.problems.append(
+                            LedgerProblem(
+                                "signature", f"tx {item.get('hash')} is not signed by the relayer key"
+                            )
+                        )
+                        continue
+                    message = cosmos_tx.support_message_from_any(decoded.messages)
+                    tx = {IDEMPOTENCY_KEY: decoded.memo, "msg": message}
+                    tx_hash = str(item.get("hash", "")).upper()
+                    contents.txs.setdefault(
+                        decoded.memo, AnchoredTx(height, position, int(item.get("index") or 0), tx, tx_hash)
+                    )
+                if not txs or page * SEARCH_PAGE_SIZE >= int(result.get("total_count") or 0):
+                    break
+                page += 1
+        except (BackendError, cosmos_tx.ProtoError, ValueError) as exc:
+            contents.problems.append(LedgerProblem("unreachable", f"cannot read the chain: {exc}"))
+        contents.blocks = len(heights)
+        return contents
 
 
 __all__ = ["NAME", "CometBftBackend", "CometRpc", "RpcError"]

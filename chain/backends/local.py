@@ -9,20 +9,34 @@ already anchored, not a second copy.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import nacl.signing
 
-from chain.backends.base import BackendError, ChainBackend, Failure, Receipt, RecordState, Result, Submission
-from chain.ledger import Ledger, LedgerError, make_tx
+from chain.backends.base import (
+    AnchoredTx,
+    BackendError,
+    ChainBackend,
+    Failure,
+    LedgerContents,
+    LedgerProblem,
+    Receipt,
+    RecordState,
+    Result,
+    Submission,
+)
+from chain.ledger import IDEMPOTENCY_KEY, Ledger, LedgerError, make_tx, public_key_b64, tx_hash
+from chain.ledger_verification import verify_ledger
+from core.formats import parse_iso_timestamp
 
 NAME = "local"
 
 
 def parse_block_time(text: str) -> datetime.datetime:
     """A block's `time` (ISO-8601 UTC with `Z`) as an aware datetime."""
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parse_iso_timestamp(text)
 
 
 class LocalLedgerBackend(ChainBackend):
@@ -62,6 +76,39 @@ class LocalLedgerBackend(ChainBackend):
             )
             for receipt in receipts
         ]
+
+    def read_anchored(self) -> LedgerContents:
+        """Every tx readable in the file, by idempotency key (first occurrence), tolerant of damage, with
+        what `verify_ledger` finds wrong with the file (trusting only this backend's node key)."""
+        contents = LedgerContents()
+        for finding in verify_ledger(self.path, trusted_pubkey_b64=public_key_b64(self.signing_key)):
+            contents.problems.append(
+                LedgerProblem(str(finding.kind), f"block {finding.height}: {finding.message}")
+            )
+        if not self.path.exists():
+            return contents
+        with self.path.open("rb") as fh:
+            for line_number, line in enumerate(fh, start=1):
+                try:
+                    block = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(block, dict) or not isinstance(block.get("txs"), list):
+                    continue
+                contents.blocks += 1
+                height = block.get("height") if isinstance(block.get("height"), int) else line_number
+                for index, tx in enumerate(block["txs"]):
+                    key = tx.get(IDEMPOTENCY_KEY) if isinstance(tx, dict) else None
+                    if not isinstance(key, str):
+                        continue
+                    contents.tx_count += 1
+                    if key not in contents.txs:
+                        try:
+                            digest = tx_hash(tx)
+                        except (TypeError, ValueError):
+                            digest = ""
+                        contents.txs[key] = AnchoredTx(height, line_number, index, tx, digest)
+        return contents
 
 
 __all__ = ["NAME", "BackendError", "LocalLedgerBackend", "parse_block_time"]

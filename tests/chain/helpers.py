@@ -10,7 +10,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from chain.backends.base import ChainBackend, Failure, RecordState, Result, Submission, hold_back_successors
+from chain.backends.base import (
+    ChainBackend,
+    Failure,
+    LedgerContents,
+    RecordState,
+    Result,
+    Submission,
+    hold_back_successors,
+)
 from chain.models import OutboxEntry
 
 
@@ -99,6 +107,9 @@ class FlakyBackend(ChainBackend):
             results = {r.idempotency_key: r for r in self.inner.submit(passing, record_state=record_state)}
             return hold_back_successors(submissions, {**results, **failed})
         return self.inner.submit(submissions, record_state=record_state)
+
+    def read_anchored(self) -> LedgerContents:
+        return self.inner.read_anchored()
 
 
 def make_due() -> None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from chain.backends import get_backend
 from chain.backends.base import Submission
-from chain.ledger import FindingKind, verify_ledger
+from chain.ledger_verification import FindingKind, verify_ledger
 from chain.models import OutboxEntry
 from chain.services import outbox_drain, outbox_drain_batch, outbox_retry_delay
 from tests.chain.helpers import FlakyBackend, make_due

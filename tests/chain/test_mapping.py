@@ -20,8 +20,12 @@ from chain.mapping import (
     message_for,
     recipients_for,
 )
+from core.formats import canonical_json_bytes
 
 CREATE = "/virtengine.support.v1.MsgCreateSupportRequest"
+# Assignees as the event presenter describes them.
+PROVIDER_QUEUE = {"kind": "provider", "name": None}
+SUPPORT_QUEUE = {"kind": "support", "name": None}
 UPDATE = "/virtengine.support.v1.MsgUpdateSupportRequest"
 RESPONSE = "/virtengine.support.v1.MsgAddSupportResponse"
 ARCHIVE = "/virtengine.support.v1.MsgArchiveSupportRequest"
@@ -122,12 +126,13 @@ TABLE = [
      {"ticket_id": TICKET_ID, "priority": "high"}),
     ("priority-critical", event("priority_change", data={"to": "critical"}), UPDATE,
      {"ticket_id": TICKET_ID, "priority": "urgent"}),
-    ("assignment", event("assignment_change", data={"from": "provider", "to": "support", "reason": REASON}),
+    ("assignment", event("assignment_change", data={"from": PROVIDER_QUEUE, "to": SUPPORT_QUEUE, "reason": REASON}),
      UPDATE, {"ticket_id": TICKET_ID, "assigned_agent": "support"}),
+    # An agent's name is private (inside the envelope): on chain only the queue shows.
     ("assignment-to-agent",
-     event("assignment_change", data={"to": "support", "to_address": "ve1agent"}), UPDATE,
-     {"ticket_id": TICKET_ID, "assigned_agent": "ve1agent"}),
-    ("escalation", event("assignment_change", data={"to": "support", "escalation": True, "reason": REASON}),
+     event("assignment_change", data={"to": {"kind": "support", "name": "agent-jane"}}), UPDATE,
+     {"ticket_id": TICKET_ID, "assigned_agent": "support"}),
+    ("escalation", event("assignment_change", data={"to": SUPPORT_QUEUE, "escalation": True, "reason": REASON}),
      UPDATE, {"ticket_id": TICKET_ID, "assigned_agent": "support"}),
     ("attachment", event("attachment_added", data={"attachment_id": "a1"},
                          content={"filename": FILENAME, "sha256": ATTACHMENT_SHA}), UPDATE, {"ticket_id": TICKET_ID}),
@@ -160,7 +165,7 @@ def test_event_maps_to_message(encrypt, facts, message_type, fields):
     assert metadata["actor_kind"] == facts.actor_kind
     assert all(isinstance(value, str) for value in metadata.values())
     # JSON-ready and stable under the ledger's canonical form.
-    assert json.loads(envelopes.canonical_json(message)) == message
+    assert json.loads(canonical_json_bytes(message)) == message
 
 
 def test_every_event_kind_is_in_the_table():
@@ -210,10 +215,10 @@ def test_create_carries_ticket_number_and_escalation_is_flagged(encrypt):
         "ticket_number": "SUP-000123",
     }
     escalation = message_for(
-        event("assignment_change", data={"to": "support", "escalation": True}), encrypt=encrypt
+        event("assignment_change", data={"to": SUPPORT_QUEUE, "escalation": True}), encrypt=encrypt
     )
     assert escalation["public_metadata"]["escalation"] == "true"
-    plain = message_for(event("assignment_change", data={"to": "support"}), encrypt=encrypt)
+    plain = message_for(event("assignment_change", data={"to": SUPPORT_QUEUE}), encrypt=encrypt)
     assert "escalation" not in plain["public_metadata"]
 
 
@@ -318,7 +323,7 @@ def test_relayer_address_is_the_sender(encrypt):
         (event("status_change", data={"to": "archived"}), "status"),
         (event("status_change"), "data\\['to'\\]"),
         (event("priority_change", data={"to": "whenever"}), "priority"),
-        (event("assignment_change", data={"to": "nobody"}), "assignee"),
+        (event("assignment_change", data={"to": {"kind": "nobody", "name": None}}), "assignee"),
         (event("ticket_created", seq=1, ticket=replace(TICKET, category="sales")), "category"),
         (event("ticket_created", seq=1, ticket=replace(TICKET, priority="urgent")), "priority"),
         (event("status_change", data={"to": "closed"}, actor_kind="robot"), "actor kind"),

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from chain.ledger import canonical_json
 from chain.models import OutboxEntry
 from chain.services import outbox_drain
+from core.formats import canonical_json_bytes as canonical_json
 from tests.chain.helpers import add_attachment, full_history, verify
 from tickets import services
 from tickets.models import Attachment, Comment, Ticket, TicketEvent

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accounts.wallet import body_hash, canonical_json
+from accounts.wallet import body_hash
+from core.formats import canonical_json
 
 JS_CASES = [
     # (id, Python value, JSON.stringify output)

@@ -15,8 +15,8 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 
-from config.asgi import application
 from accounts import hmac_signing, wallet
+from config.asgi import application
 from providers.services import provider_credential_issue
 from tests.api import Api, WalletSigner
 from tests.conftest import World
@@ -224,7 +224,10 @@ class TestDelivery:
         messages = await expect(customer, 3)
         assert [m["type"] for m in messages] == ["status_change", "priority_change", "assignment_change"]
         assert messages[0]["data"]["to"] == "in_progress"
-        assert messages[2]["data"]["to"] == {"kind": "support"}  # no staff account ids for customers
+        assert messages[2]["data"]["to"] == {
+            "kind": "support",
+            "name": None,
+        }  # no staff account ids for customers
         await customer.disconnect()
 
     async def test_replay_then_live_without_gaps_or_duplicates(self, world: World) -> None:

@@ -313,7 +313,7 @@ class TestEscalateAndAssign:
         services.ticket_escalate(actor=world.alice, ticket_id=ticket.id, reason="No answer for a day")
         (event,) = assert_new_events(ticket, 1, ["assignment_change"])
         assert event.data["escalation"] is True
-        assert event.data["to"] == {"kind": "support", "user_id": None}
+        assert event.data["to"] == {"kind": "support", "user_id": None, "name": None}
         ticket.refresh_from_db()
         assert ticket.assignee_kind == "support"
         assert ticket.escalated_at is not None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import json
 import uuid
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from django.db.models import Q, QuerySet
 from rest_framework.request import Request
 
 from core.errors import ValidationFailed
+from core.formats import iso_timestamp, parse_iso_timestamp
 
 # The API's ordering names and the column (or annotation) each sorts on.
 SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at", "priority": "priority_rank"}
@@ -39,7 +39,11 @@ def _bad_cursor() -> ValidationFailed:
 
 def _encode(ordering: str, value: Any, row_id: uuid.UUID) -> str:
     raw = json.dumps(
-        {"o": ordering, "v": value.isoformat() if hasattr(value, "isoformat") else value, "id": str(row_id)}
+        {
+            "o": ordering,
+            "v": iso_timestamp(value) if hasattr(value, "isoformat") else value,
+            "id": str(row_id),
+        }
     )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -53,9 +57,7 @@ def _decode(cursor: str, ordering: str) -> tuple[Any, uuid.UUID]:
         if SORT_COLUMNS[ordering.lstrip("-")] == "priority_rank":
             value: Any = int(data["v"])
         else:
-            value = datetime.datetime.fromisoformat(str(data["v"]))
-            if value.tzinfo is None:
-                raise _bad_cursor()
+            value = parse_iso_timestamp(str(data["v"]))
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as error:
         raise _bad_cursor() from error
     return value, row_id

@@ -9,20 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import reverse
 from rest_framework import serializers
 
+from chain.selectors import CHAIN_STATE_FIELD, chain_state_of
+from core.formats import iso_timestamp
 from providers.models import Deployment
 from tickets.models import Attachment, Comment, Ticket, format_ticket_number
-from tickets.selectors import VisibleEvent, chain_state_of_row
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
+from tickets.presenter import present_attachment, present_comment, present_events
+from tickets.selectors import TicketDetail
 
 # --------------------------------------------------------------------------------------------------------------
 # Inputs
@@ -173,18 +167,7 @@ class AttachmentOutput(serializers.Serializer):
     is_internal = serializers.BooleanField()
 
     def to_representation(self, attachment: Attachment) -> dict[str, Any]:
-        return {
-            "id": str(attachment.id),
-            "filename": attachment.filename,
-            "content_type": attachment.content_type,
-            "size": attachment.size,
-            "url": reverse("api-attachment-detail", args=[attachment.id]),
-            "uploaded_at": _iso(attachment.uploaded_at),
-            "sha256": attachment.sha256,
-            "ticket_id": str(attachment.ticket_id) if attachment.ticket_id else None,
-            "comment_id": str(attachment.comment_id) if attachment.comment_id else None,
-            "is_internal": attachment.is_internal,
-        }
+        return present_attachment(attachment)
 
 
 class CommentOutput(serializers.Serializer):
@@ -202,17 +185,7 @@ class CommentOutput(serializers.Serializer):
 
     def to_representation(self, comment: Comment) -> dict[str, Any]:
         attachments = self.context.get("attachments_by_comment", {}).get(comment.id, [])
-        return {
-            "id": str(comment.id),
-            "ticket_id": str(comment.ticket_id),
-            "author": comment.author_label,
-            "author_type": comment.author_kind,
-            "content": comment.body,
-            "message": comment.body,
-            "created_at": _iso(comment.created_at),
-            "attachments": [AttachmentOutput().to_representation(item) for item in attachments],
-            "is_internal": comment.is_internal,
-        }
+        return present_comment(comment, attachments)
 
 
 class SlaOutput(serializers.Serializer):
@@ -257,7 +230,7 @@ class TicketOutput(serializers.Serializer):
     chain = ChainOutput()
 
     def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
-        chain = chain_state_of_row(row)
+        chain = chain_state_of(row[CHAIN_STATE_FIELD])
         return {
             "id": str(row["id"]),
             "number": format_ticket_number(row["number"]),
@@ -275,15 +248,15 @@ class TicketOutput(serializers.Serializer):
             "assigned_to": row["assigned_to_username"] or row["assignee_kind"],
             "assignee_type": row["assignee_kind"],
             "escalated": row["escalated_at"] is not None,
-            "created_at": _iso(row["created_at"]),
-            "updated_at": _iso(row["updated_at"]),
-            "resolved_at": _iso(row["resolved_at"]),
-            "closed_at": _iso(row["closed_at"]),
+            "created_at": iso_timestamp(row["created_at"]),
+            "updated_at": iso_timestamp(row["updated_at"]),
+            "resolved_at": iso_timestamp(row["resolved_at"]),
+            "closed_at": iso_timestamp(row["closed_at"]),
             "metadata": row["metadata"],
             "sla": {
-                "first_response_due": _iso(row["sla_first_response_due"]),
-                "resolution_due": _iso(row["sla_resolution_due"]),
-                "first_response_at": _iso(row["first_response_at"]),
+                "first_response_due": iso_timestamp(row["sla_first_response_due"]),
+                "resolution_due": iso_timestamp(row["sla_resolution_due"]),
+                "first_response_at": iso_timestamp(row["first_response_at"]),
             },
             "chain": {"state": chain.state, "tx_hash": chain.tx_hash, "height": chain.height},
         }
@@ -295,34 +268,9 @@ class DeploymentLinkOutput(serializers.Serializer):
     linked_at = serializers.DateTimeField()
 
 
-class TicketDetailOutput(TicketOutput):
-    """A ticket with its thread, attachments and related deployments (VirtEngine's `TicketDetail`)."""
-
-    comments = CommentOutput(many=True)
-    attachments = AttachmentOutput(many=True)
-    related_deployments = DeploymentLinkOutput(many=True)
-    last_seq = serializers.IntegerField(
-        help_text="Last event seq visible to the caller (for WebSocket `since`)."
-    )
-
-    def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
-        data = super().to_representation(row)
-        context = self.context
-        data["comments"] = [CommentOutput(context=context).to_representation(c) for c in context["comments"]]
-        data["attachments"] = [AttachmentOutput().to_representation(a) for a in context["attachments"]]
-        data["related_deployments"] = [
-            {
-                "deployment_id": link.deployment.lease_id,
-                "deployment_name": link.deployment.name,
-                "linked_at": _iso(link.created_at),
-            }
-            for link in context["links"]
-        ]
-        data["last_seq"] = context["last_seq"]
-        return data
-
-
 class EventOutput(serializers.Serializer):
+    """A ticket event as the caller may read it (the same object as the WebSocket message)."""
+
     seq = serializers.IntegerField(
         help_text="In the caller's own numbering (customers never see internal events)."
     )
@@ -330,20 +278,47 @@ class EventOutput(serializers.Serializer):
     ticket_id = serializers.UUIDField()
     actor = serializers.CharField()
     actor_type = serializers.CharField()
-    data = serializers.DictField()
+    data = serializers.DictField(help_text="The payload declared for the event type (tickets/presenter.py).")
     timestamp = serializers.DateTimeField()
 
-    def to_representation(self, visible: VisibleEvent) -> dict[str, Any]:
-        event = visible.event
-        return {
-            "seq": visible.seq,
-            "type": event.kind,
-            "ticket_id": str(event.ticket_id),
-            "actor": event.actor_label,
-            "actor_type": event.actor_kind,
-            "data": event.data,
-            "timestamp": _iso(event.created_at),
-        }
+    def to_representation(self, presented: dict[str, Any]) -> dict[str, Any]:
+        return presented
+
+
+class TicketDetailOutput(TicketOutput):
+    """A ticket with its thread, attachments, related deployments and history (VirtEngine's
+    `TicketDetail`, extended), rendered from a `selectors.TicketDetail`."""
+
+    comments = CommentOutput(many=True)
+    attachments = AttachmentOutput(many=True)
+    related_deployments = DeploymentLinkOutput(many=True)
+    history = EventOutput(
+        many=True,
+        help_text="Status, priority and assignment changes, links, SLA and log events (comments and "
+        "attachments are in `comments` and `attachments`).",
+    )
+    last_seq = serializers.IntegerField(
+        help_text="Last event seq visible to the caller (for WebSocket `since`)."
+    )
+
+    def to_representation(self, detail: TicketDetail) -> dict[str, Any]:
+        data = super().to_representation(detail.row)
+        related = detail.related
+        data["comments"] = [
+            present_comment(c, related.attachments_by_comment.get(c.id, ())) for c in detail.comments
+        ]
+        data["attachments"] = [present_attachment(a) for a in detail.attachments]
+        data["related_deployments"] = [
+            {
+                "deployment_id": link.deployment.lease_id,
+                "deployment_name": link.deployment.name,
+                "linked_at": iso_timestamp(link.created_at),
+            }
+            for link in detail.links
+        ]
+        data["history"] = present_events(detail.history, self.context["audience"], related)
+        data["last_seq"] = detail.last_seq
+        return data
 
 
 class DeploymentOutput(serializers.Serializer):
@@ -361,7 +336,7 @@ class DeploymentOutput(serializers.Serializer):
             "owner": deployment.owner_address,
             "provider": deployment.provider.address,
             "provider_name": deployment.provider.name,
-            "created_at": _iso(deployment.created_at),
+            "created_at": iso_timestamp(deployment.created_at),
         }
 
 

@@ -19,6 +19,7 @@ from providers.selectors import deployments_visible_to
 from tickets import selectors, services
 from tickets.api import serializers as io
 from tickets.api.pagination import next_link, paginate
+from tickets.presenter import audience_of, present_events
 
 ERRORS = {
     400: OpenApiResponse(io.ErrorOutput, description="Invalid input; `fields` names the offending fields."),
@@ -50,15 +51,10 @@ def _query(serializer_class: type[serializers.Serializer], request: Request) -> 
 
 
 def _detail_response(request: Request, ticket_id: object, status_code: int = status.HTTP_200_OK) -> Response:
-    detail = selectors.ticket_detail(request_party(request), ticket_id)
-    context = {
-        "comments": detail.comments,
-        "attachments": detail.attachments,
-        "attachments_by_comment": detail.attachments_by_comment,
-        "links": detail.links,
-        "last_seq": detail.last_seq,
-    }
-    return Response(io.TicketDetailOutput(detail.row, context=context).data, status=status_code)
+    party = request_party(request)
+    detail = selectors.ticket_detail(party, ticket_id)
+    output = io.TicketDetailOutput(detail, context={"audience": audience_of(party)})
+    return Response(output.data, status=status_code)
 
 
 class TicketListCreateView(APIView):
@@ -128,7 +124,7 @@ class TicketCommentsView(APIView):
     )
     def get(self, request: Request, ticket_id: str) -> Response:
         detail = selectors.ticket_detail(request_party(request), ticket_id)
-        context = {"attachments_by_comment": detail.attachments_by_comment}
+        context = {"attachments_by_comment": detail.related.attachments_by_comment}
         return Response(io.CommentOutput(detail.comments, many=True, context=context).data)
 
     @extend_schema(
@@ -167,7 +163,8 @@ class TicketEventsView(APIView):
         query = _query(io.EventsQuery, request)
         ticket = selectors.ticket_get(party, ticket_id)
         events = selectors.events_visible_to(party, ticket, since=query["since"], limit=query["limit"])
-        return Response(io.EventOutput(events, many=True).data)
+        presented = present_events(events, audience_of(party), selectors.event_related(events))
+        return Response(io.EventOutput(presented, many=True).data)
 
 
 class TicketEscalateView(APIView):

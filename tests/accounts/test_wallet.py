@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.addresses import address_from_pubkey
 from accounts.wallet import (
     HEADER_ADDRESS,
     HEADER_NONCE,
@@ -24,7 +23,6 @@ from accounts.wallet import (
     WalletAuthError,
     amino_sign_bytes,
     body_hash,
-    canonical_json,
     generate_private_key,
     public_key_of,
     request_sign_bytes,
@@ -35,6 +33,8 @@ from accounts.wallet import (
     wallet_fields_from_query,
     wallet_query_params,
 )
+from core.addresses import address_from_pubkey
+from core.formats import canonical_json
 from tests.reference import reference_file
 
 CHAIN_ID = "virtengine-1"
