@@ -159,7 +159,7 @@ def post_multipart(port: int, cookies: dict[str, str], csrf_cookie: str, size: i
 
 
 def remove_attachment(attachment_id: str | None) -> None:
-    from tickets.attachment_files import delete_stored
+    from tickets.files.storage import delete_stored
     from tickets.models import Attachment
 
     if not attachment_id:

@@ -14,6 +14,13 @@ from tickets import states
 
 TICKET_NUMBER_SEQUENCE = "tickets_ticket_number_seq"
 
+# Bounds on what callers may write: the services enforce them and the API documents them.
+SUBJECT_MAX_LENGTH = 200
+TEXT_MAX_LENGTH = 20_000  # a description, a comment
+REASON_MAX_LENGTH = 2_000  # why a ticket was escalated, reassigned or moved
+LEASE_ID_MAX_LENGTH = 200
+MAX_ATTACHMENTS_PER_WRITE = 20
+
 
 class NextVal(models.Func):
     """`nextval('<sequence>')`: the ticket number comes from a PostgreSQL sequence at insert time."""
@@ -67,7 +74,7 @@ class Ticket(models.Model):
     )
     # The lease owner; denormalised from the deployment (a lease's owner never changes) to scope reads.
     customer_address = models.CharField(max_length=90)
-    subject = models.CharField(max_length=200)
+    subject = models.CharField(max_length=SUBJECT_MAX_LENGTH)
     description = models.TextField()
     category = models.CharField(max_length=16, choices=Category.choices, default=Category.GENERAL)
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.MEDIUM)

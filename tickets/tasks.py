@@ -1,13 +1,28 @@
-"""Celery tasks of the tickets app: thin entry points that call the module doing the work."""
+"""Celery tasks of the tickets app: thin entry points that call a service."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from tickets.attachment_files import expire_unreferenced
+from providers.provider_api import ProviderUnavailable
+from tickets import services
 
 
 @shared_task(name="tickets.tasks.attachments_expire_unreferenced_task")
 def attachments_expire_unreferenced_task() -> int:
     """Delete uploads no ticket referenced within the TTL (run hourly by beat); return how many."""
-    return expire_unreferenced()
+    return services.attachments_expire_unreferenced()
+
+
+@shared_task(
+    name="tickets.tasks.deployment_logs_fetch_task",
+    autoretry_for=(ProviderUnavailable,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+    acks_late=True,
+)
+def deployment_logs_fetch_task(ticket_id: str) -> None:
+    """Fetch the ticket's deployment logs from its provider and attach them (internal)."""
+    services.deployment_logs_fetch(ticket_id=ticket_id)

@@ -106,7 +106,7 @@ MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media")))
 VE_STORAGE_BACKEND = env("VE_STORAGE_BACKEND", default="local")
 if VE_STORAGE_BACKEND == "s3":
     _attachments_storage = {
-        "BACKEND": "tickets.attachment_files.AttachmentS3Storage",
+        "BACKEND": "tickets.files.storage.AttachmentS3Storage",
         "OPTIONS": {
             "bucket_name": env("AWS_STORAGE_BUCKET_NAME", default="virtengine-support"),
             "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
@@ -130,7 +130,7 @@ STORAGES = {
 }
 
 # Attachments: every multipart upload streams through a hashing, size-capped handler to a temp file.
-FILE_UPLOAD_HANDLERS = ["tickets.attachment_files.AttachmentUploadHandler"]
+FILE_UPLOAD_HANDLERS = ["tickets.files.upload.AttachmentUploadHandler"]
 VE_ATTACHMENT_MAX_BYTES = env.int("VE_ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
 VE_ATTACHMENT_UNREFERENCED_TTL_HOURS = env.int("VE_ATTACHMENT_UNREFERENCED_TTL_HOURS", default=24)
 

@@ -72,7 +72,7 @@ def full_history(world):
         actor=world.alice, ticket_id=ticket.pk, deployment_id=world.alice_second_deployment.lease_id
     )  # 10
     with mock.patch(
-        "providers.provider_api.fetch_deployment_logs", return_value=("secret log line\n", False)
+        "tickets.services.logs.fetch_deployment_logs", return_value=("secret log line\n", False)
     ):
         services.deployment_logs_fetch(ticket_id=ticket.pk)  # 11 logs_fetched (internal)
     services.ticket_transition(actor=world.provider_a_member, ticket_id=ticket.pk, status="resolved")  # 12

@@ -141,7 +141,7 @@ class TestChanges:
     def test_logs_request_is_queued_after_commit_once_a_minute(
         self, world: World, apis: Apis, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
     ) -> None:
-        from providers import tasks
+        from tickets import tasks
 
         queued: list[str] = []
         monkeypatch.setattr(tasks.deployment_logs_fetch_task, "delay", queued.append)

@@ -152,7 +152,7 @@ def ticket(world: World) -> Ticket:
 def test_matrix(
     world: World, apis: Apis, ticket: Ticket, case: Case, party: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from providers import tasks
+    from tickets import tasks
 
     monkeypatch.setattr(tasks.deployment_logs_fetch_task, "delay", lambda *args: None)
     case.prepare(ticket, world)

@@ -19,20 +19,18 @@ from django.utils import timezone
 
 from core.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from tests.conftest import World
-from tickets import attachment_files
-from tickets.attachment_files import (
-    HEAD_BYTES,
-    AttachmentUploadHandler,
-    ReceivedUpload,
+from tickets.files.sniffing import (
+    ACCEPTED_TYPES,
+    CheckedUpload,
     check_upload,
-    delete_stored,
-    expire_unreferenced,
-    open_stored,
     safe_filename,
     sniff_content_type,
-    store,
 )
+from tickets.files.storage import delete_stored, new_storage_key, open_stored, store
+from tickets.files.upload import HEAD_BYTES, AttachmentUploadHandler, ReceivedUpload
 from tickets.models import Attachment
+from tickets.services.attachments import EXPIRY_BATCH_SIZE
+from tickets.services.attachments import attachments_expire_unreferenced as expire_unreferenced
 from tickets.tasks import attachments_expire_unreferenced_task
 
 CHUNK = 64 * 1024
@@ -116,7 +114,7 @@ def test_sniff_refuses(head: bytes, filename: str) -> None:
     assert "file" in error.fields
     assert "PNG" in error.message
     assert "PDF" in error.message
-    assert error.extra["accepted"] == list(attachment_files.ACCEPTED_TYPES)
+    assert error.extra["accepted"] == list(ACCEPTED_TYPES)
 
 
 def test_sniff_refusal_names_what_was_refused() -> None:
@@ -324,7 +322,7 @@ def test_check_upload_refuses_html_and_empty_files() -> None:
 def test_check_upload_accepts_any_django_file(settings) -> None:
     data = log_bytes(50_000)
     checked = check_upload(ContentFile(data, name="deployment.log"))
-    assert checked == attachment_files.CheckedUpload(
+    assert checked == CheckedUpload(
         filename="deployment.log",
         content_type="text/plain",
         size=len(data),
@@ -409,7 +407,7 @@ def make_attachment(*, age: timedelta, ticket=None, storage_key: str | None = No
         content_type="text/plain",
         size=1,
         sha256="0" * 64,
-        storage_key=storage_key or attachment_files.new_storage_key(),
+        storage_key=storage_key or new_storage_key(),
     )
     Attachment.objects.filter(pk=attachment.pk).update(uploaded_at=timezone.now() - age)
     return attachment
@@ -446,7 +444,7 @@ def test_expire_unreferenced_works_in_batches_and_takes_now(
     local_storage: Path, settings, django_capture_on_commit_callbacks
 ) -> None:
     settings.VE_ATTACHMENT_UNREFERENCED_TTL_HOURS = 1
-    for _ in range(attachment_files.EXPIRY_BATCH_SIZE + 5):
+    for _ in range(EXPIRY_BATCH_SIZE + 5):
         make_attachment(age=timedelta(minutes=30))
     with django_capture_on_commit_callbacks(execute=True):
         assert expire_unreferenced() == 0  # not yet past the TTL

@@ -24,9 +24,9 @@ from django.test import Client
 
 from accounts import hmac_signing
 from config.asgi import application
-from providers import tasks
 from tests.api import Api
 from tests.conftest import Apis, World
+from tickets import tasks
 from tickets.models import TicketEvent
 from tickets.presenter import SHAPES, Audience
 

@@ -17,8 +17,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.system.processes import stop_process
-from tickets import attachment_files
-from tickets.attachment_files import ReceivedUpload, check_upload, delete_stored, open_stored, store
+from tickets.files import storage as attachment_storage
+from tickets.files.sniffing import check_upload
+from tickets.files.storage import delete_stored, open_stored, store
+from tickets.files.upload import ReceivedUpload
 
 BUCKET = "ves-attachments-test"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -66,7 +68,7 @@ def s3_storage(settings, s3_endpoint: str) -> str:
     settings.STORAGES = {
         **settings.STORAGES,
         "attachments": {
-            "BACKEND": "tickets.attachment_files.AttachmentS3Storage",
+            "BACKEND": "tickets.files.storage.AttachmentS3Storage",
             "OPTIONS": {
                 "bucket_name": BUCKET,
                 "endpoint_url": s3_endpoint,
@@ -90,9 +92,9 @@ def log_bytes(size: int) -> bytes:
 def test_configured_backend_is_the_attachment_s3_storage(s3_storage: str) -> None:
     from storages.backends.s3 import S3Storage
 
-    storage = attachment_files.attachments_storage()
+    storage = attachment_storage.attachments_storage()
     assert isinstance(storage, S3Storage)
-    assert type(storage) is attachment_files.AttachmentS3Storage
+    assert type(storage) is attachment_storage.AttachmentS3Storage
     assert storage.transfer_config.max_request_concurrency == 2
     assert storage.transfer_config.max_in_memory_upload_chunks == 2
 

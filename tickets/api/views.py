@@ -19,6 +19,7 @@ from providers.selectors import deployments_visible_to
 from tickets import selectors, services
 from tickets.api import serializers as io
 from tickets.api.pagination import next_link, paginate
+from tickets.files.storage import open_stored
 from tickets.presenter import audience_of, present_events
 
 ERRORS = {
@@ -280,8 +281,6 @@ class AttachmentDownloadView(APIView):
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **_errors(401, 404)},
     )
     def get(self, request: Request, attachment_id: str) -> FileResponse:
-        from tickets.attachment_files import open_stored
-
         attachment = selectors.attachment_get_for_download(request_party(request), attachment_id)
         response = FileResponse(
             open_stored(attachment.storage_key),

@@ -1,0 +1,1 @@
+"""Attachment files: receiving uploads (`upload`), checking them (`sniffing`) and storing them (`storage`)."""

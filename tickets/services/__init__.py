@@ -1,0 +1,47 @@
+"""Every write to a ticket. One path for each change.
+
+Each service runs in one transaction: it locks the ticket row, checks the actor's role (a ticket the
+actor cannot see is NotFound), applies the change, appends a ticket event with the next per-ticket
+sequence number (`recording.record_event`), which queues the chain outbox row in the same transaction and
+schedules the after-commit hooks (real-time broadcast, outbox drain). Nothing else changes a ticket's
+status or assignee.
+
+One module per entity, as Zulip's `actions/`; callers import the services from here.
+"""
+
+from tickets.services.assignments import ticket_assign, ticket_escalate
+from tickets.services.attachments import attachment_attach, attachment_upload, attachments_expire_unreferenced
+from tickets.services.comments import CommentResult, comment_add
+from tickets.services.links import deployment_link, deployment_unlink
+from tickets.services.logs import (
+    LOGS_REQUEST_COOLDOWN_SECONDS,
+    deployment_logs_fetch,
+    deployment_logs_request,
+)
+from tickets.services.tickets import (
+    sla_due_times,
+    ticket_create,
+    ticket_priority_set,
+    ticket_transition,
+    ticket_update,
+)
+
+__all__ = [
+    "LOGS_REQUEST_COOLDOWN_SECONDS",
+    "CommentResult",
+    "attachment_attach",
+    "attachment_upload",
+    "attachments_expire_unreferenced",
+    "comment_add",
+    "deployment_link",
+    "deployment_logs_fetch",
+    "deployment_logs_request",
+    "deployment_unlink",
+    "sla_due_times",
+    "ticket_assign",
+    "ticket_create",
+    "ticket_escalate",
+    "ticket_priority_set",
+    "ticket_transition",
+    "ticket_update",
+]

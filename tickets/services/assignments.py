@@ -1,0 +1,141 @@
+"""Assignment writes: escalation to the VirtEngine support queue and reassignment by support, each with its
+place in the assignment history (from, to, by whom, why, when)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import Conflict, Forbidden, ValidationFailed
+from core.parties import Party
+from providers.models import ProviderMembership
+from providers.selectors import user_is_support
+from tickets.models import REASON_MAX_LENGTH, Assignment, Ticket, TicketEvent
+from tickets.services.recording import (
+    Kind,
+    clean_choice,
+    clean_text,
+    lock_ticket,
+    record_event,
+    require_not_closed,
+    save_ticket,
+)
+
+
+def _change_assignment(
+    ticket: Ticket,
+    *,
+    actor: Party,
+    to_kind: str,
+    to_user_id: int | None,
+    reason: str,
+    is_escalation: bool,
+    at: datetime.datetime,
+) -> TicketEvent:
+    Assignment.objects.create(
+        ticket=ticket,
+        from_kind=ticket.assignee_kind,
+        from_user_id=ticket.assigned_to_id,
+        to_kind=to_kind,
+        to_user_id=to_user_id,
+        by_kind=actor.kind.value,
+        by_label=actor.label,
+        reason=reason,
+        is_escalation=is_escalation,
+        created_at=at,
+    )
+    names = _usernames({ticket.assigned_to_id, to_user_id})
+    data = {
+        "from": {
+            "kind": ticket.assignee_kind,
+            "user_id": ticket.assigned_to_id,
+            "name": names.get(ticket.assigned_to_id),
+        },
+        "to": {"kind": to_kind, "user_id": to_user_id, "name": names.get(to_user_id)},
+        "reason": reason,
+        "escalation": is_escalation,
+    }
+    ticket.assignee_kind = to_kind
+    ticket.assigned_to_id = to_user_id
+    return record_event(ticket, kind=Kind.ASSIGNMENT_CHANGE, actor=actor, data=data, at=at)
+
+
+def _usernames(user_ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = [user_id for user_id in user_ids if user_id is not None]
+    if not wanted:
+        return {}
+    return dict(get_user_model().objects.filter(pk__in=wanted).values_list("pk", "username"))
+
+
+@transaction.atomic
+def ticket_escalate(*, actor: Party, ticket_id: object, reason: str) -> Ticket:
+    """Hand a ticket to the VirtEngine support queue (by customer, provider, support or an SLA breach)."""
+    reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH)
+    ticket = lock_ticket(actor, ticket_id)
+    require_not_closed(ticket)
+    if ticket.escalated_at is not None and ticket.assignee_kind == Ticket.AssigneeKind.SUPPORT:
+        raise Conflict("The ticket is already escalated to support.", code="already_escalated")
+    now = timezone.now()
+    _change_assignment(
+        ticket,
+        actor=actor,
+        to_kind=Ticket.AssigneeKind.SUPPORT,
+        to_user_id=None,
+        reason=reason,
+        is_escalation=True,
+        at=now,
+    )
+    ticket.escalated_at = now
+    save_ticket(ticket, "assignee_kind", "assigned_to", "escalated_at", at=now)
+    return ticket
+
+
+@transaction.atomic
+def ticket_assign(
+    *,
+    actor: Party,
+    ticket_id: object,
+    assignee_kind: str,
+    assignee_user_id: int | None = None,
+    reason: str = "",
+) -> Ticket:
+    """Support reassigns a ticket: to the provider (its queue or one member) or to support (queue or agent)."""
+    assignee_kind = clean_choice("assignee_kind", assignee_kind, Ticket.AssigneeKind.values)
+    ticket = lock_ticket(actor, ticket_id)
+    if not actor.is_support:
+        raise Forbidden("Only VirtEngine support assigns tickets.")
+    require_not_closed(ticket)
+    if assignee_user_id is not None:
+        _require_assignable(ticket, assignee_kind=assignee_kind, user_id=assignee_user_id)
+    if ticket.assignee_kind == assignee_kind and ticket.assigned_to_id == assignee_user_id:
+        return ticket
+    now = timezone.now()
+    _change_assignment(
+        ticket,
+        actor=actor,
+        to_kind=assignee_kind,
+        to_user_id=assignee_user_id,
+        reason=reason.strip(),
+        is_escalation=False,
+        at=now,
+    )
+    save_ticket(ticket, "assignee_kind", "assigned_to", at=now)
+    return ticket
+
+
+def _require_assignable(ticket: Ticket, *, assignee_kind: str, user_id: int) -> None:
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if assignee_kind == Ticket.AssigneeKind.PROVIDER:
+        allowed = ProviderMembership.objects.filter(user_id=user_id, provider_id=ticket.provider_id).exists()
+        problem = "is not a member of the ticket's provider"
+    else:
+        allowed = user is not None and user_is_support(user)
+        problem = "is not a support agent"
+    if user is None or not allowed:
+        raise ValidationFailed(
+            "Cannot assign to that user.", fields={"assignee_id": [f"User {user_id} {problem}."]}
+        )

@@ -1,0 +1,99 @@
+"""Comment writes: replies and internal notes, with their attachments and the automatic moves they cause."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import Forbidden
+from core.parties import Party, PartyKind
+from tickets import states
+from tickets.models import TEXT_MAX_LENGTH, Attachment, Comment, TicketEvent
+from tickets.services.attachments import attach_uploads
+from tickets.services.recording import (
+    Kind,
+    apply_status,
+    clean_text,
+    lock_ticket,
+    record_event,
+    require_not_closed,
+    save_ticket,
+)
+
+
+@dataclass(frozen=True)
+class CommentResult:
+    comment: Comment
+    attachments: list[Attachment]
+    status_event: TicketEvent | None
+
+
+@transaction.atomic
+def comment_add(
+    *,
+    actor: Party,
+    ticket_id: object,
+    body: str,
+    is_internal: bool = False,
+    attachment_ids: Sequence[object] = (),
+) -> CommentResult:
+    """Add a reply (or, for provider and support, an internal note) to a ticket's thread.
+
+    A customer's reply to a ticket waiting on them or resolved moves it back to in_progress; the first
+    public reply by provider or support is the ticket's first response.
+    """
+    body = clean_text("content", body, max_length=TEXT_MAX_LENGTH)
+    ticket = lock_ticket(actor, ticket_id)
+    if is_internal and not actor.sees_internal:
+        raise Forbidden(
+            "Customers cannot write internal notes.", fields={"is_internal": ["Not allowed for customers."]}
+        )
+    require_not_closed(ticket)
+    now = timezone.now()
+    comment = Comment.objects.create(
+        ticket=ticket,
+        author_id=actor.user_id,
+        author_kind=actor.kind.value,
+        author_address=actor.address if actor.is_customer else "",
+        author_label=actor.label,
+        body=body,
+        is_internal=is_internal,
+        created_at=now,
+    )
+    record_event(
+        ticket,
+        kind=Kind.NEW_COMMENT,
+        actor=actor,
+        data={"comment_id": str(comment.id), "is_internal": is_internal, "author_kind": actor.kind.value},
+        is_internal=is_internal,
+        at=now,
+    )
+    attachments = attach_uploads(
+        ticket, actor=actor, attachment_ids=attachment_ids, comment=comment, is_internal=is_internal, at=now
+    )
+    fields = ["last_activity_at"]
+    ticket.last_activity_at = now
+    status_event = None
+    reopened_status = states.AFTER_CUSTOMER_REPLY.get(states.Status(ticket.status))
+    if actor.is_customer and reopened_status is not None:
+        status_event = apply_status(
+            ticket,
+            actor=actor,
+            role=states.Role.SYSTEM,
+            target=reopened_status,
+            reason="customer_reply",
+            at=now,
+        )
+        fields += ["status", "resolved_at"]
+    if (
+        actor.kind in (PartyKind.PROVIDER, PartyKind.SUPPORT)
+        and not is_internal
+        and ticket.first_response_at is None
+    ):
+        ticket.first_response_at = now
+        fields.append("first_response_at")
+    save_ticket(ticket, *fields, at=now)
+    return CommentResult(comment=comment, attachments=attachments, status_event=status_event)

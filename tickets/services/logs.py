@@ -1,0 +1,84 @@
+"""Deployment logs: asking for them (at most once a minute per ticket), and fetching them from the provider
+to attach as an internal file with a `logs_fetched` event."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import NotFound
+from core.parties import SYSTEM, Party
+from providers.provider_api import ProviderRefused, fetch_deployment_logs
+from tickets.files import storage
+from tickets.models import Attachment, Ticket
+from tickets.selectors import parse_ticket_id, ticket_is_visible_to
+from tickets.services.attachments import attachment_facts
+from tickets.services.recording import Kind, lock_ticket, record_event, require_not_closed, save_ticket
+
+LOGS_REQUEST_COOLDOWN_SECONDS = 60
+
+
+def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
+    """Ask for the deployment's recent logs to be fetched from the provider now (at most once a minute).
+
+    The fetched logs arrive later as an internal attachment with a `logs_fetched` event.
+    """
+    # A real cycle: the task is the worker's entry point into `deployment_logs_fetch` below.
+    from tickets.tasks import deployment_logs_fetch_task
+
+    ticket = Ticket.objects.filter(pk=parse_ticket_id(ticket_id)).first()
+    if ticket is None or not ticket_is_visible_to(actor, ticket):
+        raise NotFound("Ticket not found.")
+    require_not_closed(ticket)
+    try:
+        fresh = cache.add(f"logs-request:{ticket.pk}", 1, timeout=LOGS_REQUEST_COOLDOWN_SECONDS)
+    except Exception:  # noqa: BLE001 - without Redis there is no cooldown; fetching again is harmless
+        fresh = True
+    if not fresh:
+        return  # a fetch was requested moments ago; it will bring the same logs
+    transaction.on_commit(lambda: deployment_logs_fetch_task.delay(str(ticket.pk)))
+
+
+def deployment_logs_fetch(*, ticket_id: object) -> Attachment | None:
+    """Fetch the deployment's logs from the provider (outside any transaction: it is network I/O), then
+    attach them to the ticket as an internal file with a `logs_fetched` event. None if the ticket closed."""
+    ticket = (
+        Ticket.objects.select_related("deployment__provider").filter(pk=parse_ticket_id(ticket_id)).first()
+    )
+    if ticket is None or ticket.status == Ticket.Status.CLOSED:
+        return None
+    try:
+        text, truncated = fetch_deployment_logs(ticket.deployment)
+    except ProviderRefused as refusal:
+        text, truncated = f"[logs unavailable: {refusal}]\n", False
+    content = text.encode()
+    now = timezone.now()
+    storage_key = storage.store(ContentFile(content), content_type="text/plain")
+    with transaction.atomic():
+        locked = lock_ticket(SYSTEM, ticket.pk)
+        attachment = Attachment.objects.create(
+            ticket=locked,
+            uploader_kind=SYSTEM.kind.value,
+            uploader_key=SYSTEM.key,
+            filename=f"{locked.display_number}-logs-{now:%Y%m%dT%H%M%SZ}.log",
+            content_type="text/plain",
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            storage_key=storage_key,
+            is_internal=True,
+            uploaded_at=now,
+        )
+        record_event(
+            locked,
+            kind=Kind.LOGS_FETCHED,
+            actor=SYSTEM,
+            data={**attachment_facts(attachment), "truncated": truncated},
+            is_internal=True,
+            at=now,
+        )
+        save_ticket(locked, at=now)
+    return attachment
