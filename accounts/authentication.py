@@ -8,25 +8,17 @@ to another scheme.
 from __future__ import annotations
 
 import hashlib
-import time
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import connection
-from django.utils import timezone
 from django.utils.encoding import escape_uri_path
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts import hmac_signing, wallet
+from accounts.services import hmac_signature_verify, wallet_signature_verify
 from core.parties import Party
-from core.secrets import decrypt_secret
-from providers.models import ProviderCredential
-from providers.selectors import credential_get_active, party_for_address, party_for_user, provider_party
-
-CREDENTIAL_TOUCH_INTERVAL = timedelta(minutes=1)
+from providers.selectors import party_for_user
 
 
 class PartyPrincipal:
@@ -48,74 +40,6 @@ class PartyPrincipal:
 
     def __str__(self) -> str:
         return self.party.label
-
-
-def claim_nonce(scope: str, value: str, ttl_seconds: int) -> bool:
-    """Record a single-use value in the shared store (PostgreSQL); False if it was already used."""
-    from accounts.models import SignatureNonce
-
-    key = hashlib.sha256(f"{scope}:{value}".encode()).hexdigest()
-    with connection.cursor() as cursor:
-        # One round trip, exact under concurrency: the row comes back only to the request that inserted it.
-        cursor.execute(
-            f"INSERT INTO {SignatureNonce._meta.db_table} (key, expires_at) VALUES (%s, %s) "  # noqa: S608 - table name from the model
-            "ON CONFLICT (key) DO NOTHING RETURNING id",
-            [key, timezone.now() + timedelta(seconds=ttl_seconds)],
-        )
-        return cursor.fetchone() is not None
-
-
-def verify_wallet_fields(
-    *, fields: dict[str, str | None], method: str, path: str, raw_body: bytes, body_digest: str | None = None
-) -> Party:
-    """Verify a wallet signature (headers or WebSocket query), claim its nonce, return the party.
-
-    Raises `wallet.WalletAuthError` for a bad signature and for a reused nonce.
-    """
-    verified = wallet.verify_signed_request(
-        method=method,
-        path=path,
-        headers_or_params=fields,
-        raw_body=raw_body,
-        content_type=None,
-        now_ms=int(time.time() * 1000),
-        chain_id=settings.VE_CHAIN_ID,
-        prefix=settings.VE_BECH32_PREFIX,
-        max_age_ms=settings.VE_SIGNATURE_MAX_AGE_SECONDS * 1000,
-        max_skew_ms=settings.VE_SIGNATURE_MAX_SKEW_SECONDS * 1000,
-        precomputed_body_hash=body_digest,
-    )
-    window = settings.VE_SIGNATURE_MAX_AGE_SECONDS + settings.VE_SIGNATURE_MAX_SKEW_SECONDS + 60
-    if not claim_nonce("wallet", f"{verified.address}:{verified.nonce}", window):
-        raise wallet.WalletAuthError("nonce_reused", "This nonce was already used.")
-    return party_for_address(verified.address)
-
-
-def verify_hmac_fields(*, fields: dict[str, str | None], method: str, path: str, raw_query: str) -> Party:
-    """Verify a provider HMAC signature; raise `hmac_signing.HmacAuthError` if it does not hold."""
-    principal = fields.get("principal") or ""
-    credential = credential_get_active(principal)
-    if credential is None:
-        raise hmac_signing.HmacAuthError("unknown_principal", "Unknown or revoked credential.")
-    hmac_signing.verify_hmac(
-        secret=decrypt_secret(credential.secret_ciphertext),
-        method=method,
-        path=path,
-        raw_query=raw_query,
-        principal=principal,
-        timestamp_str=fields.get("timestamp") or "",
-        signature_hex=fields.get("signature") or "",
-        now_s=int(time.time()),
-    )
-    _touch(credential)
-    return provider_party(credential.provider)
-
-
-def _touch(credential: ProviderCredential) -> None:
-    now = timezone.now()
-    if credential.last_used_at is None or now - credential.last_used_at > CREDENTIAL_TOUCH_INTERVAL:
-        ProviderCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
-        credential.last_used_at = now  # the object may be cached: keep it in step, or every call writes
 
 
 def _raw_path(request: Request) -> str:
@@ -175,7 +99,7 @@ class WalletSignatureAuthentication(authentication.BaseAuthentication):
             return None
         raw_body, digest = _signed_body(request)
         try:
-            party = verify_wallet_fields(
+            party = wallet_signature_verify(
                 fields=fields,
                 method=request.method,
                 path=_raw_path(request),
@@ -198,7 +122,7 @@ class ProviderHmacAuthentication(authentication.BaseAuthentication):
         if fields is None:
             return None
         try:
-            party = verify_hmac_fields(
+            party = hmac_signature_verify(
                 fields=fields,
                 method=request.method,
                 path=_raw_path(request),

@@ -19,7 +19,7 @@ from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
 
 from accounts import hmac_signing, wallet
-from accounts.authentication import verify_hmac_fields, verify_wallet_fields
+from accounts.services import hmac_signature_verify, wallet_signature_verify
 from core.parties import Party
 from providers.selectors import party_for_user
 
@@ -41,13 +41,13 @@ def _party_from_scope(scope: dict[str, Any]) -> tuple[Party | None, str | None]:
     wallet_fields = wallet.wallet_fields_from_query(params)
     if wallet_fields is not None:
         try:
-            return verify_wallet_fields(fields=wallet_fields, method="GET", path=path, raw_body=b""), None
+            return wallet_signature_verify(fields=wallet_fields, method="GET", path=path, raw_body=b""), None
         except wallet.WalletAuthError as error:
             return None, f"wallet signature refused: {error.message}"
     hmac_fields = hmac_signing.hmac_fields_from_query(params)
     if hmac_fields is not None:
         try:
-            party = verify_hmac_fields(
+            party = hmac_signature_verify(
                 fields=hmac_fields,
                 method="GET",
                 path=path,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -245,8 +246,6 @@ def _envelope_from_proto(data: bytes) -> dict[str, Any]:
 def _payload_proto(payload: Mapping[str, Any] | None) -> bytes | None:
     if not payload:
         return None
-    import json
-
     envelope = json.loads(base64.b64decode(str(payload["envelope"])))
     return (
         _message(1, _envelope_proto(envelope))

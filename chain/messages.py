@@ -33,6 +33,7 @@ from typing import Any
 
 from chain import envelopes, keys, mapping
 from chain.mapping import EventFacts, TicketFacts
+from chain.models import idempotency_key_for
 from core.formats import iso_timestamp
 from providers.models import CustomerIdentity
 from tickets.models import Comment, Ticket, TicketEvent, format_ticket_number
@@ -219,8 +220,6 @@ def seal_message(
 
 def seal_messages(events: Sequence[TicketEvent]) -> list[SealedMessage | mapping.MappingError]:
     """Each event's sealed message (or the MappingError that stops it), in the order given."""
-    from chain.services import idempotency_key_for
-
     facts = event_facts(events)
     party_keys = recipient_keys(event.ticket for event in events)
     relayer = keys.relayer_address()

@@ -7,6 +7,11 @@ from django.db import models
 from django.utils import timezone
 
 
+def idempotency_key_for(*, ticket_id: object, seq: int) -> str:
+    """The stable key a ledger uses to recognise a resubmitted event: `ticket:<id>:<seq>`."""
+    return f"ticket:{ticket_id}:{seq}"
+
+
 class OutboxEntry(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", "Pending"

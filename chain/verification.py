@@ -33,8 +33,7 @@ from typing import Any
 from chain import envelopes, keys, mapping, messages
 from chain.backends import get_backend, local, local_backend_at
 from chain.backends.base import AnchoredTx, ChainBackend
-from chain.models import OutboxEntry
-from chain.services import idempotency_key_for
+from chain.models import OutboxEntry, idempotency_key_for
 from tickets.models import Ticket, TicketEvent, format_ticket_number
 
 TICKETS_PER_CHUNK = 500

@@ -100,8 +100,8 @@ def _drf_error_body(exc: exceptions.APIException) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render ApplicationError and every DRF/Django error in the one JSON shape."""
-    # Imported here: DRF imports this module while `rest_framework.views` is still initialising.
-    from rest_framework.views import exception_handler
+    # A real cycle: DRF imports this module (its EXCEPTION_HANDLER) while `rest_framework.views` initialises.
+    from rest_framework.views import exception_handler  # noqa: PLC0415
 
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.status_code)

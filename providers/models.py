@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+LEASE_ID_MAX_LENGTH = 200
+
 
 class ProviderAccount(models.Model):
     """A provider on the VirtEngine marketplace, identified by its chain address."""
@@ -68,7 +70,7 @@ class ProviderCredential(models.Model):
 class Deployment(models.Model):
     """A lease: `owner/dseq/gseq/oseq`, owned by a customer address and served by one provider."""
 
-    lease_id = models.CharField(max_length=200, unique=True)
+    lease_id = models.CharField(max_length=LEASE_ID_MAX_LENGTH, unique=True)
     owner_address = models.CharField(max_length=90, db_index=True)
     dseq = models.PositiveBigIntegerField()
     gseq = models.PositiveIntegerField(default=1)

@@ -117,6 +117,14 @@ def deployments_visible_to(party: Party) -> QuerySet[Deployment]:
     return deployments.none()
 
 
+DEPLOYMENT_LIST_LIMIT = 500
+
+
+def deployment_list(party: Party) -> list[Deployment]:
+    """The party's deployments, newest first (the create form's picker): at most DEPLOYMENT_LIST_LIMIT."""
+    return list(deployments_visible_to(party).order_by("-created_at")[:DEPLOYMENT_LIST_LIMIT])
+
+
 def deployment_get_for(party: Party, lease_id: str) -> Deployment:
     """A deployment the party may see, by lease ID; NotFound otherwise (whether missing or hidden)."""
     deployment = deployments_visible_to(party).filter(lease_id=lease_id).first()

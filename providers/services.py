@@ -10,10 +10,12 @@ import base64
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from core.addresses import is_valid_address
 from core.errors import Conflict, ValidationFailed
@@ -91,6 +93,17 @@ def provider_credential_issue(*, provider: ProviderAccount, label: str = "") -> 
     return IssuedCredential(credential=credential, secret=secret)
 
 
+CREDENTIAL_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def credential_touch(*, credential: ProviderCredential) -> None:
+    """Record that a credential was just used (at most once a minute: provider machines call in bursts)."""
+    now = timezone.now()
+    if credential.last_used_at is None or now - credential.last_used_at > CREDENTIAL_TOUCH_INTERVAL:
+        ProviderCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+        credential.last_used_at = now  # the object may be cached: keep it in step, or every call writes
+
+
 def provider_member_add(
     *, provider: ProviderAccount, user: AbstractBaseUser, role: str = ProviderMembership.Role.MEMBER
 ) -> ProviderMembership:
@@ -164,8 +177,6 @@ def support_staff_create(*, username: str, email: str = "", password: str | None
 
 def support_group() -> Group:
     """The support group, with every permission on the support apps' models (the console's needs)."""
-    from django.contrib.auth.models import Permission
-
     group, created = Group.objects.get_or_create(name=SUPPORT_GROUP)
     if created or not group.permissions.exists():
         group.permissions.set(

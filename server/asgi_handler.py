@@ -18,6 +18,7 @@ uvicorn (2026-12-02, 2-core machine, wrk -c16, medians of 3 rounds):
 
 from __future__ import annotations
 
+import django
 from asgiref.sync import sync_to_async
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler
@@ -35,7 +36,5 @@ class SingleHopASGIHandler(ASGIHandler):
 
 def get_single_hop_asgi_application() -> SingleHopASGIHandler:
     """Like `django.core.asgi.get_asgi_application`, with the single-hop handler."""
-    import django
-
     django.setup(set_prefix=False)
     return SingleHopASGIHandler()

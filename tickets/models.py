@@ -14,11 +14,11 @@ from tickets import states
 
 TICKET_NUMBER_SEQUENCE = "tickets_ticket_number_seq"
 
-# Bounds on what callers may write: the services enforce them and the API documents them.
+# Bounds on what callers may write: the services enforce them and the API documents them (a lease ID's is
+# `providers.models.LEASE_ID_MAX_LENGTH`).
 SUBJECT_MAX_LENGTH = 200
 TEXT_MAX_LENGTH = 20_000  # a description, a comment
 REASON_MAX_LENGTH = 2_000  # why a ticket was escalated, reassigned or moved
-LEASE_ID_MAX_LENGTH = 200
 MAX_ATTACHMENTS_PER_WRITE = 20
 
 

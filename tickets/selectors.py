@@ -139,6 +139,13 @@ def ticket_parties(ticket_id: object) -> TicketParties:
     return TicketParties(provider_id=provider_id, customer_addresses=frozenset({customer, creator} - {""}))
 
 
+def last_seqs(ticket_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+    """ticket id → (last seq, last public seq): where each ticket's history ends, for sockets to compare
+    with what they have sent (no party involved: the caller compares in its socket's own numbering)."""
+    rows = Ticket.objects.filter(pk__in=_uuids(ticket_ids)).values_list("id", "last_seq", "last_public_seq")
+    return {str(ticket_id): (seq, public_seq) for ticket_id, seq, public_seq in rows}
+
+
 def last_visible_seq(party: Party, ticket: Ticket) -> int:
     return ticket.last_seq if party.sees_internal else ticket.last_public_seq
 

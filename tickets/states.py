@@ -90,7 +90,3 @@ def check_transition(source: Status | str, target: Status | str, role: Role | st
     """Raise IllegalTransition unless the move is allowed."""
     if not can_transition(source, target, role):
         raise IllegalTransition(Status(source), Status(target), Role(role), allowed_targets(source, role))
-
-
-def is_open(status: Status | str) -> bool:
-    return Status(status) in OPEN_STATES

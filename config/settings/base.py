@@ -9,6 +9,9 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -146,10 +149,6 @@ CACHES = {
 
 def channel_layer_host(url: str) -> dict:
     """Connection settings for the Channels layer's Redis."""
-    from redis.asyncio.retry import Retry
-    from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
     return {
         "address": url,
         # redis-py 8 closes sockets idle for 5 s unless told otherwise (channels_redis#422).

@@ -7,12 +7,19 @@ import json
 import time
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import caches
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts import hmac_signing, wallet
+from providers import selectors as provider_selectors
+from providers.models import ProviderCredential
 from tests.api import Api, HmacSigner, WalletSigner
 from tests.conftest import Apis, World
-from tests.factories import make_wallet
+from tests.factories import UserFactory, make_wallet
 from tickets.models import Comment, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -211,8 +218,6 @@ class TestHmac:
     def test_wrong_secret_unknown_and_revoked_principals_are_refused(
         self, world: World, apis: Apis, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from providers import selectors as provider_selectors
-
         signer = self.path_and_signer(apis)
         wrong = HmacSigner(principal=signer.principal, secret="not-the-secret").headers("GET", TICKETS, b"")
         assert self.send(wrong).status_code == 401
@@ -220,9 +225,6 @@ class TestHmac:
             "GET", TICKETS, b""
         )
         assert self.send(unknown).status_code == 401
-        from django.utils import timezone
-
-        from providers.models import ProviderCredential
 
         assert self.send(signer.headers("GET", TICKETS, b"")).status_code == 200
         ProviderCredential.objects.filter(principal=signer.principal).update(revoked_at=timezone.now())
@@ -245,8 +247,6 @@ class TestSessionAndAnonymous:
         assert response.json()["code"] == "not_authenticated"
 
     def test_session_writes_need_csrf(self, world: World) -> None:
-        from django.contrib.auth import get_user_model
-
         client = Client(enforce_csrf_checks=True)
         client.force_login(get_user_model().objects.get(pk=world.alice.user_id))
         body = create_body(world)
@@ -261,8 +261,6 @@ class TestSessionAndAnonymous:
         assert accepted.status_code == 201, accepted.content
 
     def test_a_user_without_any_role_is_forbidden(self) -> None:
-        from tests.factories import UserFactory
-
         client = Client()
         client.force_login(UserFactory())
         response = client.get(TICKETS)
@@ -273,8 +271,6 @@ class TestWithoutRedis:
     def test_signed_writes_work_and_nonces_stay_single_use_when_redis_is_down(
         self, world: World, settings
     ) -> None:
-        from django.core.cache import caches
-
         settings.CACHES = {
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -292,9 +288,6 @@ class TestWithoutRedis:
 
 
 def test_hmac_calls_record_last_use_at_most_once_a_minute(world: World, apis: Apis) -> None:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     apis.provider_a.get(TICKETS)
     with CaptureQueriesContext(connection) as queries:
         for _ in range(3):

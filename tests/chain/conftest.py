@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +53,6 @@ def chain_settings(settings, tmp_path) -> ChainKeys:
 @pytest.fixture
 def keyed_world(world, chain_settings):
     """The world, with envelope keys registered for alice and provider A."""
-    import base64
-
     CustomerIdentity.objects.filter(address=world.alice.address).update(
         envelope_public_key=base64.b64encode(chain_settings.customer[1]).decode()
     )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import io
+import uuid
 from collections.abc import Sequence
+from unittest import mock
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -20,16 +23,12 @@ from chain.backends.base import (
     hold_back_successors,
 )
 from chain.models import OutboxEntry
+from tickets import services
+from tickets.models import Attachment
 
 
 def add_attachment(world, actor, *, ticket_id, filename="trace.txt", internal=False):
     """Attach a small file the actor 'uploaded' (an unreferenced Attachment row) to the ticket."""
-    import hashlib
-    import uuid
-
-    from tickets import services
-    from tickets.models import Attachment
-
     content = f"{filename} {uuid.uuid4()}".encode()
     upload = Attachment.objects.create(
         uploader_kind=actor.kind.value,
@@ -49,10 +48,6 @@ def add_attachment(world, actor, *, ticket_id, filename="trace.txt", internal=Fa
 
 def full_history(world):
     """A ticket with one event of every kind the services write (SLA events aside: no service yet)."""
-    from unittest import mock
-
-    from tickets import services
-
     ticket = world.open_ticket(subject="Secret subject", description="Secret description")  # 1 created
     services.comment_add(actor=world.alice, ticket_id=ticket.pk, body="Secret customer reply")  # 2
     services.comment_add(
@@ -71,9 +66,7 @@ def full_history(world):
     services.deployment_unlink(
         actor=world.alice, ticket_id=ticket.pk, deployment_id=world.alice_second_deployment.lease_id
     )  # 10
-    with mock.patch(
-        "tickets.services.logs.fetch_deployment_logs", return_value=("secret log line\n", False)
-    ):
+    with mock.patch("tickets.services.logs.fetch_deployment_logs", return_value=("secret log line\n", False)):
         services.deployment_logs_fetch(ticket_id=ticket.pk)  # 11 logs_fetched (internal)
     services.ticket_transition(actor=world.provider_a_member, ticket_id=ticket.pk, status="resolved")  # 12
     services.ticket_transition(actor=world.alice, ticket_id=ticket.pk, status="closed")  # 13

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 
+from chain import tasks
 from chain.backends import get_backend
 from chain.models import OutboxEntry
 from chain.services import outbox_drain
@@ -44,10 +47,6 @@ def test_ticket_list_and_page_show_the_chain_state(keyed_world, admin_client, dj
 
 @pytest.mark.django_db
 def test_retry_now_action(keyed_world, admin_client, django_capture_on_commit_callbacks):
-    from unittest import mock
-
-    from chain import tasks
-
     backend = FlakyBackend(get_backend())
     backend.down = True
     ticket = keyed_world.open_ticket()

@@ -14,9 +14,9 @@ from chain.backends.base import Failure, Receipt, Submission
 from chain.models import OutboxEntry
 from chain.services import outbox_drain
 from tests.chain.cometbft_node import FakeNode, NodeServer, read_fields
-from tests.chain.helpers import make_due
+from tests.chain.helpers import make_due, verify
 from tickets import services
-from tickets.models import TicketEvent
+from tickets.models import Comment, TicketEvent
 
 State = OutboxEntry.State
 
@@ -228,9 +228,6 @@ def test_signature_is_low_s_sign_mode_direct():
 
 @pytest.mark.django_db
 def test_verify_chain_reads_the_node(keyed_world, node):
-    from tests.chain.helpers import verify
-    from tickets.models import Comment
-
     ticket = keyed_world.open_ticket()
     services.comment_add(actor=keyed_world.alice, ticket_id=ticket.pk, body="On chain")
     services.ticket_transition(actor=keyed_world.alice, ticket_id=ticket.pk, status="closed")

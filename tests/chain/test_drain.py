@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from chain import messages
 from chain.backends import get_backend
-from chain.backends.base import Submission
+from chain.backends.base import Receipt, Submission
 from chain.ledger_verification import FindingKind, verify_ledger
 from chain.models import OutboxEntry
-from chain.services import outbox_drain, outbox_drain_batch, outbox_retry_delay
+from chain.services import _claim, outbox_drain, outbox_drain_batch, outbox_retry_delay
 from tests.chain.helpers import FlakyBackend, make_due
 from tickets import services
 from tickets.models import TicketEvent
@@ -21,8 +23,6 @@ State = OutboxEntry.State
 
 
 def ledger_keys(path) -> list[str]:
-    import json
-
     keys = []
     for line in path.read_text().splitlines():
         keys += [tx["idempotency_key"] for tx in json.loads(line)["txs"]]
@@ -83,9 +83,6 @@ def test_resubmitted_events_are_not_recorded_twice(keyed_world):
 
 @pytest.mark.django_db
 def test_backend_resubmission_returns_the_anchored_receipt(keyed_world):
-    from chain import messages
-    from chain.backends.base import Receipt
-
     ticket = keyed_world.open_ticket()
     event = TicketEvent.objects.get(ticket=ticket, seq=1)
     sealed = messages.seal_messages(messages.events_for_anchoring([event.pk]))[0]
@@ -207,8 +204,6 @@ def test_retry_delay_is_exponential_and_capped(settings):
 
 @pytest.mark.django_db
 def test_claim_leases_rows_so_a_crashed_worker_is_retried_later(keyed_world, settings):
-    from chain.services import _claim
-
     settings.VE_CHAIN_CLAIM_LEASE_SECONDS = 120
     keyed_world.open_ticket()
     claimed = _claim(10)

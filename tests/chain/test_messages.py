@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chain import envelopes, messages
+from chain import envelopes, keys, messages
 from chain.envelopes import EnvelopeError
 from providers.models import CustomerIdentity
 from tests.chain.helpers import full_history
@@ -181,8 +181,6 @@ def test_support_is_always_a_recipient(world, chain_settings):
 
 @pytest.mark.django_db
 def test_relayer_sends_every_message(keyed_world):
-    from chain import keys
-
     ticket = full_history(keyed_world)
     relayer = keys.relayer_address()
     assert relayer.startswith("ve1")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
+import nacl.signing
 import pytest
 
 from chain.models import OutboxEntry
@@ -111,9 +113,6 @@ def test_block_signed_by_another_key_is_reported(anchored, settings, tmp_path):
     _world, _ticket, _other = anchored
     settings.VE_CHAIN_NODE_KEY_PATH = tmp_path / "impostor.key"
     settings.VE_CHAIN_NODE_KEY_PATH.write_text("")  # exists: becomes the trusted key below
-    import base64
-
-    import nacl.signing
 
     settings.VE_CHAIN_NODE_KEY_PATH.write_bytes(base64.b64encode(nacl.signing.SigningKey.generate().encode()))
     status, output = verify()

@@ -6,6 +6,7 @@ import io
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -54,8 +55,6 @@ def test_members_deployments_customers_and_support_staff() -> None:
     run("register_deployment", f"{owner}/42/1/1", "--provider", provider_address, "--name", "web")
     run("link_customer", owner, "alice", "--password", "s3cret-pass-123")
     run("create_support_staff", "agent", "--password", "s3cret-pass-123")
-
-    from django.contrib.auth import get_user_model
 
     users = get_user_model().objects
     assert party_for_user(users.get(username="ops")).provider_id == ProviderAccount.objects.get().pk

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.settings import api_settings
 
 from tests.conftest import Apis, World
-from tickets import services
+from tickets import services, tasks
 from tickets.models import Ticket, TicketEvent
 
 pytestmark = pytest.mark.django_db
@@ -141,8 +141,6 @@ class TestChanges:
     def test_logs_request_is_queued_after_commit_once_a_minute(
         self, world: World, apis: Apis, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
     ) -> None:
-        from tickets import tasks
-
         queued: list[str] = []
         monkeypatch.setattr(tasks.deployment_logs_fetch_task, "delay", queued.append)
         ticket = create(apis.alice, world)

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from providers.models import Deployment
 from providers.selectors import provider_party
 from tests.conftest import Apis, World
 from tests.factories import DeploymentFactory
-from tickets import services
+from tickets import services, tasks
 from tickets.models import Attachment, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -59,8 +60,6 @@ def _link_prepare(ticket: Ticket, world: World) -> None:
 
 
 def _third(world: World):
-    from providers.models import Deployment
-
     third = Deployment.objects.filter(
         owner_address=world.alice.address, provider=world.provider_a, name="third"
     ).first()
@@ -152,8 +151,6 @@ def ticket(world: World) -> Ticket:
 def test_matrix(
     world: World, apis: Apis, ticket: Ticket, case: Case, party: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tickets import tasks
-
     monkeypatch.setattr(tasks.deployment_logs_fetch_task, "delay", lambda *args: None)
     case.prepare(ticket, world)
     before = (ticket.events.count(), Ticket.objects.count())

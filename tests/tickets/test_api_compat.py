@@ -13,6 +13,7 @@ from referencing.jsonschema import DRAFT202012
 
 from tests.conftest import Apis, World
 from tests.reference import reference_file
+from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -85,8 +86,6 @@ def test_reference_ticket_flow_validates(contract: dict[str, Any], world: World,
 
 
 def test_the_contracts_enums_are_ours(contract: dict[str, Any]) -> None:
-    from tickets.models import Ticket
-
     schemas = contract["components"]["schemas"]
     assert set(schemas["Ticket"]["properties"]["status"]["enum"]) == set(Ticket.Status.values)
     assert set(schemas["Ticket"]["properties"]["priority"]["enum"]) == set(Ticket.Priority.values)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -21,7 +22,7 @@ from providers.services import provider_credential_issue
 from tests.api import Api, WalletSigner
 from tests.conftest import World
 from tests.factories import make_wallet
-from tickets import realtime, services
+from tickets import hooks, realtime, services
 from tickets.models import Ticket, TicketEvent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -49,8 +50,6 @@ def session_headers(user_id: int | None) -> list[tuple[bytes, bytes]]:
 
 
 def signed_wallet_path(private_key: bytes, path: str, extra_query: str = "", **overrides: Any) -> str:
-    from urllib.parse import urlencode
-
     headers = WalletSigner(private_key).headers("GET", path, b"", **overrides)
     query = urlencode(wallet.wallet_query_params(headers))
     return f"{path}?{extra_query + '&' if extra_query else ''}{query}"
@@ -130,7 +129,6 @@ class TestAuthentication:
         # Mallory signs with her own key but claims Alice's address.
         headers = WalletSigner(mallory_key).headers("GET", updates_path(ticket), b"")
         headers[wallet.HEADER_ADDRESS] = world.alice.address
-        from urllib.parse import urlencode
 
         forged = f"{updates_path(ticket)}?{urlencode(wallet.wallet_query_params(headers))}"
         _, connected, code = await connect(forged, headers=[])
@@ -251,7 +249,6 @@ class TestDelivery:
             updates_path(ticket), await sync_to_async(session_headers)(world.provider_a_member.user_id)
         )
         # Two events committed while publishing is held back, then published late, out of order and twice.
-        from tickets import hooks
 
         hooks.unregister_event_hook(realtime.publish_event)
         try:

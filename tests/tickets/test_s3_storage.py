@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from storages.backends.s3 import S3Storage
 
 from tests.system.processes import stop_process
 from tickets.files import storage as attachment_storage
@@ -90,8 +91,6 @@ def log_bytes(size: int) -> bytes:
 
 
 def test_configured_backend_is_the_attachment_s3_storage(s3_storage: str) -> None:
-    from storages.backends.s3 import S3Storage
-
     storage = attachment_storage.attachments_storage()
     assert isinstance(storage, S3Storage)
     assert type(storage) is attachment_storage.AttachmentS3Storage

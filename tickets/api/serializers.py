@@ -13,13 +13,24 @@ from rest_framework import serializers
 
 from chain.selectors import CHAIN_STATE_FIELD, chain_state_of
 from core.formats import iso_timestamp
-from providers.models import Deployment
-from tickets.models import Attachment, Comment, Ticket, format_ticket_number
+from providers.models import LEASE_ID_MAX_LENGTH, Deployment
+from tickets.models import (
+    MAX_ATTACHMENTS_PER_WRITE,
+    REASON_MAX_LENGTH,
+    SUBJECT_MAX_LENGTH,
+    TEXT_MAX_LENGTH,
+    Attachment,
+    Comment,
+    Ticket,
+    format_ticket_number,
+)
 from tickets.presenter import present_attachment, present_comment, present_events
 from tickets.selectors import TicketDetail
 
 # --------------------------------------------------------------------------------------------------------------
-# Inputs
+# Inputs (lengths are the services' bounds, from tickets.models, so the schema documents them)
+
+SEARCH_MAX_LENGTH = 200
 
 
 class TextField(serializers.CharField):
@@ -77,12 +88,14 @@ class StrictSerializer(serializers.Serializer):
 
 
 class TicketCreateInput(StrictSerializer):
-    deployment_id = TextField(max_length=200)
-    subject = TextField(max_length=200)
-    description = TextField(max_length=20_000)
+    deployment_id = TextField(max_length=LEASE_ID_MAX_LENGTH)
+    subject = TextField(max_length=SUBJECT_MAX_LENGTH)
+    description = TextField(max_length=TEXT_MAX_LENGTH)
     category = serializers.ChoiceField(choices=Ticket.Category.choices, default=Ticket.Category.GENERAL)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, default=Ticket.Priority.MEDIUM)
-    attachment_ids = serializers.ListField(child=IdField(), default=list, max_length=20)
+    attachment_ids = serializers.ListField(
+        child=IdField(), default=list, max_length=MAX_ATTACHMENTS_PER_WRITE
+    )
     metadata = serializers.DictField(required=False, default=dict)
 
 
@@ -100,9 +113,11 @@ class TicketUpdateInput(StrictSerializer):
 class CommentCreateInput(StrictSerializer):
     """VirtEngine clients send `message`; our portal sends `content`. Either is accepted (not both, differing)."""
 
-    content = TextField(max_length=20_000, required=False, allow_blank=True)
-    message = TextField(max_length=20_000, required=False, allow_blank=True)
-    attachment_ids = serializers.ListField(child=IdField(), default=list, max_length=20)
+    content = TextField(max_length=TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    message = TextField(max_length=TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    attachment_ids = serializers.ListField(
+        child=IdField(), default=list, max_length=MAX_ATTACHMENTS_PER_WRITE
+    )
     is_internal = FlagField(default=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -118,17 +133,17 @@ class CommentCreateInput(StrictSerializer):
 
 
 class EscalateInput(StrictSerializer):
-    reason = TextField(max_length=2_000)
+    reason = TextField(max_length=REASON_MAX_LENGTH)
 
 
 class AssignInput(StrictSerializer):
     assignee_type = serializers.ChoiceField(choices=Ticket.AssigneeKind.choices)
     assignee_id = WholeNumberField(required=False, allow_null=True, min_value=1)
-    reason = TextField(max_length=2_000, required=False, allow_blank=True, default="")
+    reason = TextField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
 
 
 class DeploymentLinkInput(StrictSerializer):
-    deployment_id = TextField(max_length=200)
+    deployment_id = TextField(max_length=LEASE_ID_MAX_LENGTH)
 
 
 class EventsQuery(serializers.Serializer):
@@ -140,8 +155,8 @@ class TicketListQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
     category = serializers.ChoiceField(choices=Ticket.Category.choices, required=False)
-    deployment_id = TextField(max_length=200, required=False)
-    q = TextField(max_length=200, required=False, trim_whitespace=True)
+    deployment_id = TextField(max_length=LEASE_ID_MAX_LENGTH, required=False)
+    q = TextField(max_length=SEARCH_MAX_LENGTH, required=False, trim_whitespace=True)
     ordering = serializers.ChoiceField(
         choices=["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority"],
         default="-created_at",

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import request_party
 from core.errors import ValidationFailed
-from providers.selectors import deployments_visible_to
+from providers.selectors import deployment_list
 from tickets import selectors, services
 from tickets.api import serializers as io
 from tickets.api.pagination import next_link, paginate
@@ -300,5 +300,4 @@ class DeploymentListView(APIView):
         operation_id="listMyDeployments", responses={200: io.DeploymentOutput(many=True), **_errors(401)}
     )
     def get(self, request: Request) -> Response:
-        deployments = deployments_visible_to(request_party(request)).order_by("-created_at")[:500]
-        return Response(io.DeploymentOutput(deployments, many=True).data)
+        return Response(io.DeploymentOutput(deployment_list(request_party(request)), many=True).data)

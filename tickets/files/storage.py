@@ -82,10 +82,11 @@ class _S3Download(File):
 
 @cache
 def _attachment_s3_storage_class() -> type[Storage]:
-    from boto3.s3.transfer import TransferConfig
-    from botocore.exceptions import ClientError
-    from storages.backends.s3 import S3Storage
-    from storages.utils import clean_name
+    # Here, not at the top: processes on local storage never pay for importing boto3 (~0.3 s, 40 MB).
+    from boto3.s3.transfer import TransferConfig  # noqa: PLC0415
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+    from storages.backends.s3 import S3Storage  # noqa: PLC0415
+    from storages.utils import clean_name  # noqa: PLC0415
 
     class AttachmentS3Storage(S3Storage):
         """S3Storage for attachments: downloads always, bounded upload memory, streamed reads."""

@@ -105,6 +105,7 @@ def ticket_assign(
 ) -> Ticket:
     """Support reassigns a ticket: to the provider (its queue or one member) or to support (queue or agent)."""
     assignee_kind = clean_choice("assignee_kind", assignee_kind, Ticket.AssigneeKind.values)
+    reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
     ticket = lock_ticket(actor, ticket_id)
     if not actor.is_support:
         raise Forbidden("Only VirtEngine support assigns tickets.")
@@ -119,7 +120,7 @@ def ticket_assign(
         actor=actor,
         to_kind=assignee_kind,
         to_user_id=assignee_user_id,
-        reason=reason.strip(),
+        reason=reason,
         is_escalation=False,
         at=now,
     )

@@ -28,7 +28,7 @@ def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
     The fetched logs arrive later as an internal attachment with a `logs_fetched` event.
     """
     # A real cycle: the task is the worker's entry point into `deployment_logs_fetch` below.
-    from tickets.tasks import deployment_logs_fetch_task
+    from tickets.tasks import deployment_logs_fetch_task  # noqa: PLC0415
 
     ticket = Ticket.objects.filter(pk=parse_ticket_id(ticket_id)).first()
     if ticket is None or not ticket_is_visible_to(actor, ticket):

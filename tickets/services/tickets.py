@@ -12,7 +12,7 @@ from django.utils import timezone
 from core.errors import Forbidden, ValidationFailed
 from core.parties import Party
 from providers.selectors import deployment_get_for
-from tickets.models import SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, SlaPolicy, Ticket
+from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, SlaPolicy, Ticket
 from tickets.services.attachments import attach_uploads
 from tickets.services.recording import (
     ROLE_OF_PARTY,
@@ -107,6 +107,7 @@ def ticket_create(
 def ticket_transition(*, actor: Party, ticket_id: object, status: str, reason: str = "") -> Ticket:
     """Change a ticket's status through the state machine. Moving to the current status changes nothing."""
     status = clean_choice("status", status, Ticket.Status.values)
+    reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
     ticket = lock_ticket(actor, ticket_id)
     if ticket.status == status:
         return ticket
