@@ -160,17 +160,25 @@ def customer_identity_link(
     return identity
 
 
+def user_ensure(*, username: str, email: str = "", password: str | None = None) -> AbstractBaseUser:
+    """The portal user `username`, created if missing. A given password is set; a user created without one
+    gets an unusable password (it can only sign in once someone sets one)."""
+    user, created = get_user_model().objects.get_or_create(username=username, defaults={"email": email})
+    if password:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    elif created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
 def support_staff_create(*, username: str, email: str = "", password: str | None = None) -> AbstractBaseUser:
     """A VirtEngine support agent: staff, in the support group, with the admin permissions it needs."""
-    user_model = get_user_model()
     with transaction.atomic():
-        user, _ = user_model.objects.get_or_create(username=username, defaults={"email": email})
+        user = user_ensure(username=username, email=email, password=password)
         user.is_staff = True
-        if password:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
-        user.save()
+        user.save(update_fields=["is_staff"])
         user.groups.add(support_group())
     return user
 

@@ -80,12 +80,15 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
                     await self.send_json(message)
                     self.last_seq[ticket_id] = message["seq"]
 
-    def _authenticated_party(self) -> tuple[Party | None, int]:
+    async def _take_party(self) -> bool:
+        """Set `self.party` from the handshake's authentication, or close with 4401/4403 and say False."""
         party = self.scope.get("party")
-        if party is not None:
-            return party, 0
-        error = self.scope.get("auth_error") or ""
-        return None, 4403 if "role" in error else 4401
+        if party is None:
+            error = self.scope.get("auth_error") or ""
+            await self.close(code=4403 if "role" in error else 4401)
+            return False
+        self.party = party
+        return True
 
     async def _forward(self, payload: dict[str, Any], text: str | None = None) -> None:
         ticket_id, seq = payload["ticket_id"], payload["seq"]
@@ -106,11 +109,9 @@ class TicketUpdatesConsumer(_EventForwarding):
     """`/api/v1/tickets/{id}/updates[?since=SEQ]`: one ticket's events, then typing indicators."""
 
     async def connect(self) -> None:
-        party, code = self._authenticated_party()
-        if party is None:
-            await self.close(code=code)
+        if not await self._take_party():
             return
-        self.party = party
+        party = self.party
         params = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         since_text = params.get("since", [None])[-1]
         if since_text is not None and (not since_text.isdigit() or len(since_text) > 10):
@@ -182,11 +183,9 @@ class UpdatesStreamConsumer(_EventForwarding):
     with `/tickets/{id}/events?since=` or its own socket's `?since=`)."""
 
     async def connect(self) -> None:
-        party, code = self._authenticated_party()
-        if party is None:
-            await self.close(code=code)
+        if not await self._take_party():
             return
-        self.party = party
+        party = self.party
         groups = realtime.stream_groups(party)
         if not groups:
             await self.close(code=4403)

@@ -15,18 +15,7 @@ from pathlib import Path
 
 import nacl.signing
 
-from chain.backends.base import (
-    AnchoredTx,
-    BackendError,
-    ChainBackend,
-    Failure,
-    LedgerContents,
-    LedgerProblem,
-    Receipt,
-    RecordState,
-    Result,
-    Submission,
-)
+from chain.backends import base
 from chain.ledger import IDEMPOTENCY_KEY, Ledger, LedgerError, make_tx, public_key_b64, tx_hash
 from chain.ledger_verification import verify_ledger
 from core.formats import parse_iso_timestamp
@@ -39,7 +28,7 @@ def parse_block_time(text: str) -> datetime.datetime:
     return parse_iso_timestamp(text)
 
 
-class LocalLedgerBackend(ChainBackend):
+class LocalLedgerBackend(base.ChainBackend):
     name = NAME
 
     def __init__(self, path: Path, signing_key: nacl.signing.SigningKey, *, max_txs_per_block: int) -> None:
@@ -55,7 +44,12 @@ class LocalLedgerBackend(ChainBackend):
             self._ledger = Ledger(self.path, self.signing_key, max_txs_per_block=self.max_txs_per_block)
         return self._ledger
 
-    def submit(self, submissions: Sequence[Submission], *, record_state: RecordState) -> list[Result]:  # noqa: ARG002
+    def submit(
+        self,
+        submissions: Sequence[base.Submission],
+        *,
+        record_state: base.RecordState,  # noqa: ARG002 - nothing to note ahead: the ledger dedupes by key
+    ) -> list[base.Result]:
         txs = [make_tx(s.message, s.idempotency_key) for s in submissions]
         try:
             receipts = self.ledger.submit(txs)
@@ -64,9 +58,9 @@ class LocalLedgerBackend(ChainBackend):
             # once it is on disk: on any error the batch is simply retried.
             self._ledger = None  # re-read the file next time rather than trust a cache beside an error
             error = f"{type(exc).__name__}: {exc}"
-            return [Failure(s.idempotency_key, error) for s in submissions]
+            return [base.Failure(s.idempotency_key, error) for s in submissions]
         return [
-            Receipt(
+            base.Receipt(
                 idempotency_key=receipt.idempotency_key,
                 backend=NAME,
                 tx_hash=receipt.tx_hash,
@@ -77,13 +71,13 @@ class LocalLedgerBackend(ChainBackend):
             for receipt in receipts
         ]
 
-    def read_anchored(self) -> LedgerContents:
+    def read_anchored(self) -> base.LedgerContents:
         """Every tx readable in the file, by idempotency key (first occurrence), tolerant of damage, with
         what `verify_ledger` finds wrong with the file (trusting only this backend's node key)."""
-        contents = LedgerContents()
+        contents = base.LedgerContents()
         for finding in verify_ledger(self.path, trusted_pubkey_b64=public_key_b64(self.signing_key)):
             contents.problems.append(
-                LedgerProblem(str(finding.kind), f"block {finding.height}: {finding.message}")
+                base.LedgerProblem(str(finding.kind), f"block {finding.height}: {finding.message}")
             )
         if not self.path.exists():
             return contents
@@ -107,8 +101,8 @@ class LocalLedgerBackend(ChainBackend):
                             digest = tx_hash(tx)
                         except (TypeError, ValueError):
                             digest = ""
-                        contents.txs[key] = AnchoredTx(height, line_number, index, tx, digest)
+                        contents.txs[key] = base.AnchoredTx(height, line_number, index, tx, digest)
         return contents
 
 
-__all__ = ["NAME", "BackendError", "LocalLedgerBackend", "parse_block_time"]
+__all__ = ["NAME", "LocalLedgerBackend", "parse_block_time"]

@@ -15,15 +15,7 @@ from core.parties import Party
 from providers.models import ProviderMembership
 from providers.selectors import user_is_support
 from tickets.models import REASON_MAX_LENGTH, Assignment, Ticket, TicketEvent
-from tickets.services.recording import (
-    Kind,
-    clean_choice,
-    clean_text,
-    lock_ticket,
-    record_event,
-    require_not_closed,
-    save_ticket,
-)
+from tickets.services import recording
 
 
 def _change_assignment(
@@ -61,7 +53,9 @@ def _change_assignment(
     }
     ticket.assignee_kind = to_kind
     ticket.assigned_to_id = to_user_id
-    return record_event(ticket, kind=Kind.ASSIGNMENT_CHANGE, actor=actor, data=data, at=at)
+    return recording.record_event(
+        ticket, kind=recording.Kind.ASSIGNMENT_CHANGE, actor=actor, data=data, at=at
+    )
 
 
 def _usernames(user_ids: Iterable[int | None]) -> dict[int, str]:
@@ -74,9 +68,9 @@ def _usernames(user_ids: Iterable[int | None]) -> dict[int, str]:
 @transaction.atomic
 def ticket_escalate(*, actor: Party, ticket_id: object, reason: str) -> Ticket:
     """Hand a ticket to the VirtEngine support queue (by customer, provider, support or an SLA breach)."""
-    reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH)
-    ticket = lock_ticket(actor, ticket_id)
-    require_not_closed(ticket)
+    reason = recording.clean_text("reason", reason, max_length=REASON_MAX_LENGTH)
+    ticket = recording.lock_ticket(actor, ticket_id)
+    recording.require_not_closed(ticket)
     if ticket.escalated_at is not None and ticket.assignee_kind == Ticket.AssigneeKind.SUPPORT:
         raise Conflict("The ticket is already escalated to support.", code="already_escalated")
     now = timezone.now()
@@ -90,7 +84,7 @@ def ticket_escalate(*, actor: Party, ticket_id: object, reason: str) -> Ticket:
         at=now,
     )
     ticket.escalated_at = now
-    save_ticket(ticket, "assignee_kind", "assigned_to", "escalated_at", at=now)
+    recording.save_ticket(ticket, "assignee_kind", "assigned_to", "escalated_at", at=now)
     return ticket
 
 
@@ -104,12 +98,12 @@ def ticket_assign(
     reason: str = "",
 ) -> Ticket:
     """Support reassigns a ticket: to the provider (its queue or one member) or to support (queue or agent)."""
-    assignee_kind = clean_choice("assignee_kind", assignee_kind, Ticket.AssigneeKind.values)
-    reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
-    ticket = lock_ticket(actor, ticket_id)
+    assignee_kind = recording.clean_choice("assignee_kind", assignee_kind, Ticket.AssigneeKind.values)
+    reason = recording.clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
+    ticket = recording.lock_ticket(actor, ticket_id)
     if not actor.is_support:
         raise Forbidden("Only VirtEngine support assigns tickets.")
-    require_not_closed(ticket)
+    recording.require_not_closed(ticket)
     if assignee_user_id is not None:
         _require_assignable(ticket, assignee_kind=assignee_kind, user_id=assignee_user_id)
     if ticket.assignee_kind == assignee_kind and ticket.assigned_to_id == assignee_user_id:
@@ -124,7 +118,7 @@ def ticket_assign(
         is_escalation=False,
         at=now,
     )
-    save_ticket(ticket, "assignee_kind", "assigned_to", at=now)
+    recording.save_ticket(ticket, "assignee_kind", "assigned_to", at=now)
     return ticket
 
 

@@ -17,7 +17,7 @@ from core.formats import parse_uuid
 from core.parties import Party
 from tickets.files import sniffing, storage
 from tickets.models import MAX_ATTACHMENTS_PER_WRITE, Attachment, Comment, Ticket
-from tickets.services.recording import Kind, lock_ticket, record_event, require_not_closed, save_ticket
+from tickets.services import recording
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +80,9 @@ def attach_uploads(
         attachment.comment = comment
         attachment.is_internal = attachment.is_internal or is_internal
         attachment.save(update_fields=["ticket", "comment", "is_internal"])
-        record_event(
+        recording.record_event(
             ticket,
-            kind=Kind.ATTACHMENT_ADDED,
+            kind=recording.Kind.ATTACHMENT_ADDED,
             actor=actor,
             data=attachment_facts(attachment),
             is_internal=attachment.is_internal,
@@ -97,19 +97,19 @@ def attachment_attach(
     *, actor: Party, ticket_id: object, attachment_ids: Sequence[object], is_internal: bool = False
 ) -> list[Attachment]:
     """Attach uploads to a ticket outside a comment (internal ones: provider and support only)."""
-    ticket = lock_ticket(actor, ticket_id)
+    ticket = recording.lock_ticket(actor, ticket_id)
     if is_internal and not actor.sees_internal:
         raise Forbidden(
             "Customers cannot add internal attachments.", fields={"is_internal": ["Not allowed."]}
         )
-    require_not_closed(ticket)
+    recording.require_not_closed(ticket)
     now = timezone.now()
     attachments = attach_uploads(
         ticket, actor=actor, attachment_ids=attachment_ids, comment=None, is_internal=is_internal, at=now
     )
     if attachments:
         ticket.last_activity_at = now
-        save_ticket(ticket, "last_activity_at", at=now)
+        recording.save_ticket(ticket, "last_activity_at", at=now)
     return attachments
 
 

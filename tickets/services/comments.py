@@ -12,16 +12,8 @@ from core.errors import Forbidden
 from core.parties import Party, PartyKind
 from tickets import states
 from tickets.models import TEXT_MAX_LENGTH, Attachment, Comment, TicketEvent
+from tickets.services import recording
 from tickets.services.attachments import attach_uploads
-from tickets.services.recording import (
-    Kind,
-    apply_status,
-    clean_text,
-    lock_ticket,
-    record_event,
-    require_not_closed,
-    save_ticket,
-)
 
 
 @dataclass(frozen=True)
@@ -45,13 +37,13 @@ def comment_add(
     A customer's reply to a ticket waiting on them or resolved moves it back to in_progress; the first
     public reply by provider or support is the ticket's first response.
     """
-    body = clean_text("content", body, max_length=TEXT_MAX_LENGTH)
-    ticket = lock_ticket(actor, ticket_id)
+    body = recording.clean_text("content", body, max_length=TEXT_MAX_LENGTH)
+    ticket = recording.lock_ticket(actor, ticket_id)
     if is_internal and not actor.sees_internal:
         raise Forbidden(
             "Customers cannot write internal notes.", fields={"is_internal": ["Not allowed for customers."]}
         )
-    require_not_closed(ticket)
+    recording.require_not_closed(ticket)
     now = timezone.now()
     comment = Comment.objects.create(
         ticket=ticket,
@@ -63,9 +55,9 @@ def comment_add(
         is_internal=is_internal,
         created_at=now,
     )
-    record_event(
+    recording.record_event(
         ticket,
-        kind=Kind.NEW_COMMENT,
+        kind=recording.Kind.NEW_COMMENT,
         actor=actor,
         data={"comment_id": str(comment.id), "is_internal": is_internal, "author_kind": actor.kind.value},
         is_internal=is_internal,
@@ -79,7 +71,7 @@ def comment_add(
     status_event = None
     reopened_status = states.AFTER_CUSTOMER_REPLY.get(states.Status(ticket.status))
     if actor.is_customer and reopened_status is not None:
-        status_event = apply_status(
+        status_event = recording.apply_status(
             ticket,
             actor=actor,
             role=states.Role.SYSTEM,
@@ -95,5 +87,5 @@ def comment_add(
     ):
         ticket.first_response_at = now
         fields.append("first_response_at")
-    save_ticket(ticket, *fields, at=now)
+    recording.save_ticket(ticket, *fields, at=now)
     return CommentResult(comment=comment, attachments=attachments, status_event=status_event)

@@ -9,14 +9,14 @@ from core.errors import NotFound, ValidationFailed
 from core.parties import Party
 from providers.selectors import deployment_get_for
 from tickets.models import DeploymentLink
-from tickets.services.recording import Kind, lock_ticket, record_event, require_not_closed, save_ticket
+from tickets.services import recording
 
 
 @transaction.atomic
 def deployment_link(*, actor: Party, ticket_id: object, deployment_id: str) -> DeploymentLink:
     """Relate another deployment of the same customer to the ticket (idempotent)."""
-    ticket = lock_ticket(actor, ticket_id)
-    require_not_closed(ticket)
+    ticket = recording.lock_ticket(actor, ticket_id)
+    recording.require_not_closed(ticket)
     deployment = deployment_get_for(actor, deployment_id)
     if deployment.owner_address != ticket.customer_address:
         raise ValidationFailed(
@@ -35,17 +35,21 @@ def deployment_link(*, actor: Party, ticket_id: object, deployment_id: str) -> D
     link = DeploymentLink.objects.create(
         ticket=ticket, deployment=deployment, added_by_label=actor.label, created_at=now
     )
-    record_event(
-        ticket, kind=Kind.DEPLOYMENT_LINKED, actor=actor, data={"deployment_id": deployment.lease_id}, at=now
+    recording.record_event(
+        ticket,
+        kind=recording.Kind.DEPLOYMENT_LINKED,
+        actor=actor,
+        data={"deployment_id": deployment.lease_id},
+        at=now,
     )
-    save_ticket(ticket, at=now)
+    recording.save_ticket(ticket, at=now)
     return link
 
 
 @transaction.atomic
 def deployment_unlink(*, actor: Party, ticket_id: object, deployment_id: str) -> None:
-    ticket = lock_ticket(actor, ticket_id)
-    require_not_closed(ticket)
+    ticket = recording.lock_ticket(actor, ticket_id)
+    recording.require_not_closed(ticket)
     link = DeploymentLink.objects.filter(ticket=ticket, deployment__lease_id=deployment_id).first()
     if link is None:
         raise NotFound(
@@ -53,7 +57,11 @@ def deployment_unlink(*, actor: Party, ticket_id: object, deployment_id: str) ->
         )
     link.delete()
     now = timezone.now()
-    record_event(
-        ticket, kind=Kind.DEPLOYMENT_UNLINKED, actor=actor, data={"deployment_id": deployment_id}, at=now
+    recording.record_event(
+        ticket,
+        kind=recording.Kind.DEPLOYMENT_UNLINKED,
+        actor=actor,
+        data={"deployment_id": deployment_id},
+        at=now,
     )
-    save_ticket(ticket, at=now)
+    recording.save_ticket(ticket, at=now)

@@ -16,8 +16,8 @@ from providers.provider_api import ProviderRefused, fetch_deployment_logs
 from tickets.files import storage
 from tickets.models import Attachment, Ticket
 from tickets.selectors import parse_ticket_id, ticket_is_visible_to
+from tickets.services import recording
 from tickets.services.attachments import attachment_facts
-from tickets.services.recording import Kind, lock_ticket, record_event, require_not_closed, save_ticket
 
 LOGS_REQUEST_COOLDOWN_SECONDS = 60
 
@@ -33,7 +33,7 @@ def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
     ticket = Ticket.objects.filter(pk=parse_ticket_id(ticket_id)).first()
     if ticket is None or not ticket_is_visible_to(actor, ticket):
         raise NotFound("Ticket not found.")
-    require_not_closed(ticket)
+    recording.require_not_closed(ticket)
     try:
         fresh = cache.add(f"logs-request:{ticket.pk}", 1, timeout=LOGS_REQUEST_COOLDOWN_SECONDS)
     except Exception:  # noqa: BLE001 - without Redis there is no cooldown; fetching again is harmless
@@ -59,7 +59,7 @@ def deployment_logs_fetch(*, ticket_id: object) -> Attachment | None:
     now = timezone.now()
     storage_key = storage.store(ContentFile(content), content_type="text/plain")
     with transaction.atomic():
-        locked = lock_ticket(SYSTEM, ticket.pk)
+        locked = recording.lock_ticket(SYSTEM, ticket.pk)
         attachment = Attachment.objects.create(
             ticket=locked,
             uploader_kind=SYSTEM.kind.value,
@@ -72,13 +72,13 @@ def deployment_logs_fetch(*, ticket_id: object) -> Attachment | None:
             is_internal=True,
             uploaded_at=now,
         )
-        record_event(
+        recording.record_event(
             locked,
-            kind=Kind.LOGS_FETCHED,
+            kind=recording.Kind.LOGS_FETCHED,
             actor=SYSTEM,
             data={**attachment_facts(attachment), "truncated": truncated},
             is_internal=True,
             at=now,
         )
-        save_ticket(locked, at=now)
+        recording.save_ticket(locked, at=now)
     return attachment

@@ -13,18 +13,8 @@ from core.errors import Forbidden, ValidationFailed
 from core.parties import Party
 from providers.selectors import deployment_get_for
 from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, SlaPolicy, Ticket
+from tickets.services import recording
 from tickets.services.attachments import attach_uploads
-from tickets.services.recording import (
-    ROLE_OF_PARTY,
-    Kind,
-    apply_status,
-    clean_choice,
-    clean_text,
-    lock_ticket,
-    record_event,
-    require_not_closed,
-    save_ticket,
-)
 
 
 def sla_due_times(*, priority: str, start: datetime.datetime) -> tuple[datetime.datetime | None, ...]:
@@ -53,10 +43,10 @@ def ticket_create(
     """Open a ticket about a deployment the actor may see (a customer's own, a provider's lease, any for support)."""
     if actor.is_system:
         raise Forbidden("The system does not open tickets.")
-    subject = clean_text("subject", subject, max_length=SUBJECT_MAX_LENGTH)
-    description = clean_text("description", description, max_length=TEXT_MAX_LENGTH)
-    category = clean_choice("category", category, Ticket.Category.values)
-    priority = clean_choice("priority", priority, Ticket.Priority.values)
+    subject = recording.clean_text("subject", subject, max_length=SUBJECT_MAX_LENGTH)
+    description = recording.clean_text("description", description, max_length=TEXT_MAX_LENGTH)
+    category = recording.clean_choice("category", category, Ticket.Category.values)
+    priority = recording.clean_choice("priority", priority, Ticket.Priority.values)
     if metadata is not None and not isinstance(metadata, dict):
         raise ValidationFailed(
             "metadata must be an object.", fields={"metadata": ["Expected a JSON object."]}
@@ -83,9 +73,9 @@ def ticket_create(
         sla_resolution_due=resolution_due,
         metadata=metadata or {},
     )
-    record_event(
+    recording.record_event(
         ticket,
-        kind=Kind.TICKET_CREATED,
+        kind=recording.Kind.TICKET_CREATED,
         actor=actor,
         data={
             "number": ticket.display_number,
@@ -99,42 +89,48 @@ def ticket_create(
     attach_uploads(
         ticket, actor=actor, attachment_ids=attachment_ids, comment=None, is_internal=False, at=now
     )
-    save_ticket(ticket, at=now)
+    recording.save_ticket(ticket, at=now)
     return ticket
 
 
 @transaction.atomic
 def ticket_transition(*, actor: Party, ticket_id: object, status: str, reason: str = "") -> Ticket:
     """Change a ticket's status through the state machine. Moving to the current status changes nothing."""
-    status = clean_choice("status", status, Ticket.Status.values)
-    reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
-    ticket = lock_ticket(actor, ticket_id)
+    status = recording.clean_choice("status", status, Ticket.Status.values)
+    reason = recording.clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
+    ticket = recording.lock_ticket(actor, ticket_id)
     if ticket.status == status:
         return ticket
     now = timezone.now()
-    apply_status(ticket, actor=actor, role=ROLE_OF_PARTY[actor.kind], target=status, reason=reason, at=now)
-    save_ticket(ticket, "status", "resolved_at", "closed_at", "last_activity_at", at=now)
+    recording.apply_status(
+        ticket, actor=actor, role=recording.ROLE_OF_PARTY[actor.kind], target=status, reason=reason, at=now
+    )
+    recording.save_ticket(ticket, "status", "resolved_at", "closed_at", "last_activity_at", at=now)
     return ticket
 
 
 @transaction.atomic
 def ticket_priority_set(*, actor: Party, ticket_id: object, priority: str) -> Ticket:
     """Change a ticket's priority (any party that sees it, while it is not closed); SLA due times follow."""
-    priority = clean_choice("priority", priority, Ticket.Priority.values)
-    ticket = lock_ticket(actor, ticket_id)
+    priority = recording.clean_choice("priority", priority, Ticket.Priority.values)
+    ticket = recording.lock_ticket(actor, ticket_id)
     if ticket.priority == priority:
         return ticket
-    require_not_closed(ticket)
+    recording.require_not_closed(ticket)
     now = timezone.now()
     previous = ticket.priority
     ticket.priority = priority
     ticket.sla_first_response_due, ticket.sla_resolution_due = sla_due_times(
         priority=priority, start=ticket.created_at
     )
-    record_event(
-        ticket, kind=Kind.PRIORITY_CHANGE, actor=actor, data={"from": previous, "to": priority}, at=now
+    recording.record_event(
+        ticket,
+        kind=recording.Kind.PRIORITY_CHANGE,
+        actor=actor,
+        data={"from": previous, "to": priority},
+        at=now,
     )
-    save_ticket(ticket, "priority", "sla_first_response_due", "sla_resolution_due", at=now)
+    recording.save_ticket(ticket, "priority", "sla_first_response_due", "sla_resolution_due", at=now)
     return ticket
 
 

@@ -1,6 +1,5 @@
 """Make a user (created if needed) a member of a provider."""
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import ApplicationError
@@ -24,15 +23,11 @@ class Command(BaseCommand):
         provider = ProviderAccount.objects.filter(address=options["provider_address"]).first()
         if provider is None:
             raise CommandError(f"No provider with address {options['provider_address']}.")
-        user, created = get_user_model().objects.get_or_create(
-            username=options["username"], defaults={"email": options["email"]}
+        user = services.user_ensure(
+            username=str(options["username"]),
+            email=str(options["email"]),
+            password=str(options["password"]) if options["password"] else None,
         )
-        if created:
-            if options["password"]:
-                user.set_password(str(options["password"]))
-            else:
-                user.set_unusable_password()
-            user.save()
         try:
             services.provider_member_add(provider=provider, user=user, role=str(options["role"]))
         except ApplicationError as error:

@@ -1,6 +1,5 @@
 """Link a chain address to a portal user (created if needed), making them a customer."""
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import ApplicationError
@@ -17,13 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--envelope-public-key", default="")
 
     def handle(self, *args: object, **options: object) -> None:
-        user, created = get_user_model().objects.get_or_create(username=options["username"])
-        if created or options["password"]:
-            if options["password"]:
-                user.set_password(str(options["password"]))
-            else:
-                user.set_unusable_password()
-            user.save()
+        user = services.user_ensure(
+            username=str(options["username"]),
+            password=str(options["password"]) if options["password"] else None,
+        )
         try:
             identity = services.customer_identity_link(
                 address=str(options["address"]),
