@@ -1,7 +1,8 @@
 """Benchmark: the ticket list API against bare Django JSON views on the same server.
 
 With 100k tickets in PostgreSQL (a separate `virtengine_bench` database on the embedded server, or
-DATABASE_URL), it starts one server process (our daphne launcher, bench settings), then drives each
+DATABASE_URL), it starts one server process per `--servers` configuration (uvicorn, the production
+server, by default; bench settings), then drives each
 endpoint with wrk at the same concurrency:
 
   * api     GET /api/v1/tickets?limit=50   as a provider (HMAC), through auth, throttles, selectors, keyset
@@ -107,9 +108,9 @@ def seed(total: int) -> tuple[int, str, str]:
 
 # name: (server command in tests.system.processes.SERVER_COMMANDS, ASGI application)
 SETUPS = {
-    "spooling+single-hop": ("spooling", "config.asgi:application"),
-    "uvicorn+single-hop": ("uvicorn", "config.asgi:application"),
-    "uvicorn+stock": ("uvicorn", "bench.asgi_stock:application"),
+    "uvicorn+single-hop": ("uvicorn", "config.asgi:application"),  # production
+    "uvicorn+stock": ("uvicorn", "bench.asgi_stock:application"),  # Django's own ASGI handler
+    "daphne+single-hop": ("daphne", "config.asgi:application"),
 }
 
 LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
@@ -144,7 +145,7 @@ def main() -> int:
         "--servers",
         nargs="+",
         choices=sorted(SETUPS),
-        default=["spooling+single-hop"],
+        default=["uvicorn+single-hop"],
         help="server configurations to measure side by side (the first is the one the ratios compare to)",
     )
     args = parser.parse_args()

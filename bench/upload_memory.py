@@ -1,6 +1,6 @@
 """Memory cost of a large attachment upload through the real app (target: 200 MB upload, < 64 MB growth).
 
-For each server named in `--servers` (our spooling daphne launcher, uvicorn, plain daphne — see
+For each server named in `--servers` (uvicorn, the production server, and daphne — see
 `tests.system.processes.SERVER_COMMANDS`) it starts the app on a free port, signs a customer in through a session cookie (with the
 CSRF cookie and header SessionAuthentication wants), and POSTs a multipart body of `--size-mb` MB of log
 text to /api/v1/attachments, streamed from a generator on this side too. Meanwhile the server's RSS
@@ -11,7 +11,7 @@ removed afterwards.
 
 Runs on a database of its own (`virtengine_uploadbench`) on the settings' PostgreSQL server.
 
-Usage: python bench/upload_memory.py [--size-mb 200] [--servers spooling uvicorn daphne] [--limit-mb 64]
+Usage: python bench/upload_memory.py [--size-mb 200] [--servers uvicorn daphne] [--limit-mb 64]
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def measure(kind: str, args: argparse.Namespace, cookies: dict[str, str]) -> dic
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=200)
-    parser.add_argument("--servers", nargs="+", default=["spooling", "uvicorn"])
+    parser.add_argument("--servers", nargs="+", choices=["uvicorn", "daphne"], default=["uvicorn", "daphne"])
     parser.add_argument("--limit-mb", type=float, default=64.0)
     parser.add_argument("--settings", default="config.settings.local")
     args = parser.parse_args()

@@ -1,6 +1,7 @@
-"""Benchmark: WebSocket fan-out of one ticket's comments to N sockets spread over 2 daphne processes.
+"""Benchmark: WebSocket fan-out of one ticket's comments to N sockets spread over 2 web server processes.
 
-It starts its own Redis and two app processes (our daphne launcher) on a separate `virtengine_wsbench`
+It starts its own Redis and two app processes (uvicorn by default, `--server daphne`; the fan-out hub by
+default, or `--fanout layer` with `--layer core|pubsub` for Channels' own pattern) on a separate `virtengine_wsbench`
 database, opens N sockets on one ticket (half the customer's, half a provider member's; alternating
 between the two processes), then posts comments through the REST API on the first process, one every
 `--interval` seconds. For each comment it records the delay from sending the POST to its arrival on
@@ -108,7 +109,7 @@ async def run(args: argparse.Namespace, servers: list, setup: dict[str, str]) ->
         tasks.append(asyncio.create_task(watch(f"{server.ws}{path}", cookie, arrivals, ready, opened)))
         if index % 50 == 49:
             # Open in batches of 50, each after the previous one is up: real clients don't all arrive in
-            # the same second, and a burst of 1,000 handshakes exceeds daphne's handshake timeout.
+            # the same second, and a burst of 1,000 handshakes exceeds a server's handshake timeout.
             while len(opened) < index + 1 and time.perf_counter() - started < 180:
                 await asyncio.sleep(0.02)
     while len(opened) < args.sockets:
@@ -189,7 +190,7 @@ def main() -> int:
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--comments", type=int, default=100)
     parser.add_argument("--interval", type=float, default=0.5)
-    parser.add_argument("--server", choices=["spooling", "uvicorn"], default="spooling")
+    parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
     parser.add_argument(
         "--fanout",
         choices=["hub", "layer"],
