@@ -16,13 +16,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Case, F, Q, QuerySet, Value, When
 
 from chain.selectors import CHAIN_STATE_FIELD, with_chain_state
 from core.errors import NotFound
 from core.formats import parse_uuid
 from core.parties import Party, scope_of
-from tickets.models import Attachment, Comment, DeploymentLink, Ticket, TicketEvent
+from providers.models import Deployment
+from providers.selectors import deployments_visible_to
+from tickets.models import Attachment, Comment, DeploymentLink, SlaPolicy, Ticket, TicketEvent
 from tickets.presenter import Related
 
 
@@ -174,6 +177,7 @@ TICKET_ROW_FIELDS = (
     "sla_first_response_due",
     "sla_resolution_due",
     "first_response_at",
+    "customer_address",
     "last_seq",
     "last_public_seq",
 )
@@ -290,3 +294,51 @@ def event_related(events: Iterable[TicketEvent]) -> Related:
 
 def _uuids(values: Iterable[object]) -> list[uuid.UUID]:
     return [parsed for parsed in map(parse_uuid, values) if parsed is not None]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the portal's pages need besides the API's reads.
+
+
+def ticket_id_for_reference(party: Party, reference: str) -> uuid.UUID:
+    """The id of a visible ticket named the way people name it: `SUP-000123`, `123`, or its UUID."""
+    parsed = parse_uuid(reference)
+    if parsed is not None:
+        return ticket_get(party, parsed).pk
+    digits = reference.upper().removeprefix(settings.VE_TICKET_NUMBER_PREFIX).lstrip("0")
+    if not digits.isdigit() or len(digits) > 18:
+        raise NotFound("Ticket not found.")
+    ticket_id = tickets_visible_to(party).filter(number=int(digits)).values_list("pk", flat=True).first()
+    if ticket_id is None:
+        raise NotFound("Ticket not found.")
+    return ticket_id
+
+
+def linkable_deployments(party: Party, detail: TicketDetail) -> list[Deployment]:
+    """Deployments the party could link to this ticket: the ticket's customer's others, visible to it."""
+    linked = {link.deployment_id for link in detail.links}
+    candidates = deployments_visible_to(party).filter(owner_address=detail.row["customer_address"])
+    return [
+        deployment
+        for deployment in candidates.exclude(lease_id=detail.row["deployment_lease_id"]).order_by(
+            "-created_at"
+        )[:100]
+        if deployment.pk not in linked
+    ]
+
+
+def sla_targets() -> dict[str, tuple[int, int]]:
+    """priority → (first response minutes, resolution minutes), as the policies say (the create form)."""
+    return {
+        priority: (first, resolution)
+        for priority, first, resolution in SlaPolicy.objects.values_list(
+            "priority", "first_response_minutes", "resolution_minutes"
+        )
+    }
+
+
+def uploads_of(party: Party, attachment_ids: Iterable[object]) -> list[Attachment]:
+    """The party's own uploads not yet attached to a ticket, among these ids (a form shown again)."""
+    return list(
+        Attachment.objects.filter(pk__in=_uuids(attachment_ids), ticket__isnull=True, uploader_key=party.key)
+    )
