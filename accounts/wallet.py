@@ -383,12 +383,16 @@ def sign_request(
         address=address,
         chain_id=chain_id,
     )
-    der = key.sign(hashlib.sha256(sign_bytes).digest(), hasher=None)
-    signature = serialize_compact(der_to_cdata(der))
     return {
         HEADER_ADDRESS: address,
         HEADER_TIMESTAMP: str(int(timestamp_ms)),
         HEADER_NONCE: nonce,
-        HEADER_SIGNATURE: base64.b64encode(signature).decode("ascii"),
+        HEADER_SIGNATURE: sign_document(private_key, sign_bytes),
         HEADER_PUBKEY: base64.b64encode(pubkey).decode("ascii"),
     }
+
+
+def sign_document(private_key: bytes, sign_bytes: bytes) -> str:
+    """A wallet's signature of an amino sign doc: base64 of the 64-byte low-S r||s over its SHA-256."""
+    der = coincurve.PrivateKey(private_key).sign(hashlib.sha256(sign_bytes).digest(), hasher=None)
+    return base64.b64encode(serialize_compact(der_to_cdata(der))).decode("ascii")

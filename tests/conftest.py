@@ -114,6 +114,11 @@ def apis(world: World) -> Apis:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: they keep Playwright's event loop running until the session ends."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """Throttles and cooldowns live in Redis, verified credentials in a per-process cache: each test

@@ -9,4 +9,5 @@ from config.settings.base import env  # noqa: E402
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # served from the apps' static folders, no collectstatic
 WHITENOISE_AUTOREFRESH = True  # edited static files are served at once

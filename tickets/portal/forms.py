@@ -25,11 +25,15 @@ ORDERINGS = [
 ]
 
 
+# A service names the API's fields; some are called otherwise on the pages.
+API_FIELD_NAMES = {"message": "content", "file": "files", "attachment_ids": "files"}
+
+
 def add_refusal(form: forms.Form, error: ApplicationError) -> None:
     """Show a service's refusal next to the fields it names (or above the form)."""
     placed = False
     for field, messages in error.fields.items():
-        name = "content" if field == "message" else field
+        name = API_FIELD_NAMES.get(field, field)
         if name in form.fields:
             for message in messages:
                 form.add_error(name, message)

@@ -83,7 +83,7 @@ def _relative(delta: datetime.timedelta) -> str:
         if seconds >= size:
             count = seconds // size
             return f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
-    return "less than a minute" if seconds else "now"
+    return "less than a minute"
 
 
 @register.simple_tag

@@ -181,8 +181,6 @@ function liveTicket(article) {
     socket.send({ type: "typing", internal: Boolean(internal && internal.checked) });
   });
 
-  document.body.addEventListener("htmx:afterSwap", (event) => renderTimes(event.detail.target || document));
-  document.body.addEventListener("htmx:oobAfterSwap", (event) => renderTimes(event.detail.target || document));
 }
 
 // --- Uploads: dropped or chosen files go to the API at once; the form sends their ids ------------------
@@ -322,6 +320,8 @@ function walletSignIn(panel) {
 
 renderTimes();
 window.setInterval(() => renderTimes(), 30000);
+// Swapped-in parts (out-of-band ones included) show their times like the rest of the page.
+document.body.addEventListener("htmx:afterSettle", () => renderTimes());
 function bind(root) {
   for (const form of root.querySelectorAll("form[data-once]")) sendOnce(form);
   for (const zone of root.querySelectorAll("[data-dropzone]")) dropzone(zone);
