@@ -176,7 +176,7 @@ def test_bad_input_is_a_clear_400() -> None:
     response = client.post("/login/wallet/verify", b"[1,2", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]
-    key, address = factories.make_wallet()
+    _key, address = factories.make_wallet()
     issued = challenge(client, address)
     status, answer = post(
         client,

@@ -79,7 +79,7 @@ class TicketFilterForm(forms.Form):
 
 
 def sla_targets_text(targets: dict[str, tuple[int, int]]) -> str:
-    """"Critical: first response 1 h, resolution 4 h · …", highest priority first."""
+    """ "Critical: first response 1 h, resolution 4 h · …", highest priority first."""
     parts = []
     for value, label in reversed(Ticket.Priority.choices):
         if value in targets:
