@@ -129,6 +129,12 @@ def deployment_list(party: Party) -> list[Deployment]:
     return list(deployments_visible_to(party).order_by("-created_at")[:DEPLOYMENT_LIST_LIMIT])
 
 
+def deployment_choices(party: Party) -> list[tuple[str, str]]:
+    """(lease ID, name) of the party's deployments, newest first: the portal's pickers."""
+    rows = deployments_visible_to(party).order_by("-created_at").values_list("lease_id", "name")
+    return list(rows[:DEPLOYMENT_LIST_LIMIT])
+
+
 def deployment_get_for(party: Party, lease_id: str) -> Deployment:
     """A deployment the party may see, by lease ID; NotFound otherwise (whether missing or hidden)."""
     deployment = deployments_visible_to(party).filter(lease_id=lease_id).first()

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 
 from core.errors import ApplicationError
-from providers.models import LEASE_ID_MAX_LENGTH, Deployment
+from providers.models import LEASE_ID_MAX_LENGTH
 from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, Ticket
 
 ORDERINGS = [
@@ -64,11 +64,11 @@ class TicketFilterForm(forms.Form):
     q = forms.CharField(max_length=200, required=False, strip=True, label="Search")
     ordering = forms.ChoiceField(choices=ORDERINGS, required=False, label="Sort by")
 
-    def __init__(self, *args: Any, deployments: list[Deployment], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, deployments: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["deployment"].choices = [
             ("", "Any deployment"),
-            *((d.lease_id, d.name or d.lease_id) for d in deployments),
+            *((lease_id, name or lease_id) for lease_id, name in deployments),
         ]
 
     def filters(self) -> dict[str, str]:
@@ -111,13 +111,13 @@ class TicketCreateForm(forms.Form):
     def __init__(
         self,
         *args: Any,
-        deployments: list[Deployment],
+        deployments: list[tuple[str, str]],
         sla_targets: dict[str, tuple[int, int]],
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["deployment_id"].choices = [
-            (d.lease_id, f"{d.name} — {d.lease_id}" if d.name else d.lease_id) for d in deployments
+            (lease_id, f"{name} — {lease_id}" if name else lease_id) for lease_id, name in deployments
         ]
         self.fields["priority"].help_text = sla_targets_text(sla_targets)
         if not self.is_bound:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
-from providers.selectors import deployment_list, party_for_user
+from providers.selectors import deployment_choices, party_for_user
 from tickets import selectors, services, states
 from tickets.api import serializers as io
 from tickets.api.pagination import paginate
@@ -107,7 +107,7 @@ def _list_query(filters: dict[str, str]) -> tuple[selectors.TicketFilters, str]:
 @require_GET
 @portal_page
 def ticket_list(request: HttpRequest, party: Party) -> HttpResponse:
-    deployments = deployment_list(party)
+    deployments = deployment_choices(party)
     form = TicketFilterForm(request.GET or None, deployments=deployments)
     filters = form.filters() if form.is_bound else {}
     ticket_filters, ordering = _list_query(filters)
@@ -146,7 +146,7 @@ def ticket_list(request: HttpRequest, party: Party) -> HttpResponse:
 def ticket_row(request: HttpRequest, party: Party, ticket_id: str) -> HttpResponse:
     """One row of the list, if the ticket is visible and matches the list's filters (else 204): what the
     list's script fetches when an event about a ticket arrives."""
-    filters = TicketFilterForm(request.GET, deployments=deployment_list(party)).filters()
+    filters = TicketFilterForm(request.GET, deployments=deployment_choices(party)).filters()
     ticket_filters, _ = _list_query(filters)
     row = selectors.ticket_list(party, ticket_filters).filter(pk=selectors.parse_ticket_id(ticket_id)).first()
     if row is None:
@@ -165,7 +165,7 @@ def _upload_files(party: Party, files: list[Any]) -> list[str]:
 @require_http_methods(["GET", "POST"])
 @portal_page
 def ticket_create(request: HttpRequest, party: Party) -> HttpResponse:
-    deployments = deployment_list(party)
+    deployments = deployment_choices(party)
     targets = selectors.sla_targets()
     initial = {"deployment_id": request.GET.get("deployment")} if request.GET.get("deployment") else {}
     form = TicketCreateForm(
