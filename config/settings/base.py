@@ -127,9 +127,9 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Portal sessions: signed-in for VE_SESSION_HOURS of inactivity at most (each request renews them).
-SESSION_COOKIE_AGE = env.int("VE_SESSION_HOURS", default=8) * 3600
-SESSION_SAVE_EVERY_REQUEST = True
+# Portal sessions end VE_SESSION_HOURS after signing in (not renewed by each request: that would cost every
+# session request a write).
+SESSION_COOKIE_AGE = env.int("VE_SESSION_HOURS", default=12) * 3600
 SESSION_COOKIE_SAMESITE = "Lax"
 LOGIN_URL = "sign-in"
 LOGIN_REDIRECT_URL = "portal-ticket-list"
