@@ -369,3 +369,30 @@ def test_an_expired_session_brings_the_next_action_to_the_sign_in_page(world: Wo
     response = client.post(f"{page_of(ticket)}reply/", {"content": "after the session ended"})
     assert response.url == f"/login/?next=%2Ftickets%2F{ticket.display_number}%2Freply%2F"
     assert not Comment.objects.exists()
+
+
+def test_signing_out_takes_a_post_and_ends_the_session(world: World) -> None:
+    client = signed_in(world.alice.user_id)
+    assert client.get("/logout/").status_code == 405
+    assert client.post("/logout/").url == "/login/"
+    assert client.get("/tickets/").status_code == 302
+
+
+def test_password_sign_in_comes_back_to_next_and_refuses_foreign_next(world: World) -> None:
+    ticket = world.open_ticket()
+    user = get_user_model().objects.get(pk=world.alice.user_id)
+    user.set_password("a-long-demo-password")
+    user.save()
+    client = Client()
+    response = client.post("/login/", {"username": "alice", "password": "wrong", "next": page_of(ticket)})
+    assert response.status_code == 400
+    assert "correct username and password" in response.content.decode()
+    response = client.post(
+        "/login/", {"username": "alice", "password": "a-long-demo-password", "next": page_of(ticket)}
+    )
+    assert response.url == page_of(ticket)
+    client.post("/logout/")
+    response = client.post(
+        "/login/", {"username": "alice", "password": "a-long-demo-password", "next": "https://evil.example/"}
+    )
+    assert response.url == "/tickets/"
