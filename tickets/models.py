@@ -273,6 +273,7 @@ class TicketEvent(models.Model):
         SLA_WARNING = "sla_warning"
         SLA_BREACH = "sla_breach"
         LOGS_FETCHED = "logs_fetched"
+        TICKET_EDITED = "ticket_edited"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveIntegerField()
