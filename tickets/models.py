@@ -111,6 +111,9 @@ class Ticket(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Working tickets in the console (every change through the services); the raw add/change/delete
+        # permissions are never used: the console's ticket models are read-only for everyone.
+        permissions = [("work_ticket", "Can work tickets in the support console")]
         indexes = [
             # Keyset pages order by (column, id) in either direction; each index serves both.
             models.Index(fields=["-created_at", "-id"], name="ticket_created_idx"),
