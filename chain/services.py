@@ -1,7 +1,7 @@
 """Writes of the chain app: queueing ticket events for anchoring and draining the queue to the backend.
 
-`outbox_enqueue` is called by every ticket service, inside its transaction: the outbox row commits with
-the event or not at all. `outbox_drain` (run by `chain.tasks.outbox_drain_task`, triggered after commit and
+`outbox_enqueue_many` is called by every ticket service, inside its transaction: the outbox rows commit with
+the events or not at all. `outbox_drain` (run by `chain.tasks.outbox_drain_task`, triggered after commit and
 swept by beat) moves rows to the ledger:
 
 1. **Claim** (a short transaction): lock due, unanchored rows with `FOR UPDATE SKIP LOCKED`, in id order,
@@ -49,16 +49,21 @@ DRAIN_REQUESTED_KEY = "chain:outbox-drain-requested"
 _ERROR_MAX_LENGTH = 2000
 
 
-def outbox_enqueue(*, event: TicketEvent) -> OutboxEntry:
-    """Queue `event` for anchoring. Must run in the transaction that records the event."""
-    return OutboxEntry.objects.create(
-        event=event,
-        ticket_id=event.ticket_id,
-        seq=event.seq,
-        is_internal=event.is_internal,
-        idempotency_key=idempotency_key_for(ticket_id=event.ticket_id, seq=event.seq),
-        created_at=event.created_at,
-        next_attempt_at=event.created_at,
+def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> list[OutboxEntry]:
+    """Queue events for anchoring, in one insert. Must run in the transaction that records them."""
+    return OutboxEntry.objects.bulk_create(
+        [
+            OutboxEntry(
+                event=event,
+                ticket_id=event.ticket_id,
+                seq=event.seq,
+                is_internal=event.is_internal,
+                idempotency_key=idempotency_key_for(ticket_id=event.ticket_id, seq=event.seq),
+                created_at=event.created_at,
+                next_attempt_at=event.created_at,
+            )
+            for event in events
+        ]
     )
 
 
@@ -86,8 +91,9 @@ def outbox_request_drain() -> bool:
     return True
 
 
-def outbox_drain_trigger(event: TicketEvent) -> None:  # noqa: ARG001 - a ticket event hook's signature
-    """After-commit hook (registered in `ChainConfig.ready`): every committed event asks for a drain."""
+def outbox_drain_trigger(event: TicketEvent | Sequence[TicketEvent]) -> None:  # noqa: ARG001 - a hook's signature
+    """After-commit hook (registered in `ChainConfig.ready`, for one event and for a batch): every committed
+    event asks for a drain."""
     try:
         outbox_request_drain()
     except Exception as exc:  # noqa: BLE001 - Redis or the broker down: the write has committed regardless
@@ -320,7 +326,7 @@ __all__ = [
     "outbox_drain",
     "outbox_drain_batch",
     "outbox_drain_trigger",
-    "outbox_enqueue",
+    "outbox_enqueue_many",
     "outbox_request_drain",
     "outbox_retry_delay",
     "outbox_retry_now",

@@ -50,6 +50,7 @@ class World:
 
 @pytest.fixture
 def world(db: None) -> World:
+    services.sla_policies_ensure()  # a transactional test's flush removes what the migrations created
     provider_a = factories.ProviderFactory(name="Provider A")
     provider_b = factories.ProviderFactory(name="Provider B")
     alice_key, alice_address = factories.make_wallet()

@@ -9,7 +9,16 @@ from django.db.models import QuerySet
 
 from chain.models import OutboxEntry
 from chain.selectors import CHAIN_STATE_FIELD, chain_state_of, with_chain_state
-from tickets.models import Assignment, Attachment, Comment, DeploymentLink, SlaPolicy, Ticket, TicketEvent
+from tickets.models import (
+    Assignment,
+    Attachment,
+    BusinessCalendar,
+    Comment,
+    DeploymentLink,
+    SlaPolicy,
+    Ticket,
+    TicketEvent,
+)
 
 
 class CommentInline(admin.TabularInline):
@@ -171,9 +180,35 @@ class AssignmentAdmin(admin.ModelAdmin):
     raw_id_fields = ("ticket", "from_user", "to_user")
 
 
+class SuperuserEditsOnly:
+    """SLA policies and calendars: staff may look, only superusers change them. A change applies to tickets
+    opened (or re-prioritised) from then on; the due times of existing tickets stay as they were decided."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
 @admin.register(SlaPolicy)
-class SlaPolicyAdmin(admin.ModelAdmin):
-    list_display = ("priority", "first_response_minutes", "resolution_minutes", "business_hours_only")
+class SlaPolicyAdmin(SuperuserEditsOnly, admin.ModelAdmin):
+    list_display = (
+        "priority",
+        "first_response_minutes",
+        "resolution_minutes",
+        "calendar",
+        "escalate_on_breach",
+    )
+    list_select_related = ("calendar",)
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(SuperuserEditsOnly, admin.ModelAdmin):
+    list_display = ("name", "time_zone", "holiday_country", "holiday_subdivision")
 
 
 @admin.register(TicketEvent)

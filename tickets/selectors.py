@@ -131,12 +131,20 @@ class TicketParties:
 
 
 def ticket_parties(ticket_id: object) -> TicketParties:
-    provider_id, customer, creator = (
-        Ticket.objects.filter(pk=parse_ticket_id(ticket_id))
-        .values_list("provider_id", "customer_address", "created_by_address")
-        .get()
+    return tickets_parties([ticket_id])[str(parse_ticket_id(ticket_id))]
+
+
+def tickets_parties(ticket_ids: Iterable[object]) -> dict[str, TicketParties]:
+    """`ticket_parties` for many tickets in one query, by ticket id (as a string)."""
+    rows = Ticket.objects.filter(pk__in=_uuids(ticket_ids)).values_list(
+        "id", "provider_id", "customer_address", "created_by_address"
     )
-    return TicketParties(provider_id=provider_id, customer_addresses=frozenset({customer, creator} - {""}))
+    return {
+        str(ticket_id): TicketParties(
+            provider_id=provider_id, customer_addresses=frozenset({customer, creator} - {""})
+        )
+        for ticket_id, provider_id, customer, creator in rows
+    }
 
 
 def last_seqs(ticket_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
