@@ -72,9 +72,10 @@ def _move_one(status: str, target: str, *, cutoff: datetime.datetime, days: floa
     return True
 
 
-def tickets_idle_sweep(*, now: datetime.datetime | None = None) -> IdleResult:
-    """Resolve tickets idle waiting on the customer and close tickets idle resolved, as of `now`."""
-    now = now or timezone.now()
+def tickets_idle_sweep() -> IdleResult:
+    """Resolve tickets idle waiting on the customer and close tickets idle resolved. (No `now` to pass: the
+    moves are the ordinary services, which stamp them with the current time.)"""
+    now = timezone.now()
     result = IdleResult()
     for status, (target, _default_days) in states.IDLE_TRANSITIONS.items():
         days = _idle_days(status)
