@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from core.parties import Party
 from providers.models import Deployment, ProviderAccount
@@ -113,6 +115,29 @@ def apis(world: World) -> Apis:
         agent=_session_api(world.agent.user_id),
         anonymous=Api(),
     )
+
+
+class FrozenClock:
+    """`django.utils.timezone.now` held still (services stamp what they write with it); set `now` or
+    `advance` it by hand. Request signing and throttles read the system clock and are not affected."""
+
+    def __init__(self, start: datetime.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, delta: datetime.timedelta) -> datetime.datetime:
+        self.now += delta
+        return self.now
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    """A frozen clock, starting at the real now."""
+    frozen = FrozenClock(timezone.now())
+    monkeypatch.setattr(timezone, "now", frozen)
+    return frozen
 
 
 @pytest.fixture(autouse=True)

@@ -11,17 +11,21 @@ A ticket the caller may not see does not exist for them (NotFound → 404).
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from chain.selectors import CHAIN_STATE_FIELD, with_chain_state
-from core.errors import NotFound
+from core.errors import Forbidden, NotFound
 from core.formats import parse_uuid
 from core.parties import Party, scope_of
+from providers.models import ProviderAccount
+from tickets import sla
 from tickets.models import Attachment, Comment, DeploymentLink, Ticket, TicketEvent
 from tickets.presenter import Related
 
@@ -179,9 +183,15 @@ TICKET_ROW_FIELDS = (
     "resolved_at",
     "closed_at",
     "metadata",
-    "sla_first_response_due",
-    "sla_resolution_due",
     "first_response_at",
+    "sla_first_response_due",
+    "sla_first_response_met",
+    "sla_first_response_breached_at",
+    "sla_resolution_due",
+    "sla_resolution_met",
+    "sla_resolution_breached_at",
+    "sla_paused_since",
+    "sla_next_due",
     "last_seq",
     "last_public_seq",
 )
@@ -191,6 +201,12 @@ TICKET_ROW_RELATED = {
     "provider_address": F("provider__address"),
     "provider_name": F("provider__name"),
     "assigned_to_username": F("assigned_to__username"),
+    # The policy's calendar, for counting what is left of a target in its working time.
+    "sla_time_zone": F("sla_policy__calendar__time_zone"),
+    "sla_opening_hours": F("sla_policy__calendar__opening_hours"),
+    "sla_holiday_country": F("sla_policy__calendar__holiday_country"),
+    "sla_holiday_subdivision": F("sla_policy__calendar__holiday_subdivision"),
+    "sla_closed_dates": F("sla_policy__calendar__closed_dates"),
 }
 
 
@@ -201,6 +217,66 @@ def _rows(tickets: QuerySet[Ticket], party: Party) -> QuerySet:
     )
 
 
+def ticket_sla(row: dict[str, Any], *, now: datetime.datetime) -> dict[str, sla.TargetStatus]:
+    """Where each SLA target of a ticket row stands at `now`, counted on its policy's clock."""
+    clock = sla.clock_of(
+        time_zone=row["sla_time_zone"],
+        opening_hours=row["sla_opening_hours"],
+        holiday_country=row["sla_holiday_country"],
+        holiday_subdivision=row["sla_holiday_subdivision"],
+        closed_dates=row["sla_closed_dates"],
+    )
+    return {
+        "first_response": sla.target_status(
+            clock,
+            due=row["sla_first_response_due"],
+            met=row["sla_first_response_met"],
+            breached_at=row["sla_first_response_breached_at"],
+            paused_since=None,  # the first-response clock never pauses
+            now=now,
+        ),
+        "resolution": sla.target_status(
+            clock,
+            due=row["sla_resolution_due"],
+            met=row["sla_resolution_met"],
+            breached_at=row["sla_resolution_breached_at"],
+            paused_since=row["sla_paused_since"],
+            now=now,
+        ),
+    }
+
+
+def sla_breached(now: datetime.datetime) -> Q:
+    """Tickets that missed a target (met False, a breach recorded, or overdue before the sweep saw it)."""
+    return (
+        Q(sla_first_response_met=False)
+        | Q(sla_resolution_met=False)
+        | Q(sla_first_response_breached_at__isnull=False)
+        | Q(sla_resolution_breached_at__isnull=False)
+        | Q(sla_first_response_met__isnull=True, sla_first_response_due__lte=now)
+        | Q(sla_resolution_met__isnull=True, sla_paused_since__isnull=True, sla_resolution_due__lte=now)
+        | Q(sla_resolution_met__isnull=True, sla_paused_since__gte=F("sla_resolution_due"))
+    )
+
+
+def sla_at_risk(now: datetime.datetime) -> Q:
+    """Tickets with a running target past its warning time (80 %) and none missed yet."""
+    warned = Q(
+        sla_first_response_met__isnull=True,
+        sla_first_response_warn_at__lte=now,
+        sla_first_response_due__gt=now,
+    ) | Q(
+        sla_resolution_met__isnull=True,
+        sla_paused_since__isnull=True,
+        sla_resolution_warn_at__lte=now,
+        sla_resolution_due__gt=now,
+    )
+    return warned & ~sla_breached(now)
+
+
+SLA_FILTERS = {"breached": sla_breached, "at_risk": sla_at_risk}
+
+
 @dataclass(frozen=True)
 class TicketFilters:
     status: str | None = None
@@ -208,10 +284,18 @@ class TicketFilters:
     category: str | None = None
     deployment_id: str | None = None
     q: str | None = None
+    sla: str | None = None  # breached | at_risk
 
 
-def ticket_list(party: Party, filters: TicketFilters, *, rank_by_priority: bool = False) -> QuerySet:
-    """Rows of the tickets a party may see, filtered; with `priority_rank` when ordering by priority."""
+def ticket_list(
+    party: Party,
+    filters: TicketFilters,
+    *,
+    rank_by_priority: bool = False,
+    now: datetime.datetime | None = None,
+) -> QuerySet:
+    """Rows of the tickets a party may see, filtered (the SLA filter as of `now`); with `priority_rank`
+    when ordering by priority."""
     tickets = tickets_visible_to(party)
     if filters.status:
         tickets = tickets.filter(status=filters.status)
@@ -223,6 +307,8 @@ def ticket_list(party: Party, filters: TicketFilters, *, rank_by_priority: bool 
         tickets = tickets.filter(deployment__lease_id=filters.deployment_id)
     if filters.q:
         tickets = tickets.filter(_search(filters.q))
+    if filters.sla:
+        tickets = tickets.filter(SLA_FILTERS[filters.sla](now or timezone.now()))
     rows = _rows(tickets, party)
     if rank_by_priority:
         rows = rows.annotate(
@@ -277,6 +363,113 @@ def ticket_detail(party: Party, ticket_id: object) -> TicketDetail:
         history=list(history),
         last_seq=row["last_seq"] if party.sees_internal else row["last_public_seq"],
     )
+
+
+SLA_REPORT_DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class TargetAttainment:
+    """How one target fared over a set of tickets: met, missed, still running, and met / decided."""
+
+    met: int
+    breached: int
+    pending: int
+
+    @property
+    def attainment(self) -> float | None:
+        decided = self.met + self.breached
+        return round(self.met / decided, 4) if decided else None
+
+
+@dataclass(frozen=True)
+class ProviderAttainment:
+    provider_address: str
+    provider_name: str
+    tickets: int
+    first_response: TargetAttainment
+    resolution: TargetAttainment
+
+
+def _target_counts(target: str) -> dict[str, Count]:
+    met, breached_at, due = f"sla_{target}_met", f"sla_{target}_breached_at", f"sla_{target}_due"
+    return {
+        f"{target}_met": Count("id", filter=Q(**{met: True})),
+        f"{target}_breached": Count(
+            "id", filter=Q(**{met: False}) | Q(**{f"{met}__isnull": True, f"{breached_at}__isnull": False})
+        ),
+        f"{target}_pending": Count(
+            "id",
+            filter=Q(**{f"{met}__isnull": True, f"{breached_at}__isnull": True, f"{due}__isnull": False}),
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class SlaReport:
+    since: datetime.datetime
+    until: datetime.datetime
+    providers: list[ProviderAttainment]
+
+    @property
+    def totals(self) -> ProviderAttainment:
+        """Every provider of the report together."""
+
+        def total(target: str) -> TargetAttainment:
+            rows = [getattr(provider, target) for provider in self.providers]
+            return TargetAttainment(
+                met=sum(row.met for row in rows),
+                breached=sum(row.breached for row in rows),
+                pending=sum(row.pending for row in rows),
+            )
+
+        return ProviderAttainment(
+            provider_address="",
+            provider_name="",
+            tickets=sum(provider.tickets for provider in self.providers),
+            first_response=total("first_response"),
+            resolution=total("resolution"),
+        )
+
+
+def sla_report(
+    party: Party, *, since: datetime.datetime | None = None, provider_address: str | None = None
+) -> SlaReport:
+    """SLA attainment per provider over the tickets opened since `since` (default: 30 days ago), in one
+    query: support sees every provider, a provider its own (another provider's is NotFound); customers get
+    none (Forbidden)."""
+    until = timezone.now()
+    since = since or until - datetime.timedelta(days=SLA_REPORT_DEFAULT_DAYS)
+    if party.is_customer or scope_of(party).nothing:
+        raise Forbidden("SLA reports are for providers and VirtEngine support.")
+    tickets = tickets_visible_to(party).filter(created_at__gte=since)
+    if provider_address:
+        provider = ProviderAccount.objects.filter(address=provider_address).first()
+        if provider is None or not (scope_of(party).everything or provider.pk == party.provider_id):
+            raise NotFound("Provider not found.", fields={"provider": ["No such provider, or not yours."]})
+        tickets = tickets.filter(provider=provider)
+    rows = (
+        tickets.values("provider__address", "provider__name")
+        .annotate(tickets=Count("id"), **_target_counts("first_response"), **_target_counts("resolution"))
+        .order_by("provider__name", "provider__address")
+    )
+    providers = [
+        ProviderAttainment(
+            provider_address=row["provider__address"],
+            provider_name=row["provider__name"],
+            tickets=row["tickets"],
+            **{
+                target: TargetAttainment(
+                    met=row[f"{target}_met"],
+                    breached=row[f"{target}_breached"],
+                    pending=row[f"{target}_pending"],
+                )
+                for target in ("first_response", "resolution")
+            },
+        )
+        for row in rows
+    ]
+    return SlaReport(since=since, until=until, providers=providers)
 
 
 def event_related(events: Iterable[TicketEvent]) -> Related:

@@ -14,10 +14,9 @@ from collections import Counter
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from chain.models import OutboxEntry
-from tests.conftest import World
+from tests.conftest import FrozenClock, World
 from tickets import services, sla, tasks
 from tickets.models import Assignment, BusinessCalendar, Comment, SlaPolicy, Ticket, TicketEvent
 from tickets.services import recording
@@ -34,23 +33,10 @@ HOUR = datetime.timedelta(hours=1)
 DAY = datetime.timedelta(days=1)
 
 
-class FrozenClock:
-    def __init__(self, start: datetime.datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime.datetime:
-        return self.now
-
-    def advance(self, delta: datetime.timedelta) -> datetime.datetime:
-        self.now += delta
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
-    frozen = FrozenClock(MONDAY_8AM)
-    monkeypatch.setattr(timezone, "now", frozen)
-    return frozen
+def clock(frozen_clock: FrozenClock) -> FrozenClock:
+    frozen_clock.now = MONDAY_8AM
+    return frozen_clock
 
 
 def open_critical(world: World, **fields: object) -> Ticket:

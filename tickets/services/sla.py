@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from core.formats import iso_timestamp
@@ -119,21 +119,26 @@ class SweepResult:
         return self.warnings + self.breaches + self.escalations
 
 
-def _claim(threshold: Threshold, *, now: datetime.datetime, limit: int) -> list[dict[str, Any]]:
-    """Lock and mark up to `limit` tickets that crossed the threshold by `now` (skipping locked ones)."""
+def claim_queryset(threshold: Threshold, *, now: datetime.datetime, limit: int) -> QuerySet:
+    """Up to `limit` tickets that crossed the threshold by `now`, locked (skipping locked ones), as rows:
+    a range scan of the threshold's partial index."""
     column, waiting = SLA_WAITING[threshold.waiting]
-    due_column = f"sla_{threshold.target}_due"
-    rows = list(
+    return (
         Ticket.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(waiting, **{f"{column}__lte": now})
         .order_by(column)
         .values(
             *_CLAIMED_FIELDS,
-            due=F(due_column),
+            due=F(f"sla_{threshold.target}_due"),
             escalates=F("sla_policy__escalate_on_breach"),
             assigned_to_name=F("assigned_to__username"),
         )[:limit]
     )
+
+
+def _claim(threshold: Threshold, *, now: datetime.datetime, limit: int) -> list[dict[str, Any]]:
+    """Lock and mark up to `limit` tickets that crossed the threshold by `now`."""
+    rows = list(claim_queryset(threshold, now=now, limit=limit))
     if rows:
         Ticket.objects.filter(pk__in=[row["id"] for row in rows]).update(**{threshold.marker: now})
     return rows
