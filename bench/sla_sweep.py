@@ -90,7 +90,7 @@ def seed(total: int) -> None:
         return
     started = time.monotonic()
     policy_of = (
-        "CASE g % 4 "
+        "CASE mod(g, 4) "
         + " ".join(
             f"WHEN {i} THEN {policies[p]}" for i, p in enumerate(("low", "medium", "high", "critical"))
         )
@@ -114,16 +114,16 @@ def seed(total: int) -> None:
                 )
                 SELECT gen_random_uuid(), d.id, d.provider_id, d.owner_address, 'Bench ticket ' || g,
                     'Synthetic ticket for the SLA sweep benchmark.',
-                    (ARRAY['technical', 'billing', 'general', 'security'])[1 + g % 4],
-                    (ARRAY['low', 'medium', 'high', 'critical'])[1 + g % 4],
-                    (ARRAY['open', 'in_progress'])[1 + g % 2],
+                    (ARRAY['technical', 'billing', 'general', 'security'])[1 + mod(g, 4)],
+                    (ARRAY['low', 'medium', 'high', 'critical'])[1 + mod(g, 4)],
+                    (ARRAY['open', 'in_progress'])[1 + mod(g, 2)],
                     'customer', d.owner_address, 'bench', 'provider',
-                    now() - (g % 86400) * interval '1 second', now(), now(), now(), '{{}}'::jsonb, 1, 1,
+                    now() - mod(g, 86400) * interval '1 second', now(), now(), now(), '{{}}'::jsonb, 1, 1,
                     {policy_of},
                     now() + {FAR} + g * interval '1 ms', now() + {FAR} + g * interval '1 ms',
                     now() + {FAR} * 2 + g * interval '1 ms', now() + {FAR} * 2 + g * interval '1 ms',
                     0, now() + {FAR} + g * interval '1 ms'
-                FROM generate_series(%s, %s) AS g JOIN d ON d.k = g % {DEPLOYMENTS}
+                FROM generate_series(%s, %s) AS g JOIN d ON d.k = mod(g, {DEPLOYMENTS})
                 """,
                 [first, last],
             )
@@ -132,8 +132,8 @@ def seed(total: int) -> None:
     print(f"seeded {total - existing:,} tickets in {time.monotonic() - started:.1f} s")
 
 
-ARMED = "SELECT id FROM tickets_ticket WHERE number % %(every)s = 0 ORDER BY number LIMIT %(crossing)s"
-GROUP = "(number / %(every)s) % 4"
+ARMED = "SELECT id FROM tickets_ticket WHERE mod(number, %(every)s) = 0 ORDER BY number LIMIT %(crossing)s"
+GROUP = "mod(number / %(every)s, 4)"
 
 
 def disarm() -> None:

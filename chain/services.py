@@ -38,6 +38,7 @@ from chain.backends import get_backend
 from chain.backends.base import ChainBackend, Failure, Receipt, Result, Submission, hold_back_successors
 from chain.mapping import MappingError
 from chain.models import OutboxEntry, idempotency_key_for
+from core.bulk import bulk_insert
 
 if TYPE_CHECKING:
     from tickets.models import TicketEvent
@@ -51,7 +52,8 @@ _ERROR_MAX_LENGTH = 2000
 
 def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> list[OutboxEntry]:
     """Queue events for anchoring, in one insert. Must run in the transaction that records them."""
-    return OutboxEntry.objects.bulk_create(
+    return bulk_insert(
+        OutboxEntry,
         [
             OutboxEntry(
                 event=event,
@@ -63,7 +65,7 @@ def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> list[OutboxEntry]:
                 next_attempt_at=event.created_at,
             )
             for event in events
-        ]
+        ],
     )
 
 

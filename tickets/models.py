@@ -145,8 +145,14 @@ class Ticket(models.Model):
     # each is set once, in the transaction that writes its event), and whether the target was met (stored
     # when it is decided; None while it runs). The resolution clock pauses: working seconds paused so far,
     # and since when it is paused. `sla_next_due`: the earliest due time of a running target, for ordering.
+    # No index: a handful of policies, rarely deleted; every index costs each sweep's ticket writes.
     sla_policy = models.ForeignKey(
-        "tickets.SlaPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "tickets.SlaPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     sla_first_response_due = models.DateTimeField(null=True, blank=True)
     sla_first_response_warn_at = models.DateTimeField(null=True, blank=True)

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
 from chain.services import outbox_enqueue_many
+from core.bulk import bulk_insert, bulk_update
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.parties import Party, PartyKind
 from tickets import states
@@ -88,7 +88,7 @@ def record_events(new_events: Sequence[NewEvent]) -> list[TicketEvent]:
     sequence stays gap-free and unique; a rollback takes the increments with it. The caller saves the
     tickets (`save_ticket`, `save_tickets`), counters included.
     """
-    events = TicketEvent.objects.bulk_create([_numbered(new) for new in new_events])
+    events = bulk_insert(TicketEvent, [_numbered(new) for new in new_events])
     outbox_enqueue_many(events=events)
     schedule_event_hooks(*events)
     return events
@@ -114,29 +114,10 @@ def save_ticket(ticket: Ticket, *fields: str, at: datetime.datetime) -> None:
 
 
 def save_tickets(tickets: Sequence[Ticket], *fields: str, at: datetime.datetime) -> None:
-    """`save_ticket` for many locked tickets in one statement (an UPDATE from unnested arrays: Django's
-    bulk_update compares every row with every other in CASE expressions)."""
-    if not tickets:
-        return
-    columns = [
-        Ticket._meta.get_field(name) for name in (*fields, "updated_at", "last_seq", "last_public_seq")
-    ]
+    """`save_ticket` for many locked tickets, in one statement."""
     for ticket in tickets:
         ticket.updated_at = at
-    arrays = [[ticket.pk for ticket in tickets]]
-    arrays += [
-        [column.get_db_prep_save(getattr(ticket, column.attname), connection) for ticket in tickets]
-        for column in columns
-    ]
-    names = ", ".join(column.column for column in columns)
-    casts = ", ".join(f"%s::{column.db_type(connection)}[]" for column in columns)
-    assignments = ", ".join(f"{column.column} = v.{column.column}" for column in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Ticket._meta.db_table} AS t SET {assignments} "  # noqa: S608 - names from the model
-            f"FROM unnest(%s::uuid[], {casts}) AS v(id, {names}) WHERE t.id = v.id",
-            arrays,
-        )
+    bulk_update(Ticket, tickets, [*fields, "updated_at", "last_seq", "last_public_seq"])
 
 
 def clean_text(field: str, value: str | None, *, max_length: int, required: bool = True) -> str:

@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from core.bulk import bulk_insert
 from core.formats import iso_timestamp
 from core.parties import SYSTEM
 from tickets import states
@@ -119,16 +120,16 @@ class SweepResult:
         return self.warnings + self.breaches + self.escalations
 
 
-def claim_queryset(threshold: Threshold, *, now: datetime.datetime, limit: int) -> QuerySet:
-    """Up to `limit` tickets that crossed the threshold by `now`, locked (skipping locked ones), as rows:
-    a range scan of the threshold's partial index."""
+def claim_queryset(threshold: Threshold, *, now: datetime.datetime, limit: int) -> QuerySet[Ticket]:
+    """Up to `limit` tickets that crossed the threshold by `now`, locked (skipping locked ones), with what
+    the batch writes about them: a range scan of the threshold's partial index."""
     column, waiting = SLA_WAITING[threshold.waiting]
     return (
         Ticket.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(waiting, **{f"{column}__lte": now})
         .order_by(column)
-        .values(
-            *_CLAIMED_FIELDS,
+        .only(*_CLAIMED_FIELDS)
+        .annotate(
             due=F(f"sla_{threshold.target}_due"),
             escalates=F("sla_policy__escalate_on_breach"),
             assigned_to_name=F("assigned_to__username"),
@@ -136,36 +137,26 @@ def claim_queryset(threshold: Threshold, *, now: datetime.datetime, limit: int) 
     )
 
 
-def _claim(threshold: Threshold, *, now: datetime.datetime, limit: int) -> list[dict[str, Any]]:
-    """Lock and mark up to `limit` tickets that crossed the threshold by `now`."""
-    rows = list(claim_queryset(threshold, now=now, limit=limit))
-    if rows:
-        Ticket.objects.filter(pk__in=[row["id"] for row in rows]).update(**{threshold.marker: now})
-    return rows
-
-
 def _sweep_batch(threshold: Threshold, *, now: datetime.datetime, limit: int, result: SweepResult) -> int:
     with transaction.atomic():
-        rows = _claim(threshold, now=now, limit=limit)
-        tickets: list[Ticket] = []
+        tickets = list(claim_queryset(threshold, now=now, limit=limit))
         new_events: list[recording.NewEvent] = []
         history: list[Assignment] = []
-        for row in rows:
-            ticket = Ticket(**{name: row[name] for name in _CLAIMED_FIELDS})
-            tickets.append(ticket)
+        for ticket in tickets:
+            setattr(ticket, threshold.marker, now)
             new_events.append(
                 recording.NewEvent(
                     ticket,
                     threshold.kind,
                     SYSTEM,
-                    threshold.data(row["due"]),
+                    threshold.data(ticket.due),
                     is_internal=not threshold.is_breach,
                     at=now,
                 )
             )
             if (
                 threshold.is_breach
-                and row["escalates"]
+                and ticket.escalates
                 and ticket.status in states.OPEN_STATES
                 and not assignments.is_escalated(ticket)
             ):
@@ -177,16 +168,19 @@ def _sweep_batch(threshold: Threshold, *, now: datetime.datetime, limit: int, re
                     reason=breach_reason(threshold.target),
                     is_escalation=True,
                     at=now,
-                    names={row["assigned_to_id"]: row["assigned_to_name"]} if row["assigned_to_id"] else {},
+                    names={ticket.assigned_to_id: ticket.assigned_to_name} if ticket.assigned_to_id else {},
                 )
                 history.append(assignment)
                 new_events.append(escalation)
         escalated = [assignment.ticket_id for assignment in history]
-        Assignment.objects.bulk_create(history)
+        bulk_insert(Assignment, history)
         recording.record_events(new_events)
-        recording.save_tickets(tickets, *(assignments.ESCALATION_FIELDS if escalated else ()), at=now)
+        # One write per ticket: its marker (the claim), counters and escalation, with its events.
+        recording.save_tickets(
+            tickets, threshold.marker, *(assignments.ESCALATION_FIELDS if escalated else ()), at=now
+        )
         logs.logs_fetch_queue_many(escalated)
-    count = len(rows)
+    count = len(tickets)
     result.per_threshold[threshold.waiting] = result.per_threshold.get(threshold.waiting, 0) + count
     if threshold.is_breach:
         result.breaches += count
