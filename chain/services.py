@@ -37,8 +37,7 @@ from chain import messages
 from chain.backends import get_backend
 from chain.backends.base import ChainBackend, Failure, Receipt, Result, Submission, hold_back_successors
 from chain.mapping import MappingError
-from chain.models import OutboxEntry, idempotency_key_for
-from core.bulk import bulk_insert
+from chain.models import IDEMPOTENCY_KEY_SQL, OutboxEntry
 
 if TYPE_CHECKING:
     from tickets.models import TicketEvent
@@ -50,23 +49,40 @@ DRAIN_REQUESTED_KEY = "chain:outbox-drain-requested"
 _ERROR_MAX_LENGTH = 2000
 
 
-def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> list[OutboxEntry]:
-    """Queue events for anchoring, in one insert. Must run in the transaction that records them."""
-    return bulk_insert(
-        OutboxEntry,
-        [
-            OutboxEntry(
-                event=event,
-                ticket_id=event.ticket_id,
-                seq=event.seq,
-                is_internal=event.is_internal,
-                idempotency_key=idempotency_key_for(ticket_id=event.ticket_id, seq=event.seq),
-                created_at=event.created_at,
-                next_attempt_at=event.created_at,
-            )
-            for event in events
-        ],
-    )
+def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> int:
+    """Queue recorded events for anchoring: one outbox row each, built by PostgreSQL from the event rows in
+    one statement (the SLA sweep queues thousands at once). Must run in the transaction that records them;
+    returns the rows queued."""
+    if not events:
+        return 0
+    quote = connection.ops.quote_name
+    from_event = {
+        "event_id": "e.id",
+        "ticket_id": "e.ticket_id",
+        "seq": "e.seq",
+        "is_internal": "e.is_internal",
+        "idempotency_key": IDEMPOTENCY_KEY_SQL.format(ticket_id="e.ticket_id", seq="e.seq"),
+        "created_at": "e.created_at",
+        "next_attempt_at": "e.created_at",
+    }
+    defaults = [
+        field
+        for field in OutboxEntry._meta.concrete_fields
+        if not field.primary_key and field.attname not in from_event
+    ]
+    columns = [*from_event, *(field.column for field in defaults)]
+    values = [*from_event.values(), *("%s" for _ in defaults)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(OutboxEntry._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+            f"SELECT {', '.join(values)} FROM {quote(events[0]._meta.db_table)} AS e WHERE e.id = ANY(%s) "
+            "ORDER BY e.id",
+            [
+                *(field.get_db_prep_save(field.get_default(), connection) for field in defaults),
+                [e.pk for e in events],
+            ],
+        )
+        return cursor.rowcount
 
 
 # -- trigger ---------------------------------------------------------------------------------------

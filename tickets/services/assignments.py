@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -32,7 +33,7 @@ def assignment_change(
     """What reassigning a locked ticket writes, not yet written: its assignment history row and its event
     (`names`: usernames of the users involved). The ticket's assignee is changed in memory."""
     assignment = Assignment(
-        ticket=ticket,
+        ticket_id=ticket.pk,
         from_kind=ticket.assignee_kind,
         from_user_id=ticket.assigned_to_id,
         to_kind=to_kind,
@@ -61,26 +62,10 @@ def assignment_change(
     return assignment, event
 
 
-def _change_assignment(
-    ticket: Ticket,
-    *,
-    actor: Party,
-    to_kind: str,
-    to_user_id: int | None,
-    reason: str,
-    is_escalation: bool,
-    at: datetime.datetime,
-) -> TicketEvent:
-    assignment, event = assignment_change(
-        ticket,
-        actor=actor,
-        to_kind=to_kind,
-        to_user_id=to_user_id,
-        reason=reason,
-        is_escalation=is_escalation,
-        at=at,
-        names=_usernames({ticket.assigned_to_id, to_user_id}),
-    )
+def _change_assignment(ticket: Ticket, **change: Any) -> TicketEvent:
+    """Reassign a locked ticket now (`change`: the arguments of `assignment_change` but the names)."""
+    names = _usernames({ticket.assigned_to_id, change["to_user_id"]})
+    assignment, event = assignment_change(ticket, names=names, **change)
     assignment.save(force_insert=True)
     (recorded,) = recording.record_events([event])
     return recorded

@@ -67,7 +67,7 @@ def _numbered(new: NewEvent) -> TicketEvent:
         ticket.last_public_seq += 1
         public_seq = ticket.last_public_seq
     return TicketEvent(
-        ticket=ticket,
+        ticket_id=ticket.pk,
         seq=ticket.last_seq,
         public_seq=public_seq,
         kind=new.kind,
