@@ -11,4 +11,4 @@ class ChainConfig(AppConfig):
         from tickets.hooks import register_event_hook  # noqa: PLC0415
 
         # Every committed ticket event asks for a drain (debounced); the beat sweep covers lost triggers.
-        register_event_hook(outbox_drain_trigger)
+        register_event_hook(outbox_drain_trigger, many=outbox_drain_trigger)

@@ -76,14 +76,14 @@ MESSAGE_TABLE: dict[str, str] = {
     "deployment_linked": MSG_UPDATE_SUPPORT_REQUEST,
     "deployment_unlinked": MSG_UPDATE_SUPPORT_REQUEST,
     "sla_warning": MSG_UPDATE_SUPPORT_REQUEST,
-    "sla_breach": MSG_UPDATE_SUPPORT_REQUEST,
+    "sla_breached": MSG_UPDATE_SUPPORT_REQUEST,
     "ticket_edited": MSG_UPDATE_SUPPORT_REQUEST,
 }
 
 ALL_RECIPIENTS = ("customer", "provider", "support")
 INTERNAL_RECIPIENTS = ("provider", "support")
-# Fetched deployment logs are provider+support material whatever the event row says.
-ALWAYS_INTERNAL_KINDS = frozenset({"logs_fetched"})
+# Fetched deployment logs and SLA warnings are provider+support material whatever the event row says.
+ALWAYS_INTERNAL_KINDS = frozenset({"logs_fetched", "sla_warning"})
 
 PRIVATE_DOCUMENT_VERSION = 1
 

@@ -12,6 +12,10 @@ def idempotency_key_for(*, ticket_id: object, seq: int) -> str:
     return f"ticket:{ticket_id}:{seq}"
 
 
+# The same key computed by PostgreSQL from the columns `ticket_id` and `seq` (the outbox is filled in SQL).
+IDEMPOTENCY_KEY_SQL = "'ticket:' || {ticket_id}::text || ':' || {seq}::text"
+
+
 class OutboxEntry(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", "Pending"

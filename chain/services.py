@@ -1,7 +1,7 @@
 """Writes of the chain app: queueing ticket events for anchoring and draining the queue to the backend.
 
-`outbox_enqueue` is called by every ticket service, inside its transaction: the outbox row commits with
-the event or not at all. `outbox_drain` (run by `chain.tasks.outbox_drain_task`, triggered after commit and
+`outbox_enqueue_many` is called by every ticket service, inside its transaction: the outbox rows commit with
+the events or not at all. `outbox_drain` (run by `chain.tasks.outbox_drain_task`, triggered after commit and
 swept by beat) moves rows to the ledger:
 
 1. **Claim** (a short transaction): lock due, unanchored rows with `FOR UPDATE SKIP LOCKED`, in id order,
@@ -37,7 +37,7 @@ from chain import messages
 from chain.backends import get_backend
 from chain.backends.base import ChainBackend, Failure, Receipt, Result, Submission, hold_back_successors
 from chain.mapping import MappingError
-from chain.models import OutboxEntry, idempotency_key_for
+from chain.models import IDEMPOTENCY_KEY_SQL, OutboxEntry
 
 if TYPE_CHECKING:
     from tickets.models import TicketEvent
@@ -49,17 +49,40 @@ DRAIN_REQUESTED_KEY = "chain:outbox-drain-requested"
 _ERROR_MAX_LENGTH = 2000
 
 
-def outbox_enqueue(*, event: TicketEvent) -> OutboxEntry:
-    """Queue `event` for anchoring. Must run in the transaction that records the event."""
-    return OutboxEntry.objects.create(
-        event=event,
-        ticket_id=event.ticket_id,
-        seq=event.seq,
-        is_internal=event.is_internal,
-        idempotency_key=idempotency_key_for(ticket_id=event.ticket_id, seq=event.seq),
-        created_at=event.created_at,
-        next_attempt_at=event.created_at,
-    )
+def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> int:
+    """Queue recorded events for anchoring: one outbox row each, built by PostgreSQL from the event rows in
+    one statement (the SLA sweep queues thousands at once). Must run in the transaction that records them;
+    returns the rows queued."""
+    if not events:
+        return 0
+    quote = connection.ops.quote_name
+    from_event = {
+        "event_id": "e.id",
+        "ticket_id": "e.ticket_id",
+        "seq": "e.seq",
+        "is_internal": "e.is_internal",
+        "idempotency_key": IDEMPOTENCY_KEY_SQL.format(ticket_id="e.ticket_id", seq="e.seq"),
+        "created_at": "e.created_at",
+        "next_attempt_at": "e.created_at",
+    }
+    defaults = [
+        field
+        for field in OutboxEntry._meta.concrete_fields
+        if not field.primary_key and field.attname not in from_event
+    ]
+    columns = [*from_event, *(field.column for field in defaults)]
+    values = [*from_event.values(), *("%s" for _ in defaults)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(OutboxEntry._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+            f"SELECT {', '.join(values)} FROM {quote(events[0]._meta.db_table)} AS e WHERE e.id = ANY(%s) "
+            "ORDER BY e.id",
+            [
+                *(field.get_db_prep_save(field.get_default(), connection) for field in defaults),
+                [e.pk for e in events],
+            ],
+        )
+        return cursor.rowcount
 
 
 # -- trigger ---------------------------------------------------------------------------------------
@@ -86,8 +109,9 @@ def outbox_request_drain() -> bool:
     return True
 
 
-def outbox_drain_trigger(event: TicketEvent) -> None:  # noqa: ARG001 - a ticket event hook's signature
-    """After-commit hook (registered in `ChainConfig.ready`): every committed event asks for a drain."""
+def outbox_drain_trigger(event: TicketEvent | Sequence[TicketEvent]) -> None:  # noqa: ARG001 - a hook's signature
+    """After-commit hook (registered in `ChainConfig.ready`, for one event and for a batch): every committed
+    event asks for a drain."""
     try:
         outbox_request_drain()
     except Exception as exc:  # noqa: BLE001 - Redis or the broker down: the write has committed regardless
@@ -320,7 +344,7 @@ __all__ = [
     "outbox_drain",
     "outbox_drain_batch",
     "outbox_drain_trigger",
-    "outbox_enqueue",
+    "outbox_enqueue_many",
     "outbox_request_drain",
     "outbox_retry_delay",
     "outbox_retry_now",

@@ -1,8 +1,9 @@
 """Client for a provider's VirtEngine API: fetching a deployment's recent logs.
 
 `GET {api_endpoint}/api/v1/deployments/{lease_id}/logs?tail=200` (text/plain), wallet-signed with the
-support service's key when one is configured. Timeouts and a size cap bound what a slow or hostile
-provider can cost us; obvious secrets are redacted before anything is stored.
+support service's key when one is configured. Timeouts (to connect, between bytes, and for the whole
+response) and a size cap bound what a slow or hostile provider can cost us; obvious secrets are redacted
+before anything is stored.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from urllib.parse import quote
 
 import requests
+import urllib3
 from django.conf import settings
 
 from accounts import wallet
@@ -20,13 +22,18 @@ from providers.models import Deployment
 TAIL_LINES = 200
 CONNECT_TIMEOUT_SECONDS = 3.05
 READ_TIMEOUT_SECONDS = 10
+# A provider trickling bytes never trips the read timeout: the whole response must arrive within this.
+FETCH_DEADLINE_SECONDS = 30
 MAX_LOG_BYTES = 1024 * 1024
+READ_CHUNK_BYTES = 64 * 1024
 
 REDACTIONS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
         "[REDACTED PRIVATE KEY]",
     ),
+    # A key cut off by the size cap has no END line: everything after its BEGIN line goes.
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*\Z", re.S), "[REDACTED PRIVATE KEY]"),
     (re.compile(r"(?i)\b(authorization\s*[:=]\s*)(bearer|basic|token)?\s*[^\s,;]+"), r"\1[REDACTED]"),
     (
         re.compile(
@@ -75,6 +82,13 @@ def _signed_headers(method: str, path: str) -> dict[str, str]:
     )
 
 
+def _read_some(response: requests.Response) -> bytes:
+    try:
+        return response.raw.read1(READ_CHUNK_BYTES, decode_content=True)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        raise ProviderUnavailable(f"Provider connection failed: {error.__class__.__name__}") from error
+
+
 def fetch_deployment_logs(deployment: Deployment, *, tail: int = TAIL_LINES) -> tuple[str, bool]:
     """The last `tail` lines of the deployment's logs, redacted, and whether they were cut at the cap."""
     endpoint = deployment.provider.api_endpoint.rstrip("/")
@@ -99,11 +113,17 @@ def fetch_deployment_logs(deployment: Deployment, *, tail: int = TAIL_LINES) -> 
         chunks: list[bytes] = []
         received = 0
         truncated = False
-        for chunk in response.iter_content(chunk_size=64 * 1024):
+        deadline = time.monotonic() + FETCH_DEADLINE_SECONDS
+        # read1: whatever has arrived (up to a chunk), so that the deadline is checked as bytes trickle in.
+        while chunk := _read_some(response):
             chunks.append(chunk)
             received += len(chunk)
             if received > MAX_LOG_BYTES:
                 truncated = True
                 break
+            if time.monotonic() > deadline:
+                raise ProviderUnavailable(
+                    f"Provider too slow: no complete answer in {FETCH_DEADLINE_SECONDS} s."
+                )
     data = b"".join(chunks)[:MAX_LOG_BYTES]
     return redact(data.decode("utf-8", errors="replace")), truncated

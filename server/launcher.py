@@ -40,13 +40,17 @@ def _manage(*args: str) -> None:
     subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], check=True, cwd=BASE_DIR)
 
 
+# The Celery command line of the app (a worker or beat follows).
+CELERY_COMMAND = [sys.executable, "-m", "celery", "-A", "config.celery_app"]
+
+
 def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Migrate, seed the demo once, then serve with uvicorn plus a Celery worker and beat until Ctrl-C."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     use_embedded_services_unless_configured()  # the children then find the same servers in the environment
     _manage("migrate", "--no-input")
     _manage("seed_demo", "--if-empty")
-    celery = [sys.executable, "-m", "celery", "-A", "config.celery_app"]
+    celery = CELERY_COMMAND
     commands = [
         web_server_command(host, port),
         [*celery, "worker", "-l", "info", "-c", "2"],

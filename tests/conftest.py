@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from chain import envelopes
 from core.parties import Party
@@ -53,6 +55,7 @@ class World:
 
 @pytest.fixture
 def world(db: None) -> World:
+    services.sla_policies_ensure()  # a transactional test's flush removes what the migrations created
     provider_a = factories.ProviderFactory(name="Provider A")
     provider_b = factories.ProviderFactory(name="Provider B")
     alice_key, alice_address = factories.make_wallet()
@@ -120,6 +123,29 @@ def apis(world: World) -> Apis:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: they keep Playwright's event loop running until the session ends."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
+class FrozenClock:
+    """`django.utils.timezone.now` held still (services stamp what they write with it); set `now` or
+    `advance` it by hand. Request signing and throttles read the system clock and are not affected."""
+
+    def __init__(self, start: datetime.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime.datetime:
+        return self.now
+
+    def advance(self, delta: datetime.timedelta) -> datetime.datetime:
+        self.now += delta
+        return self.now
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    """A frozen clock, starting at the real now."""
+    frozen = FrozenClock(timezone.now())
+    monkeypatch.setattr(timezone, "now", frozen)
+    return frozen
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,16 @@ from core.errors import ApplicationError
 from tickets import services
 from tickets.console import views as console
 from tickets.console.forms import BulkPriorityForm
-from tickets.models import Assignment, Attachment, Comment, DeploymentLink, SlaPolicy, Ticket, TicketEvent
+from tickets.models import (
+    Assignment,
+    Attachment,
+    BusinessCalendar,
+    Comment,
+    DeploymentLink,
+    SlaPolicy,
+    Ticket,
+    TicketEvent,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -221,8 +230,34 @@ class TicketEventAdmin(ReadOnlyAdmin):
     list_select_related = ("ticket",)
 
 
+class SuperuserEditsOnly:
+    """SLA policies and calendars: staff may look, only superusers change them. A change applies to tickets
+    opened (or re-prioritised) from then on; the due times of existing tickets stay as they were decided."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
 @admin.register(SlaPolicy)
-class SlaPolicyAdmin(admin.ModelAdmin):
+class SlaPolicyAdmin(SuperuserEditsOnly, admin.ModelAdmin):
     """Targets per priority: superusers edit them; support agents see them (their group may only view)."""
 
-    list_display = ("priority", "first_response_minutes", "resolution_minutes", "business_hours_only")
+    list_display = (
+        "priority",
+        "first_response_minutes",
+        "resolution_minutes",
+        "calendar",
+        "escalate_on_breach",
+    )
+    list_select_related = ("calendar",)
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(SuperuserEditsOnly, admin.ModelAdmin):
+    list_display = ("name", "time_zone", "holiday_country", "holiday_subdivision")

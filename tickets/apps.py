@@ -8,6 +8,6 @@ class TicketsConfig(AppConfig):
     def ready(self) -> None:
         # Here, not at the top: the publisher imports models, which exist only once the registry is ready.
         from tickets.hooks import register_event_hook  # noqa: PLC0415
-        from tickets.realtime import publish_event  # noqa: PLC0415
+        from tickets.realtime import publish_event, publish_events  # noqa: PLC0415
 
-        register_event_hook(publish_event)
+        register_event_hook(publish_event, many=publish_events)

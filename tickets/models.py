@@ -6,11 +6,14 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from core.parties import PartyKind
-from tickets import states
+from tickets import sla, states
 
 TICKET_NUMBER_SEQUENCE = "tickets_ticket_number_seq"
 
@@ -39,6 +42,39 @@ class PartyKindField(models.CharField):
         kwargs.setdefault("max_length", 16)
         kwargs.setdefault("choices", [(kind.value, kind.value.title()) for kind in PartyKind])
         super().__init__(*args, **kwargs)
+
+
+# The tickets still waiting for each SLA threshold, and the column saying when they cross it: the partial
+# indexes of the SLA sweep (`Ticket.Meta.indexes`) and its claims (`tickets.services.sla`), which must use
+# the same conditions for the planner to use the indexes. A target leaves its indexes once decided (met),
+# marked, or — the resolution clock — paused; a late decision (met False) still waits for its breach event.
+SLA_WAITING: dict[str, tuple[str, models.Q]] = {
+    "fr_warn": (
+        "sla_first_response_warn_at",
+        models.Q(sla_first_response_warned_at__isnull=True, sla_first_response_met__isnull=True),
+    ),
+    "fr_breach": (
+        "sla_first_response_due",
+        models.Q(sla_first_response_breached_at__isnull=True)
+        & (models.Q(sla_first_response_met__isnull=True) | models.Q(sla_first_response_met=False)),
+    ),
+    "res_warn": (
+        "sla_resolution_warn_at",
+        models.Q(
+            sla_resolution_warned_at__isnull=True,
+            sla_resolution_met__isnull=True,
+            sla_paused_since__isnull=True,
+        ),
+    ),
+    "res_breach": (
+        "sla_resolution_due",
+        models.Q(sla_resolution_breached_at__isnull=True)
+        & (
+            models.Q(sla_resolution_met__isnull=True, sla_paused_since__isnull=True)
+            | models.Q(sla_resolution_met=False)
+        ),
+    ),
+}
 
 
 class Ticket(models.Model):
@@ -101,9 +137,36 @@ class Ticket(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # When the status last changed: the idle timers count from it.
+    status_changed_at = models.DateTimeField(default=timezone.now)
     first_response_at = models.DateTimeField(null=True, blank=True)
+    # The SLA clock (tickets/sla.py), per target: the due time and the 80 % warning time (both counted on
+    # the policy's clock from `created_at`), when the sweep wrote the warning and the breach (claim markers:
+    # each is set once, in the transaction that writes its event), and whether the target was met (stored
+    # when it is decided; None while it runs). The resolution clock pauses: working seconds paused so far,
+    # and since when it is paused. `sla_next_due`: the earliest due time of a running target, for ordering.
+    # No index: a handful of policies, rarely deleted; every index costs each sweep's ticket writes.
+    sla_policy = models.ForeignKey(
+        "tickets.SlaPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
     sla_first_response_due = models.DateTimeField(null=True, blank=True)
+    sla_first_response_warn_at = models.DateTimeField(null=True, blank=True)
+    sla_first_response_warned_at = models.DateTimeField(null=True, blank=True)
+    sla_first_response_breached_at = models.DateTimeField(null=True, blank=True)
+    sla_first_response_met = models.BooleanField(null=True, blank=True)
     sla_resolution_due = models.DateTimeField(null=True, blank=True)
+    sla_resolution_warn_at = models.DateTimeField(null=True, blank=True)
+    sla_resolution_warned_at = models.DateTimeField(null=True, blank=True)
+    sla_resolution_breached_at = models.DateTimeField(null=True, blank=True)
+    sla_resolution_met = models.BooleanField(null=True, blank=True)
+    sla_paused_seconds = models.FloatField(default=0.0)
+    sla_paused_since = models.DateTimeField(null=True, blank=True)
+    sla_next_due = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # Last sequence numbers handed out: `seq` counts every event, `public_seq` those a customer sees.
     last_seq = models.PositiveIntegerField(default=0, editable=False)
@@ -120,7 +183,20 @@ class Ticket(models.Model):
             models.Index(fields=["-updated_at", "-id"], name="ticket_updated_idx"),
             models.Index(fields=["customer_address", "-created_at", "-id"], name="ticket_customer_idx"),
             models.Index(fields=["provider", "-created_at", "-id"], name="ticket_provider_idx"),
-            models.Index(fields=["status", "sla_resolution_due"], name="ticket_sla_idx"),
+            models.Index(fields=["sla_next_due", "id"], name="ticket_sla_next_due_idx"),
+            # The SLA sweep's claims: each partial index holds only the targets still waiting for that
+            # threshold, so a sweep reads the rows that crossed it and nothing else, however many tickets
+            # there are.
+            *(
+                models.Index(fields=[column], condition=condition, name=f"ticket_sla_{name}_idx")
+                for name, (column, condition) in SLA_WAITING.items()
+            ),
+            # The idle timers' claims (waiting on the customer, resolved).
+            models.Index(
+                fields=["status", "status_changed_at"],
+                condition=models.Q(status__in=["waiting_customer", "resolved"]),
+                name="ticket_idle_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -241,20 +317,86 @@ class Assignment(models.Model):
         return f"{self.from_kind} -> {self.to_kind}"
 
 
+def default_opening_hours() -> dict[str, list[list[str]]]:
+    return {day: [["09:00", "17:00"]] for day in sla.WEEKDAYS[:5]}
+
+
+class BusinessCalendar(models.Model):
+    """Opening hours an SLA policy may count its targets in, instead of the 24×7 clock: a time zone, weekly
+    opening hours in local time, and closed days (a country's public holidays, dates entered by hand)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin.")
+    opening_hours = models.JSONField(
+        default=default_opening_hours,
+        help_text='Local opening hours per weekday, e.g. {"mon": [["09:00", "12:00"], ["13:00", "17:00"]], '
+        '"sat": [["10:00", "14:00"]]}; a day left out is closed; "24:00" is midnight.',
+    )
+    holiday_country = models.CharField(
+        max_length=2,
+        blank=True,
+        help_text="ISO 3166-1 code whose public holidays close the calendar (e.g. DE); empty: none.",
+    )
+    holiday_subdivision = models.CharField(
+        max_length=10, blank=True, help_text="State or region of that country, e.g. BY for Bavaria."
+    )
+    closed_dates = ArrayField(
+        models.DateField(),
+        default=list,
+        blank=True,
+        help_text="Further closed days, entered by hand: YYYY-MM-DD, comma-separated.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.time_zone})"
+
+    def clean(self) -> None:
+        checks = {
+            "time_zone": lambda: sla.parse_time_zone(self.time_zone),
+            "opening_hours": lambda: sla.parse_opening_hours(self.opening_hours),
+            "holiday_country": lambda: sla.check_holiday_country(
+                self.holiday_country, self.holiday_subdivision
+            ),
+        }
+        errors = {}
+        for field, check in checks.items():
+            try:
+                check()
+            except ValueError as error:
+                errors[field] = str(error)
+        if errors:
+            raise ValidationError(errors)
+
+
 class SlaPolicy(models.Model):
-    """Response and resolution targets for one priority (editable by support in the admin)."""
+    """Response and resolution targets for one priority (editable by superusers in the admin), on the 24×7
+    clock or counted in a business calendar's working minutes."""
 
     priority = models.CharField(max_length=16, choices=Ticket.Priority.choices, unique=True)
-    first_response_minutes = models.PositiveIntegerField()
-    resolution_minutes = models.PositiveIntegerField()
-    business_hours_only = models.BooleanField(default=False)
+    first_response_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    resolution_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    calendar = models.ForeignKey(
+        BusinessCalendar,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="policies",
+        help_text="Count the targets in this calendar's opening hours; empty: 24×7.",
+    )
+    escalate_on_breach = models.BooleanField(
+        default=True, help_text="A breach hands the ticket to the VirtEngine support queue."
+    )
 
     class Meta:
         verbose_name = "SLA policy"
         verbose_name_plural = "SLA policies"
 
     def __str__(self) -> str:
-        return f"{self.priority}: {self.first_response_minutes} min / {self.resolution_minutes} min"
+        clock = self.calendar.name if self.calendar_id else "24×7"
+        return f"{self.priority}: {self.first_response_minutes} min / {self.resolution_minutes} min ({clock})"
 
 
 class TicketEvent(models.Model):
@@ -274,7 +416,7 @@ class TicketEvent(models.Model):
         DEPLOYMENT_LINKED = "deployment_linked"
         DEPLOYMENT_UNLINKED = "deployment_unlinked"
         SLA_WARNING = "sla_warning"
-        SLA_BREACH = "sla_breach"
+        SLA_BREACHED = "sla_breached"
         LOGS_FETCHED = "logs_fetched"
         TICKET_EDITED = "ticket_edited"
 

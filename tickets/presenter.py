@@ -156,8 +156,9 @@ SHAPES: dict[str, EventShape] = {
     Kind.LOGS_FETCHED: EventShape((*ATTACHMENT_FIELDS, "truncated"), always_internal=True),
     Kind.DEPLOYMENT_LINKED: EventShape(("deployment_id",)),
     Kind.DEPLOYMENT_UNLINKED: EventShape(("deployment_id",)),
+    # Written by the SLA sweep: a warning (80 % of a target) is for provider and support; a breach is public.
     Kind.SLA_WARNING: EventShape(("target", "due_at", "elapsed_percent"), always_internal=True),
-    Kind.SLA_BREACH: EventShape(("target", "due_at")),
+    Kind.SLA_BREACHED: EventShape(("target", "due_at")),
     # The fields changed, each with its old and new value.
     Kind.TICKET_EDITED: EventShape(("changes",)),
 }

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -86,24 +87,31 @@ def _send(group: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def publish_event(event: TicketEvent) -> None:
     """Event hook: describe the event to each audience and queue the group sends (never raises into the
     write)."""
-    parties = selectors.ticket_parties(event.ticket_id)
-    related = selectors.event_related([event])
-    staff = present_event(event, Audience.STAFF, related)
+    publish_events([event])
+
+
+def publish_events(events: Sequence[TicketEvent]) -> None:
+    """`publish_event` for a batch of events (of any tickets): the same messages, two queries in all."""
+    parties_of = selectors.tickets_parties({event.ticket_id for event in events})
+    related = selectors.event_related(events)
     sends = []
-    if staff is not None:
-        staff_groups = (
-            ticket_group(event.ticket_id, staff=True),
-            SUPPORT_STREAM,
-            provider_stream(parties.provider_id),
-        )
-        sends = [_send(group, staff) for group in staff_groups]
-    public = present_event(event, Audience.PUBLIC, related)
-    if public is not None:
-        groups = [
-            ticket_group(event.ticket_id, staff=False),
-            *(customer_stream(address) for address in parties.customer_addresses),
-        ]
-        sends.extend(_send(group, public) for group in groups)
+    for event in events:
+        parties = parties_of[str(event.ticket_id)]
+        staff = present_event(event, Audience.STAFF, related)
+        if staff is not None:
+            staff_groups = (
+                ticket_group(event.ticket_id, staff=True),
+                SUPPORT_STREAM,
+                provider_stream(parties.provider_id),
+            )
+            sends.extend(_send(group, staff) for group in staff_groups)
+        public = present_event(event, Audience.PUBLIC, related)
+        if public is not None:
+            groups = [
+                ticket_group(event.ticket_id, staff=False),
+                *(customer_stream(address) for address in parties.customer_addresses),
+            ]
+            sends.extend(_send(group, public) for group in groups)
     publisher().submit(sends)
 
 

@@ -24,11 +24,12 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from chain.selectors import CHAIN_STATE_FIELD, with_chain_state
-from core.errors import NotFound
+from core.errors import Forbidden, NotFound
 from core.formats import parse_uuid
 from core.parties import Party, scope_of
 from providers.models import Deployment, ProviderAccount
 from providers.selectors import SUPPORT_GROUP, deployments_visible_to
+from tickets import sla
 from tickets.models import Assignment, Attachment, Comment, DeploymentLink, SlaPolicy, Ticket, TicketEvent
 from tickets.presenter import Related
 
@@ -138,12 +139,20 @@ class TicketParties:
 
 
 def ticket_parties(ticket_id: object) -> TicketParties:
-    provider_id, customer, creator = (
-        Ticket.objects.filter(pk=parse_ticket_id(ticket_id))
-        .values_list("provider_id", "customer_address", "created_by_address")
-        .get()
+    return tickets_parties([ticket_id])[str(parse_ticket_id(ticket_id))]
+
+
+def tickets_parties(ticket_ids: Iterable[object]) -> dict[str, TicketParties]:
+    """`ticket_parties` for many tickets in one query, by ticket id (as a string)."""
+    rows = Ticket.objects.filter(pk__in=_uuids(ticket_ids)).values_list(
+        "id", "provider_id", "customer_address", "created_by_address"
     )
-    return TicketParties(provider_id=provider_id, customer_addresses=frozenset({customer, creator} - {""}))
+    return {
+        str(ticket_id): TicketParties(
+            provider_id=provider_id, customer_addresses=frozenset({customer, creator} - {""})
+        )
+        for ticket_id, provider_id, customer, creator in rows
+    }
 
 
 def last_seqs(ticket_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -178,10 +187,16 @@ TICKET_ROW_FIELDS = (
     "resolved_at",
     "closed_at",
     "metadata",
-    "sla_first_response_due",
-    "sla_resolution_due",
     "first_response_at",
     "customer_address",
+    "sla_first_response_due",
+    "sla_first_response_met",
+    "sla_first_response_breached_at",
+    "sla_resolution_due",
+    "sla_resolution_met",
+    "sla_resolution_breached_at",
+    "sla_paused_since",
+    "sla_next_due",
     "last_seq",
     "last_public_seq",
 )
@@ -191,6 +206,12 @@ TICKET_ROW_RELATED = {
     "provider_address": F("provider__address"),
     "provider_name": F("provider__name"),
     "assigned_to_username": F("assigned_to__username"),
+    # The policy's calendar, for counting what is left of a target in its working time.
+    "sla_time_zone": F("sla_policy__calendar__time_zone"),
+    "sla_opening_hours": F("sla_policy__calendar__opening_hours"),
+    "sla_holiday_country": F("sla_policy__calendar__holiday_country"),
+    "sla_holiday_subdivision": F("sla_policy__calendar__holiday_subdivision"),
+    "sla_closed_dates": F("sla_policy__calendar__closed_dates"),
 }
 
 
@@ -201,6 +222,66 @@ def _rows(tickets: QuerySet[Ticket], party: Party) -> QuerySet:
     )
 
 
+def ticket_sla(row: dict[str, Any], *, now: datetime.datetime) -> dict[str, sla.TargetStatus]:
+    """Where each SLA target of a ticket row stands at `now`, counted on its policy's clock."""
+    clock = sla.clock_of(
+        time_zone=row["sla_time_zone"],
+        opening_hours=row["sla_opening_hours"],
+        holiday_country=row["sla_holiday_country"],
+        holiday_subdivision=row["sla_holiday_subdivision"],
+        closed_dates=row["sla_closed_dates"],
+    )
+    return {
+        "first_response": sla.target_status(
+            clock,
+            due=row["sla_first_response_due"],
+            met=row["sla_first_response_met"],
+            breached_at=row["sla_first_response_breached_at"],
+            paused_since=None,  # the first-response clock never pauses
+            now=now,
+        ),
+        "resolution": sla.target_status(
+            clock,
+            due=row["sla_resolution_due"],
+            met=row["sla_resolution_met"],
+            breached_at=row["sla_resolution_breached_at"],
+            paused_since=row["sla_paused_since"],
+            now=now,
+        ),
+    }
+
+
+def sla_breached(now: datetime.datetime) -> Q:
+    """Tickets that missed a target (met False, a breach recorded, or overdue before the sweep saw it)."""
+    return (
+        Q(sla_first_response_met=False)
+        | Q(sla_resolution_met=False)
+        | Q(sla_first_response_breached_at__isnull=False)
+        | Q(sla_resolution_breached_at__isnull=False)
+        | Q(sla_first_response_met__isnull=True, sla_first_response_due__lte=now)
+        | Q(sla_resolution_met__isnull=True, sla_paused_since__isnull=True, sla_resolution_due__lte=now)
+        | Q(sla_resolution_met__isnull=True, sla_paused_since__gte=F("sla_resolution_due"))
+    )
+
+
+def sla_at_risk(now: datetime.datetime) -> Q:
+    """Tickets with a running target past its warning time (80 %) and none missed yet."""
+    warned = Q(
+        sla_first_response_met__isnull=True,
+        sla_first_response_warn_at__lte=now,
+        sla_first_response_due__gt=now,
+    ) | Q(
+        sla_resolution_met__isnull=True,
+        sla_paused_since__isnull=True,
+        sla_resolution_warn_at__lte=now,
+        sla_resolution_due__gt=now,
+    )
+    return warned & ~sla_breached(now)
+
+
+SLA_FILTERS = {"breached": sla_breached, "at_risk": sla_at_risk}
+
+
 @dataclass(frozen=True)
 class TicketFilters:
     status: str | None = None
@@ -208,10 +289,18 @@ class TicketFilters:
     category: str | None = None
     deployment_id: str | None = None
     q: str | None = None
+    sla: str | None = None  # breached | at_risk
 
 
-def ticket_list(party: Party, filters: TicketFilters, *, rank_by_priority: bool = False) -> QuerySet:
-    """Rows of the tickets a party may see, filtered; with `priority_rank` when ordering by priority."""
+def ticket_list(
+    party: Party,
+    filters: TicketFilters,
+    *,
+    rank_by_priority: bool = False,
+    now: datetime.datetime | None = None,
+) -> QuerySet:
+    """Rows of the tickets a party may see, filtered (the SLA filter as of `now`); with `priority_rank`
+    when ordering by priority."""
     tickets = tickets_visible_to(party)
     if filters.status:
         tickets = tickets.filter(status=filters.status)
@@ -223,6 +312,8 @@ def ticket_list(party: Party, filters: TicketFilters, *, rank_by_priority: bool 
         tickets = tickets.filter(deployment__lease_id=filters.deployment_id)
     if filters.q:
         tickets = tickets.filter(_search(filters.q))
+    if filters.sla:
+        tickets = tickets.filter(SLA_FILTERS[filters.sla](now or timezone.now()))
     rows = _rows(tickets, party)
     if rank_by_priority:
         rows = rows.annotate(
@@ -277,6 +368,113 @@ def ticket_detail(party: Party, ticket_id: object) -> TicketDetail:
         history=list(history),
         last_seq=row["last_seq"] if party.sees_internal else row["last_public_seq"],
     )
+
+
+SLA_REPORT_DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class TargetAttainment:
+    """How one target fared over a set of tickets: met, missed, still running, and met / decided."""
+
+    met: int
+    breached: int
+    pending: int
+
+    @property
+    def attainment(self) -> float | None:
+        decided = self.met + self.breached
+        return round(self.met / decided, 4) if decided else None
+
+
+@dataclass(frozen=True)
+class ProviderAttainment:
+    provider_address: str
+    provider_name: str
+    tickets: int
+    first_response: TargetAttainment
+    resolution: TargetAttainment
+
+
+def _target_counts(target: str) -> dict[str, Count]:
+    met, breached_at, due = f"sla_{target}_met", f"sla_{target}_breached_at", f"sla_{target}_due"
+    return {
+        f"{target}_met": Count("id", filter=Q(**{met: True})),
+        f"{target}_breached": Count(
+            "id", filter=Q(**{met: False}) | Q(**{f"{met}__isnull": True, f"{breached_at}__isnull": False})
+        ),
+        f"{target}_pending": Count(
+            "id",
+            filter=Q(**{f"{met}__isnull": True, f"{breached_at}__isnull": True, f"{due}__isnull": False}),
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class SlaReport:
+    since: datetime.datetime
+    until: datetime.datetime
+    providers: list[ProviderAttainment]
+
+    @property
+    def totals(self) -> ProviderAttainment:
+        """Every provider of the report together."""
+
+        def total(target: str) -> TargetAttainment:
+            rows = [getattr(provider, target) for provider in self.providers]
+            return TargetAttainment(
+                met=sum(row.met for row in rows),
+                breached=sum(row.breached for row in rows),
+                pending=sum(row.pending for row in rows),
+            )
+
+        return ProviderAttainment(
+            provider_address="",
+            provider_name="",
+            tickets=sum(provider.tickets for provider in self.providers),
+            first_response=total("first_response"),
+            resolution=total("resolution"),
+        )
+
+
+def sla_report(
+    party: Party, *, since: datetime.datetime | None = None, provider_address: str | None = None
+) -> SlaReport:
+    """SLA attainment per provider over the tickets opened since `since` (default: 30 days ago), in one
+    query: support sees every provider, a provider its own (another provider's is NotFound); customers get
+    none (Forbidden)."""
+    until = timezone.now()
+    since = since or until - datetime.timedelta(days=SLA_REPORT_DEFAULT_DAYS)
+    if party.is_customer or scope_of(party).nothing:
+        raise Forbidden("SLA reports are for providers and VirtEngine support.")
+    tickets = tickets_visible_to(party).filter(created_at__gte=since)
+    if provider_address:
+        provider = ProviderAccount.objects.filter(address=provider_address).first()
+        if provider is None or not (scope_of(party).everything or provider.pk == party.provider_id):
+            raise NotFound("Provider not found.", fields={"provider": ["No such provider, or not yours."]})
+        tickets = tickets.filter(provider=provider)
+    rows = (
+        tickets.values("provider__address", "provider__name")
+        .annotate(tickets=Count("id"), **_target_counts("first_response"), **_target_counts("resolution"))
+        .order_by("provider__name", "provider__address")
+    )
+    providers = [
+        ProviderAttainment(
+            provider_address=row["provider__address"],
+            provider_name=row["provider__name"],
+            tickets=row["tickets"],
+            **{
+                target: TargetAttainment(
+                    met=row[f"{target}_met"],
+                    breached=row[f"{target}_breached"],
+                    pending=row[f"{target}_pending"],
+                )
+                for target in ("first_response", "resolution")
+            },
+        )
+        for row in rows
+    ]
+    return SlaReport(since=since, until=until, providers=providers)
 
 
 def event_related(events: Iterable[TicketEvent]) -> Related:
@@ -393,38 +591,33 @@ class QueueFilters:
 
 
 QUEUE_LIMIT = 200
-AT_RISK_WITHIN = datetime.timedelta(hours=1)
+DUE_SOON = datetime.timedelta(hours=1)
 URGENCY_LABELS = ("breached", "at_risk", "ok")
 
 
 def escalation_queue(
     party: Party, filters: QueueFilters, *, now: datetime.datetime | None = None
 ) -> list[Ticket]:
-    """The tickets assigned to VirtEngine support that are not closed: breached first, then at risk, then by
-    due time — with their provider and assignee (one query)."""
+    """The tickets assigned to VirtEngine support that are not closed: breached first, then at risk (past
+    80 % of a target), then by the next due time — with their provider and assignee (one query)."""
     now = now or timezone.now()
-    due = Case(
-        When(first_response_at__isnull=True, then=F("sla_first_response_due")),
-        default=F("sla_resolution_due"),
-    )
     tickets = (
         tickets_visible_to(party)
         .filter(assignee_kind=Ticket.AssigneeKind.SUPPORT)
         .exclude(status=Ticket.Status.CLOSED)
         .select_related("provider", "assigned_to", "deployment")
-        .annotate(next_due=due)
         .annotate(
             urgency=Case(
-                When(next_due__lt=now, then=Value(0)),
-                When(next_due__lt=now + AT_RISK_WITHIN, then=Value(1)),
+                When(sla_breached(now), then=Value(0)),
+                When(sla_at_risk(now), then=Value(1)),
                 default=Value(2),
             )
         )
     )
     if filters.breached:
-        tickets = tickets.filter(next_due__lt=now)
+        tickets = tickets.filter(sla_breached(now))
     if filters.due_within_hour:
-        tickets = tickets.filter(next_due__gte=now, next_due__lt=now + AT_RISK_WITHIN)
+        tickets = tickets.filter(sla_next_due__gte=now, sla_next_due__lt=now + DUE_SOON)
     if filters.unassigned:
         tickets = tickets.filter(assigned_to__isnull=True)
     if filters.mine:
@@ -433,7 +626,8 @@ def escalation_queue(
         tickets = tickets.filter(provider_id=filters.provider_id)
     if filters.priority:
         tickets = tickets.filter(priority=filters.priority)
-    rows = list(tickets.order_by("urgency", F("next_due").asc(nulls_last=True), "created_at")[:QUEUE_LIMIT])
+    ordered = tickets.order_by("urgency", F("sla_next_due").asc(nulls_last=True), "created_at")
+    rows = list(ordered[:QUEUE_LIMIT])
     for row in rows:
         row.urgency_label = URGENCY_LABELS[row.urgency]
     return rows
@@ -452,12 +646,15 @@ class Median(Aggregate):
 
 
 @dataclass(frozen=True)
-class ProviderAttainment:
-    provider: str
-    first_response_met_7d: float | None
-    first_response_met_30d: float | None
-    resolution_met_7d: float | None
-    resolution_met_30d: float | None
+class ProviderWorkload:
+    """One provider on the dashboard: targets met (per cent of those decided) and the median time to a
+    first response, over the tickets opened in the last 7 and 30 days."""
+
+    name: str
+    first_response_7d: float | None
+    first_response_30d: float | None
+    resolution_7d: float | None
+    resolution_30d: float | None
     median_first_response_7d: datetime.timedelta | None
     median_first_response_30d: datetime.timedelta | None
 
@@ -467,64 +664,71 @@ class Dashboard:
     open_by_status_and_priority: dict[str, dict[str, int]]
     breached_now: int
     due_within_hour: int
-    providers: list[ProviderAttainment]
+    providers: list[ProviderWorkload]
     escalations_per_day: list[tuple[datetime.date, int]]
 
 
-def _share(met: int, decided: int) -> float | None:
-    return round(100 * met / decided, 1) if decided else None
+def _percent(attainment: float | None) -> float | None:
+    return None if attainment is None else round(100 * attainment, 1)
 
 
-def console_dashboard(*, now: datetime.datetime | None = None) -> Dashboard:
-    """SLA attainment per provider and the support workload, in four queries whatever the data's size."""
+def console_dashboard(party: Party, *, now: datetime.datetime | None = None) -> Dashboard:
+    """SLA attainment per provider and support's workload, in six queries whatever the data's size (the
+    attainment is the SLA report's, over the last 7 and 30 days)."""
     now = now or timezone.now()
-    open_tickets = Ticket.objects.exclude(status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED])
-    by_status: dict[str, dict[str, int]] = {status: {} for status in Ticket.Status.values}
+    open_tickets = tickets_visible_to(party).exclude(
+        status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED]
+    )
+    by_status: dict[str, dict[str, int]] = {
+        status: {}
+        for status in Ticket.Status.values
+        if status not in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
+    }
     for status, priority, count in (
         open_tickets.values_list("status", "priority").annotate(count=Count("id")).order_by()
     ):
         by_status[status][priority] = count
-    due = Case(
-        When(first_response_at__isnull=True, then=F("sla_first_response_due")),
-        default=F("sla_resolution_due"),
+    counts = open_tickets.aggregate(
+        breached=Count("id", filter=sla_breached(now)),
+        soon=Count(
+            "id", filter=Q(sla_next_due__gte=now, sla_next_due__lt=now + DUE_SOON) & ~sla_breached(now)
+        ),
     )
-    counts = open_tickets.annotate(next_due=due).aggregate(
-        breached=Count("id", filter=Q(next_due__lt=now)),
-        soon=Count("id", filter=Q(next_due__gte=now, next_due__lt=now + AT_RISK_WITHIN)),
-    )
-    windows = {"7d": now - datetime.timedelta(days=7), "30d": now - datetime.timedelta(days=30)}
-    aggregates: dict[str, Any] = {}
-    for name, since in windows.items():
-        answered = Q(tickets__created_at__gte=since, tickets__first_response_at__isnull=False)
-        resolved = Q(tickets__created_at__gte=since, tickets__resolved_at__isnull=False)
-        aggregates |= {
-            f"fr_decided_{name}": Count("tickets", filter=answered),
-            f"fr_met_{name}": Count(
-                "tickets",
-                filter=answered & Q(tickets__first_response_at__lte=F("tickets__sla_first_response_due")),
-            ),
-            f"res_decided_{name}": Count("tickets", filter=resolved),
-            f"res_met_{name}": Count(
-                "tickets", filter=resolved & Q(tickets__resolved_at__lte=F("tickets__sla_resolution_due"))
-            ),
-            f"median_{name}": Median(
-                F("tickets__first_response_at") - F("tickets__created_at"), filter=answered
-            ),
-        }
-    providers = [
-        ProviderAttainment(
-            provider=row["name"],
-            first_response_met_7d=_share(row["fr_met_7d"], row["fr_decided_7d"]),
-            first_response_met_30d=_share(row["fr_met_30d"], row["fr_decided_30d"]),
-            resolution_met_7d=_share(row["res_met_7d"], row["res_decided_7d"]),
-            resolution_met_30d=_share(row["res_met_30d"], row["res_decided_30d"]),
-            median_first_response_7d=row["median_7d"],
-            median_first_response_30d=row["median_30d"],
+    week = {
+        row.provider_address: row
+        for row in sla_report(party, since=now - datetime.timedelta(days=7)).providers
+    }
+    month = sla_report(party, since=now - datetime.timedelta(days=30)).providers
+    answered = Q(first_response_at__isnull=False)
+    response_time = F("first_response_at") - F("created_at")
+    medians = {
+        row["provider__address"]: row
+        for row in tickets_visible_to(party)
+        .filter(created_at__gte=now - datetime.timedelta(days=30))
+        .values("provider__address")
+        .annotate(
+            week=Median(response_time, filter=answered & Q(created_at__gte=now - datetime.timedelta(days=7))),
+            month=Median(response_time, filter=answered),
         )
-        for row in ProviderAccount.objects.order_by("name").values("name").annotate(**aggregates)
-    ]
+        .order_by()
+    }
+    providers = []
+    for row in month:
+        recent = week.get(row.provider_address)
+        median = medians.get(row.provider_address, {})
+        providers.append(
+            ProviderWorkload(
+                name=row.provider_name,
+                first_response_7d=_percent(recent.first_response.attainment) if recent else None,
+                first_response_30d=_percent(row.first_response.attainment),
+                resolution_7d=_percent(recent.resolution.attainment) if recent else None,
+                resolution_30d=_percent(row.resolution.attainment),
+                median_first_response_7d=median.get("week"),
+                median_first_response_30d=median.get("month"),
+            )
+        )
     escalations = (
-        Assignment.objects.filter(is_escalation=True, created_at__gte=windows["30d"])
+        Assignment.objects.filter(is_escalation=True, created_at__gte=now - datetime.timedelta(days=30))
         .annotate(day=TruncDate("created_at"))
         .values_list("day")
         .annotate(count=Count("id"))

@@ -26,3 +26,24 @@ def attachments_expire_unreferenced_task() -> int:
 def deployment_logs_fetch_task(ticket_id: str) -> None:
     """Fetch the ticket's deployment logs from its provider and attach them (internal)."""
     services.deployment_logs_fetch(ticket_id=ticket_id)
+
+
+@shared_task(name="tickets.tasks.deployment_logs_queue_task")
+def deployment_logs_queue_task(ticket_ids: list[str]) -> None:
+    """Queue a log fetch for each of a batch of tickets (the SLA sweep's escalations), with the cooldown."""
+    for ticket_id in ticket_ids:
+        services.logs_fetch_queue(ticket_id)
+
+
+@shared_task(name="tickets.tasks.sla_sweep_task")
+def sla_sweep_task() -> int:
+    """Write the SLA warnings and breaches that fell due, escalating breaches (beat, every 30 s); events
+    written."""
+    return services.sla_sweep().events
+
+
+@shared_task(name="tickets.tasks.tickets_idle_sweep_task")
+def tickets_idle_sweep_task() -> int:
+    """Resolve tickets idle waiting on the customer and close idle resolved ones (beat); tickets moved."""
+    result = services.tickets_idle_sweep()
+    return result.resolved + result.closed

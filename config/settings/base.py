@@ -303,6 +303,24 @@ VE_SUPPORT_WALLET_PRIVATE_KEY = env("VE_SUPPORT_WALLET_PRIVATE_KEY", default="")
 
 VE_TICKET_NUMBER_PREFIX = "SUP-"
 
+# The SLA sweep (warnings at 80 %, breaches at 100 %, escalation) and the idle timers, both on beat.
+VE_SLA_SWEEP_SECONDS = env.float("VE_SLA_SWEEP_SECONDS", default=30.0)
+VE_SLA_SWEEP_BATCH_SIZE = env.int("VE_SLA_SWEEP_BATCH_SIZE", default=1000)
+VE_IDLE_SWEEP_SECONDS = env.float("VE_IDLE_SWEEP_SECONDS", default=300.0)
+VE_IDLE_WAITING_CUSTOMER_DAYS = env.float("VE_IDLE_WAITING_CUSTOMER_DAYS", default=7.0)
+VE_IDLE_RESOLVED_DAYS = env.float("VE_IDLE_RESOLVED_DAYS", default=3.0)
+CELERY_BEAT_SCHEDULE["sla-sweep"] = {
+    "task": "tickets.tasks.sla_sweep_task",
+    "schedule": VE_SLA_SWEEP_SECONDS,
+    # A sweep that waited longer than its own period is redundant with the next one.
+    "options": {"expires": VE_SLA_SWEEP_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["tickets-idle-sweep"] = {
+    "task": "tickets.tasks.tickets_idle_sweep_task",
+    "schedule": VE_IDLE_SWEEP_SECONDS,
+    "options": {"expires": VE_IDLE_SWEEP_SECONDS},
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

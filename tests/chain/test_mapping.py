@@ -144,7 +144,7 @@ TABLE = [
      {"ticket_id": TICKET_ID}),
     ("edited", event("ticket_edited", actor_kind="support", actor_address=PROVIDER,
                      data={"changes": {"subject": {"from": "Old", "to": "New"}}}), UPDATE, {"ticket_id": TICKET_ID}),
-    ("sla-breach", event("sla_breach", actor_kind="system", actor_address=PROVIDER), UPDATE,
+    ("sla-breached", event("sla_breached", actor_kind="system", actor_address=PROVIDER), UPDATE,
      {"ticket_id": TICKET_ID}),
 ]  # fmt: skip
 
@@ -172,7 +172,7 @@ def test_event_maps_to_message(encrypt, facts, message_type, fields):
 
 def test_every_event_kind_is_in_the_table():
     kinds = {"ticket_created", "new_comment", "status_change", "priority_change", "assignment_change"}
-    kinds |= {"attachment_added", "deployment_linked", "deployment_unlinked", "sla_warning", "sla_breach"}
+    kinds |= {"attachment_added", "deployment_linked", "deployment_unlinked", "sla_warning", "sla_breached"}
     kinds |= {"logs_fetched", "ticket_edited"}
     assert set(MESSAGE_TABLE) == kinds
     assert {t[1].kind for t in TABLE} == kinds
@@ -268,6 +268,8 @@ def test_payload_hash_and_size_describe_the_envelope(encrypt):
         (event("new_comment", is_internal=True), ["provider", "support"]),
         (event("attachment_added", is_internal=True), ["provider", "support"]),
         (event("logs_fetched"), ["provider", "support"]),
+        (event("sla_warning"), ["provider", "support"]),
+        (event("sla_breached"), ["customer", "provider", "support"]),
         (event("status_change", data={"to": "resolved"}), ["customer", "provider", "support"]),
     ],
 )
@@ -310,7 +312,7 @@ def test_encrypt_callback_receives_plaintext_and_labels():
 
 
 def test_relayer_address_is_the_sender(encrypt):
-    facts = event("sla_breach", actor_kind="system", actor_address="")
+    facts = event("sla_breached", actor_kind="system", actor_address="")
     assert message_for(facts, encrypt=encrypt, relayer_address="ve1relayer")["sender"] == "ve1relayer"
     assert (
         message_for(event("new_comment"), encrypt=encrypt, relayer_address="ve1relayer")["sender"]
@@ -329,7 +331,7 @@ def test_relayer_address_is_the_sender(encrypt):
         (event("ticket_created", seq=1, ticket=replace(TICKET, category="sales")), "category"),
         (event("ticket_created", seq=1, ticket=replace(TICKET, priority="urgent")), "priority"),
         (event("status_change", data={"to": "closed"}, actor_kind="robot"), "actor kind"),
-        (event("sla_breach", actor_kind="system", actor_address=""), "sender"),
+        (event("sla_breached", actor_kind="system", actor_address=""), "sender"),
         (event("new_comment", seq=0), "seq"),
     ],
 )

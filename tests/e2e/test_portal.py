@@ -18,6 +18,7 @@ from providers.models import ProviderMembership
 from tests import factories
 from tests.e2e.conftest import PHONE, install_test_wallet, new_page, screenshot, sign_in_with_password
 from tests.system.processes import AppServer
+from tickets import services
 from tickets.models import Ticket
 
 pytestmark = [pytest.mark.e2e]
@@ -80,6 +81,7 @@ def axe_serious(page: Page) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def cast(transactional_db: None) -> dict[str, Any]:
+    services.sla_policies_ensure()  # a transactional test's flush removes what the migrations created
     provider = factories.ProviderFactory(name="Nimbus Compute")
     member = factories.UserFactory(username="nimbus-ops")
     ProviderMembership.objects.create(provider=provider, user=member)

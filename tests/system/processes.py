@@ -1,6 +1,6 @@
 """Real server processes for system tests and benchmarks: a Redis server that can be restarted on the
-same port, and web server processes of the app (uvicorn, as in production, or daphne) pointed at a given
-database and Redis."""
+same port, web server processes of the app (uvicorn, as in production, or daphne) and Celery worker and
+beat processes, pointed at a given database and Redis."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from server import devservices
-from server.launcher import web_server_command
+from server.launcher import CELERY_COMMAND, web_server_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,6 +126,28 @@ class AppServer:
     @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        stop_process(self.process)
+        self._log.close()
+
+
+class CeleryProcess:
+    """A Celery worker or beat of the app, as `make run` starts them (`args`: e.g. ["worker", "-P", "threads"])."""
+
+    def __init__(self, *args: str, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [*CELERY_COMMAND, *args, "-l", "info"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
         stop_process(self.process)

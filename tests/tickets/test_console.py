@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
@@ -214,6 +215,7 @@ class TestConsoleActions:
     ) -> None:
         queued: list[str] = []
         monkeypatch.setattr(tasks.deployment_logs_fetch_task, "delay", queued.append)
+        cache.clear()  # the escalation fetched logs already; a minute later another fetch is allowed
         with django_capture_on_commit_callbacks(execute=True):
             assert self.act(support_client, busy_ticket, "logs").status_code == 302
         assert queued == [str(busy_ticket.pk)]

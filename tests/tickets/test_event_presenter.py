@@ -2,11 +2,13 @@
 on REST (`/events`, the detail's `history`), WebSocket replay and WebSocket live (per ticket and the
 all-tickets stream), follows the kind's declared shape, and never carries what the party may not see.
 
-The events are made the way callers make them: through the REST API (wallet, HMAC and session callers) and
-the Celery task that fetches deployment logs from a real local HTTP server playing the provider."""
+The events are made the way callers make them: through the REST API (wallet, HMAC and session callers), the
+Celery task that fetches deployment logs from a real local HTTP server playing the provider, and the SLA
+sweep (as beat runs it, at a time past the ticket's resolution target)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import time
@@ -27,14 +29,12 @@ from config.asgi import application
 from tests.api import Api
 from tests.conftest import Apis, World
 from tickets import services, tasks
-from tickets.models import TicketEvent
+from tickets.models import Ticket, TicketEvent
 from tickets.presenter import SHAPES, Audience
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 Kind = TicketEvent.Kind
-# Written by the SLA sweep, which has no public trigger yet.
-KINDS_WITHOUT_A_CALLER = {Kind.SLA_WARNING, Kind.SLA_BREACH}
 # Words that only internal material contains: none of them may reach a customer, anywhere.
 INTERNAL_MARKERS = ("INTERNAL-NOTE-7f3a", "internal-trace-7f3a", "provider-log-line-7f3a")
 ORIGIN = (b"origin", b"http://testserver")
@@ -148,6 +148,10 @@ def _make_every_kind(apis: Apis, world: World, provider_log_server: str) -> str:
     assert [step.status_code for step in steps] == [201, 201, 200, 200, 200, 200, 200, 201, 204, 202]
     # Support corrects the subject (the console's edit calls this service).
     services.ticket_edit(actor=world.agent, ticket_id=ticket, subject="Pods crash-loop (OOM)")
+    # The sweep past the resolution target (the provider answered: first response is met): a warning
+    # (internal), a breach (public) and the escalation it causes, by the system.
+    due = Ticket.objects.get(pk=ticket).sla_resolution_due
+    services.sla_sweep(now=due + datetime.timedelta(seconds=1))
     return ticket
 
 
@@ -209,11 +213,16 @@ async def test_every_kind_reads_the_same_on_every_surface_and_leaks_nothing(
         if audience is Audience.PUBLIC:
             assert "user_id" not in _keys_anywhere([rest, detail, listing, live]), name
             assert not [marker for marker in INTERNAL_MARKERS if marker in everything], name
-            assert {e["type"] for e in rest}.isdisjoint({Kind.LOGS_FETCHED}), name
+            assert {e["type"] for e in rest}.isdisjoint({Kind.LOGS_FETCHED, Kind.SLA_WARNING}), name
+            assert Kind.SLA_BREACHED in {e["type"] for e in rest}, name
             assert all(not e["data"].get("is_internal") for e in rest), name
         else:
             kinds = {e["type"] for e in rest}
-            assert kinds == set(Kind.values) - KINDS_WITHOUT_A_CALLER, name
+            assert kinds == set(Kind.values), name
+            escalations = [
+                e["data"] for e in rest if e["type"] == Kind.ASSIGNMENT_CHANGE and e["actor"] == "system"
+            ]
+            assert [(e["reason"], e["escalation"]) for e in escalations] == [("SLA breach: resolution", True)]
             to_agent = [e for e in rest if e["type"] == Kind.ASSIGNMENT_CHANGE and e["data"]["to"]["user_id"]]
             assert [e["data"]["to"] for e in to_agent] == [
                 {"kind": "support", "name": "agent", "user_id": world.agent.user_id}

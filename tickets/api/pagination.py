@@ -15,14 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from rest_framework.request import Request
 
 from core.errors import ValidationFailed
 from core.formats import iso_timestamp, parse_iso_timestamp
 
 # The API's ordering names and the column (or annotation) each sorts on.
-SORT_COLUMNS = {"created_at": "created_at", "updated_at": "updated_at", "priority": "priority_rank"}
+SORT_COLUMNS = {
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "priority": "priority_rank",
+    "sla_due": "sla_next_due",
+}
+# Columns that may be NULL (no running SLA target): those rows come last in either direction.
+NULLS_LAST = frozenset({"sla_next_due"})
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,11 @@ def _decode(cursor: str, ordering: str) -> tuple[Any, uuid.UUID]:
         if not isinstance(data, dict) or data.get("o") != ordering:
             raise _bad_cursor()
         row_id = uuid.UUID(str(data["id"]))
-        if SORT_COLUMNS[ordering.lstrip("-")] == "priority_rank":
+        column = SORT_COLUMNS[ordering.lstrip("-")]
+        if column == "priority_rank":
             value: Any = int(data["v"])
+        elif data["v"] is None and column in NULLS_LAST:
+            value = None
         else:
             value = parse_iso_timestamp(str(data["v"]))
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as error:
@@ -67,13 +77,18 @@ def paginate(tickets: QuerySet, *, ordering: str, limit: int, cursor: str | None
     """One page of `tickets` (selector rows) in `ordering` (e.g. `-created_at`), after `cursor` if given."""
     descending = ordering.startswith("-")
     column = SORT_COLUMNS[ordering.lstrip("-")]
-    tickets = tickets.order_by(f"-{column}", "-id") if descending else tickets.order_by(column, "id")
+    nullable = column in NULLS_LAST
+    nulls_last = True if nullable else None
+    sort = F(column).desc(nulls_last=nulls_last) if descending else F(column).asc(nulls_last=nulls_last)
+    tickets = tickets.order_by(sort, "-id" if descending else "id")
     if cursor:
         value, row_id = _decode(cursor, ordering)
         after = "lt" if descending else "gt"
-        tickets = tickets.filter(
-            Q(**{f"{column}__{after}": value}) | Q(**{column: value, f"id__{after}": row_id})
-        )
+        if value is None:  # into the NULL tail: only the order of ids is left
+            tickets = tickets.filter(Q(**{f"{column}__isnull": True, f"id__{after}": row_id}))
+        else:
+            following = Q(**{f"{column}__{after}": value}) | Q(**{column: value, f"id__{after}": row_id})
+            tickets = tickets.filter(following | Q(**{f"{column}__isnull": True}) if nullable else following)
     rows = list(tickets[: limit + 1])
     if len(rows) <= limit:
         return Page(items=rows, next_cursor=None)

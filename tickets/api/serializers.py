@@ -7,13 +7,16 @@ up to 200 tickets per request and DRF's per-field machinery would dominate its c
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from chain.selectors import CHAIN_STATE_FIELD, chain_state_of
 from core.formats import iso_timestamp
 from providers.models import LEASE_ID_MAX_LENGTH, Deployment
+from tickets import sla
 from tickets.models import (
     MAX_ATTACHMENTS_PER_WRITE,
     REASON_MAX_LENGTH,
@@ -25,7 +28,7 @@ from tickets.models import (
     format_ticket_number,
 )
 from tickets.presenter import present_attachment, present_comment, present_events
-from tickets.selectors import TicketDetail
+from tickets.selectors import ProviderAttainment, SlaReport, TargetAttainment, TicketDetail, ticket_sla
 
 # --------------------------------------------------------------------------------------------------------------
 # Inputs (lengths are the services' bounds, from tickets.models, so the schema documents them)
@@ -157,9 +160,24 @@ class TicketListQuery(serializers.Serializer):
     category = serializers.ChoiceField(choices=Ticket.Category.choices, required=False)
     deployment_id = TextField(max_length=LEASE_ID_MAX_LENGTH, required=False)
     q = TextField(max_length=SEARCH_MAX_LENGTH, required=False, trim_whitespace=True)
+    sla = serializers.ChoiceField(
+        choices=["breached", "at_risk"],
+        required=False,
+        help_text="`breached`: a target was missed; `at_risk`: a running target is past 80 % and none missed.",
+    )
     ordering = serializers.ChoiceField(
-        choices=["created_at", "-created_at", "updated_at", "-updated_at", "priority", "-priority"],
+        choices=[
+            "created_at",
+            "-created_at",
+            "updated_at",
+            "-updated_at",
+            "priority",
+            "-priority",
+            "sla_due",
+            "-sla_due",
+        ],
         default="-created_at",
+        help_text="`sla_due`: by the earliest due time of a running SLA target (tickets with none come last).",
     )
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
     cursor = TextField(max_length=500, required=False)
@@ -203,10 +221,36 @@ class CommentOutput(serializers.Serializer):
         return present_comment(comment, attachments)
 
 
+class SlaTargetOutput(serializers.Serializer):
+    due_at = serializers.DateTimeField(
+        allow_null=True, help_text="Null without a policy, and while the clock is paused (it moves)."
+    )
+    met = serializers.BooleanField(allow_null=True, help_text="Decided when the target is: null until then.")
+    breached = serializers.BooleanField()
+    paused = serializers.BooleanField(help_text="The resolution clock pauses waiting on the customer.")
+    seconds_remaining = serializers.IntegerField(
+        allow_null=True,
+        help_text="Of the target, on the policy's clock (working seconds on a business calendar); negative "
+        "once overdue, frozen while paused, null once decided.",
+    )
+
+
 class SlaOutput(serializers.Serializer):
     first_response_due = serializers.DateTimeField(allow_null=True)
     resolution_due = serializers.DateTimeField(allow_null=True)
     first_response_at = serializers.DateTimeField(allow_null=True)
+    first_response = SlaTargetOutput()
+    resolution = SlaTargetOutput()
+
+
+def _target(status: sla.TargetStatus) -> dict[str, Any]:
+    return {
+        "due_at": iso_timestamp(status.due_at),
+        "met": status.met,
+        "breached": status.breached,
+        "paused": status.paused,
+        "seconds_remaining": status.seconds_remaining,
+    }
 
 
 class ChainOutput(serializers.Serializer):
@@ -246,6 +290,7 @@ class TicketOutput(serializers.Serializer):
 
     def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
         chain = chain_state_of(row[CHAIN_STATE_FIELD])
+        targets = ticket_sla(row, now=self.context.get("now") or timezone.now())
         return {
             "id": str(row["id"]),
             "number": format_ticket_number(row["number"]),
@@ -272,6 +317,8 @@ class TicketOutput(serializers.Serializer):
                 "first_response_due": iso_timestamp(row["sla_first_response_due"]),
                 "resolution_due": iso_timestamp(row["sla_resolution_due"]),
                 "first_response_at": iso_timestamp(row["first_response_at"]),
+                "first_response": _target(targets["first_response"]),
+                "resolution": _target(targets["resolution"]),
             },
             "chain": {"state": chain.state, "tx_hash": chain.tx_hash, "height": chain.height},
         }
@@ -352,6 +399,75 @@ class DeploymentOutput(serializers.Serializer):
             "provider": deployment.provider.address,
             "provider_name": deployment.provider.name,
             "created_at": iso_timestamp(deployment.created_at),
+        }
+
+
+class SlaReportQuery(serializers.Serializer):
+    provider = TextField(max_length=90, required=False, help_text="A provider's address (support: any).")
+    since = serializers.DateTimeField(
+        required=False, help_text="ISO-8601; tickets opened since then (default: the last 30 days)."
+    )
+
+    def validate_since(self, since: datetime.datetime) -> datetime.datetime:
+        if since > timezone.now():
+            raise serializers.ValidationError("Must not be in the future.")
+        return since
+
+
+class TargetAttainmentOutput(serializers.Serializer):
+    met = serializers.IntegerField()
+    breached = serializers.IntegerField()
+    pending = serializers.IntegerField(help_text="Still running.")
+    attainment = serializers.FloatField(allow_null=True, help_text="met / (met + breached); null if none.")
+
+    def to_representation(self, target: TargetAttainment) -> dict[str, Any]:
+        return {
+            "met": target.met,
+            "breached": target.breached,
+            "pending": target.pending,
+            "attainment": target.attainment,
+        }
+
+
+class AttainmentOutput(serializers.Serializer):
+    tickets = serializers.IntegerField(help_text="Tickets opened in the period.")
+    first_response = TargetAttainmentOutput()
+    resolution = TargetAttainmentOutput()
+
+    def to_representation(self, row: ProviderAttainment) -> dict[str, Any]:
+        return {
+            "tickets": row.tickets,
+            "first_response": TargetAttainmentOutput(row.first_response).data,
+            "resolution": TargetAttainmentOutput(row.resolution).data,
+        }
+
+
+class ProviderAttainmentOutput(AttainmentOutput):
+    provider = serializers.CharField(help_text="The provider's chain address.")
+    provider_name = serializers.CharField()
+
+    def to_representation(self, row: ProviderAttainment) -> dict[str, Any]:
+        return {
+            "provider": row.provider_address,
+            "provider_name": row.provider_name,
+            **super().to_representation(row),
+        }
+
+
+class SlaReportOutput(serializers.Serializer):
+    """SLA attainment per provider over the tickets opened in a period (providers: their own only)."""
+
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    providers = ProviderAttainmentOutput(many=True)
+    totals = AttainmentOutput(help_text="Every provider in `providers` together.")
+
+    def to_representation(self, report: SlaReport) -> dict[str, Any]:
+        return {
+            "since": iso_timestamp(report.since),
+            "until": iso_timestamp(report.until),
+            "providers": ProviderAttainmentOutput(report.providers, many=True).data,
+            "totals": AttainmentOutput(report.totals).data,
         }
 
 

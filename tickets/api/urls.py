@@ -20,4 +20,5 @@ urlpatterns = [
         name="api-attachment-detail",
     ),
     path("deployments", views.DeploymentListView.as_view(), name="api-deployments"),
+    path("sla/report", views.SlaReportView.as_view(), name="api-sla-report"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import FileResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -74,14 +75,18 @@ class TicketListCreateView(APIView):
             category=query.get("category"),
             deployment_id=query.get("deployment_id"),
             q=query.get("q"),
+            sla=query.get("sla"),
         )
+        now = timezone.now()
         page = paginate(
-            selectors.ticket_list(party, filters, rank_by_priority=query["ordering"].endswith("priority")),
+            selectors.ticket_list(
+                party, filters, rank_by_priority=query["ordering"].endswith("priority"), now=now
+            ),
             ordering=query["ordering"],
             limit=query["limit"],
             cursor=query.get("cursor"),
         )
-        response = Response(io.TicketOutput(page.items, many=True).data)
+        response = Response(io.TicketOutput(page.items, many=True, context={"now": now}).data)
         if page.next_cursor:
             response["Link"] = next_link(request, page.next_cursor)
         return response
@@ -293,6 +298,27 @@ class AttachmentDownloadView(APIView):
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+class SlaReportView(APIView):
+    @extend_schema(
+        operation_id="getSlaReport",
+        parameters=[io.SlaReportQuery],
+        responses={
+            200: io.SlaReportOutput,
+            403: OpenApiResponse(io.ErrorOutput, description="Customers get no SLA report."),
+            404: OpenApiResponse(io.ErrorOutput, description="No such provider, or not yours."),
+            **_errors(400, 401, 429),
+        },
+        description="SLA attainment per provider over the tickets opened since `since`: providers see their "
+        "own, VirtEngine support every provider (or the one named by `provider`).",
+    )
+    def get(self, request: Request) -> Response:
+        query = _query(io.SlaReportQuery, request)
+        report = selectors.sla_report(
+            request_party(request), since=query.get("since"), provider_address=query.get("provider")
+        )
+        return Response(io.SlaReportOutput(report).data)
 
 
 class DeploymentListView(APIView):

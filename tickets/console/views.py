@@ -78,11 +78,11 @@ def queue(request: HttpRequest, site: AdminSite) -> HttpResponse:
 
 
 def dashboard(request: HttpRequest, site: AdminSite) -> HttpResponse:
-    support_party(request)
+    party = support_party(request)
     context = {
         **site.each_context(request),
         "title": "SLA and workload",
-        "board": selectors.console_dashboard(),
+        "board": selectors.console_dashboard(party),
     }
     return TemplateResponse(request, "admin/console/dashboard.html", context)
 

@@ -12,14 +12,16 @@ One module per entity, as Zulip's `actions/`; callers import the services from h
 from tickets.services.assignments import ticket_assign, ticket_escalate
 from tickets.services.attachments import attachment_attach, attachment_upload, attachments_expire_unreferenced
 from tickets.services.comments import CommentResult, comment_add
+from tickets.services.idle import tickets_idle_sweep
 from tickets.services.links import deployment_link, deployment_unlink
 from tickets.services.logs import (
     LOGS_REQUEST_COOLDOWN_SECONDS,
     deployment_logs_fetch,
     deployment_logs_request,
+    logs_fetch_queue,
 )
+from tickets.services.sla import SweepResult, sla_policies_ensure, sla_sweep
 from tickets.services.tickets import (
-    sla_due_times,
     ticket_create,
     ticket_edit,
     ticket_priority_set,
@@ -30,6 +32,7 @@ from tickets.services.tickets import (
 __all__ = [
     "LOGS_REQUEST_COOLDOWN_SECONDS",
     "CommentResult",
+    "SweepResult",
     "attachment_attach",
     "attachment_upload",
     "attachments_expire_unreferenced",
@@ -38,7 +41,9 @@ __all__ = [
     "deployment_logs_fetch",
     "deployment_logs_request",
     "deployment_unlink",
-    "sla_due_times",
+    "logs_fetch_queue",
+    "sla_policies_ensure",
+    "sla_sweep",
     "ticket_assign",
     "ticket_create",
     "ticket_edit",
@@ -46,4 +51,5 @@ __all__ = [
     "ticket_priority_set",
     "ticket_transition",
     "ticket_update",
+    "tickets_idle_sweep",
 ]

@@ -4,7 +4,8 @@ place in the assignment history (from, to, by whom, why, when)."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -15,10 +16,10 @@ from core.parties import Party
 from providers.models import ProviderMembership
 from providers.selectors import user_is_support
 from tickets.models import REASON_MAX_LENGTH, Assignment, Ticket, TicketEvent
-from tickets.services import recording
+from tickets.services import logs, recording
 
 
-def _change_assignment(
+def assignment_change(
     ticket: Ticket,
     *,
     actor: Party,
@@ -27,9 +28,12 @@ def _change_assignment(
     reason: str,
     is_escalation: bool,
     at: datetime.datetime,
-) -> TicketEvent:
-    Assignment.objects.create(
-        ticket=ticket,
+    names: Mapping[int, str],
+) -> tuple[Assignment, recording.NewEvent]:
+    """What reassigning a locked ticket writes, not yet written: its assignment history row and its event
+    (`names`: usernames of the users involved). The ticket's assignee is changed in memory."""
+    assignment = Assignment(
+        ticket_id=ticket.pk,
         from_kind=ticket.assignee_kind,
         from_user_id=ticket.assigned_to_id,
         to_kind=to_kind,
@@ -40,7 +44,6 @@ def _change_assignment(
         is_escalation=is_escalation,
         created_at=at,
     )
-    names = _usernames({ticket.assigned_to_id, to_user_id})
     data = {
         "from": {
             "kind": ticket.assignee_kind,
@@ -53,9 +56,28 @@ def _change_assignment(
     }
     ticket.assignee_kind = to_kind
     ticket.assigned_to_id = to_user_id
-    return recording.record_event(
-        ticket, kind=recording.Kind.ASSIGNMENT_CHANGE, actor=actor, data=data, at=at
-    )
+    if is_escalation:
+        ticket.escalated_at = at
+    event = recording.NewEvent(ticket, recording.Kind.ASSIGNMENT_CHANGE, actor, data, at=at)
+    return assignment, event
+
+
+def _change_assignment(ticket: Ticket, **change: Any) -> TicketEvent:
+    """Reassign a locked ticket now (`change`: the arguments of `assignment_change` but the names)."""
+    names = _usernames({ticket.assigned_to_id, change["to_user_id"]})
+    assignment, event = assignment_change(ticket, names=names, **change)
+    assignment.save(force_insert=True)
+    (recorded,) = recording.record_events([event])
+    return recorded
+
+
+def is_escalated(ticket: Ticket) -> bool:
+    """Already in the support queue after an escalation (escalating again would change nothing)."""
+    return ticket.escalated_at is not None and ticket.assignee_kind == Ticket.AssigneeKind.SUPPORT
+
+
+# What an escalation changes on the ticket.
+ESCALATION_FIELDS = ("assignee_kind", "assigned_to", "escalated_at")
 
 
 def _usernames(user_ids: Iterable[int | None]) -> dict[int, str]:
@@ -71,7 +93,7 @@ def ticket_escalate(*, actor: Party, ticket_id: object, reason: str) -> Ticket:
     reason = recording.clean_text("reason", reason, max_length=REASON_MAX_LENGTH)
     ticket = recording.lock_ticket(actor, ticket_id)
     recording.require_not_closed(ticket)
-    if ticket.escalated_at is not None and ticket.assignee_kind == Ticket.AssigneeKind.SUPPORT:
+    if is_escalated(ticket):
         raise Conflict("The ticket is already escalated to support.", code="already_escalated")
     now = timezone.now()
     _change_assignment(
@@ -83,8 +105,8 @@ def ticket_escalate(*, actor: Party, ticket_id: object, reason: str) -> Ticket:
         is_escalation=True,
         at=now,
     )
-    ticket.escalated_at = now
-    recording.save_ticket(ticket, "assignee_kind", "assigned_to", "escalated_at", at=now)
+    recording.save_ticket(ticket, *ESCALATION_FIELDS, at=now)
+    logs.logs_fetch_queue(ticket.pk)  # the deployment's logs, for support (after commit)
     return ticket
 
 

@@ -12,7 +12,7 @@ from core.errors import Forbidden
 from core.parties import Party, PartyKind
 from tickets import states
 from tickets.models import TEXT_MAX_LENGTH, Attachment, Comment, TicketEvent
-from tickets.services import recording
+from tickets.services import clock, recording
 from tickets.services.attachments import attach_uploads
 
 
@@ -79,13 +79,14 @@ def comment_add(
             reason="customer_reply",
             at=now,
         )
-        fields += ["status", "resolved_at"]
+        fields += recording.STATUS_FIELDS
     if (
         actor.kind in (PartyKind.PROVIDER, PartyKind.SUPPORT)
         and not is_internal
         and ticket.first_response_at is None
     ):
         ticket.first_response_at = now
-        fields.append("first_response_at")
+        clock.clock_first_response(ticket, at=now)
+        fields += ["first_response_at", *clock.CLOCK_FIELDS]
     recording.save_ticket(ticket, *fields, at=now)
     return CommentResult(comment=comment, attachments=attachments, status_event=status_event)

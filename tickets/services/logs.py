@@ -1,9 +1,11 @@
-"""Deployment logs: asking for them (at most once a minute per ticket), and fetching them from the provider
-to attach as an internal file with a `logs_fetched` event."""
+"""Deployment logs: asking for them (on demand, and automatically when a technical ticket opens or a ticket
+is escalated; at most once a minute per ticket), and fetching them from the provider to attach as an
+internal file with a `logs_fetched` event."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from django.core.cache import cache
 from django.core.files.base import ContentFile
@@ -27,20 +29,38 @@ def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
 
     The fetched logs arrive later as an internal attachment with a `logs_fetched` event.
     """
-    # A real cycle: the task is the worker's entry point into `deployment_logs_fetch` below.
-    from tickets.tasks import deployment_logs_fetch_task  # noqa: PLC0415
-
     ticket = Ticket.objects.filter(pk=parse_ticket_id(ticket_id)).first()
     if ticket is None or not ticket_is_visible_to(actor, ticket):
         raise NotFound("Ticket not found.")
     recording.require_not_closed(ticket)
+    logs_fetch_queue(ticket.pk)
+
+
+def logs_fetch_queue(ticket_id: object) -> bool:
+    """Queue a fetch of the ticket's logs after the current transaction commits, unless one was queued in
+    the last minute (that one will bring the same logs); True if queued."""
+    # A real cycle: the task is the worker's entry point into `deployment_logs_fetch` below.
+    from tickets.tasks import deployment_logs_fetch_task  # noqa: PLC0415
+
     try:
-        fresh = cache.add(f"logs-request:{ticket.pk}", 1, timeout=LOGS_REQUEST_COOLDOWN_SECONDS)
+        fresh = cache.add(f"logs-request:{ticket_id}", 1, timeout=LOGS_REQUEST_COOLDOWN_SECONDS)
     except Exception:  # noqa: BLE001 - without Redis there is no cooldown; fetching again is harmless
         fresh = True
-    if not fresh:
-        return  # a fetch was requested moments ago; it will bring the same logs
-    transaction.on_commit(lambda: deployment_logs_fetch_task.delay(str(ticket.pk)))
+    if fresh:
+        # robust: the broker being down must not turn a committed write into an error.
+        transaction.on_commit(lambda: deployment_logs_fetch_task.delay(str(ticket_id)), robust=True)
+    return fresh
+
+
+def logs_fetch_queue_many(ticket_ids: Sequence[object]) -> None:
+    """`logs_fetch_queue` for a batch of tickets (the SLA sweep's escalations): one task after commit, which
+    queues each fetch on a worker, so that a sweep's transaction never waits on the broker per ticket."""
+    # A real cycle: the task calls `logs_fetch_queue` above.
+    from tickets.tasks import deployment_logs_queue_task  # noqa: PLC0415
+
+    if ticket_ids:
+        ids = [str(ticket_id) for ticket_id in ticket_ids]
+        transaction.on_commit(lambda: deployment_logs_queue_task.delay(ids), robust=True)
 
 
 def deployment_logs_fetch(*, ticket_id: object) -> Attachment | None:

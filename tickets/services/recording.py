@@ -1,25 +1,29 @@
 """What every ticket service does the same way: lock the ticket, check the input, append the event.
 
-`record_event` is the single place an event is written: it numbers the event (gap-free per ticket, and
-separately for what customers see), queues its chain outbox row in the same transaction, and schedules the
-after-commit hooks (real-time broadcast, outbox drain).
+`record_events` is the single place events are written (`record_event` for one): it numbers each event
+(gap-free per ticket, and separately for what customers see), queues their chain outbox rows in the same
+transaction, and schedules the after-commit hooks (real-time broadcast, outbox drain) — for one event of
+one ticket or, in one round trip each, for a batch across many tickets (the SLA sweep).
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
 
-from chain.services import outbox_enqueue
+from chain.services import outbox_enqueue_many
+from core.bulk import bulk_insert, bulk_update
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.parties import Party, PartyKind
 from tickets import states
 from tickets.hooks import schedule_event_hooks
 from tickets.models import Ticket, TicketEvent
 from tickets.selectors import parse_ticket_id, ticket_is_visible_to
+from tickets.services import clock
 
 ROLE_OF_PARTY = {
     PartyKind.CUSTOMER: states.Role.CUSTOMER,
@@ -43,6 +47,53 @@ def require_not_closed(ticket: Ticket) -> None:
         raise Conflict("The ticket is closed.", code="ticket_closed")
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append to a locked ticket."""
+
+    ticket: Ticket
+    kind: str
+    actor: Party
+    data: dict[str, Any] = field(default_factory=dict)
+    is_internal: bool = False
+    at: datetime.datetime | None = None
+
+
+def _numbered(new: NewEvent) -> TicketEvent:
+    ticket = new.ticket
+    ticket.last_seq += 1
+    public_seq = None
+    if not new.is_internal:
+        ticket.last_public_seq += 1
+        public_seq = ticket.last_public_seq
+    return TicketEvent(
+        ticket_id=ticket.pk,
+        seq=ticket.last_seq,
+        public_seq=public_seq,
+        kind=new.kind,
+        is_internal=new.is_internal,
+        actor_id=new.actor.user_id,
+        actor_kind=new.actor.kind.value,
+        actor_label=new.actor.label,
+        data=new.data,
+        created_at=new.at or timezone.now(),
+    )
+
+
+def record_events(new_events: Sequence[NewEvent]) -> list[TicketEvent]:
+    """Append events to locked tickets (in order: a ticket's events are numbered as listed), queue them for
+    the chain, hook them after commit — one insert each for the events and their outbox rows, however many.
+
+    The counters live on the locked ticket rows, so concurrent writers queue behind the lock and the
+    sequence stays gap-free and unique; a rollback takes the increments with it. The caller saves the
+    tickets (`save_ticket`, `save_tickets`), counters included.
+    """
+    events = bulk_insert(TicketEvent, [_numbered(new) for new in new_events])
+    outbox_enqueue_many(events=events)
+    schedule_event_hooks(*events)
+    return events
+
+
 def record_event(
     ticket: Ticket,
     *,
@@ -52,36 +103,21 @@ def record_event(
     is_internal: bool = False,
     at: datetime.datetime | None = None,
 ) -> TicketEvent:
-    """Append the next event of a locked ticket, queue it for the chain, hook it after commit.
-
-    The counters live on the locked ticket row, so concurrent writers queue behind the lock and the
-    sequence stays gap-free and unique; a rollback takes the increments with it.
-    """
-    ticket.last_seq += 1
-    public_seq = None
-    if not is_internal:
-        ticket.last_public_seq += 1
-        public_seq = ticket.last_public_seq
-    event = TicketEvent.objects.create(
-        ticket=ticket,
-        seq=ticket.last_seq,
-        public_seq=public_seq,
-        kind=kind,
-        is_internal=is_internal,
-        actor_id=actor.user_id,
-        actor_kind=actor.kind.value,
-        actor_label=actor.label,
-        data=data,
-        created_at=at or timezone.now(),
-    )
-    outbox_enqueue(event=event)
-    schedule_event_hooks(event)
+    """Append the next event of a locked ticket (see `record_events`)."""
+    (event,) = record_events([NewEvent(ticket, kind, actor, data, is_internal, at)])
     return event
 
 
 def save_ticket(ticket: Ticket, *fields: str, at: datetime.datetime) -> None:
     ticket.updated_at = at
     ticket.save(update_fields=[*fields, "updated_at", "last_seq", "last_public_seq"])
+
+
+def save_tickets(tickets: Sequence[Ticket], *fields: str, at: datetime.datetime) -> None:
+    """`save_ticket` for many locked tickets, in one statement."""
+    for ticket in tickets:
+        ticket.updated_at = at
+    bulk_update(Ticket, tickets, [*fields, "updated_at", "last_seq", "last_public_seq"])
 
 
 def clean_text(field: str, value: str | None, *, max_length: int, required: bool = True) -> str:
@@ -106,10 +142,22 @@ def clean_choice(field: str, value: str, choices: Iterable[str]) -> str:
     return value
 
 
+# What a status change writes on the ticket (`apply_status`): its callers save these.
+STATUS_FIELDS = (
+    "status",
+    "resolved_at",
+    "closed_at",
+    "last_activity_at",
+    "status_changed_at",
+    *clock.CLOCK_FIELDS,
+)
+
+
 def apply_status(
     ticket: Ticket, *, actor: Party, role: states.Role, target: str, reason: str, at: datetime.datetime
 ) -> TicketEvent:
-    """Move a locked ticket through the state machine (raising Conflict with the allowed targets)."""
+    """Move a locked ticket through the state machine (raising Conflict with the allowed targets); the SLA
+    clock follows (it pauses, resumes, decides)."""
     source = ticket.status
     try:
         states.check_transition(source, target, role)
@@ -120,7 +168,9 @@ def apply_status(
             fields={"status": [f"Allowed: {', '.join(s.value for s in illegal.allowed) or 'none'}."]},
             extra={"current": source, "allowed": [s.value for s in illegal.allowed]},
         ) from illegal
+    clock.clock_status_change(ticket, source=source, target=target, at=at)
     ticket.status = target
+    ticket.status_changed_at = at
     if target == Ticket.Status.RESOLVED:
         ticket.resolved_at = at
     elif target == Ticket.Status.CLOSED:

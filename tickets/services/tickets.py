@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,20 +11,9 @@ from django.utils import timezone
 from core.errors import Forbidden, ValidationFailed
 from core.parties import Party
 from providers.selectors import deployment_get_for
-from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, SlaPolicy, Ticket
-from tickets.services import recording
+from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, Ticket
+from tickets.services import clock, logs, recording
 from tickets.services.attachments import attach_uploads
-
-
-def sla_due_times(*, priority: str, start: datetime.datetime) -> tuple[datetime.datetime | None, ...]:
-    """First-response and resolution due times for a priority, from its policy (24×7 clock)."""
-    policy = SlaPolicy.objects.filter(priority=priority).first()
-    if policy is None:
-        return None, None
-    return (
-        start + datetime.timedelta(minutes=policy.first_response_minutes),
-        start + datetime.timedelta(minutes=policy.resolution_minutes),
-    )
 
 
 @transaction.atomic
@@ -53,8 +41,7 @@ def ticket_create(
         )
     deployment = deployment_get_for(actor, deployment_id)
     now = timezone.now()
-    first_response_due, resolution_due = sla_due_times(priority=priority, start=now)
-    ticket = Ticket.objects.create(
+    ticket = Ticket(
         deployment=deployment,
         provider_id=deployment.provider_id,
         customer_address=deployment.owner_address,
@@ -69,10 +56,11 @@ def ticket_create(
         created_at=now,
         updated_at=now,
         last_activity_at=now,
-        sla_first_response_due=first_response_due,
-        sla_resolution_due=resolution_due,
+        status_changed_at=now,
         metadata=metadata or {},
     )
+    clock.clock_start(ticket)
+    ticket.save(force_insert=True)
     recording.record_event(
         ticket,
         kind=recording.Kind.TICKET_CREATED,
@@ -93,6 +81,8 @@ def ticket_create(
         ticket, actor=actor, attachment_ids=attachment_ids, comment=None, is_internal=False, at=now
     )
     recording.save_ticket(ticket, at=now)
+    if category == Ticket.Category.TECHNICAL:
+        logs.logs_fetch_queue(ticket.pk)  # context for whoever picks it up (after commit)
     return ticket
 
 
@@ -108,7 +98,7 @@ def ticket_transition(*, actor: Party, ticket_id: object, status: str, reason: s
     recording.apply_status(
         ticket, actor=actor, role=recording.ROLE_OF_PARTY[actor.kind], target=status, reason=reason, at=now
     )
-    recording.save_ticket(ticket, "status", "resolved_at", "closed_at", "last_activity_at", at=now)
+    recording.save_ticket(ticket, *recording.STATUS_FIELDS, at=now)
     return ticket
 
 
@@ -123,9 +113,7 @@ def ticket_priority_set(*, actor: Party, ticket_id: object, priority: str) -> Ti
     now = timezone.now()
     previous = ticket.priority
     ticket.priority = priority
-    ticket.sla_first_response_due, ticket.sla_resolution_due = sla_due_times(
-        priority=priority, start=ticket.created_at
-    )
+    clock.clock_retarget(ticket)
     recording.record_event(
         ticket,
         kind=recording.Kind.PRIORITY_CHANGE,
@@ -133,7 +121,7 @@ def ticket_priority_set(*, actor: Party, ticket_id: object, priority: str) -> Ti
         data={"from": previous, "to": priority},
         at=now,
     )
-    recording.save_ticket(ticket, "priority", "sla_first_response_due", "sla_resolution_due", at=now)
+    recording.save_ticket(ticket, "priority", *clock.CLOCK_FIELDS, at=now)
     return ticket
 
 

@@ -106,31 +106,28 @@ def timestamp(value: str | datetime.datetime | None, *, relative: bool = True) -
     )
 
 
+AT_RISK_SECONDS = 3600
+
+
 @register.simple_tag
 def sla_indicator(ticket: dict[str, Any]) -> dict[str, str] | None:
-    """The target that matters now (first response until someone answered, then resolution) and where the
-    ticket stands against it: `{"state": ok|at_risk|breached, "label", "due"}`, or None when none applies."""
+    """The target that matters now (first response until it is decided, then resolution) and where the
+    ticket stands against it, from the API's `sla` object: `{"state": ok|at_risk|breached|paused, "label",
+    "due"}`, or None when no target runs."""
     if ticket["status"] in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED):
         return None
     sla = ticket.get("sla") or {}
-    answered = sla.get("first_response_at") is not None
-    target, due_text = (
-        ("resolution", sla.get("resolution_due"))
-        if answered
-        else (
-            "first response",
-            sla.get("first_response_due"),
-        )
-    )
-    due = _moment(due_text)
-    if due is None:
+    first, resolution = sla.get("first_response") or {}, sla.get("resolution") or {}
+    name, target = ("First response", first) if first and first.get("met") is None else ("Resolution", resolution)
+    if not target:
         return None
-    remaining = due - timezone.now()
-    if remaining.total_seconds() < 0:
-        return {
-            "state": "breached",
-            "label": f"{target.capitalize()} overdue by {_relative(remaining)}",
-            "due": due_text,
-        }
-    state = "at_risk" if remaining <= datetime.timedelta(hours=1) else "ok"
-    return {"state": state, "label": f"{target.capitalize()} due in {_relative(remaining)}", "due": due_text}
+    if target.get("breached") or target.get("met") is False:
+        return {"state": "breached", "label": f"{name} target breached", "due": target.get("due_at") or ""}
+    if target.get("paused"):
+        return {"state": "paused", "label": f"{name} clock paused (waiting for the customer)", "due": ""}
+    remaining = target.get("seconds_remaining")
+    if remaining is None:
+        return None
+    words = _relative(datetime.timedelta(seconds=remaining))
+    state = "at_risk" if remaining <= AT_RISK_SECONDS else "ok"
+    return {"state": state, "label": f"{name} due in {words}", "due": target.get("due_at") or ""}

@@ -58,6 +58,7 @@ class Command(BaseCommand):
             self._print_sign_in(issued={})
             return
         with transaction.atomic():
+            services.sla_policies_ensure()
             cast, issued = self._create_cast()
             self._create_tickets(cast)
         self.stdout.write(self.style.SUCCESS(f"Loaded demo: {Ticket.objects.count()} tickets."))

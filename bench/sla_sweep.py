@@ -1,0 +1,316 @@
+"""Benchmark: one SLA sweep over 1,000,000 open tickets, about 1 % of which crossed a threshold
+(targets: under 2 s; memory independent of the table's size).
+
+On a database of its own (`virtengine_slabench`, kept between runs: seeding is the slow part), the tickets
+are bulk-inserted in SQL (INSERT … SELECT generate_series; they have no history of their own, which the
+sweep never reads), all open, all with SLA targets far from due. Each round then "arms" `--crossing`
+tickets spread over the table — a quarter each crossing the first-response warning, the first-response
+breach, the resolution warning and the resolution breach — and times `tickets.services.sla_sweep()` as the
+beat task runs it: claims on the partial indexes, events and outbox rows, escalations with their assignment
+history, and the after-commit hooks (real-time publishing, chain trigger, log-fetch requests; to a broker
+database of the bench's own, flushed afterwards, since no worker runs here).
+
+It prints per round the time, the rows touched (tickets claimed, events written, escalations) and the
+process's RSS before and after; then, in rounds of their own (tracemalloc slows Python down, so those are
+not timed), the peak Python memory of a sweep at 1 % and at 0.1 % crossing and of a sweep with nothing to
+do — the same peak at ten times the crossings means memory is bounded by the batch, not by the table or
+the crossings — and the claim's plan (an index scan of the threshold's partial index, rows = crossings).
+The baseline, measured in the same run: a sweep with nothing crossing (the floor: eight index probes).
+
+    .venv/bin/python bench/sla_sweep.py [--tickets 1000000] [--crossing 10000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_NAME", "virtengine_slabench")
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+BROKER_DB = 11  # a Redis database of its own: the sweep's after-commit tasks pile up here, then go
+
+from bench.common import ensure_database  # noqa: E402 - after sys.path is set
+
+PROVIDERS = 4
+DEPLOYMENTS = 400
+SEED_CHUNK = 100_000
+# Thresholds well away from now: nothing crosses until a round arms it.
+FAR = "interval '30 days'"
+
+
+def configure_broker() -> str:
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url:
+        from server import devservices
+
+        redis_url = devservices.ensure_running(want_postgres=False, want_redis=True).redis_url
+        os.environ["REDIS_URL"] = redis_url
+    base, _, last = redis_url.rpartition("/")
+    broker = f"{base}/{BROKER_DB}" if last.isdigit() else f"{redis_url.rstrip('/')}/{BROKER_DB}"
+    os.environ["CELERY_BROKER_URL"] = broker
+    os.environ.setdefault("VE_CACHE_PREFIX", "ves-slabench")
+    os.environ.setdefault("VE_CHANNELS_PREFIX", "ves-slabench")
+    return broker
+
+
+def seed(total: int) -> None:
+    """`total` open tickets over 4 providers and 400 deployments, inserted by PostgreSQL itself."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    from providers.models import Deployment, ProviderAccount
+    from tests.factories import make_address
+    from tickets.models import Ticket
+    from tickets.services import sla_policies_ensure
+
+    policies = {policy.priority: policy.pk for policy in sla_policies_ensure()}
+    providers = list(ProviderAccount.objects.order_by("pk")[:PROVIDERS])
+    while len(providers) < PROVIDERS:
+        providers.append(
+            ProviderAccount.objects.create(address=make_address(), name=f"Bench provider {len(providers)}")
+        )
+    while Deployment.objects.count() < DEPLOYMENTS:
+        owner, n = make_address(), Deployment.objects.count()
+        Deployment.objects.create(
+            lease_id=f"{owner}/{n + 1}/1/1",
+            owner_address=owner,
+            dseq=n + 1,
+            provider=providers[n % PROVIDERS],
+        )
+    existing = Ticket.objects.count()
+    if existing >= total:
+        return
+    started = time.monotonic()
+    policy_of = (
+        "CASE mod(g, 4) "
+        + " ".join(
+            f"WHEN {i} THEN {policies[p]}" for i, p in enumerate(("low", "medium", "high", "critical"))
+        )
+        + " END"
+    )
+    with connection.cursor() as cursor:
+        for first in range(existing + 1, total + 1, SEED_CHUNK):
+            last = min(first + SEED_CHUNK - 1, total)
+            cursor.execute(
+                f"""
+                WITH d AS (
+                    SELECT row_number() OVER (ORDER BY id) - 1 AS k, id, provider_id, owner_address
+                    FROM providers_deployment
+                )
+                INSERT INTO tickets_ticket (
+                    id, deployment_id, provider_id, customer_address, subject, description, category,
+                    priority, status, created_by_kind, created_by_address, created_by_label, assignee_kind,
+                    created_at, updated_at, last_activity_at, status_changed_at, metadata, last_seq,
+                    last_public_seq, sla_policy_id, sla_first_response_due, sla_first_response_warn_at,
+                    sla_resolution_due, sla_resolution_warn_at, sla_paused_seconds, sla_next_due
+                )
+                SELECT gen_random_uuid(), d.id, d.provider_id, d.owner_address, 'Bench ticket ' || g,
+                    'Synthetic ticket for the SLA sweep benchmark.',
+                    (ARRAY['technical', 'billing', 'general', 'security'])[1 + mod(g, 4)],
+                    (ARRAY['low', 'medium', 'high', 'critical'])[1 + mod(g, 4)],
+                    (ARRAY['open', 'in_progress'])[1 + mod(g, 2)],
+                    'customer', d.owner_address, 'bench', 'provider',
+                    now() - mod(g, 86400) * interval '1 second', now(), now(), now(), '{{}}'::jsonb, 1, 1,
+                    {policy_of},
+                    now() + {FAR} + g * interval '1 ms', now() + {FAR} + g * interval '1 ms',
+                    now() + {FAR} * 2 + g * interval '1 ms', now() + {FAR} * 2 + g * interval '1 ms',
+                    0, now() + {FAR} + g * interval '1 ms'
+                FROM generate_series(%s, %s) AS g JOIN d ON d.k = mod(g, {DEPLOYMENTS})
+                """,
+                [first, last],
+            )
+            print(f"  seeded tickets {first:,}–{last:,} ({time.monotonic() - started:.0f} s)", flush=True)
+        cursor.execute("VACUUM ANALYZE tickets_ticket")
+    print(f"seeded {total - existing:,} tickets in {time.monotonic() - started:.1f} s")
+
+
+ARMED = "SELECT id FROM tickets_ticket WHERE mod(number, %(every)s) = 0 ORDER BY number LIMIT %(crossing)s"
+GROUP = "mod(number / %(every)s, 4)"
+
+
+def disarm() -> None:
+    """Undo the last round: its events, outbox rows and history go; the armed tickets wait far off again."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM chain_outboxentry WHERE event_id IN (SELECT id FROM tickets_ticketevent "
+            "WHERE actor_kind = 'system')"
+        )
+        cursor.execute("DELETE FROM tickets_ticketevent WHERE actor_kind = 'system'")
+        cursor.execute("DELETE FROM tickets_assignment WHERE by_kind = 'system'")
+        cursor.execute(
+            f"""
+            UPDATE tickets_ticket SET
+                sla_first_response_warned_at = NULL, sla_first_response_breached_at = NULL,
+                sla_resolution_warned_at = NULL, sla_resolution_breached_at = NULL,
+                sla_first_response_warn_at = now() + {FAR}, sla_first_response_due = now() + {FAR},
+                sla_resolution_warn_at = now() + {FAR} * 2, sla_resolution_due = now() + {FAR} * 2,
+                assignee_kind = 'provider', assigned_to_id = NULL, escalated_at = NULL, last_seq = 1,
+                last_public_seq = 1
+            WHERE sla_first_response_warned_at IS NOT NULL OR sla_first_response_breached_at IS NOT NULL
+               OR sla_resolution_warned_at IS NOT NULL OR sla_resolution_breached_at IS NOT NULL
+               OR sla_first_response_warn_at <= now() + interval '1 day'
+               OR sla_resolution_warn_at <= now() + interval '1 day'
+            """
+        )
+
+
+def arm(total: int, crossing: int) -> None:
+    """`crossing` tickets spread over the table cross one threshold each, a quarter per threshold."""
+    from django.db import connection
+
+    every = max(1, total // crossing)
+    params = {"every": every, "crossing": crossing}
+    past, warned = "now() - interval '1 second'", "now() - interval '10 minutes'"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE tickets_ticket SET
+                sla_first_response_warn_at = CASE WHEN {GROUP} = 0 THEN {past} ELSE sla_first_response_warn_at END,
+                sla_first_response_warned_at = CASE WHEN {GROUP} = 1 THEN {warned} END,
+                sla_first_response_due = CASE WHEN {GROUP} = 1 THEN {past} ELSE sla_first_response_due END,
+                sla_resolution_warn_at = CASE WHEN {GROUP} = 2 THEN {past} ELSE sla_resolution_warn_at END,
+                sla_resolution_warned_at = CASE WHEN {GROUP} = 3 THEN {warned} END,
+                sla_resolution_due = CASE WHEN {GROUP} = 3 THEN {past} ELSE sla_resolution_due END
+            WHERE id IN ({ARMED})
+            """,
+            params,
+        )
+        assert cursor.rowcount == crossing, cursor.rowcount
+        cursor.execute("ANALYZE tickets_ticket")
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def flush_broker(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+def sweep_once(*, measure_memory: bool) -> dict:
+    from tickets.realtime import publisher
+    from tickets.services import sla_sweep
+
+    rss_before = rss_mb()
+    if measure_memory:
+        tracemalloc.start()
+    started = time.perf_counter()
+    result = sla_sweep()
+    elapsed = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1] / 2**20 if measure_memory else None
+    if measure_memory:
+        tracemalloc.stop()
+    rss_after = rss_mb()
+    publisher().flush(timeout=120)  # let the real-time sends finish before the next round
+    return {"seconds": elapsed, "result": result, "peak": peak, "rss": (rss_before, rss_after)}
+
+
+def claim_plan() -> str:
+    """EXPLAIN ANALYZE of one threshold's claim, as the sweep issues it."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from tickets.services.sla import THRESHOLDS, claim_queryset
+
+    with transaction.atomic():
+        query, params = claim_queryset(THRESHOLDS[0], now=timezone.now(), limit=1000).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {query}", params)
+            lines = [row[0] for row in cursor.fetchall()]
+        transaction.set_rollback(True)
+    return "\n".join(f"    {line}" for line in lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--crossing", type=int, default=10_000, help="tickets crossing a threshold per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    broker = configure_broker()
+
+    import django
+
+    django.setup()
+    ensure_database()
+    seed(args.tickets)
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM tickets_ticket WHERE status IN ('open', 'in_progress')")
+        (open_tickets,) = cursor.fetchone()
+    print(
+        f"{open_tickets:,} open tickets; {args.crossing:,} crossing a threshold per round "
+        f"({args.crossing / open_tickets:.1%}); batch size {settings.VE_SLA_SWEEP_BATCH_SIZE}"
+    )
+
+    disarm()
+    floor = sweep_once(measure_memory=False)
+    print(f"baseline, nothing crossing: {floor['seconds'] * 1000:.1f} ms, {floor['result'].events} events")
+
+    times = []
+    for round_number in range(1, args.rounds + 1):
+        disarm()
+        arm(args.tickets, args.crossing)
+        run = sweep_once(measure_memory=False)
+        result = run["result"]
+        times.append(run["seconds"])
+        print(
+            f"round {round_number}: {run['seconds']:.2f} s — tickets claimed {result.warnings + result.breaches:,} "
+            f"(warnings {result.warnings:,}, breaches {result.breaches:,}), escalations {result.escalations:,}, "
+            f"events written {result.events:,}, batches {result.batches}; "
+            f"RSS {run['rss'][0]:.0f} → {run['rss'][1]:.0f} MB"
+        )
+        assert result.warnings + result.breaches == args.crossing, result
+        flush_broker(broker)
+
+    peaks = {}
+    for label, crossing in (("1 %", args.crossing), ("0.1 %", max(4, args.crossing // 10)), ("none", 0)):
+        disarm()
+        if crossing:
+            arm(args.tickets, crossing)
+        peaks[label] = sweep_once(measure_memory=True)
+        flush_broker(broker)
+    disarm()
+    arm(args.tickets, args.crossing)
+    plan = claim_plan()
+    disarm()
+
+    median = statistics.median(times)
+    print(
+        f"\nsweep time over {args.rounds} rounds: median {median:.2f} s, max {max(times):.2f} s "
+        f"(target < 2 s: {'met' if max(times) < 2 else 'NOT met'}); "
+        f"{median / max(floor['seconds'], 1e-9):,.0f}× the empty sweep's {floor['seconds'] * 1000:.1f} ms"
+    )
+    print(
+        "peak Python memory of one sweep (tracemalloc, untimed rounds): "
+        + ", ".join(
+            f"{label} crossing {peak['peak']:.1f} MB ({peak['result'].events:,} events)"
+            for label, peak in peaks.items()
+        )
+    )
+    print(
+        f"claim plan (first-response warnings, {args.crossing // 4:,} crossing of {open_tickets:,}):\n{plan}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

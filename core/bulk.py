@@ -1,0 +1,84 @@
+"""Writing many rows in one statement, with the rows sent as one JSON document that PostgreSQL unpacks
+(`jsonb_to_recordset`): the SLA sweep writes thousands of events, outbox rows and ticket counters per
+batch, and adapting each value in Python (Django's bulk_create and bulk_update, psycopg's arrays) cost more
+than the database spends storing them. One path for one row and for thousands.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import Field, Model
+
+M = TypeVar("M", bound=Model)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime.datetime | datetime.date | uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} has no JSON form here")
+
+
+def _record_type(fields: Sequence[Field]) -> str:
+    return ", ".join(f"{connection.ops.quote_name(f.column)} {f.db_type(connection)}" for f in fields)
+
+
+def _rows(objects: Sequence[Model], fields: Sequence[Field]) -> str:
+    return json.dumps(
+        [{f.column: f.get_prep_value(getattr(obj, f.attname)) for f in fields} for obj in objects],
+        default=_json_value,
+        separators=(",", ":"),
+    )
+
+
+def bulk_insert(model: type[M], objects: Sequence[M]) -> list[M]:
+    """Insert unsaved instances (auto-incremented primary keys) in one statement; sets their primary keys
+    (RETURNING gives them in insertion order, as Django's own bulk_create relies on)."""
+    if not objects:
+        return []
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if f is not meta.pk]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "  # noqa: S608 - the model's names
+            f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({_record_type(fields)}) "
+            f"RETURNING {connection.ops.quote_name(meta.pk.column)}",
+            [_rows(objects, fields)],
+        )
+        for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
+            setattr(obj, meta.pk.attname, pk)
+            obj._state.adding = False
+            obj._state.db = connection.alias
+    return list(objects)
+
+
+def bulk_update(model: type[M], objects: Sequence[M], fields: Sequence[str]) -> None:
+    """Write `fields` of saved instances in one statement; a value the same for every instance is sent once."""
+    if not objects:
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    varying: list[Field] = []
+    uniform: dict[Field, Any] = {}
+    for field in (meta.get_field(name) for name in dict.fromkeys(fields)):
+        values = [getattr(obj, field.attname) for obj in objects]
+        if all(value == values[0] for value in values):
+            uniform[field] = field.get_db_prep_save(values[0], connection)
+        else:
+            varying.append(field)
+    assignments = [f"{quote(f.column)} = %s" for f in uniform]
+    assignments += [f"{quote(f.column)} = r.{quote(f.column)}" for f in varying]
+    key = [meta.pk, *varying]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} AS t SET {', '.join(assignments)} "  # noqa: S608 - the model's names
+            f"FROM jsonb_to_recordset(%s::jsonb) AS r({_record_type(key)}) "
+            f"WHERE t.{quote(meta.pk.column)} = r.{quote(meta.pk.column)}",
+            [*uniform.values(), _rows(objects, key)],
+        )
