@@ -53,6 +53,6 @@ class DeploymentAdmin(admin.ModelAdmin):
 
 @admin.register(CustomerIdentity)
 class CustomerIdentityAdmin(admin.ModelAdmin):
-    list_display = ("address", "user", "created_at")
-    search_fields = ("address", "user__username")
+    list_display = ("address", "user", "email", "created_at")
+    search_fields = ("address", "user__username", "email")
     raw_id_fields = ("user",)

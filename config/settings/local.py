@@ -8,3 +8,6 @@ from config.settings.base import *  # noqa: E402, F403
 from config.settings.base import env  # noqa: E402
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Mail goes to the console, and webhooks may reach services on this machine.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=True)

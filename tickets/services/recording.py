@@ -1,8 +1,8 @@
 """What every ticket service does the same way: lock the ticket, check the input, append the event.
 
 `record_event` is the single place an event is written: it numbers the event (gap-free per ticket, and
-separately for what customers see), queues its chain outbox row in the same transaction, and schedules the
-after-commit hooks (real-time broadcast, outbox drain).
+separately for what customers see), queues its chain outbox row, its webhook deliveries and its emails in
+the same transaction, and schedules the after-commit hooks (real-time broadcast, outbox drain).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from django.utils import timezone
 from chain.services import outbox_enqueue
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.parties import Party, PartyKind
+from notifications.services import notifications_enqueue
 from tickets import states
 from tickets.hooks import schedule_event_hooks
 from tickets.models import Ticket, TicketEvent
@@ -75,6 +76,7 @@ def record_event(
         created_at=at or timezone.now(),
     )
     outbox_enqueue(event=event)
+    notifications_enqueue(event=event, ticket=ticket)
     schedule_event_hooks(event)
     return event
 

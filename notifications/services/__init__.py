@@ -1,0 +1,88 @@
+"""Writes of the notifications app; callers import them from here.
+
+`notifications_enqueue` is what `tickets.services.recording.record_event` calls for every event, inside
+the event's transaction: it queues the webhook deliveries (an outbox) and adds the event to the pending
+emails of the people it concerns. Sending happens after commit, in Celery.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from notifications.services.delivery import DeliveryResult, webhook_deliver_batch, webhook_deliver_due
+from notifications.services.email import (
+    FlushResult,
+    email_notifications_enqueue,
+    email_request_flush,
+    emails_flush_due,
+)
+from notifications.services.preferences import email_preference_update, email_unsubscribe, unsubscribe_check
+from notifications.services.webhooks import (
+    EndpointWithSecret,
+    webhook_deliveries_enqueue,
+    webhook_deliveries_redeliver,
+    webhook_delivery_redeliver,
+    webhook_disabled_notices_send,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_rotate_secret,
+    webhook_endpoint_update,
+    webhook_request_delivery,
+)
+from tickets.models import Ticket, TicketEvent
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What `notifications_enqueue` queued for one event, for its after-commit hook."""
+
+    webhooks: int
+    email_due_at: datetime.datetime | None
+
+
+def notifications_enqueue(*, event: TicketEvent, ticket: Ticket) -> Queued:
+    """Queue everything an event tells people off-screen (webhooks and email). In the event's transaction.
+
+    What was queued rides on the event object to `notifications_trigger`, the event hook that runs after
+    the commit (registered in `NotificationsConfig.ready`)."""
+    queued = Queued(
+        webhooks=webhook_deliveries_enqueue(event=event, ticket=ticket),
+        email_due_at=email_notifications_enqueue(event=event, ticket=ticket),
+    )
+    event.notifications_queued = queued
+    return queued
+
+
+def notifications_trigger(event: TicketEvent) -> None:
+    """After-commit event hook: ask for a delivery task, and a flush for when a new digest closes."""
+    queued = getattr(event, "notifications_queued", None)
+    if queued is None:
+        return
+    if queued.webhooks:
+        webhook_request_delivery()
+    if queued.email_due_at is not None:
+        email_request_flush(at=queued.email_due_at)
+
+
+__all__ = [
+    "DeliveryResult",
+    "EndpointWithSecret",
+    "FlushResult",
+    "Queued",
+    "email_notifications_enqueue",
+    "email_preference_update",
+    "email_unsubscribe",
+    "emails_flush_due",
+    "notifications_enqueue",
+    "notifications_trigger",
+    "unsubscribe_check",
+    "webhook_deliver_batch",
+    "webhook_deliver_due",
+    "webhook_deliveries_enqueue",
+    "webhook_deliveries_redeliver",
+    "webhook_delivery_redeliver",
+    "webhook_disabled_notices_send",
+    "webhook_endpoint_create",
+    "webhook_endpoint_delete",
+    "webhook_endpoint_rotate_secret",
+    "webhook_endpoint_update",
+]
