@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from core.errors import ApplicationError
 from notifications import services
 from notifications.models import (
+    URL_MAX_LENGTH,
     EmailPreference,
     PendingEmail,
     WebhookAttempt,
