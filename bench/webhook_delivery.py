@@ -34,31 +34,17 @@ ENDPOINTS = 10
 
 
 def configure() -> dict[str, str]:
-    from server import devservices
-
-    services = devservices.ensure_running(
-        want_postgres=not os.environ.get("DATABASE_URL"), want_redis=not os.environ.get("REDIS_URL")
+    return bench_environment(
+        database=DATABASE,
+        broker_db=BROKER_DB,
+        cache_prefix="ves-webhookbench",
+        VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES="true",
+        EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
     )
-    database_url = os.environ.get("DATABASE_URL") or services.database_url
-    redis_url = os.environ.get("REDIS_URL") or services.redis_url
-    base, _, last = redis_url.rpartition("/")
-    broker = f"{base}/{BROKER_DB}" if last.isdigit() else f"{redis_url.rstrip('/')}/{BROKER_DB}"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DATABASE_NAME": os.environ.get("DATABASE_NAME", DATABASE),
-        "CELERY_BROKER_URL": broker,
-        "VE_CACHE_PREFIX": "ves-webhookbench",
-        "VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
-        "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
-    }
-    os.environ.update(env)
-    return env
 
 
-from bench.common import recreate_database  # noqa: E402 - after sys.path is set
-from tests.system.processes import free_port, stop_process, wait_for_port  # noqa: E402
+from bench.common import bench_environment, recreate_database  # noqa: E402 - after sys.path is set
+from tests.system.processes import celery_worker_command, free_port, stop_process, wait_for_port  # noqa: E402
 
 
 def make_world(args, port: int, workdir: Path):
@@ -116,10 +102,7 @@ def start_receiver(port: int, secrets_path: Path) -> subprocess.Popen:
 
 
 def start_workers(env: dict[str, str], workers: int) -> subprocess.Popen:
-    command = [
-        sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", f"--concurrency={workers}",
-        "--pool=prefork", "-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
+    command = celery_worker_command(f"--concurrency={workers}", "--pool=prefork")
     return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
 
 

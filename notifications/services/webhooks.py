@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.mail import get_connection, send_mail
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -336,22 +336,23 @@ def webhook_disabled_notices_send() -> int:
     )
     sent = 0
     for endpoint in endpoints:
-        recipients = [user.email for user in provider_member_recipients(endpoint.provider_id)]
-        context = {
-            "endpoint": endpoint,
-            "provider": endpoint.provider,
-            "base_url": settings.VE_PUBLIC_BASE_URL,
-        }
+        context = {"endpoint": endpoint, "provider": endpoint.provider}
+        text = render_to_string("email/webhook_disabled.txt", context)
+        html = render_to_string("email/webhook_disabled.html", context)
+        messages = []
+        for member in provider_member_recipients(endpoint.provider_id):  # one email each: no shared To:
+            message = EmailMultiAlternatives(
+                subject=f"Webhook endpoint disabled: {endpoint.url}",
+                body=text,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[member.email],
+                headers={"Auto-Submitted": "auto-generated"},
+            )
+            message.attach_alternative(html, "text/html")
+            messages.append(message)
         try:
-            if recipients:
-                send_mail(
-                    subject=f"Webhook endpoint disabled: {endpoint.url}",
-                    message=render_to_string("email/webhook_disabled.txt", context),
-                    html_message=render_to_string("email/webhook_disabled.html", context),
-                    from_email=settings.DEFAULT_FROM_EMAIL,
-                    recipient_list=recipients,
-                    connection=get_connection(),
-                )
+            if messages:
+                get_connection().send_messages(messages)
         except Exception as exc:  # noqa: BLE001 - SMTP down: the sweep tries again
             logger.warning(
                 "webhooks: could not tell %s that %s was disabled (%s)", endpoint.provider, endpoint, exc

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from django.db import connection
 from notifications.models import PendingEmail, WebhookDelivery
 from tests.conftest import Apis, World
 from tests.notifications.receivers import SmtpServer, WebhookReceiver
-from tests.system.processes import ROOT, stop_process
+from tests.system.processes import ROOT, celery_worker_command, stop_process
 from tickets import services
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -51,23 +50,7 @@ def worker(tmp_path: Path, smtp_server: SmtpServer, settings) -> Iterator[subpro
     }
     log = (tmp_path / "worker.log").open("wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config.celery_app",
-            "worker",
-            "--beat",
-            "--schedule",
-            str(tmp_path / "beat-schedule"),
-            "--pool=solo",
-            "-l",
-            "warning",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
+        celery_worker_command("--beat", "--schedule", str(tmp_path / "beat-schedule"), "--pool=solo"),
         cwd=ROOT,
         env=env,
         stdout=log,
