@@ -30,3 +30,10 @@ def email_sweep_task() -> int:
     """Beat's safety net: flush what a lost trigger left, and retry undelivered disabled notices."""
     services.webhook_disabled_notices_send()
     return services.emails_flush_due().sent
+
+
+@shared_task(name="notifications.tasks.notifications_log_purge_task", ignore_result=True)
+def notifications_log_purge_task() -> int:
+    """Daily: drop delivery and email logs past their retention; rows deleted."""
+    deliveries, emails = services.notifications_log_purge()
+    return deliveries + emails

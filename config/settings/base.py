@@ -375,6 +375,12 @@ VE_WEBHOOK_MAX_BATCHES = env.int("VE_WEBHOOK_MAX_BATCHES", default=500)
 VE_WEBHOOK_CLAIM_LEASE_SECONDS = env.int("VE_WEBHOOK_CLAIM_LEASE_SECONDS", default=120)
 VE_WEBHOOK_TRIGGER_DEBOUNCE_SECONDS = env.int("VE_WEBHOOK_TRIGGER_DEBOUNCE_SECONDS", default=30)
 VE_WEBHOOK_SWEEP_SECONDS = env.float("VE_WEBHOOK_SWEEP_SECONDS", default=5.0)
+# Finished deliveries (with their attempts) and emails are kept this long in the logs.
+VE_NOTIFICATIONS_LOG_RETENTION_DAYS = env.int("VE_NOTIFICATIONS_LOG_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["notifications-log-purge"] = {
+    "task": "notifications.tasks.notifications_log_purge_task",
+    "schedule": 86400.0,
+}
 CELERY_BEAT_SCHEDULE["webhook-delivery-sweep"] = {
     "task": "notifications.tasks.webhook_deliver_task",
     "schedule": VE_WEBHOOK_SWEEP_SECONDS,

@@ -18,6 +18,7 @@ from notifications.services.email import (
 from notifications.services.preferences import email_preference_update, email_unsubscribe, unsubscribe_check
 from notifications.services.webhooks import (
     EndpointWithSecret,
+    notifications_log_purge,
     webhook_deliveries_enqueue,
     webhook_deliveries_redeliver,
     webhook_delivery_redeliver,
@@ -73,6 +74,7 @@ __all__ = [
     "email_unsubscribe",
     "emails_flush_due",
     "notifications_enqueue",
+    "notifications_log_purge",
     "notifications_trigger",
     "unsubscribe_check",
     "webhook_deliver_batch",

@@ -269,8 +269,18 @@ def _record(
             )
         )
     with transaction.atomic():
-        _update_rows(updates, new_bodies={pk for pk in bodies if pk not in kept_bodies})
-        WebhookAttempt.objects.bulk_create(attempts)
+        # Lock what is still there: an endpoint deleted meanwhile took its deliveries with it, and its
+        # attempts have nothing left to belong to.
+        alive = set(
+            WebhookDelivery.objects.select_for_update()
+            .filter(pk__in=[row.pk for row in updates])
+            .values_list("pk", flat=True)
+        )
+        _update_rows(
+            [row for row in updates if row.pk in alive],
+            new_bodies={pk for pk in bodies if pk not in kept_bodies},
+        )
+        WebhookAttempt.objects.bulk_create(attempt for attempt in attempts if attempt.delivery_id in alive)
         _record_endpoint_health(sent, now=now, result=result)
 
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -23,7 +24,13 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.parties import Party
 from core.secrets import decrypt_secret, encrypt_secret
 from notifications import signing
-from notifications.models import DESCRIPTION_MAX_LENGTH, URL_MAX_LENGTH, WebhookDelivery, WebhookEndpoint
+from notifications.models import (
+    DESCRIPTION_MAX_LENGTH,
+    URL_MAX_LENGTH,
+    PendingEmail,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from notifications.selectors import provider_member_recipients, webhook_endpoints_of
 from notifications.transport import AddressRefused, check_host
 from providers.models import ProviderAccount
@@ -273,10 +280,8 @@ def webhook_request_delivery() -> None:
 # -- redelivery ------------------------------------------------------------------------------------
 
 
-def _redeliver(deliveries: object, *, now: datetime.datetime) -> int:
-    count = deliveries.update(  # type: ignore[attr-defined]
-        state=WebhookDelivery.State.PENDING, round_attempts=0, next_attempt_at=now
-    )
+def _redeliver(deliveries: QuerySet[WebhookDelivery], *, now: datetime.datetime) -> int:
+    count = deliveries.update(state=WebhookDelivery.State.PENDING, round_attempts=0, next_attempt_at=now)
     if count:
         transaction.on_commit(webhook_request_delivery)
     return count
@@ -361,3 +366,17 @@ def webhook_disabled_notices_send() -> int:
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(disabled_notice_sent_at=timezone.now())
         sent += 1
     return sent
+
+
+def notifications_log_purge(*, now: datetime.datetime | None = None) -> tuple[int, int]:
+    """Delete finished webhook deliveries (with their attempts) and emails older than
+    VE_NOTIFICATIONS_LOG_RETENTION_DAYS: (deliveries, emails) deleted. Run daily by beat."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.VE_NOTIFICATIONS_LOG_RETENTION_DAYS)
+    deliveries, _ = WebhookDelivery.objects.filter(
+        created_at__lt=cutoff, state__in=[WebhookDelivery.State.DELIVERED, WebhookDelivery.State.FAILED]
+    ).delete()
+    emails, _ = PendingEmail.objects.filter(
+        created_at__lt=cutoff,
+        state__in=[PendingEmail.State.SENT, PendingEmail.State.SKIPPED, PendingEmail.State.FAILED],
+    ).delete()
+    return deliveries, emails

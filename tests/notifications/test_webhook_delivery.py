@@ -355,3 +355,21 @@ def test_after_rotation_both_secrets_verify_during_the_grace_period(
     Webhook(again).verify(latest.body, latest.headers)
     with pytest.raises(Exception):
         Webhook(old).verify(latest.body, latest.headers)
+
+
+def test_logs_past_their_retention_are_purged_and_open_deliveries_kept(
+    world, apis, receiver, fast_webhooks
+) -> None:
+    register(apis.provider_a, receiver)
+    world.open_ticket()
+    deliver()
+    fast_webhooks.VE_WEBHOOK_RETRY_SCHEDULE = [3600.0]
+    receiver.behaviour = lambda n: 500
+    world.open_ticket()
+    deliver()
+    assert sorted(WebhookDelivery.objects.values_list("state", flat=True)) == ["delivered", "retrying"]
+    assert tasks.notifications_log_purge_task() == 0  # nothing is old yet
+    WebhookDelivery.objects.update(created_at=timezone.now() - datetime.timedelta(days=31))
+    assert tasks.notifications_log_purge_task() == 2  # the delivered delivery and its attempt
+    assert list(WebhookDelivery.objects.values_list("state", flat=True)) == ["retrying"]
+    assert WebhookAttempt.objects.count() == 1
