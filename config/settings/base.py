@@ -251,7 +251,11 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"walletSignature": []}, {"providerHmac": []}, {"portalSession": []}],
     "AUTHENTICATION_WHITELIST": [],
-    "ENUM_NAME_OVERRIDES": {"PartyTypeEnum": ["customer", "provider", "support", "system"]},
+    "ENUM_NAME_OVERRIDES": {
+        "PartyTypeEnum": ["customer", "provider", "support", "system"],
+        "WebhookEndpointStateEnum": "notifications.models.WebhookEndpoint.State",
+        "WebhookDeliveryStateEnum": "notifications.models.WebhookDelivery.State",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.openapi.add_common_error_responses",
