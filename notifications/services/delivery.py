@@ -248,7 +248,8 @@ def _record(
             result.delivered += 1
         else:
             result.failed += 1
-            delay = retry_delay(row.round_attempts)
+            # No body means nothing this provider may receive: retrying would only hold its ticket back.
+            delay = retry_delay(row.round_attempts) if row.pk in bodies else None
             if delay is None:
                 row.state = State.FAILED
                 row.next_attempt_at = now
