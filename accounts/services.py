@@ -1,22 +1,31 @@
-"""Writes of the accounts app: single-use nonces, and verifying signed requests (which claims their nonce
-and records when a credential was last used)."""
+"""Writes of the accounts app: single-use nonces, verifying signed requests (which claims their nonce and
+records when a credential was last used), and signing in to the portal with a wallet."""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
-from django.db import connection
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import hmac_signing, wallet
 from accounts.models import SignatureNonce
+from core.addresses import is_valid_address
+from core.errors import NotAuthenticated, ValidationFailed
+from core.formats import iso_timestamp
 from core.parties import Party
 from core.secrets import decrypt_secret
+from providers.models import CustomerIdentity, ProviderAccount, ProviderMembership
 from providers.selectors import credential_get_active, party_for_address, provider_party
-from providers.services import credential_touch
+from providers.services import credential_touch, customer_identity_link, provider_member_add, user_ensure
 
 
 def nonce_claim(scope: str, value: str, ttl_seconds: int) -> bool:
@@ -82,3 +91,110 @@ def signature_nonces_expire() -> int:
     """Forget nonces whose requests are outside the accepted time window anyway; how many."""
     deleted, _ = SignatureNonce.objects.filter(expires_at__lt=timezone.now()).delete()
     return deleted
+
+
+# -- Sign-in with a wallet (the portal) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignInChallenge:
+    """What the wallet signs (`text`), and the opaque `token` the browser sends back with the signature."""
+
+    text: str
+    token: str
+    chain_id: str
+    expires_at: datetime
+
+
+class SignInMode(StrEnum):
+    # Keplr/Leap `signArbitrary(chainId, address, text)`: strict ADR-036, the sign doc's chain_id is "".
+    ARBITRARY = "arbitrary"
+    # `signAmino` of the same sign doc with the chain's ID, as VirtEngine's own portal signs its requests.
+    AMINO = "amino"
+
+
+_CHALLENGE_SALT = "accounts.wallet-sign-in"
+
+
+def _challenge_text(address: str, nonce: str, issued_at: datetime) -> str:
+    expires_at = issued_at + timedelta(seconds=settings.VE_WALLET_SIGN_IN_SECONDS)
+    return (
+        "Sign in to VirtEngine Support\n\n"
+        f"Address: {address}\n"
+        f"Nonce: {nonce}\n"
+        f"Issued at: {iso_timestamp(issued_at)}\n"
+        f"Expires at: {iso_timestamp(expires_at)}"
+    )
+
+
+def wallet_sign_in_challenge(*, address: str) -> SignInChallenge:
+    """A single-use challenge for `address` to sign, valid for VE_WALLET_SIGN_IN_SECONDS.
+
+    Stateless until used: the token is signed with SECRET_KEY and carries the address, nonce and time;
+    the nonce is claimed (once, in PostgreSQL) when the signature comes back.
+    """
+    if not is_valid_address(address):
+        raise ValidationFailed(
+            "Not a wallet address.",
+            fields={"address": ["Expected a bech32 address with the chain's prefix."]},
+        )
+    issued_at = timezone.now().replace(microsecond=0)
+    nonce = secrets.token_urlsafe(16)
+    token = signing.dumps({"a": address, "n": nonce, "t": int(issued_at.timestamp())}, salt=_CHALLENGE_SALT)
+    return SignInChallenge(
+        text=_challenge_text(address, nonce, issued_at),
+        token=token,
+        chain_id=settings.VE_CHAIN_ID,
+        expires_at=issued_at + timedelta(seconds=settings.VE_WALLET_SIGN_IN_SECONDS),
+    )
+
+
+def wallet_sign_in(*, token: str, address: str, signature: str, pub_key: str, mode: str) -> AbstractBaseUser:
+    """The portal user for a wallet that signed its challenge: the signature over exactly the sign doc
+    that `mode`'s wallet call signs, by the key the address belongs to, within the challenge's lifetime,
+    once. A customer's address signs in as its customer (created on first sign-in), a provider's as the
+    provider."""
+    if mode not in SignInMode.__members__.values():
+        raise ValidationFailed("Unknown signing mode.", fields={"mode": ["Expected arbitrary or amino."]})
+    try:
+        claims = signing.loads(token, salt=_CHALLENGE_SALT, max_age=settings.VE_WALLET_SIGN_IN_SECONDS)
+    except signing.SignatureExpired as error:
+        raise NotAuthenticated("The sign-in request expired; try again.", code="challenge_expired") from error
+    except signing.BadSignature as error:
+        raise NotAuthenticated("Not a sign-in request of ours.", code="challenge_invalid") from error
+    if claims.get("a") != address:
+        raise NotAuthenticated("The challenge was issued to another address.", code="challenge_invalid")
+    issued_at = datetime.fromtimestamp(claims["t"], tz=UTC)
+    chain_id = "" if mode == SignInMode.ARBITRARY else settings.VE_CHAIN_ID
+    try:
+        wallet.verify_signature(
+            sign_bytes=wallet.data_sign_bytes(
+                _challenge_text(address, claims["n"], issued_at), address, chain_id
+            ),
+            signature_b64=signature,
+            pubkey_b64=pub_key,
+            address=address,
+            prefix=settings.VE_BECH32_PREFIX,
+            what="sign-in request",
+        )
+    except wallet.WalletAuthError as error:
+        raise NotAuthenticated(error.message, code=error.reason_code) from error
+    if not nonce_claim("sign-in", claims["n"], settings.VE_WALLET_SIGN_IN_SECONDS + 60):
+        raise NotAuthenticated("This sign-in request was already used.", code="challenge_used")
+    return wallet_user_for(address)
+
+
+@transaction.atomic
+def wallet_user_for(address: str) -> AbstractBaseUser:
+    """The portal user an address signs in as (created on first sign-in, named by the address)."""
+    provider = ProviderAccount.objects.filter(address=address).first()
+    if provider is not None:
+        user = user_ensure(username=address)
+        provider_member_add(provider=provider, user=user, role=ProviderMembership.Role.ADMIN)
+        return user
+    identity = CustomerIdentity.objects.select_related("user").filter(address=address).first()
+    if identity is not None and identity.user is not None:
+        return identity.user
+    user = user_ensure(username=address)
+    customer_identity_link(address=address, user=user)
+    return user

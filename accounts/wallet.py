@@ -232,6 +232,47 @@ def _decode_b64(value: str, expected_len: int, reason: Reason, what: str) -> byt
     return raw
 
 
+def verify_signature(
+    *, sign_bytes: bytes, signature_b64: str, pubkey_b64: str, address: str, prefix: str, what: str
+) -> bytes:
+    """Check that `address` signed `sign_bytes` (an amino sign doc) with the key `pubkey_b64`; return the key.
+
+    The key must be a compressed secp256k1 point whose address is `address`; the signature a base64
+    64-byte r||s in low-S form (cosmjs and the Cosmos SDK only produce and accept those) over SHA-256 of
+    the bytes. Cheap format checks run before any curve operation.
+    """
+    signature = _decode_b64(signature_b64, 64, Reason.BAD_SIGNATURE_ENCODING, "Signature")
+    pubkey = _decode_b64(pubkey_b64, 33, Reason.BAD_PUBKEY, "Public key")
+    if pubkey[0] not in (2, 3):
+        raise WalletAuthError(Reason.BAD_PUBKEY, "Public key must be a compressed secp256k1 key.")
+    if not is_valid_address(address, prefix):
+        raise WalletAuthError(Reason.BAD_ADDRESS, f"Address is not a bech32 '{prefix}' account address.")
+    try:
+        public_key = coincurve.PublicKey(pubkey)
+    except ValueError as exc:
+        raise WalletAuthError(Reason.BAD_PUBKEY, "Public key is not a point on secp256k1.") from exc
+    if address_from_pubkey(pubkey, prefix) != address:
+        raise WalletAuthError(Reason.ADDRESS_MISMATCH, "Address does not belong to the public key.")
+    try:
+        parsed_signature = deserialize_compact(signature)
+    except ValueError as exc:  # r or s not below the group order
+        raise WalletAuthError(Reason.BAD_SIGNATURE_ENCODING, "Signature is not a valid r||s pair.") from exc
+    was_high_s, _ = signature_normalize(parsed_signature)
+    if was_high_s:
+        # The high-S twin of a valid signature is a malleated copy.
+        raise WalletAuthError(Reason.HIGH_S, "Signature must be in low-S form.")
+    digest = hashlib.sha256(sign_bytes).digest()
+    if not public_key.verify(cdata_to_der(parsed_signature), digest, hasher=None):
+        raise WalletAuthError(Reason.BAD_SIGNATURE, f"Signature does not match the {what}.")
+    return pubkey
+
+
+def data_sign_bytes(data: str, signer: str, chain_id: str) -> bytes:
+    """The sign doc of arbitrary text: what Keplr's `signArbitrary(chainId, signer, data)` signs with
+    `chain_id` "" (strict ADR-036), and what a portal's `signAmino` signs with the chain's ID."""
+    return amino_sign_bytes(base64.b64encode(data.encode("utf-8")).decode("ascii"), signer, chain_id)
+
+
 def verify_signed_request(
     *,
     method: str,
@@ -269,34 +310,10 @@ def verify_signed_request(
     timestamp_ms = int(timestamp_text)
     if not _NONCE_RE.fullmatch(nonce):
         raise WalletAuthError(Reason.BAD_NONCE, "Nonce must be 8-128 characters of [A-Za-z0-9_-].")
-    signature = _decode_b64(fields["signature"], 64, Reason.BAD_SIGNATURE_ENCODING, "Signature")
-    pubkey = _decode_b64(fields["pubkey"], 33, Reason.BAD_PUBKEY, "Public key")
-    if pubkey[0] not in (2, 3):
-        raise WalletAuthError(Reason.BAD_PUBKEY, "Public key must be a compressed secp256k1 key.")
-    if not is_valid_address(address, prefix):
-        raise WalletAuthError(Reason.BAD_ADDRESS, f"Address is not a bech32 '{prefix}' account address.")
-
     if now_ms - timestamp_ms > max_age_ms:
         raise WalletAuthError(Reason.STALE, "Request timestamp is too old.")
     if timestamp_ms - now_ms > max_skew_ms:
         raise WalletAuthError(Reason.FUTURE, "Request timestamp is in the future.")
-
-    try:
-        public_key = coincurve.PublicKey(pubkey)
-    except ValueError as exc:
-        raise WalletAuthError(Reason.BAD_PUBKEY, "Public key is not a point on secp256k1.") from exc
-    if address_from_pubkey(pubkey, prefix) != address:
-        raise WalletAuthError(Reason.ADDRESS_MISMATCH, "Address does not belong to the public key.")
-
-    try:
-        parsed_signature = deserialize_compact(signature)
-    except ValueError as exc:  # r or s not below the group order
-        raise WalletAuthError(Reason.BAD_SIGNATURE_ENCODING, "Signature is not a valid r||s pair.") from exc
-    was_high_s, _ = signature_normalize(parsed_signature)
-    if was_high_s:
-        # cosmjs and the Cosmos SDK only produce and accept low-S; the high-S twin is malleated.
-        raise WalletAuthError(Reason.HIGH_S, "Signature must be in low-S form.")
-
     sign_bytes = request_sign_bytes(
         method=method,
         path=path,
@@ -308,9 +325,14 @@ def verify_signed_request(
         address=address,
         chain_id=chain_id,
     )
-    digest = hashlib.sha256(sign_bytes).digest()
-    if not public_key.verify(cdata_to_der(parsed_signature), digest, hasher=None):
-        raise WalletAuthError(Reason.BAD_SIGNATURE, "Signature does not match the request.")
+    pubkey = verify_signature(
+        sign_bytes=sign_bytes,
+        signature_b64=fields["signature"],
+        pubkey_b64=fields["pubkey"],
+        address=address,
+        prefix=prefix,
+        what="request",
+    )
     return VerifiedWallet(address=address, pubkey=pubkey, nonce=nonce, timestamp_ms=timestamp_ms)
 
 
@@ -361,12 +383,16 @@ def sign_request(
         address=address,
         chain_id=chain_id,
     )
-    der = key.sign(hashlib.sha256(sign_bytes).digest(), hasher=None)
-    signature = serialize_compact(der_to_cdata(der))
     return {
         HEADER_ADDRESS: address,
         HEADER_TIMESTAMP: str(int(timestamp_ms)),
         HEADER_NONCE: nonce,
-        HEADER_SIGNATURE: base64.b64encode(signature).decode("ascii"),
+        HEADER_SIGNATURE: sign_document(private_key, sign_bytes),
         HEADER_PUBKEY: base64.b64encode(pubkey).decode("ascii"),
     }
+
+
+def sign_document(private_key: bytes, sign_bytes: bytes) -> str:
+    """A wallet's signature of an amino sign doc: base64 of the 64-byte low-S r||s over its SHA-256."""
+    der = coincurve.PrivateKey(private_key).sign(hashlib.sha256(sign_bytes).digest(), hasher=None)
+    return base64.b64encode(serialize_compact(der_to_cdata(der))).decode("ascii")

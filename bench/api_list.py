@@ -34,77 +34,7 @@ os.environ.setdefault("DATABASE_NAME", "virtengine_bench")
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 
 
-from bench.common import ensure_database  # noqa: E402 - after sys.path is set
-
-
-def seed(total: int) -> tuple[int, str, str]:
-    """Ensure `total` tickets exist over 4 providers; return provider A's id and an HMAC credential."""
-    from django.core.management import call_command
-    from django.utils import timezone
-
-    call_command("migrate", verbosity=0)
-    from providers.models import Deployment, ProviderAccount
-    from providers.services import provider_credential_issue
-    from tests.factories import make_address
-    from tickets.models import Ticket
-
-    providers = list(ProviderAccount.objects.order_by("pk")[:4])
-    while len(providers) < 4:
-        providers.append(
-            ProviderAccount.objects.create(address=make_address(), name=f"Bench provider {len(providers)}")
-        )
-    deployments = list(Deployment.objects.filter(provider__in=providers)[:400])
-    while len(deployments) < 400:
-        owner = make_address()
-        n = len(deployments)
-        deployments.append(
-            Deployment.objects.create(
-                lease_id=f"{owner}/{n + 1}/1/1",
-                owner_address=owner,
-                dseq=n + 1,
-                provider=providers[n % 4],
-                name=f"bench-{n}",
-            )
-        )
-    existing = Ticket.objects.count()
-    started = time.monotonic()
-    batch = []
-    now = timezone.now()
-    for index in range(existing, total):
-        deployment = deployments[index % len(deployments)]
-        at = now - timezone.timedelta(seconds=total - index)
-        batch.append(
-            Ticket(
-                deployment=deployment,
-                provider_id=deployment.provider_id,
-                customer_address=deployment.owner_address,
-                subject=f"Bench ticket {index}",
-                description="Synthetic ticket for the list benchmark. " * 3,
-                category=["technical", "billing", "general", "security"][index % 4],
-                priority=["low", "medium", "high", "critical"][index % 4],
-                status=["open", "in_progress", "waiting_customer", "resolved", "closed"][index % 5],
-                created_by_kind="customer",
-                created_by_address=deployment.owner_address,
-                created_by_label="bench",
-                created_at=at,
-                updated_at=at,
-                last_activity_at=at,
-            )
-        )
-        if len(batch) == 5000:
-            Ticket.objects.bulk_create(batch)
-            batch = []
-    if batch:
-        Ticket.objects.bulk_create(batch)
-    if total > existing:
-        print(f"seeded {total - existing} tickets in {time.monotonic() - started:.1f} s")
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-    issued = provider_credential_issue(provider=providers[0], label="bench")
-    return providers[0].pk, issued.credential.principal, issued.secret
-
+from bench.common import ensure_database, seed_tickets  # noqa: E402 - after sys.path is set
 
 # name: (server command in tests.system.processes.SERVER_COMMANDS, ASGI application)
 SETUPS = {
@@ -159,7 +89,7 @@ def main() -> int:
 
     django.setup()  # the settings start (or find) the embedded PostgreSQL and Redis unless URLs are set
     ensure_database()
-    provider_id, principal, secret = seed(args.tickets)
+    provider_id, principal, secret = seed_tickets(args.tickets)
 
     from accounts import hmac_signing
     from tests.system.processes import AppServer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 
@@ -66,3 +67,73 @@ def recreate_database() -> None:
     with _admin_connection() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed_tickets(total: int) -> tuple[int, str, str]:
+    """Ensure `total` tickets exist over 4 providers (the database is kept between runs: seeding is slow);
+    return provider A's id and an HMAC credential of it."""
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    call_command("migrate", verbosity=0)
+    from providers.models import Deployment, ProviderAccount
+    from providers.services import provider_credential_issue
+    from tests.factories import make_address
+    from tickets.models import Ticket
+
+    providers = list(ProviderAccount.objects.order_by("pk")[:4])
+    while len(providers) < 4:
+        providers.append(
+            ProviderAccount.objects.create(address=make_address(), name=f"Bench provider {len(providers)}")
+        )
+    deployments = list(Deployment.objects.filter(provider__in=providers)[:400])
+    while len(deployments) < 400:
+        owner = make_address()
+        n = len(deployments)
+        deployments.append(
+            Deployment.objects.create(
+                lease_id=f"{owner}/{n + 1}/1/1",
+                owner_address=owner,
+                dseq=n + 1,
+                provider=providers[n % 4],
+                name=f"bench-{n}",
+            )
+        )
+    existing = Ticket.objects.count()
+    started = time.monotonic()
+    batch = []
+    now = timezone.now()
+    for index in range(existing, total):
+        deployment = deployments[index % len(deployments)]
+        at = now - timezone.timedelta(seconds=total - index)
+        batch.append(
+            Ticket(
+                deployment=deployment,
+                provider_id=deployment.provider_id,
+                customer_address=deployment.owner_address,
+                subject=f"Bench ticket {index}",
+                description="Synthetic ticket for the list benchmark. " * 3,
+                category=["technical", "billing", "general", "security"][index % 4],
+                priority=["low", "medium", "high", "critical"][index % 4],
+                status=["open", "in_progress", "waiting_customer", "resolved", "closed"][index % 5],
+                created_by_kind="customer",
+                created_by_address=deployment.owner_address,
+                created_by_label="bench",
+                created_at=at,
+                updated_at=at,
+                last_activity_at=at,
+            )
+        )
+        if len(batch) == 5000:
+            Ticket.objects.bulk_create(batch)
+            batch = []
+    if batch:
+        Ticket.objects.bulk_create(batch)
+    if total > existing:
+        print(f"seeded {total - existing} tickets in {time.monotonic() - started:.1f} s")
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    issued = provider_credential_issue(provider=providers[0], label="bench")
+    return providers[0].pk, issued.credential.principal, issued.secret

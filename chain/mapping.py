@@ -77,6 +77,7 @@ MESSAGE_TABLE: dict[str, str] = {
     "deployment_unlinked": MSG_UPDATE_SUPPORT_REQUEST,
     "sla_warning": MSG_UPDATE_SUPPORT_REQUEST,
     "sla_breach": MSG_UPDATE_SUPPORT_REQUEST,
+    "ticket_edited": MSG_UPDATE_SUPPORT_REQUEST,
 }
 
 ALL_RECIPIENTS = ("customer", "provider", "support")

@@ -107,8 +107,10 @@ def _ticket_facts(ticket: Ticket, event: TicketEvent) -> TicketFacts:
         category=created.get("category", ticket.category),
         priority=created.get("priority", ticket.priority),
         status=created.get("status", ticket.status),
-        subject=ticket.subject,
-        description=ticket.description,
+        # As opened (a later edit is its own event); tickets opened before creation events carried them
+        # fall back to the current text.
+        subject=created.get("subject", ticket.subject),
+        description=created.get("description", ticket.description),
     )
 
 
@@ -129,6 +131,8 @@ def _content(event: TicketEvent, data: Mapping[str, Any]) -> dict[str, Any]:
         return content
     if event.kind in LINK_KINDS:
         return {"deployment_id": data.get("deployment_id")}
+    if event.kind == Kind.TICKET_EDITED:
+        return {"changes": data.get("changes")}
     return {}
 
 

@@ -11,6 +11,7 @@ evaluated for the rows of the page only, so a page of tickets costs no second ro
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,3 +61,24 @@ def chain_state_of(value: dict[str, Any] | None) -> ChainState:
     failed, unanchored = chain.get("failed"), chain.get("unanchored", True)
     state = "failed" if failed else "pending" if unanchored else "anchored"
     return ChainState(state=state, tx_hash=chain.get("tx_hash") or None, height=chain.get("height"))
+
+
+@dataclass(frozen=True)
+class EventReceipt:
+    """Where one event stands on the ledger: its outbox row's state and, once anchored, the receipt."""
+
+    seq: int
+    state: str
+    tx_hash: str
+    height: int | None
+    anchored_at: datetime.datetime | None
+    attempts: int
+    last_error: str
+
+
+def event_receipts(ticket_id: object) -> dict[int, EventReceipt]:
+    """seq → receipt for every event of a ticket, in one query (the support console's ticket page)."""
+    rows = OutboxEntry.objects.filter(ticket_id=ticket_id).values_list(
+        "seq", "state", "tx_hash", "height", "anchored_at", "attempts", "last_error"
+    )
+    return {row[0]: EventReceipt(*row) for row in rows}

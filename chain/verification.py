@@ -241,28 +241,34 @@ class _Verifier:
     def check_ticket_state(
         self, ticket: Ticket, history: list[tuple[str, Mapping[str, Any]]], label: str
     ) -> None:
-        status = priority = None
+        """The ticket's current status, priority, subject, description and category must be what its
+        history (anchored where anchored) says they became last. Private fields are named, never shown."""
+        expected: dict[str, Any] = {}
         for kind, data in history:
             if kind == TicketEvent.Kind.TICKET_CREATED:
-                status, priority = data.get("status", status), data.get("priority", priority)
-            elif kind == TicketEvent.Kind.STATUS_CHANGE:
-                status = data.get("to")
-            elif kind == TicketEvent.Kind.PRIORITY_CHANGE:
-                priority = data.get("to")
-        if status is not None and ticket.status != status:
-            self.add(
-                label,
-                None,
-                "status",
-                f"the ticket is {ticket.status!r} but its last status change says {status!r}",
-            )
-        if priority is not None and ticket.priority != priority:
-            self.add(
-                label,
-                None,
-                "priority",
-                f"the ticket is {ticket.priority!r} but its last priority change says {priority!r}",
-            )
+                expected.update(
+                    {field: data[field] for field in _STATE_FIELDS if data.get(field) is not None}
+                )
+            elif kind in (TicketEvent.Kind.STATUS_CHANGE, TicketEvent.Kind.PRIORITY_CHANGE):
+                expected["status" if kind == TicketEvent.Kind.STATUS_CHANGE else "priority"] = data.get("to")
+            elif kind == TicketEvent.Kind.TICKET_EDITED:
+                for field, change in (data.get("changes") or {}).items():
+                    if field in _STATE_FIELDS and isinstance(change, Mapping):
+                        expected[field] = change.get("to")
+        for field, value in expected.items():
+            current = getattr(ticket, field)
+            if value is None or current == value:
+                continue
+            if field in _PRIVATE_STATE_FIELDS:
+                message = f"the ticket's {field} is not what its last creation or edit event says"
+            else:
+                message = f"the ticket is {current!r} but its last {field} change says {value!r}"
+            self.add(label, None, field, message)
+
+
+# What a ticket's history determines about its row (subject and description are private).
+_STATE_FIELDS = ("status", "priority", "category", "subject", "description")
+_PRIVATE_STATE_FIELDS = frozenset({"subject", "description"})
 
 
 def _ticket_label(ticket_id: str, number: int | None) -> str:

@@ -11,8 +11,6 @@ django_asgi_app = get_single_hop_asgi_application()
 from typing import Any  # noqa: E402
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from accounts.ws_auth import PortalOriginValidator, WebSocketAuthMiddlewareStack  # noqa: E402
 from tickets.routing import websocket_urlpatterns  # noqa: E402
@@ -23,8 +21,7 @@ def application_for(http_application: Any, *, websocket_router: Any = None) -> P
     router = websocket_router or URLRouter(websocket_urlpatterns)
     return ProtocolTypeRouter(
         {
-            # In development the app serves the static files too; production puts them behind the proxy.
-            "http": ASGIStaticFilesHandler(http_application) if settings.DEBUG else http_application,
+            "http": http_application,
             "websocket": PortalOriginValidator(WebSocketAuthMiddlewareStack(router)),
         }
     )

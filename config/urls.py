@@ -1,9 +1,11 @@
-"""Top-level URL configuration: admin, REST API v1 with its schema and docs, portal pages."""
+"""Top-level URL configuration: the portal (sign-in and ticket pages), the support console, REST API v1."""
 
 from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("accounts.urls")),
+    path("tickets/", include("tickets.portal.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
 ]

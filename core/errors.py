@@ -54,6 +54,13 @@ class NotFound(ApplicationError):
     default_code = "not_found"
 
 
+class NotAuthenticated(ApplicationError):
+    """The caller has not proven who they are (a refused signature, an expired challenge)."""
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_code = "not_authenticated"
+
+
 class Forbidden(ApplicationError):
     """The caller can see the object but their role may not perform this change."""
 

@@ -4,6 +4,7 @@ preferences are visible."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html
 
 from core.errors import ApplicationError
@@ -19,12 +20,33 @@ from notifications.models import (
 from notifications.services.webhooks import EVENT_TYPES, clean_description, clean_event_types, clean_url
 from providers.selectors import party_for_user
 
+MANAGE = "notifications.manage_webhooks"
+
 
 def _actor(request):
     party = party_for_user(request.user)
-    if party is None or not party.is_support:
-        raise PermissionError("support only")
+    if party is None or not party.is_support or not request.user.has_perm(MANAGE):
+        raise PermissionDenied
     return party
+
+
+class ManagedBySupport:
+    """Writes need the support group's `manage_webhooks` permission (Django's add/change/delete are not
+    granted to anyone: every write goes through a service)."""
+
+    def has_manage_permission(self, request) -> bool:
+        return request.user.has_perm(MANAGE)
+
+
+class ReadOnly:
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -65,7 +87,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ManagedBySupport, admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = (
         "url",
@@ -90,6 +112,15 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
+
+    def has_add_permission(self, request) -> bool:
+        return self.has_manage_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self.has_manage_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.has_manage_permission(request)
 
     def get_readonly_fields(self, request, obj=None):
         # The provider of an endpoint is fixed once it exists.
@@ -130,21 +161,21 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         for endpoint in queryset:
             self.delete_model(request, endpoint)
 
-    @admin.action(description="Rotate the signing secret (shown once)")
+    @admin.action(description="Rotate the signing secret (shown once)", permissions=["manage"])
     def rotate_secret(self, request, queryset) -> None:
         actor = _actor(request)
         for endpoint in queryset:
             rotated = services.webhook_endpoint_rotate_secret(actor=actor, endpoint_id=endpoint.pk)
             messages.warning(request, f"New secret of {endpoint.url} (shown this once): {rotated.secret}")
 
-    @admin.action(description="Enable (held deliveries go out in order)")
+    @admin.action(description="Enable (held deliveries go out in order)", permissions=["manage"])
     def enable(self, request, queryset) -> None:
         actor = _actor(request)
         for endpoint in queryset:
             services.webhook_endpoint_update(actor=actor, endpoint_id=endpoint.pk, enabled=True)
         self.message_user(request, f"{queryset.count()} endpoint(s) enabled.", messages.SUCCESS)
 
-    @admin.action(description="Disable")
+    @admin.action(description="Disable", permissions=["manage"])
     def disable(self, request, queryset) -> None:
         actor = _actor(request)
         for endpoint in queryset:
@@ -153,7 +184,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ManagedBySupport, ReadOnly, admin.ModelAdmin):
     """The delivery log (read-only). Filter by endpoint and date, then redeliver the selection."""
 
     list_display = (
@@ -176,13 +207,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     inlines = (WebhookAttemptInline,)
     actions = ("redeliver",)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.action(description="Redeliver the selected deliveries (same id, same body)")
+    @admin.action(
+        description="Redeliver the selected deliveries (same id, same body)", permissions=["manage"]
+    )
     def redeliver(self, request, queryset) -> None:
         actor = _actor(request)
         count = 0
@@ -199,20 +226,16 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(PendingEmail)
-class PendingEmailAdmin(admin.ModelAdmin):
+class PendingEmailAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("ticket", "recipient_key", "role", "state", "first_seq", "last_seq", "due_at", "sent_at")
     list_filter = ("state", "role")
     raw_id_fields = ("ticket", "user", "customer")
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(EmailPreference)
-class EmailPreferenceAdmin(admin.ModelAdmin):
+class EmailPreferenceAdmin(ReadOnly, admin.ModelAdmin):
+    """Each person's own switches (the preferences API, the unsubscribe link); the console only reads."""
+
     list_display = (
         "user",
         "customer",

@@ -53,6 +53,9 @@ class WebhookEndpoint(models.Model):
     class Meta:
         ordering = ["created_at"]
         indexes = [models.Index(fields=["provider", "state"], name="webhook_endpoint_provider_idx")]
+        # Support's one write permission here (the support group holds it): register, change, rotate,
+        # enable, disable and delete any provider's endpoints, and redeliver, in the console.
+        permissions = [("manage_webhooks", "Can manage providers' webhook endpoints in the support console")]
 
     def __str__(self) -> str:
         return self.url

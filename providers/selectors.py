@@ -36,16 +36,20 @@ def party_for_user(user: AbstractBaseUser | AnonymousUser) -> Party | None:
     membership = getattr(user, "provider_membership", None)
     if membership is not None:
         provider = membership.provider
+        # A provider signed in with its own wallet (its user is named by its address) is the provider.
+        member = provider.name if label == provider.address else f"{label} ({provider.name})"
         return Party(
             kind=PartyKind.PROVIDER,
-            label=f"{label} ({provider.name})",
+            label=member,
             user_id=user.pk,
             address=provider.address,
             provider_id=provider.pk,
         )
     identity = getattr(user, "customer", None)
     if identity is not None:
-        return Party(kind=PartyKind.CUSTOMER, label=label, user_id=user.pk, address=identity.address)
+        # A customer signed in with a wallet only is named by a short form of the address.
+        name = short_address(label) if label == identity.address else label
+        return Party(kind=PartyKind.CUSTOMER, label=name, user_id=user.pk, address=identity.address)
     return None
 
 
@@ -123,6 +127,12 @@ DEPLOYMENT_LIST_LIMIT = 500
 def deployment_list(party: Party) -> list[Deployment]:
     """The party's deployments, newest first (the create form's picker): at most DEPLOYMENT_LIST_LIMIT."""
     return list(deployments_visible_to(party).order_by("-created_at")[:DEPLOYMENT_LIST_LIMIT])
+
+
+def deployment_choices(party: Party) -> list[tuple[str, str]]:
+    """(lease ID, name) of the party's deployments, newest first: the portal's pickers."""
+    rows = deployments_visible_to(party).order_by("-created_at").values_list("lease_id", "name")
+    return list(rows[:DEPLOYMENT_LIST_LIMIT])
 
 
 def deployment_get_for(party: Party, lease_id: str) -> Deployment:

@@ -198,13 +198,17 @@ def support_staff_create(*, username: str, email: str = "", password: str | None
     return user
 
 
+# What a support agent may do in the console unless a superuser grants more: see every support model,
+# and work tickets (through the services). Editing providers, credentials or SLA policies is not included.
+SUPPORT_APPS = ("tickets", "providers", "chain", "notifications")
+SUPPORT_EXTRA_PERMISSIONS = (("tickets", "work_ticket"), ("notifications", "manage_webhooks"))
+
+
 def support_group() -> Group:
-    """The support group, with every permission on the support apps' models (the console's needs)."""
-    group, created = Group.objects.get_or_create(name=SUPPORT_GROUP)
-    if created or not group.permissions.exists():
-        group.permissions.set(
-            Permission.objects.filter(
-                content_type__app_label__in=["tickets", "providers", "chain", "notifications"]
-            )
-        )
+    """The support group, with exactly the console's permissions (kept in step on every call)."""
+    group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
+    wanted = Permission.objects.filter(content_type__app_label__in=SUPPORT_APPS, codename__startswith="view_")
+    for app_label, codename in SUPPORT_EXTRA_PERMISSIONS:
+        wanted = wanted | Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    group.permissions.set(wanted)
     return group

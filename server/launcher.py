@@ -53,9 +53,11 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
         [*celery, "beat", "-l", "info", "-s", str(DEFAULT_STATE_DIR / "celerybeat-schedule")],
     ]
     children = [subprocess.Popen(command, cwd=BASE_DIR) for command in commands]
-    print(
-        f"\nVirtEngine Support is running at http://{host}:{port}/  (support console: http://{host}:{port}/admin/)"
-    )
+    _manage("seed_demo", "--sign-ins")
+    print(f"\nVirtEngine Support is running at http://{host}:{port}/")
+    print(f"  portal            http://{host}:{port}/          (sign in, then your tickets)")
+    print(f"  support console   http://{host}:{port}/admin/")
+    print(f"  REST API docs     http://{host}:{port}/api/v1/docs/")
     print("Press Ctrl-C to stop.\n", flush=True)
     try:
         while all(child.poll() is None for child in children):

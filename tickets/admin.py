@@ -1,162 +1,205 @@
-"""Support console (first cut): every ticket model, browsable and filterable.
+"""The support console's ticket models: read-only, always.
 
-Status, priority and assignment are read-only here on purpose: they change only through
-`tickets.services` (the full console with its actions is a later issue).
+Tickets, comments, attachments, links, assignments and events can be browsed and filtered but not added,
+changed or deleted here, by anyone: a change made around the services would have no event, no broadcast
+and no anchor. A ticket's page is the console's work page (tickets.console.views), where every change is a
+service call; the changelist's bulk actions call the services one ticket at a time.
 """
 
-from django.contrib import admin
-from django.db.models import QuerySet
+from __future__ import annotations
 
-from chain.models import OutboxEntry
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+
 from chain.selectors import CHAIN_STATE_FIELD, chain_state_of, with_chain_state
+from core.errors import ApplicationError
+from tickets import services
+from tickets.console import views as console
+from tickets.console.forms import BulkPriorityForm
 from tickets.models import Assignment, Attachment, Comment, DeploymentLink, SlaPolicy, Ticket, TicketEvent
 
 
-class CommentInline(admin.TabularInline):
-    model = Comment
-    extra = 0
-    can_delete = False
-    fields = ("created_at", "author_label", "author_kind", "is_internal", "body")
-    readonly_fields = fields
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Browse and filter; no add, change or delete for anyone (the services are the one write path)."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-
-class EventInline(admin.TabularInline):
-    model = TicketEvent
-    extra = 0
-    can_delete = False
-    fields = ("seq", "public_seq", "kind", "is_internal", "actor_label", "created_at", "data")
-    readonly_fields = fields
-    ordering = ("seq",)
-
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-
-class ChainAnchoringInline(admin.TabularInline):
-    """Each event's anchoring: state, attempts and back-off, the receipt (backend, tx hash, height, time)."""
-
-    model = OutboxEntry
-    verbose_name = "chain anchoring"
-    verbose_name_plural = "chain anchoring (one row per event)"
-    extra = 0
-    can_delete = False
-    fields = (
-        "seq",
-        "state",
-        "attempts",
-        "next_attempt_at",
-        "last_error",
-        "backend",
-        "tx_hash",
-        "height",
-        "anchored_at",
-    )
-    readonly_fields = fields
-    ordering = ("seq",)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(ReadOnlyAdmin):
     list_display = (
         "display_number",
         "subject",
         "status",
         "priority",
-        "category",
         "provider",
-        "assignee_kind",
-        "assigned_to",
+        "assignee",
         "sla_resolution_due",
         "chain_state",
         "created_at",
+        "last_activity_at",
     )
-    list_filter = ("status", "priority", "category", "assignee_kind", "provider", "escalated_at")
+    list_filter = ("status", "priority", "category", "assignee_kind", "provider")
     search_fields = ("subject", "number", "deployment__lease_id", "customer_address")
     list_select_related = ("provider", "assigned_to")
     date_hierarchy = "created_at"
-    readonly_fields = (
-        "id",
-        "number",
-        "deployment",
-        "provider",
-        "customer_address",
-        "status",
-        "priority",
-        "assignee_kind",
-        "assigned_to",
-        "created_by",
-        "created_by_kind",
-        "created_by_address",
-        "created_by_label",
-        "created_at",
-        "updated_at",
-        "last_activity_at",
-        "resolved_at",
-        "closed_at",
-        "escalated_at",
-        "first_response_at",
-        "sla_first_response_due",
-        "sla_resolution_due",
-        "last_seq",
-        "last_public_seq",
-        "chain_receipt",
-    )
-    inlines = (CommentInline, EventInline, ChainAnchoringInline)
+    actions = ("assign_to_me", "change_priority", "close_resolved")
 
-    def get_queryset(self, request) -> QuerySet[Ticket]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Ticket]:
         return with_chain_state(super().get_queryset(request), sees_internal=True)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not request.user.has_perm(console.WORK_PERMISSION):
+            return {}
+        return actions
 
     @admin.display(description="Number", ordering="number")
     def display_number(self, ticket: Ticket) -> str:
         return ticket.display_number
+
+    @admin.display(description="Assigned to")
+    def assignee(self, ticket: Ticket) -> str:
+        if ticket.assigned_to_id:
+            return f"{ticket.assigned_to.get_username()} ({ticket.assignee_kind})"
+        return f"{ticket.assignee_kind} queue"
 
     @admin.display(description="Chain")
     def chain_state(self, ticket: Ticket) -> str:
         """pending | anchored | failed, as the API shows it (failed: an event is retrying with back-off)."""
         return chain_state_of(getattr(ticket, CHAIN_STATE_FIELD, None)).state
 
-    @admin.display(description="Chain state")
-    def chain_receipt(self, ticket: Ticket) -> str:
-        state = chain_state_of(getattr(ticket, CHAIN_STATE_FIELD, None))
-        if state.tx_hash:
-            return f"{state.state} — latest tx {state.tx_hash} at height {state.height}"
-        return state.state
+    # -- the work page and its actions ------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<path:object_id>/act/<str:action>/",
+                self.admin_site.admin_view(self.act),
+                name="tickets_ticket_act",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """A ticket's page in the console is where support works it."""
+        return console.ticket_page(request, self.admin_site, object_id)
+
+    def act(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        return console.ticket_act(request, self.admin_site, object_id, action)
+
+    # -- bulk actions: one service call per ticket, each with its own event ------------------------------
+
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[Ticket], verb: str, change: Any
+    ) -> tuple[list[str], list[str]]:
+        party = console.support_party(request)
+        done, refused = [], []
+        for ticket in queryset.order_by("number"):
+            try:
+                change(party, ticket)
+            except ApplicationError as error:
+                refused.append(f"{ticket.display_number}: {error.message}")
+                continue
+            console.log_console_action(request, ticket.pk, verb)
+            done.append(ticket.display_number)
+        if done:
+            self.message_user(request, f"{verb}: {', '.join(done)}.", messages.SUCCESS)
+        for refusal in refused:
+            self.message_user(request, refusal, messages.ERROR)
+        return done, refused
+
+    @admin.action(description="Assign the selected tickets to me")
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._each(
+            request,
+            queryset,
+            "Assigned to you",
+            lambda party, ticket: services.ticket_assign(
+                actor=party,
+                ticket_id=ticket.pk,
+                assignee_kind=Ticket.AssigneeKind.SUPPORT,
+                assignee_user_id=request.user.pk,
+                reason="Taken from the changelist",
+            ),
+        )
+
+    @admin.action(description="Change the priority of the selected tickets")
+    def change_priority(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> HttpResponse | None:
+        form = BulkPriorityForm(request.POST if "priority" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Change the priority",
+                "tickets": queryset.order_by("number"),
+                "form": form,
+                "action": "change_priority",
+                "opts": self.model._meta,
+            }
+            return TemplateResponse(request, "admin/console/bulk_priority.html", context)
+        priority = form.cleaned_data["priority"]
+        self._each(
+            request,
+            queryset,
+            f"Priority set to {priority}",
+            lambda party, ticket: services.ticket_priority_set(
+                actor=party, ticket_id=ticket.pk, priority=priority
+            ),
+        )
+        return None
+
+    @admin.action(description="Close the selected tickets that are resolved")
+    def close_resolved(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        def close(party: Any, ticket: Ticket) -> None:
+            if ticket.status != Ticket.Status.RESOLVED:
+                raise ApplicationError(f"not resolved ({ticket.get_status_display().lower()}); left as it is")
+            services.ticket_transition(actor=party, ticket_id=ticket.pk, status=Ticket.Status.CLOSED)
+
+        self._each(request, queryset, "Closed", close)
 
 
 @admin.register(Comment)
-class CommentAdmin(admin.ModelAdmin):
+class CommentAdmin(ReadOnlyAdmin):
     list_display = ("ticket", "author_label", "author_kind", "is_internal", "created_at")
     list_filter = ("is_internal", "author_kind")
     search_fields = ("body", "ticket__subject")
-    raw_id_fields = ("ticket", "author")
+    list_select_related = ("ticket",)
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(admin.ModelAdmin):
+class AttachmentAdmin(ReadOnlyAdmin):
     list_display = ("filename", "ticket", "content_type", "size", "is_internal", "uploaded_at")
     list_filter = ("is_internal", "content_type")
     search_fields = ("filename", "sha256")
-    raw_id_fields = ("ticket", "comment", "uploaded_by")
-    readonly_fields = ("sha256", "size", "storage_key", "content_type")
+    list_select_related = ("ticket",)
 
 
 @admin.register(DeploymentLink)
-class DeploymentLinkAdmin(admin.ModelAdmin):
+class DeploymentLinkAdmin(ReadOnlyAdmin):
     list_display = ("ticket", "deployment", "added_by_label", "created_at")
-    raw_id_fields = ("ticket", "deployment")
+    list_select_related = ("ticket", "deployment")
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(ReadOnlyAdmin):
     list_display = (
         "ticket",
         "from_kind",
@@ -168,22 +211,18 @@ class AssignmentAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("is_escalation", "to_kind")
-    raw_id_fields = ("ticket", "from_user", "to_user")
+    list_select_related = ("ticket", "from_user", "to_user")
+
+
+@admin.register(TicketEvent)
+class TicketEventAdmin(ReadOnlyAdmin):
+    list_display = ("ticket", "seq", "public_seq", "kind", "is_internal", "actor_label", "created_at")
+    list_filter = ("kind", "is_internal", "actor_kind")
+    list_select_related = ("ticket",)
 
 
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(admin.ModelAdmin):
+    """Targets per priority: superusers edit them; support agents see them (their group may only view)."""
+
     list_display = ("priority", "first_response_minutes", "resolution_minutes", "business_hours_only")
-
-
-@admin.register(TicketEvent)
-class TicketEventAdmin(admin.ModelAdmin):
-    list_display = ("ticket", "seq", "public_seq", "kind", "is_internal", "actor_label", "created_at")
-    list_filter = ("kind", "is_internal", "actor_kind")
-    raw_id_fields = ("ticket", "actor")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # the history is append-only
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -111,6 +111,9 @@ class Ticket(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Working tickets in the console (every change through the services); the raw add/change/delete
+        # permissions are never used: the console's ticket models are read-only for everyone.
+        permissions = [("work_ticket", "Can work tickets in the support console")]
         indexes = [
             # Keyset pages order by (column, id) in either direction; each index serves both.
             models.Index(fields=["-created_at", "-id"], name="ticket_created_idx"),
@@ -273,6 +276,7 @@ class TicketEvent(models.Model):
         SLA_WARNING = "sla_warning"
         SLA_BREACH = "sla_breach"
         LOGS_FETCHED = "logs_fetched"
+        TICKET_EDITED = "ticket_edited"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveIntegerField()

@@ -142,9 +142,12 @@ class EventShape:
 ASSIGNEE_FIELDS = ("kind", "name")
 ASSIGNEE_STAFF_FIELDS = ("user_id",)
 SLA_TARGETS = ("first_response", "resolution")
+EDITABLE_FIELDS = ("subject", "description", "category")
 
 SHAPES: dict[str, EventShape] = {
-    Kind.TICKET_CREATED: EventShape(("number", "deployment_id", "category", "priority", "status")),
+    Kind.TICKET_CREATED: EventShape(
+        ("number", "deployment_id", "category", "priority", "status", "subject", "description")
+    ),
     Kind.NEW_COMMENT: EventShape(COMMENT_FIELDS),
     Kind.STATUS_CHANGE: EventShape(("from", "to", "reason")),
     Kind.PRIORITY_CHANGE: EventShape(("from", "to")),
@@ -155,6 +158,8 @@ SHAPES: dict[str, EventShape] = {
     Kind.DEPLOYMENT_UNLINKED: EventShape(("deployment_id",)),
     Kind.SLA_WARNING: EventShape(("target", "due_at", "elapsed_percent"), always_internal=True),
     Kind.SLA_BREACH: EventShape(("target", "due_at")),
+    # The fields changed, each with its old and new value.
+    Kind.TICKET_EDITED: EventShape(("changes",)),
 }
 
 # The envelope of a presented event: the same keys on every surface.
@@ -196,26 +201,68 @@ def _comment_facts(event: TicketEvent, audience: Audience, related: Related) -> 
     return present_comment(comment, related.attachments_by_comment.get(comment.id, ()), audience)
 
 
+def _attachment_event_facts(event: TicketEvent, audience: Audience, related: Related) -> dict[str, Any]:
+    del audience
+    return _attachment_facts(event, related)
+
+
+def _logs_facts(event: TicketEvent, audience: Audience, related: Related) -> dict[str, Any]:
+    del audience
+    return {**_attachment_facts(event, related), "truncated": bool(event.data.get("truncated"))}
+
+
+def _assignment_facts(event: TicketEvent, audience: Audience, related: Related) -> dict[str, Any]:
+    del related
+    data = event.data or {}
+    return {
+        "from": _assignee(data.get("from"), audience),
+        "to": _assignee(data.get("to"), audience),
+        "reason": data.get("reason", ""),
+        "escalation": bool(data.get("escalation")),
+    }
+
+
+def _status_facts(event: TicketEvent, audience: Audience, related: Related) -> dict[str, Any]:
+    del audience, related
+    return {
+        "from": event.data.get("from"),
+        "to": event.data.get("to"),
+        "reason": event.data.get("reason", ""),
+    }
+
+
+def _edit_facts(event: TicketEvent, audience: Audience, related: Related) -> dict[str, Any]:
+    del audience, related
+    changes = event.data.get("changes") or {}
+    return {
+        "changes": {
+            field: {"from": change.get("from"), "to": change.get("to")}
+            for field, change in changes.items()
+            if field in EDITABLE_FIELDS and isinstance(change, Mapping)
+        }
+    }
+
+
+def _declared_facts(event: TicketEvent, audience: Audience, related: Related) -> dict[str, Any]:
+    del related
+    data = event.data or {}
+    return {key: data.get(key) for key in SHAPES[event.kind].keys_for(audience)}
+
+
+# Kinds whose payload is built from rows or reshaped; every other kind's is its declared keys' values.
+_BUILDERS = {
+    Kind.NEW_COMMENT: _comment_facts,
+    Kind.ATTACHMENT_ADDED: _attachment_event_facts,
+    Kind.LOGS_FETCHED: _logs_facts,
+    Kind.ASSIGNMENT_CHANGE: _assignment_facts,
+    Kind.STATUS_CHANGE: _status_facts,
+    Kind.TICKET_EDITED: _edit_facts,
+}
+
+
 def _facts(event: TicketEvent, audience: Audience, related: Related) -> dict[str, Any]:
     """Everything a payload may hold for this kind; `present_event` keeps the declared keys only."""
-    data = event.data or {}
-    kind = event.kind
-    if kind == Kind.NEW_COMMENT:
-        return _comment_facts(event, audience, related)
-    if kind == Kind.ATTACHMENT_ADDED:
-        return _attachment_facts(event, related)
-    if kind == Kind.LOGS_FETCHED:
-        return {**_attachment_facts(event, related), "truncated": bool(data.get("truncated"))}
-    if kind == Kind.ASSIGNMENT_CHANGE:
-        return {
-            "from": _assignee(data.get("from"), audience),
-            "to": _assignee(data.get("to"), audience),
-            "reason": data.get("reason", ""),
-            "escalation": bool(data.get("escalation")),
-        }
-    if kind == Kind.STATUS_CHANGE:
-        return {"from": data.get("from"), "to": data.get("to"), "reason": data.get("reason", "")}
-    return {key: data.get(key) for key in SHAPES[kind].keys_for(audience)}
+    return _BUILDERS.get(event.kind, _declared_facts)(event, audience, related)
 
 
 def present_event(event: TicketEvent, audience: Audience, related: Related) -> dict[str, Any] | None:

@@ -41,9 +41,11 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["NAME"] = env("DATABASE_NAME", default=DATABASES["default"]["NAME"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 default: a URL typed without a scheme is https
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin as the support console (its landing page is the escalation queue).
+    "tickets.console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -53,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "csp",
     "core",
     "accounts",
     "providers",
@@ -63,6 +66,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -104,6 +109,33 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The app serves its own static files (the portal's CSS and JS, the admin's): from STATIC_ROOT after
+# `collectstatic` in production, straight from the apps' static folders on a developer's machine.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)
+
+# The portal and the console: pages that run our own scripts only (no inline script or style), talk to
+# this origin only (its WebSockets included), and may not be framed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# Portal sessions end VE_SESSION_HOURS after signing in (not renewed by each request: that would cost every
+# session request a write).
+SESSION_COOKIE_AGE = env.int("VE_SESSION_HOURS", default=12) * 3600
+SESSION_COOKIE_SAMESITE = "Lax"
+LOGIN_URL = "sign-in"
+LOGIN_REDIRECT_URL = "portal-ticket-list"
 MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media")))
 
 # Attachment storage: local disk by default, S3 (django-storages) when VE_STORAGE_BACKEND=s3.
@@ -267,6 +299,8 @@ VE_BECH32_PREFIX = env("VE_BECH32_PREFIX", default="ve")
 VE_CHAIN_ID = env("VE_CHAIN_ID", default="virtengine-1")
 VE_SIGNATURE_MAX_AGE_SECONDS = env.int("VE_SIGNATURE_MAX_AGE_SECONDS", default=300)
 VE_SIGNATURE_MAX_SKEW_SECONDS = env.int("VE_SIGNATURE_MAX_SKEW_SECONDS", default=60)
+# How long a portal sign-in challenge may wait for the wallet's signature.
+VE_WALLET_SIGN_IN_SECONDS = env.int("VE_WALLET_SIGN_IN_SECONDS", default=300)
 # Key for the provider HMAC secrets stored at rest (32 bytes, hex); derived from SECRET_KEY if unset.
 VE_CREDENTIAL_KEY = env("VE_CREDENTIAL_KEY", default="")
 

@@ -17,6 +17,8 @@ def _redis_db(url: str, db: int) -> str:
 
 
 DEBUG = False
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # served from the apps' static folders, no collectstatic
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Keep test data apart from a developer's running instance on the same Redis.
 CACHES["default"]["LOCATION"] = _redis_db(REDIS_URL, 15)

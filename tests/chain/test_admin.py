@@ -12,6 +12,7 @@ from chain.models import OutboxEntry
 from chain.services import outbox_drain
 from tests.chain.helpers import FlakyBackend
 from tickets import services
+from tickets.templatetags.portal import short_hash
 
 
 @pytest.mark.django_db
@@ -26,7 +27,7 @@ def test_ticket_list_and_page_show_the_chain_state(keyed_world, admin_client, dj
     OutboxEntry.objects.filter(ticket=pending).update(next_attempt_at="2100-01-01T00:00:00Z")
     outbox_drain(backend=backend)
 
-    with django_assert_max_num_queries(12):  # the state is two EXISTS probes in the list query
+    with django_assert_max_num_queries(12):  # the state is a column of the list query
         response = admin_client.get("/admin/tickets/ticket/")
     assert response.status_code == 200
     rows = {
@@ -37,12 +38,13 @@ def test_ticket_list_and_page_show_the_chain_state(keyed_world, admin_client, dj
     assert ">pending<" in rows["Pending one"]
     assert ">failed<" in rows["Failing one"]
 
+    # The ticket's console page shows each event's receipt, and why an event is not anchored yet.
     row = OutboxEntry.objects.get(ticket=anchored)
     page = admin_client.get(f"/admin/tickets/ticket/{anchored.pk}/change/").content.decode()
-    assert "Chain anchoring (one row per event)" in page
-    assert f"anchored — latest tx {row.tx_hash} at height {row.height}" in page
+    assert f'anchored: tx <span class="mono">{short_hash(row.tx_hash)}</span> at height {row.height}' in page
     failing_page = admin_client.get(f"/admin/tickets/ticket/{failing.pk}/change/").content.decode()
-    assert "connection refused" in failing_page
+    assert 'title="connection refused"' in failing_page
+    assert "failed, 1 attempt" in failing_page
 
 
 @pytest.mark.django_db

@@ -142,6 +142,8 @@ TABLE = [
     ("unlinked", event("deployment_unlinked", data={"lease_id": LINKED_LEASE}), UPDATE, {"ticket_id": TICKET_ID}),
     ("sla-warning", event("sla_warning", actor_kind="system", actor_address=PROVIDER), UPDATE,
      {"ticket_id": TICKET_ID}),
+    ("edited", event("ticket_edited", actor_kind="support", actor_address=PROVIDER,
+                     data={"changes": {"subject": {"from": "Old", "to": "New"}}}), UPDATE, {"ticket_id": TICKET_ID}),
     ("sla-breach", event("sla_breach", actor_kind="system", actor_address=PROVIDER), UPDATE,
      {"ticket_id": TICKET_ID}),
 ]  # fmt: skip
@@ -171,7 +173,7 @@ def test_event_maps_to_message(encrypt, facts, message_type, fields):
 def test_every_event_kind_is_in_the_table():
     kinds = {"ticket_created", "new_comment", "status_change", "priority_change", "assignment_change"}
     kinds |= {"attachment_added", "deployment_linked", "deployment_unlinked", "sla_warning", "sla_breach"}
-    kinds |= {"logs_fetched"}
+    kinds |= {"logs_fetched", "ticket_edited"}
     assert set(MESSAGE_TABLE) == kinds
     assert {t[1].kind for t in TABLE} == kinds
 

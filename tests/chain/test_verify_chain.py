@@ -216,3 +216,17 @@ def test_nothing_anchored_yet_is_fine_but_a_lost_ledger_is_not(keyed_world):
     assert status == 1
     assert "ledger [missing]" in output
     assert f"{ticket.display_number} ({ticket.pk}) seq 1 [missing_from_ledger]" in output
+
+
+@pytest.mark.django_db
+def test_an_edit_through_the_service_keeps_the_history_verifiable(anchored):
+    world, _ticket, other = anchored
+    services.ticket_edit(actor=world.agent, ticket_id=other.pk, subject="Corrected", category="billing")
+    outbox_drain()
+    status, output = verify()
+    assert status == 0, output
+    # Editing the row behind the services' back is still caught: the last edit says otherwise.
+    Ticket.objects.filter(pk=other.pk).update(description="Quietly rewritten")
+    status, output = verify()
+    assert status == 1
+    assert "description" in output

@@ -26,7 +26,7 @@ from accounts import hmac_signing
 from config.asgi import application
 from tests.api import Api
 from tests.conftest import Apis, World
-from tickets import tasks
+from tickets import services, tasks
 from tickets.models import TicketEvent
 from tickets.presenter import SHAPES, Audience
 
@@ -146,6 +146,8 @@ def _make_every_kind(apis: Apis, world: World, provider_log_server: str) -> str:
         apis.provider_a.post(f"{base}/logs"),
     ]
     assert [step.status_code for step in steps] == [201, 201, 200, 200, 200, 200, 200, 201, 204, 202]
+    # Support corrects the subject (the console's edit calls this service).
+    services.ticket_edit(actor=world.agent, ticket_id=ticket, subject="Pods crash-loop (OOM)")
     return ticket
 
 

@@ -21,6 +21,7 @@ from tickets.services.logs import (
 from tickets.services.tickets import (
     sla_due_times,
     ticket_create,
+    ticket_edit,
     ticket_priority_set,
     ticket_transition,
     ticket_update,
@@ -40,6 +41,7 @@ __all__ = [
     "sla_due_times",
     "ticket_assign",
     "ticket_create",
+    "ticket_edit",
     "ticket_escalate",
     "ticket_priority_set",
     "ticket_transition",

@@ -83,6 +83,9 @@ def ticket_create(
             "category": category,
             "priority": priority,
             "status": ticket.status,
+            # As opened: a later edit is an event of its own, so the history (and the chain) keeps both.
+            "subject": subject,
+            "description": description,
         },
         at=now,
     )
@@ -149,4 +152,50 @@ def ticket_update(
     if status is not None:
         ticket = ticket_transition(actor=actor, ticket_id=ticket_id, status=status)
     assert ticket is not None
+    return ticket
+
+
+EDITABLE_FIELDS = ("subject", "description", "category")
+
+
+@transaction.atomic
+def ticket_edit(
+    *,
+    actor: Party,
+    ticket_id: object,
+    subject: str | None = None,
+    description: str | None = None,
+    category: str | None = None,
+) -> Ticket:
+    """Correct a ticket's subject, description or category (VirtEngine support only): one `ticket_edited`
+    event with the old and new values, anchored like every other. Unchanged values change nothing."""
+    ticket = recording.lock_ticket(actor, ticket_id)
+    if not actor.is_support:
+        raise Forbidden("Only VirtEngine support edits tickets.")
+    recording.require_not_closed(ticket)
+    wanted = {
+        "subject": None
+        if subject is None
+        else recording.clean_text("subject", subject, max_length=SUBJECT_MAX_LENGTH),
+        "description": None
+        if description is None
+        else recording.clean_text("description", description, max_length=TEXT_MAX_LENGTH),
+        "category": None
+        if category is None
+        else recording.clean_choice("category", category, Ticket.Category.values),
+    }
+    changes = {
+        field: {"from": getattr(ticket, field), "to": value}
+        for field, value in wanted.items()
+        if value is not None and value != getattr(ticket, field)
+    }
+    if not changes:
+        return ticket
+    now = timezone.now()
+    for field, change in changes.items():
+        setattr(ticket, field, change["to"])
+    recording.record_event(
+        ticket, kind=recording.Kind.TICKET_EDITED, actor=actor, data={"changes": changes}, at=now
+    )
+    recording.save_ticket(ticket, *changes, at=now)
     return ticket

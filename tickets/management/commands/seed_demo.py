@@ -47,8 +47,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--if-empty", action="store_true", help="Do nothing if any ticket exists.")
+        parser.add_argument("--sign-ins", action="store_true", help="Only print how to sign in to the demo.")
 
     def handle(self, *args: object, **options: object) -> None:
+        if options["sign_ins"]:
+            self._print_sign_in(issued={})
+            return
         if options["if_empty"] and Ticket.objects.exists():
             self.stdout.write("Demo data already present (tickets exist); nothing loaded.")
             self._print_sign_in(issued={})
@@ -223,9 +227,13 @@ class Command(BaseCommand):
     def _print_sign_in(self, issued: dict[str, tuple[str, str]]) -> None:
         self.stdout.write("")
         self.stdout.write(f"Sign in (password for every demo user: {DEMO_PASSWORD}):")
+        self.stdout.write(
+            "  portal           /         customers alice, bob, carol; provider members nimbus-ops"
+        )
+        self.stdout.write(
+            "                             (Nimbus Compute), atlas-ops (Atlas Cloud); or a Keplr/Leap wallet"
+        )
         self.stdout.write("  support console  /admin/   user 'support' (VirtEngine support agent)")
-        self.stdout.write("  customers        alice, bob, carol")
-        self.stdout.write("  provider members nimbus-ops (Nimbus Compute), atlas-ops (Atlas Cloud)")
         self.stdout.write("Demo wallets (demo only; sign API requests with these secp256k1 keys):")
         for name in ("alice", "bob", "carol", "nimbus", "atlas"):
             self.stdout.write(f"  {name:<7} {demo_address(name)}  key {demo_private_key(name).hex()}")

@@ -1,0 +1,121 @@
+"""Signing in to the portal and out of it: a password form, or a wallet signing a single-use challenge.
+
+The wallet flow is two JSON calls from the sign-in page's script: `challenge` (the text to sign, for an
+address) and `verify` (the signature, the public key and which wallet call made it). The services check
+the signature and pick the user; these views only translate HTTP and start the session.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import login, logout
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import services
+from core.errors import ApplicationError, ValidationFailed
+from core.formats import iso_timestamp
+
+SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def _next_url(request: HttpRequest, source: dict[str, Any]) -> str:
+    """Where to go after signing in: the `next` the person came with, if it is one of ours."""
+    candidate = source.get("next") or ""
+    if isinstance(candidate, str) and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse(settings.LOGIN_REDIRECT_URL)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """`/`: the person's tickets once signed in, else the sign-in page."""
+    return redirect("portal-ticket-list" if request.user.is_authenticated else "sign-in")
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in(request: HttpRequest) -> HttpResponse:
+    """The sign-in page: a password form, and the wallet buttons (driven by portal/sign-in.js)."""
+    form = AuthenticationForm(request, data=request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        login(request, form.get_user(), backend=SESSION_BACKEND)
+        return redirect(_next_url(request, request.POST))
+    context = {
+        "form": form,
+        "next": _next_url(request, request.GET if request.method == "GET" else request.POST),
+        "chain_id": settings.VE_CHAIN_ID,
+    }
+    return render(request, "portal/sign_in.html", context, status=400 if form.errors else 200)
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValidationFailed(
+            "Expected a JSON object.", fields={"non_field_errors": ["Not JSON."]}
+        ) from error
+    if not isinstance(body, dict):
+        raise ValidationFailed("Expected a JSON object.", fields={"non_field_errors": ["Not an object."]})
+    return body
+
+
+def _text(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value:
+        raise ValidationFailed(f"{field} is required.", fields={field: ["A non-empty string is required."]})
+    return value
+
+
+def _refusal(error: ApplicationError) -> JsonResponse:
+    return JsonResponse(error.as_dict(), status=error.status_code)
+
+
+@require_POST
+def wallet_challenge(request: HttpRequest) -> JsonResponse:
+    """`{"address"}` → `{"text", "token", "chain_id", "expires_at"}`: what the wallet is to sign."""
+    try:
+        challenge = services.wallet_sign_in_challenge(address=_text(_json_body(request), "address"))
+    except ApplicationError as error:
+        return _refusal(error)
+    return JsonResponse(
+        {
+            "text": challenge.text,
+            "token": challenge.token,
+            "chain_id": challenge.chain_id,
+            "expires_at": iso_timestamp(challenge.expires_at),
+        }
+    )
+
+
+@require_POST
+def wallet_verify(request: HttpRequest) -> JsonResponse:
+    """`{"token", "address", "signature", "pub_key", "mode", "next"?}` → a session, and where to go next."""
+    try:
+        body = _json_body(request)
+        user = services.wallet_sign_in(
+            token=_text(body, "token"),
+            address=_text(body, "address"),
+            signature=_text(body, "signature"),
+            pub_key=_text(body, "pub_key"),
+            mode=_text(body, "mode"),
+        )
+    except ApplicationError as error:
+        return _refusal(error)
+    login(request, user, backend=SESSION_BACKEND)
+    return JsonResponse({"redirect": _next_url(request, body)})
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("sign-in")

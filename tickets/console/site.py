@@ -1,0 +1,40 @@
+"""The console's admin site: VirtEngine staff only, landing on the escalation queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+
+from providers.selectors import user_is_support
+from tickets.console import views
+
+
+class SupportConsoleSite(admin.AdminSite):
+    site_header = "VirtEngine Support console"
+    site_title = "VirtEngine Support console"
+    index_title = "Escalation queue"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        """Staff of the support group (or superusers); provider members and customers never get in."""
+        return super().has_permission(request) and user_is_support(request.user)
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """The landing page: the escalation queue."""
+        return views.queue(request, self)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("models/", self.admin_view(self.models_index), name="models"),
+            path("dashboard/", self.admin_view(self.dashboard), name="console-dashboard"),
+            *super().get_urls(),
+        ]
+
+    def models_index(self, request: HttpRequest) -> HttpResponse:
+        """Django's own index (the list of models), one click away from the queue."""
+        return super().index(request)
+
+    def dashboard(self, request: HttpRequest) -> HttpResponse:
+        return views.dashboard(request, self)

@@ -1,0 +1,290 @@
+"""The support console's own pages: the escalation queue, the page to work one ticket, the dashboard.
+
+Each action is one service call (it records its event, is broadcast and anchored) and one entry in the
+admin's action log. Reads are selectors; tickets are described by the API's output and the presenter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin import AdminSite
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from chain.selectors import event_receipts
+from chain.verification import verify_chain
+from core.errors import ApplicationError, NotFound
+from core.parties import Party
+from providers.selectors import party_for_user
+from tickets import selectors, services, states
+from tickets.api import serializers as io
+from tickets.console.forms import AssignForm, EditForm, PriorityForm
+from tickets.models import Ticket
+from tickets.portal.forms import LinkForm, ReplyForm, StatusForm
+from tickets.presenter import Audience, present_events
+
+WORK_PERMISSION = "tickets.work_ticket"
+
+
+def support_party(request: HttpRequest) -> Party:
+    """The agent acting (the console's site lets in support staff only; working needs the permission)."""
+    party = party_for_user(request.user)
+    if party is None or not party.is_support:
+        raise PermissionDenied
+    return party
+
+
+def _require_work(request: HttpRequest) -> None:
+    if not request.user.has_perm(WORK_PERMISSION):
+        raise PermissionDenied
+
+
+def log_console_action(request: HttpRequest, ticket_id: object, message: str) -> None:
+    """The admin's action log: who did what to which ticket, beside the ticket's own events."""
+    LogEntry.objects.log_actions(
+        user_id=request.user.pk,
+        queryset=Ticket.objects.filter(pk=selectors.parse_ticket_id(ticket_id)).only(
+            "id", "number", "subject"
+        ),
+        action_flag=CHANGE,
+        change_message=message,
+        single_object=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The queue and the dashboard.
+
+
+def queue(request: HttpRequest, site: AdminSite) -> HttpResponse:
+    party = support_party(request)
+    filters = selectors.QueueFilters.from_query(request.GET, agent_id=request.user.pk)
+    context = {
+        **site.each_context(request),
+        "title": "Escalation queue",
+        "rows": selectors.escalation_queue(party, filters),
+        "filters": filters,
+        "providers": selectors.provider_choices(),
+        "priorities": Ticket.Priority.choices,
+    }
+    return TemplateResponse(request, "admin/console/queue.html", context)
+
+
+def dashboard(request: HttpRequest, site: AdminSite) -> HttpResponse:
+    support_party(request)
+    context = {
+        **site.each_context(request),
+        "title": "SLA and workload",
+        "board": selectors.console_dashboard(),
+    }
+    return TemplateResponse(request, "admin/console/dashboard.html", context)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Working one ticket.
+
+
+def _forms(ticket: dict[str, Any], agents: list[tuple[int, str]], **bound: Any) -> dict[str, Any]:
+    return {
+        "reply_form": bound.get("reply_form") or ReplyForm(),
+        "assign_form": bound.get("assign_form") or AssignForm(agents=agents),
+        "priority_form": bound.get("priority_form") or PriorityForm(initial={"priority": ticket["priority"]}),
+        "edit_form": bound.get("edit_form")
+        or EditForm(
+            initial={
+                "subject": ticket["subject"],
+                "description": ticket["description"],
+                "category": ticket["category"],
+            }
+        ),
+    }
+
+
+def ticket_page(
+    request: HttpRequest, site: AdminSite, ticket_id: object, *, status: int = 200, **bound: Any
+) -> HttpResponse:
+    party = support_party(request)
+    try:
+        detail = selectors.ticket_detail(party, ticket_id)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    ticket = io.TicketDetailOutput(detail, context={"audience": Audience.STAFF}).data
+    events = selectors.ticket_events_all(party, ticket_id)
+    receipts = event_receipts(detail.row["id"])
+    timeline = [
+        {**event, "receipt": receipts.get(event["seq"])}
+        for event in present_events(events, Audience.STAFF, detail.related)
+    ]
+    agents = selectors.support_agents()
+    open_ticket = ticket["status"] != Ticket.Status.CLOSED
+    context = {
+        **site.each_context(request),
+        "title": f"{ticket['number']} {ticket['subject']}",
+        "ticket": ticket,
+        "customer_address": detail.row["customer_address"],
+        "timeline": timeline,
+        "moves": [target.value for target in states.allowed_targets(ticket["status"], states.Role.SUPPORT)]
+        if open_ticket
+        else [],
+        "open_ticket": open_ticket,
+        "can_work": request.user.has_perm(WORK_PERMISSION),
+        "linkable": selectors.linkable_deployments(party, detail) if open_ticket else [],
+        "mine": ticket["assigned_to"] == request.user.get_username(),
+        "verification": bound.pop("verification", None),
+        "urls": {
+            action: reverse("admin:tickets_ticket_act", args=[ticket["id"], action])
+            for action in (*ACTIONS, "verify")
+        },
+        **_forms(ticket, agents, **bound),
+    }
+    return TemplateResponse(request, "admin/console/ticket.html", context, status=status)
+
+
+Action = Callable[[HttpRequest, Party, Any], tuple[str | None, dict[str, Any]]]
+
+
+def _reply(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
+    form = ReplyForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return None, {"reply_form": form}
+    attachment_ids = [
+        str(services.attachment_upload(actor=party, upload=upload).id)
+        for upload in form.cleaned_data["files"]
+    ]
+    internal = form.cleaned_data["is_internal"]
+    services.comment_add(
+        actor=party,
+        ticket_id=ticket_id,
+        body=form.cleaned_data["content"],
+        is_internal=internal,
+        attachment_ids=attachment_ids,
+    )
+    return ("Added an internal note." if internal else "Replied to the customer."), {}
+
+
+def _take(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
+    services.ticket_assign(
+        actor=party,
+        ticket_id=ticket_id,
+        assignee_kind="support",
+        assignee_user_id=request.user.pk,
+        reason="Taken",
+    )
+    return "Took the ticket.", {}
+
+
+def _assign(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
+    form = AssignForm(request.POST, agents=selectors.support_agents())
+    if not form.is_valid():
+        return None, {"assign_form": form}
+    kind, user_id = form.target()
+    services.ticket_assign(
+        actor=party,
+        ticket_id=ticket_id,
+        assignee_kind=kind,
+        assignee_user_id=user_id,
+        reason=form.cleaned_data["reason"],
+    )
+    return f"Assigned the ticket ({form.cleaned_data['assignee']}).", {}
+
+
+def _hand_back(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
+    reason = request.POST.get("reason", "").strip() or "Handed back to the provider"
+    services.ticket_assign(actor=party, ticket_id=ticket_id, assignee_kind="provider", reason=reason)
+    return "Handed the ticket back to the provider.", {}
+
+
+def _move(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        raise ApplicationError("Choose a status.")
+    services.ticket_transition(actor=party, ticket_id=ticket_id, status=form.cleaned_data["status"])
+    return f"Moved the ticket to {form.cleaned_data['status']}.", {}
+
+
+def _priority(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
+    form = PriorityForm(request.POST)
+    if not form.is_valid():
+        return None, {"priority_form": form}
+    services.ticket_priority_set(actor=party, ticket_id=ticket_id, priority=form.cleaned_data["priority"])
+    return f"Set the priority to {form.cleaned_data['priority']}.", {}
+
+
+def _link(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
+    form = LinkForm(request.POST)
+    if not form.is_valid():
+        raise ApplicationError("Choose a deployment.")
+    services.deployment_link(
+        actor=party, ticket_id=ticket_id, deployment_id=form.cleaned_data["deployment_id"]
+    )
+    return f"Linked {form.cleaned_data['deployment_id']}.", {}
+
+
+def _unlink(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
+    form = LinkForm(request.POST)
+    if not form.is_valid():
+        raise ApplicationError("Choose a deployment.")
+    services.deployment_unlink(
+        actor=party, ticket_id=ticket_id, deployment_id=form.cleaned_data["deployment_id"]
+    )
+    return f"Unlinked {form.cleaned_data['deployment_id']}.", {}
+
+
+def _logs(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
+    del request
+    services.deployment_logs_request(actor=party, ticket_id=ticket_id)
+    return "Asked the provider for the deployment's logs; they arrive as an internal file.", {}
+
+
+def _edit(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
+    form = EditForm(request.POST)
+    if not form.is_valid():
+        return None, {"edit_form": form}
+    services.ticket_edit(actor=party, ticket_id=ticket_id, **form.cleaned_data)
+    return "Edited the ticket.", {}
+
+
+ACTIONS: dict[str, Action] = {
+    "reply": _reply,
+    "take": _take,
+    "assign": _assign,
+    "hand_back": _hand_back,
+    "move": _move,
+    "priority": _priority,
+    "link": _link,
+    "unlink": _unlink,
+    "logs": _logs,
+    "edit": _edit,
+}
+
+
+def ticket_act(request: HttpRequest, site: AdminSite, ticket_id: object, action: str) -> HttpResponse:
+    """POST one action on a ticket; back to its page with what happened (or the refusal)."""
+    if request.method != "POST":
+        return redirect(reverse("admin:tickets_ticket_change", args=[ticket_id]))
+    party = support_party(request)
+    if action == "verify":
+        report = verify_chain(ticket_id=selectors.parse_ticket_id(ticket_id))
+        return ticket_page(request, site, ticket_id, verification=report)
+    handler = ACTIONS.get(action)
+    if handler is None:
+        raise Http404("No such action.")
+    _require_work(request)
+    try:
+        done, bound = handler(request, party, ticket_id)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return ticket_page(request, site, ticket_id, status=400)
+    if done is None:  # a form did not validate: shown again with its errors
+        messages.error(request, "Check the form below.")
+        return ticket_page(request, site, ticket_id, status=400, **bound)
+    log_console_action(request, ticket_id, done)
+    messages.success(request, done)
+    return redirect(reverse("admin:tickets_ticket_change", args=[ticket_id]))

@@ -1,0 +1,148 @@
+"""Forms of the portal's pages: they check what a person typed and keep it on the page when a check fails.
+
+The rules stay the services' (tickets.services); the forms only name the fields, offer the choices the
+person may pick and carry a service's refusal back to the field it is about.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+
+from core.errors import ApplicationError
+from providers.models import LEASE_ID_MAX_LENGTH
+from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, Ticket
+
+ORDERINGS = [
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+    ("-updated_at", "Recently updated"),
+    ("updated_at", "Least recently updated"),
+    ("-priority", "Highest priority"),
+    ("priority", "Lowest priority"),
+]
+
+
+# A service names the API's fields; some are called otherwise on the pages.
+API_FIELD_NAMES = {"message": "content", "file": "files", "attachment_ids": "files"}
+
+
+def add_refusal(form: forms.Form, error: ApplicationError) -> None:
+    """Show a service's refusal next to the fields it names (or above the form)."""
+    placed = False
+    for field, messages in error.fields.items():
+        name = API_FIELD_NAMES.get(field, field)
+        if name in form.fields:
+            for message in messages:
+                form.add_error(name, message)
+            placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (screenshots and logs), each checked by the upload service."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+
+
+class TicketFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *Ticket.Status.choices], required=False)
+    deployment = forms.ChoiceField(choices=[("", "Any deployment")], required=False)
+    q = forms.CharField(max_length=200, required=False, strip=True, label="Search")
+    ordering = forms.ChoiceField(choices=ORDERINGS, required=False, label="Sort by")
+
+    def __init__(self, *args: Any, deployments: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["deployment"].choices = [
+            ("", "Any deployment"),
+            *((lease_id, name or lease_id) for lease_id, name in deployments),
+        ]
+
+    def filters(self) -> dict[str, str]:
+        """The valid filters (an invalid one is simply not applied)."""
+        if not self.is_valid():
+            return {name: self.cleaned_data.get(name, "") for name in ("q",) if name in self.cleaned_data}
+        return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+def sla_targets_text(targets: dict[str, tuple[int, int]]) -> str:
+    """ "Critical: first response 1 h, resolution 4 h · …", highest priority first."""
+    parts = []
+    for value, label in reversed(Ticket.Priority.choices):
+        if value in targets:
+            first, resolution = targets[value]
+            parts.append(f"{label}: first response {_duration(first)}, resolution {_duration(resolution)}")
+    return " · ".join(parts)
+
+
+def _duration(minutes: int) -> str:
+    if minutes % (24 * 60) == 0 and minutes >= 24 * 60:
+        days = minutes // (24 * 60)
+        return f"{days} day{'s' if days != 1 else ''}"
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} h"
+    return f"{minutes} min"
+
+
+class TicketCreateForm(forms.Form):
+    deployment_id = forms.ChoiceField(label="Deployment")
+    category = forms.ChoiceField(choices=Ticket.Category.choices, initial=Ticket.Category.TECHNICAL)
+    priority = forms.ChoiceField(choices=Ticket.Priority.choices, initial=Ticket.Priority.MEDIUM)
+    subject = forms.CharField(max_length=SUBJECT_MAX_LENGTH)
+    description = forms.CharField(max_length=TEXT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 8}))
+    files = MultipleFileField(required=False, label="Screenshots and logs")
+    # One id per form shown: a second submission of the same form opens no second ticket.
+    submission_id = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(
+        self,
+        *args: Any,
+        deployments: list[tuple[str, str]],
+        sla_targets: dict[str, tuple[int, int]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["deployment_id"].choices = [
+            (lease_id, f"{name} — {lease_id}" if name else lease_id) for lease_id, name in deployments
+        ]
+        self.fields["priority"].help_text = sla_targets_text(sla_targets)
+        if not self.is_bound:
+            self.initial.setdefault("submission_id", uuid.uuid4())
+
+
+class ReplyForm(forms.Form):
+    content = forms.CharField(
+        max_length=TEXT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 4}), label="Your reply"
+    )
+    is_internal = forms.BooleanField(required=False, label="Internal note (provider and support only)")
+    files = MultipleFileField(required=False, label="Attach files")
+
+
+class EscalateForm(forms.Form):
+    reason = forms.CharField(
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why should VirtEngine support step in?",
+    )
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Ticket.Status.choices)
+
+
+class LinkForm(forms.Form):
+    deployment_id = forms.CharField(max_length=LEASE_ID_MAX_LENGTH, label="Deployment")

@@ -1,0 +1,20 @@
+"""The portal's ticket pages (`/tickets/…`), and their partials for htmx and the live script."""
+
+from django.urls import path
+
+from tickets.portal import views
+
+urlpatterns = [
+    path("", views.ticket_list, name="portal-ticket-list"),
+    path("new/", views.ticket_create, name="portal-ticket-create"),
+    path("rows/<str:ticket_id>/", views.ticket_row, name="portal-ticket-row"),
+    path("<str:reference>/", views.ticket_detail, name="portal-ticket-detail"),
+    path("<str:reference>/live/", views.ticket_live, name="portal-ticket-live"),
+    path("<str:reference>/comments/<str:comment_id>/", views.ticket_comment, name="portal-ticket-comment"),
+    path("<str:reference>/reply/", views.ticket_reply, name="portal-ticket-reply"),
+    path("<str:reference>/status/", views.ticket_move, name="portal-ticket-move"),
+    path("<str:reference>/escalate/", views.ticket_escalate, name="portal-ticket-escalate"),
+    path("<str:reference>/links/", views.ticket_link, name="portal-ticket-link"),
+    path("<str:reference>/links/remove/", views.ticket_unlink, name="portal-ticket-unlink"),
+    path("<str:reference>/logs/", views.ticket_fetch_logs, name="portal-ticket-logs"),
+]

@@ -1,0 +1,402 @@
+"""The portal's pages: the ticket list, the create form and a ticket's page, for customers and provider members.
+
+Thin: every read is a selector the REST API uses too, every write a service, and tickets are described by
+the API's own output (tickets.api.serializers, tickets.presenter), so a page can never show or do what the
+API would refuse. Partial pages (a row, a comment, the live parts of a ticket's page) are named templates
+that htmx and the page's script fetch when an event arrives on the WebSocket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from core.errors import ApplicationError, NotFound
+from core.parties import Party
+from providers.selectors import deployment_choices, party_for_user
+from tickets import selectors, services, states
+from tickets.api import serializers as io
+from tickets.api.pagination import paginate
+from tickets.models import Ticket
+from tickets.portal.forms import (
+    EscalateForm,
+    LinkForm,
+    ReplyForm,
+    StatusForm,
+    TicketCreateForm,
+    TicketFilterForm,
+    add_refusal,
+)
+from tickets.presenter import audience_of
+from tickets.services.recording import ROLE_OF_PARTY
+
+PAGE_SIZE = 25
+SUBMISSION_MEMORY_SECONDS = 24 * 3600
+# The words on the buttons that move a ticket, by target status (and by who moves it back from resolved).
+MOVE_LABELS = {
+    Ticket.Status.IN_PROGRESS: "Mark in progress",
+    Ticket.Status.WAITING_CUSTOMER: "Waiting for customer",
+    Ticket.Status.RESOLVED: "Mark resolved",
+    Ticket.Status.CLOSED: "Close ticket",
+}
+Page = Callable[..., HttpResponse]
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _to_sign_in(request: HttpRequest) -> HttpResponse:
+    """To the sign-in page, coming back here after (for htmx: the page the fragment belongs to)."""
+    current = request.headers.get("HX-Current-URL") if _is_htmx(request) else None
+    here = urlsplit(current) if current else None
+    back = (here.path + (f"?{here.query}" if here.query else "")) if here else request.get_full_path()
+    url = f"{reverse('sign-in')}?{urlencode({'next': back})}"
+    if _is_htmx(request):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def portal_page(view: Page) -> Page:
+    """Signed-in people with a role only; a ticket they may not see is a 404 (as on the API)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return _to_sign_in(request)
+        party = party_for_user(request.user)
+        if party is None:
+            return render(request, "portal/no_role.html", status=403)
+        request.party = party
+        try:
+            return view(request, party, *args, **kwargs)
+        except NotFound as error:
+            raise Http404(error.message) from error
+
+    return wrapper
+
+
+def _base_context(party: Party) -> dict[str, Any]:
+    return {"party": party, "is_staff": party.sees_internal}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The list.
+
+
+def _list_query(filters: dict[str, str]) -> tuple[selectors.TicketFilters, str]:
+    ordering = filters.get("ordering") or "-created_at"
+    return (
+        selectors.TicketFilters(
+            status=filters.get("status"), deployment_id=filters.get("deployment"), q=filters.get("q")
+        ),
+        ordering,
+    )
+
+
+@require_GET
+@portal_page
+def ticket_list(request: HttpRequest, party: Party) -> HttpResponse:
+    deployments = deployment_choices(party)
+    form = TicketFilterForm(request.GET or None, deployments=deployments)
+    filters = form.filters() if form.is_bound else {}
+    ticket_filters, ordering = _list_query(filters)
+    try:
+        page = paginate(
+            selectors.ticket_list(party, ticket_filters, rank_by_priority=ordering.endswith("priority")),
+            ordering=ordering,
+            limit=PAGE_SIZE,
+            cursor=request.GET.get("cursor") or None,
+        )
+    except ApplicationError:  # a stale or edited cursor: start from the first page
+        page = paginate(
+            selectors.ticket_list(party, ticket_filters, rank_by_priority=ordering.endswith("priority")),
+            ordering=ordering,
+            limit=PAGE_SIZE,
+            cursor=None,
+        )
+    next_query = None
+    if page.next_cursor:
+        next_query = urlencode({**filters, "cursor": page.next_cursor})
+    context = {
+        **_base_context(party),
+        "form": form,
+        "tickets": io.TicketOutput(page.items, many=True).data,
+        "filters_query": urlencode(filters),
+        "next_query": next_query,
+        "filtered": bool(filters),
+        "has_deployments": bool(deployments),
+    }
+    template = "portal/_ticket_table.html" if _is_htmx(request) else "portal/ticket_list.html"
+    return render(request, template, context)
+
+
+@require_GET
+@portal_page
+def ticket_row(request: HttpRequest, party: Party, ticket_id: str) -> HttpResponse:
+    """One row of the list, if the ticket is visible and matches the list's filters (else 204): what the
+    list's script fetches when an event about a ticket arrives."""
+    filters = TicketFilterForm(request.GET, deployments=deployment_choices(party)).filters()
+    ticket_filters, _ = _list_query(filters)
+    row = selectors.ticket_list(party, ticket_filters).filter(pk=selectors.parse_ticket_id(ticket_id)).first()
+    if row is None:
+        return HttpResponse(status=204)
+    return render(request, "portal/_ticket_row.html", {"ticket": io.TicketOutput(row).data})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Opening a ticket.
+
+
+def _upload_files(party: Party, files: list[Any]) -> list[str]:
+    return [str(services.attachment_upload(actor=party, upload=upload).id) for upload in files]
+
+
+@require_http_methods(["GET", "POST"])
+@portal_page
+def ticket_create(request: HttpRequest, party: Party) -> HttpResponse:
+    deployments = deployment_choices(party)
+    targets = selectors.sla_targets()
+    initial = {"deployment_id": request.GET.get("deployment")} if request.GET.get("deployment") else {}
+    form = TicketCreateForm(
+        request.POST or None,
+        request.FILES or None,
+        deployments=deployments,
+        sla_targets=targets,
+        initial=initial,
+    )
+    attachment_ids = request.POST.getlist("attachment_ids")
+    if request.method == "POST" and form.is_valid():
+        memory = f"portal-submission:{party.key}:{form.cleaned_data['submission_id']}"
+        if not cache.add(memory, "", timeout=SUBMISSION_MEMORY_SECONDS):
+            # The same form sent twice (a double click, a reload): the first submission's ticket.
+            earlier = cache.get(memory)
+            return (
+                redirect("portal-ticket-detail", reference=earlier)
+                if earlier
+                else redirect("portal-ticket-list")
+            )
+        try:
+            attachment_ids += _upload_files(party, form.cleaned_data["files"])
+            ticket = services.ticket_create(
+                actor=party,
+                deployment_id=form.cleaned_data["deployment_id"],
+                subject=form.cleaned_data["subject"],
+                description=form.cleaned_data["description"],
+                category=form.cleaned_data["category"],
+                priority=form.cleaned_data["priority"],
+                attachment_ids=attachment_ids,
+            )
+        except ApplicationError as error:
+            cache.delete(memory)
+            add_refusal(form, error)
+        else:
+            cache.set(memory, ticket.display_number, timeout=SUBMISSION_MEMORY_SECONDS)
+            return redirect("portal-ticket-detail", reference=ticket.display_number)
+    context = {
+        **_base_context(party),
+        "form": form,
+        "uploads": selectors.uploads_of(party, attachment_ids),
+        "has_deployments": bool(deployments),
+    }
+    return render(request, "portal/ticket_new.html", context, status=400 if form.errors else 200)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A ticket's page.
+
+
+def _moves(party: Party, status: str) -> list[dict[str, str]]:
+    """The status moves this party may make now (the state machine's table), labelled for buttons."""
+    role = ROLE_OF_PARTY[party.kind]
+    moves = []
+    for target in states.allowed_targets(status, role):
+        label = "Reopen" if status == Ticket.Status.RESOLVED and target == Ticket.Status.IN_PROGRESS else None
+        moves.append({"status": target.value, "label": label or MOVE_LABELS[target]})
+    return moves
+
+
+def _ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any]:
+    detail = selectors.ticket_detail(party, selectors.ticket_id_for_reference(party, reference))
+    ticket = io.TicketDetailOutput(detail, context={"audience": audience_of(party)}).data
+    open_ticket = ticket["status"] != Ticket.Status.CLOSED
+    escalated = ticket["escalated"] and ticket["assignee_type"] == Ticket.AssigneeKind.SUPPORT
+    return {
+        **_base_context(party),
+        "ticket": ticket,
+        "reference": ticket["number"],
+        "moves": _moves(party, ticket["status"]) if open_ticket else [],
+        "can_reply": open_ticket,
+        "can_escalate": open_ticket and not escalated,
+        "can_fetch_logs": open_ticket and party.sees_internal,
+        "linkable": selectors.linkable_deployments(party, detail) if open_ticket else [],
+        "reply_form": forms.get("reply_form") or ReplyForm(),
+        "escalate_form": forms.get("escalate_form") or EscalateForm(),
+        "error": forms.get("error"),
+        "notice": forms.get("notice"),
+    }
+
+
+@require_GET
+@portal_page
+def ticket_detail(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
+    context = _ticket_context(party, reference)
+    if context["reference"] != reference:
+        return redirect("portal-ticket-detail", reference=context["reference"])  # one address per ticket
+    return render(request, "portal/ticket_detail.html", context)
+
+
+@require_GET
+@portal_page
+def ticket_live(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
+    """The parts of a ticket's page that events change (header, actions, timeline, files), as htmx
+    out-of-band swaps."""
+    return render(request, "portal/_ticket_live.html", _ticket_context(party, reference))
+
+
+@require_GET
+@portal_page
+def ticket_comment(request: HttpRequest, party: Party, reference: str, comment_id: str) -> HttpResponse:
+    """One comment of the thread, as the party may see it (404 for an internal note to a customer)."""
+    context = _ticket_context(party, reference)
+    comment = next((c for c in context["ticket"]["comments"] if c["id"] == comment_id), None)
+    if comment is None:
+        raise Http404("No such comment.")
+    return render(request, "portal/_comment.html", {**context, "comment": comment})
+
+
+def _after_action(request: HttpRequest, party: Party, reference: str, **forms: Any) -> HttpResponse:
+    """htmx: the changed parts of the page (400 when a form is refused); otherwise back to the page."""
+    refused = bool(forms.get("error")) or any(
+        getattr(form, "errors", None) for name, form in forms.items() if name.endswith("_form")
+    )
+    if _is_htmx(request):
+        context = _ticket_context(party, reference, **forms)
+        return render(request, "portal/_ticket_live.html", context, status=400 if refused else 200)
+    if refused:
+        return render(
+            request, "portal/ticket_detail.html", _ticket_context(party, reference, **forms), status=400
+        )
+    return redirect("portal-ticket-detail", reference=reference)
+
+
+@require_POST
+@portal_page
+def ticket_reply(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
+    form = ReplyForm(request.POST, request.FILES)
+    ticket_id = selectors.ticket_id_for_reference(party, reference)
+    if form.is_valid():
+        try:
+            attachment_ids = request.POST.getlist("attachment_ids") + _upload_files(
+                party, form.cleaned_data["files"]
+            )
+            services.comment_add(
+                actor=party,
+                ticket_id=ticket_id,
+                body=form.cleaned_data["content"],
+                is_internal=form.cleaned_data["is_internal"],
+                attachment_ids=attachment_ids,
+            )
+        except ApplicationError as error:
+            add_refusal(form, error)
+        else:
+            form = None
+    return _after_action(request, party, reference, reply_form=form)
+
+
+def _act(request: HttpRequest, party: Party, reference: str, change: Callable[[Any], object]) -> HttpResponse:
+    """Run one service call on the ticket; a refusal is shown on the page."""
+    ticket_id = selectors.ticket_id_for_reference(party, reference)
+    try:
+        change(ticket_id)
+    except ApplicationError as error:
+        return _after_action(request, party, reference, error=error.message)
+    return _after_action(request, party, reference)
+
+
+@require_POST
+@portal_page
+def ticket_move(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        return _after_action(request, party, reference, error="Choose a status.")
+    status = form.cleaned_data["status"]
+    return _act(
+        request,
+        party,
+        reference,
+        lambda ticket_id: services.ticket_transition(actor=party, ticket_id=ticket_id, status=status),
+    )
+
+
+@require_POST
+@portal_page
+def ticket_escalate(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
+    form = EscalateForm(request.POST)
+    if not form.is_valid():
+        return _after_action(request, party, reference, escalate_form=form)
+    reason = form.cleaned_data["reason"]
+    return _act(
+        request,
+        party,
+        reference,
+        lambda ticket_id: services.ticket_escalate(actor=party, ticket_id=ticket_id, reason=reason),
+    )
+
+
+@require_POST
+@portal_page
+def ticket_link(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
+    form = LinkForm(request.POST)
+    if not form.is_valid():
+        return _after_action(request, party, reference, error="Choose a deployment to link.")
+    lease_id = form.cleaned_data["deployment_id"]
+    return _act(
+        request,
+        party,
+        reference,
+        lambda ticket_id: services.deployment_link(actor=party, ticket_id=ticket_id, deployment_id=lease_id),
+    )
+
+
+@require_POST
+@portal_page
+def ticket_unlink(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
+    form = LinkForm(request.POST)
+    if not form.is_valid():
+        return _after_action(request, party, reference, error="Choose a deployment to unlink.")
+    lease_id = form.cleaned_data["deployment_id"]
+    return _act(
+        request,
+        party,
+        reference,
+        lambda ticket_id: services.deployment_unlink(
+            actor=party, ticket_id=ticket_id, deployment_id=lease_id
+        ),
+    )
+
+
+@require_POST
+@portal_page
+def ticket_fetch_logs(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
+    ticket_id = selectors.ticket_id_for_reference(party, reference)
+    try:
+        services.deployment_logs_request(actor=party, ticket_id=ticket_id)
+    except ApplicationError as error:
+        return _after_action(request, party, reference, error=error.message)
+    return _after_action(
+        request,
+        party,
+        reference,
+        notice="Fetching the deployment's logs; they appear here as an internal file.",
+    )

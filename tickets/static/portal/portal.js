@@ -1,0 +1,259 @@
+// VirtEngine Support portal: the one hand-written script. It keeps pages live over the WebSocket API,
+// shows times in the reader's zone, uploads dropped files, and signs in with a Keplr or Leap wallet.
+// Everything else is server-rendered HTML and htmx; without this script the pages still work on reload.
+
+import { LiveSocket, announce, renderTimes } from "./live.js";
+
+const TYPING_SEND_MS = 2000;
+const TYPING_SHOW_MS = 4000;
+const REFRESH_DEBOUNCE_MS = 150;
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+// --- The ticket list: rows follow every event of the tickets the reader may see -------------------------
+
+const ROW_EVENTS = new Set([
+  "ticket_created", "status_change", "priority_change", "assignment_change", "new_comment",
+  "attachment_added", "deployment_linked", "deployment_unlinked", "sla_warning", "sla_breach",
+  "sla_breached", "ticket_edited",
+]);
+
+function liveList(section) {
+  const rowUrl = (ticketId) => `${section.dataset.rowUrl.replace("TICKET", ticketId)}?${section.dataset.filters}`;
+
+  async function refreshRow(message) {
+    const response = await fetch(rowUrl(message.ticket_id), { headers: { "HX-Request": "true" } });
+    const existing = document.getElementById(`ticket-${message.ticket_id}`);
+    if (response.status === 204) {
+      if (existing) existing.remove();
+      return;
+    }
+    if (!response.ok) return;
+    const template = document.createElement("template");
+    template.innerHTML = (await response.text()).trim();
+    const row = template.content.firstElementChild;
+    if (!row) return;
+    row.classList.add("is-fresh");
+    if (existing) {
+      existing.replaceWith(row);
+    } else if (message.type === "ticket_created") {
+      const body = document.getElementById("ticket-rows");
+      if (!body) return;
+      body.closest("table").hidden = false;
+      document.querySelector("#ticket-table .empty-state")?.remove();
+      body.prepend(row);
+      announce(`New ticket: ${row.querySelector(".tickets__title a")?.textContent.trim() ?? ""}`);
+    } else {
+      return;
+    }
+    renderTimes(row);
+    if (window.htmx) window.htmx.process(row);
+  }
+
+  new LiveSocket("/api/v1/updates", {
+    onMessage: (message) => { if (ROW_EVENTS.has(message.type)) refreshRow(message); },
+  });
+}
+
+// --- A ticket's page: the thread, header and timeline follow events; typing shows; gaps replay ----------
+
+function liveTicket(article) {
+  let lastSeq = Number(article.dataset.lastSeq || 0);
+  let refreshTimer = null;
+  let typingTimer = null;
+  const typing = document.getElementById("typing");
+
+  function refresh() {
+    window.clearTimeout(refreshTimer);
+    refreshTimer = window.setTimeout(() => {
+      if (window.htmx) window.htmx.ajax("GET", article.dataset.liveUrl, { swap: "none" });
+    }, REFRESH_DEBOUNCE_MS);
+  }
+
+  const socket = new LiveSocket(`/api/v1/tickets/${article.dataset.ticketId}/updates`, {
+    sinceOf: () => lastSeq,
+    onMessage: (message) => {
+      if (message.type === "typing") {
+        if (!typing) return;
+        typing.textContent = `${message.data.user} is typing…`;
+        window.clearTimeout(typingTimer);
+        typingTimer = window.setTimeout(() => { typing.textContent = ""; }, TYPING_SHOW_MS);
+        return;
+      }
+      if (message.type === "error" || typeof message.seq !== "number") return;
+      if (message.seq <= lastSeq) return; // replayed twice, or already on the page
+      lastSeq = message.seq;
+      if (message.type === "new_comment") {
+        if (typing) typing.textContent = "";
+        announce(`${message.data.is_internal ? "New internal note" : "New reply"} from ${message.data.author}`);
+      }
+      refresh();
+    },
+  });
+
+  let lastTypingSent = 0;
+  document.addEventListener("input", (event) => {
+    if (!event.target.closest("[data-reply]") || event.target.name !== "content") return;
+    const now = Date.now();
+    if (now - lastTypingSent < TYPING_SEND_MS) return;
+    lastTypingSent = now;
+    const internal = event.target.form.querySelector("[name=is_internal]");
+    socket.send({ type: "typing", internal: Boolean(internal && internal.checked) });
+  });
+
+}
+
+// --- Uploads: dropped or chosen files go to the API at once; the form sends their ids ------------------
+
+function once(element, name) {
+  // htmx announces swapped-in content (and, once, the whole page): bind each element a single time.
+  if (element.dataset[name]) return false;
+  element.dataset[name] = "bound";
+  return true;
+}
+
+function dropzone(zone) {
+  if (!once(zone, "dropzoneBound")) return;
+  const input = zone.querySelector("input[type=file]");
+  const list = zone.querySelector("[data-uploads]");
+  const error = zone.querySelector("[data-upload-error]");
+  if (!input || !list) return;
+
+  function showError(text) {
+    error.textContent = text;
+    error.hidden = !text;
+  }
+
+  async function upload(file) {
+    const item = document.createElement("li");
+    item.className = "upload";
+    item.textContent = `Uploading ${file.name}…`;
+    list.append(item);
+    const body = new FormData();
+    body.append("file", file);
+    const response = await fetch(zone.dataset.uploadUrl, {
+      method: "POST", body, headers: { "X-CSRFToken": csrfToken() }, credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      item.remove();
+      showError(`${file.name}: ${data.error || "the upload failed"}`);
+      return;
+    }
+    item.textContent = "";
+    const hidden = Object.assign(document.createElement("input"), { type: "hidden", name: "attachment_ids", value: data.id });
+    const name = Object.assign(document.createElement("span"), { textContent: data.filename });
+    const size = Object.assign(document.createElement("span"), { className: "muted", textContent: `${Math.ceil(data.size / 1024)} KB` });
+    const remove = Object.assign(document.createElement("button"), { type: "button", className: "button button--quiet", textContent: "Remove" });
+    remove.dataset.removeUpload = "";
+    item.append(hidden, name, " ", size, " ", remove);
+  }
+
+  async function take(files) {
+    showError("");
+    for (const file of files) await upload(file);
+    input.value = ""; // sent already: the form carries their ids, not the files again
+  }
+
+  input.addEventListener("change", () => take([...input.files]));
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("is-over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("is-over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("is-over");
+    take([...event.dataTransfer.files]);
+  });
+  zone.addEventListener("click", (event) => {
+    if (event.target.matches("[data-remove-upload]")) event.target.closest("li").remove();
+  });
+}
+
+// --- Forms sent once ------------------------------------------------------------------------------------
+
+function sendOnce(form) {
+  if (!once(form, "onceBound")) return;
+  form.addEventListener("submit", () => {
+    for (const button of form.querySelectorAll("button[type=submit]")) button.disabled = true;
+  });
+  form.addEventListener("htmx:afterRequest", (event) => {
+    for (const button of form.querySelectorAll("button[type=submit]")) button.disabled = false;
+    if (event.detail.successful && form.matches("[data-reply]")) {
+      form.reset();
+      form.querySelector("[data-uploads]")?.replaceChildren();
+    }
+  });
+}
+
+// --- Sign-in with a wallet: Keplr and Leap share the API --------------------------------------------------
+
+function walletSignIn(panel) {
+  const error = document.getElementById("wallet-error");
+  const fail = (text) => { error.textContent = text; error.hidden = false; };
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      credentials: "same-origin",
+      body: JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error || `The server refused (${response.status}).`);
+    return data;
+  }
+
+  for (const button of panel.querySelectorAll("[data-wallet]")) {
+    button.addEventListener("click", async () => {
+      error.hidden = true;
+      const name = button.dataset.wallet;
+      const wallet = window[name];
+      if (!wallet) {
+        fail(`${name === "leap" ? "Leap" : "Keplr"} is not installed in this browser.`);
+        return;
+      }
+      button.disabled = true;
+      try {
+        const chainId = panel.dataset.chainId || "virtengine-1";
+        await wallet.enable(chainId);
+        const key = await wallet.getKey(chainId);
+        const address = key.bech32Address;
+        const challenge = await post(panel.dataset.challengeUrl, { address });
+        const signed = await wallet.signArbitrary(challenge.chain_id, address, challenge.text);
+        const done = await post(panel.dataset.verifyUrl, {
+          token: challenge.token,
+          address,
+          signature: signed.signature,
+          pub_key: signed.pub_key.value,
+          mode: "arbitrary",
+          next: panel.dataset.next,
+        });
+        location.assign(done.redirect);
+      } catch (problem) {
+        fail(problem.message || String(problem));
+        button.disabled = false;
+      }
+    });
+  }
+}
+
+// --- Start ------------------------------------------------------------------------------------------------
+
+renderTimes();
+window.setInterval(() => renderTimes(), 30000);
+// Swapped-in parts (out-of-band ones included) show their times like the rest of the page.
+document.body.addEventListener("htmx:afterSettle", () => renderTimes());
+function bind(root) {
+  for (const form of root.querySelectorAll("form[data-once]")) sendOnce(form);
+  for (const zone of root.querySelectorAll("[data-dropzone]")) dropzone(zone);
+}
+bind(document);
+document.body.addEventListener("htmx:load", (event) => { if (event.detail.elt.querySelectorAll) bind(event.detail.elt); });
+const walletPanel = document.querySelector("[data-wallet-sign-in]");
+if (walletPanel) walletSignIn(walletPanel);
+const listSection = document.querySelector("[data-live-list]");
+if (listSection) liveList(listSection);
+const ticketArticle = document.getElementById("ticket");
+if (ticketArticle) liveTicket(ticketArticle);
