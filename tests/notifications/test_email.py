@@ -192,6 +192,8 @@ def test_one_click_unsubscribe_turns_email_off(world, smtp, apis) -> None:
     page = apis.anonymous.client.get(path)  # following the link shows a confirmation, changes nothing
     assert page.status_code == 200
     assert b"<form" in page.content
+    assert b"style=" not in page.content  # the pages' CSP allows no inline style
+    assert "Content-Security-Policy" in page.headers
     assert not EmailPreference.objects.filter(email_enabled=False).exists()
     clicked = apis.anonymous.client.post(
         path, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
