@@ -7,7 +7,6 @@ import datetime
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
 from core.errors import Forbidden, NotFound
@@ -87,9 +86,9 @@ def _with_email(users: QuerySet) -> QuerySet:
     return users.filter(is_active=True).exclude(email="")
 
 
-def provider_member_recipients(provider_id: int) -> list[AbstractBaseUser]:
+def provider_member_recipients(provider_id: int) -> QuerySet:
     """Members of a provider who have an email address."""
-    return list(_with_email(get_user_model().objects.filter(provider_membership__provider_id=provider_id)))
+    return _with_email(get_user_model().objects.filter(provider_membership__provider_id=provider_id))
 
 
 def support_recipients() -> QuerySet:
@@ -97,20 +96,19 @@ def support_recipients() -> QuerySet:
     return _with_email(get_user_model().objects.filter(is_staff=True, groups__name=SUPPORT_GROUP)).distinct()
 
 
-def customer_recipients(addresses: Iterable[str]) -> list[CustomerIdentity]:
+def customer_recipients(addresses: Iterable[str]) -> QuerySet[CustomerIdentity]:
     """Customer identities among `addresses` with an email address (their own, or their portal user's)."""
-    wanted = [address for address in addresses if address]
-    identities = CustomerIdentity.objects.filter(address__in=wanted).select_related("user")
-    return [identity for identity in identities if customer_email(identity)]
+    return CustomerIdentity.objects.filter(address__in=[a for a in addresses if a]).filter(
+        Q(email__gt="") | Q(user__is_active=True, user__email__gt="")
+    )
 
 
 def customer_email(identity: CustomerIdentity) -> str:
+    """Where a customer's email goes: the identity's own address, else their (active) portal user's."""
     if identity.email:
         return identity.email
     user = identity.user
-    if user is not None and user.is_active:
-        return user.email
-    return ""
+    return user.email if user is not None and user.is_active else ""
 
 
 def opted_in(topic: str) -> Q:

@@ -25,7 +25,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -33,7 +33,14 @@ from django.utils import timezone
 from core.parties import Party, PartyKind
 from notifications import routing
 from notifications.models import EmailPreference, PendingEmail
-from notifications.selectors import opted_in, preference_of, support_recipients
+from notifications.selectors import (
+    customer_email,
+    customer_recipients,
+    opted_in,
+    preference_of,
+    provider_member_recipients,
+    support_recipients,
+)
 from providers.models import CustomerIdentity
 from providers.selectors import party_for_user
 from tickets.models import Comment, Ticket, TicketEvent, format_ticket_number
@@ -61,9 +68,8 @@ class _Recipient:
 
 
 def _users_for(role: str, ticket: Ticket) -> QuerySet:
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
     if role == Role.PROVIDER:
-        return users.filter(provider_membership__provider_id=ticket.provider_id)
+        return provider_member_recipients(ticket.provider_id)
     return support_recipients()
 
 
@@ -71,11 +77,8 @@ def _recipients(event: TicketEvent, ticket: Ticket) -> list[_Recipient]:
     found: dict[str, _Recipient] = {}
     for route in routing.routes_for(event):
         if route.role == Role.CUSTOMER:
-            addresses = {ticket.customer_address, ticket.created_by_address} - {""}
-            identities = (
-                CustomerIdentity.objects.filter(address__in=addresses)
-                .filter(Q(email__gt="") | Q(user__is_active=True, user__email__gt=""))
-                .filter(opted_in(route.topic))
+            identities = customer_recipients({ticket.customer_address, ticket.created_by_address}).filter(
+                opted_in(route.topic)
             )
             for pk in identities.values_list("pk", flat=True):
                 found.setdefault(f"customer:{pk}", _Recipient(f"customer:{pk}", route.role, customer_id=pk))
@@ -167,7 +170,7 @@ def _addressee(row: PendingEmail) -> Addressee | None:
         if identity is None:
             return None
         user = identity.user
-        email = identity.email or (user.email if user is not None and user.is_active else "")
+        email = customer_email(identity)
         party = Party(
             kind=PartyKind.CUSTOMER,
             label=user.get_username() if user is not None else identity.address,
