@@ -373,3 +373,23 @@ def test_logs_past_their_retention_are_purged_and_open_deliveries_kept(
     assert tasks.notifications_log_purge_task() == 2  # the delivered delivery and its attempt
     assert list(WebhookDelivery.objects.values_list("state", flat=True)) == ["retrying"]
     assert WebhookAttempt.objects.count() == 1
+
+
+def test_the_delivery_log_costs_the_same_queries_whatever_its_page_size(
+    world, apis, receiver, fast_webhooks, django_assert_max_num_queries
+) -> None:
+    created = register(apis.provider_a, receiver)
+    for _ in range(3):
+        activity(world, ticket_count=2)
+    deliver()
+    path = f"/api/v1/webhooks/{created['id']}/deliveries"
+    apis.provider_a.get(path, limit=1)  # warm the credential cache
+    for limit in (5, 30):
+        with django_assert_max_num_queries(4):
+            response = apis.provider_a.get(path, limit=limit)
+        assert len(response.json()) == limit
+    first_page = apis.provider_a.get(path, limit=10)
+    next_url = first_page.headers["Link"].split(";")[0].strip("<>")
+    cursor = next_url.split("cursor=")[1]
+    second = apis.provider_a.get(path, limit=10, cursor=cursor).json()
+    assert {d["id"] for d in second}.isdisjoint({d["id"] for d in first_page.json()})
