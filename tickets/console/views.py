@@ -136,7 +136,7 @@ def ticket_page(
         "open_ticket": open_ticket,
         "can_work": request.user.has_perm(WORK_PERMISSION),
         "linkable": selectors.linkable_deployments(party, detail) if open_ticket else [],
-        "mine": ticket["assigned_to"] == request.user.get_username(),
+        "mine": detail.row["assigned_to_username"] == request.user.get_username(),
         "verification": bound.pop("verification", None),
         "urls": {
             action: reverse("admin:tickets_ticket_act", args=[ticket["id"], action])
