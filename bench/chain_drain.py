@@ -33,33 +33,20 @@ BROKER_DB = 12  # a Redis database of its own: the bench's drain tasks reach onl
 
 def configure(workdir: Path) -> dict[str, str]:
     """Environment for this process and the worker: services, bench database and broker, temp ledger."""
-    from server import devservices
-
-    services = devservices.ensure_running(
-        want_postgres=not os.environ.get("DATABASE_URL"), want_redis=not os.environ.get("REDIS_URL")
+    return bench_environment(
+        database=DATABASE,
+        broker_db=BROKER_DB,
+        cache_prefix="ves-chainbench",
+        VE_CHAIN_BACKEND="local",
+        VE_CHAIN_LEDGER_PATH=str(workdir / "ledger" / "ledger.jsonl"),
+        VE_CHAIN_NODE_KEY_PATH=str(workdir / "ledger" / "node.key"),
+        VE_CHAIN_SUPPORT_KEY_PATH=str(workdir / "support.key"),
+        VE_CHAIN_SIGNER_KEY_PATH=str(workdir / "signer.key"),
     )
-    database_url = os.environ.get("DATABASE_URL") or services.database_url
-    redis_url = os.environ.get("REDIS_URL") or services.redis_url
-    base, _, last = redis_url.rpartition("/")
-    broker = f"{base}/{BROKER_DB}" if last.isdigit() else f"{redis_url.rstrip('/')}/{BROKER_DB}"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DATABASE_NAME": os.environ.get("DATABASE_NAME", DATABASE),
-        "CELERY_BROKER_URL": broker,
-        "VE_CACHE_PREFIX": "ves-chainbench",
-        "VE_CHAIN_BACKEND": "local",
-        "VE_CHAIN_LEDGER_PATH": str(workdir / "ledger" / "ledger.jsonl"),
-        "VE_CHAIN_NODE_KEY_PATH": str(workdir / "ledger" / "node.key"),
-        "VE_CHAIN_SUPPORT_KEY_PATH": str(workdir / "support.key"),
-        "VE_CHAIN_SIGNER_KEY_PATH": str(workdir / "signer.key"),
-    }
-    os.environ.update(env)
-    return env
 
 
-from bench.common import recreate_database  # noqa: E402 - after sys.path is set
+from bench.common import bench_environment, recreate_database  # noqa: E402 - after sys.path is set
+from tests.system.processes import celery_worker_command  # noqa: E402
 
 
 def flush_broker(url: str) -> None:
@@ -150,21 +137,7 @@ def throughput(args, customer, provider, deployments) -> float:
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config.celery_app",
-        "worker",
-        "--pool=solo",
-        "-l",
-        "warning",
-        "--without-heartbeat",
-        "--without-gossip",
-        "--without-mingle",
-    ]
-    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+    return subprocess.Popen(celery_worker_command("--pool=solo"), cwd=ROOT, env={**os.environ, **env})
 
 
 def lag(args, env, customer, provider, deployments) -> tuple[float, float]:

@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
+
+
+def bench_environment(*, database: str, broker_db: int, cache_prefix: str, **extra: str) -> dict[str, str]:
+    """Environment for a benchmark and the processes it starts: PostgreSQL and Redis (embedded unless
+    DATABASE_URL / REDIS_URL are set), the bench's own database, a Redis database of its own as the broker
+    (its tasks reach only its workers), and `extra` settings. Also applied to this process."""
+    from server import devservices
+
+    services = devservices.ensure_running(
+        want_postgres=not os.environ.get("DATABASE_URL"), want_redis=not os.environ.get("REDIS_URL")
+    )
+    database_url = os.environ.get("DATABASE_URL") or services.database_url
+    redis_url = os.environ.get("REDIS_URL") or services.redis_url
+    base, _, last = redis_url.rpartition("/")
+    broker = f"{base}/{broker_db}" if last.isdigit() else f"{redis_url.rstrip('/')}/{broker_db}"
+    env = {
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DATABASE_NAME": os.environ.get("DATABASE_NAME", database),
+        "CELERY_BROKER_URL": broker,
+        "VE_CACHE_PREFIX": cache_prefix,
+        **extra,
+    }
+    os.environ.update(env)
+    return env
 
 
 def _admin_connection() -> Any:

@@ -1,6 +1,7 @@
 """Admin for providers, their members and credentials, deployments and customer identities."""
 
 from django.contrib import admin
+from django.db import models
 
 from providers.models import (
     CustomerIdentity,
@@ -22,6 +23,8 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     list_display = ("name", "address", "api_endpoint", "created_at")
     search_fields = ("name", "address")
     inlines = (MembershipInline,)
+    # A provider API without a scheme is an HTTPS one (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(ProviderCredential)
@@ -53,6 +56,6 @@ class DeploymentAdmin(admin.ModelAdmin):
 
 @admin.register(CustomerIdentity)
 class CustomerIdentityAdmin(admin.ModelAdmin):
-    list_display = ("address", "user", "created_at")
-    search_fields = ("address", "user__username")
+    list_display = ("address", "user", "email", "created_at")
+    search_fields = ("address", "user__username", "email")
     raw_id_fields = ("user",)

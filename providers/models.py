@@ -98,6 +98,8 @@ class CustomerIdentity(models.Model):
     )
     address = models.CharField(max_length=90, unique=True)
     envelope_public_key = models.CharField(max_length=64, blank=True)
+    # Where ticket email goes (the portal user's address when blank); a wallet-only customer has only this.
+    email = models.EmailField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

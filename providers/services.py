@@ -14,6 +14,8 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -142,9 +144,14 @@ def deployment_register(*, lease_id: str, provider: ProviderAccount, name: str =
 
 
 def customer_identity_link(
-    *, address: str, user: AbstractBaseUser | None = None, envelope_public_key: str = ""
+    *,
+    address: str,
+    user: AbstractBaseUser | None = None,
+    envelope_public_key: str = "",
+    email: str = "",
 ) -> CustomerIdentity:
-    """Link a chain address to a portal user (or record a wallet-only identity when `user` is None)."""
+    """Link a chain address to a portal user (or record a wallet-only identity when `user` is None), with
+    the email address ticket notifications go to (the user's own when not given)."""
     _require_address("address", address)
     _require_envelope_key(envelope_public_key)
     defaults: dict[str, object] = {}
@@ -152,6 +159,14 @@ def customer_identity_link(
         defaults["user"] = user
     if envelope_public_key:
         defaults["envelope_public_key"] = envelope_public_key
+    if email:
+        try:
+            validate_email(email)
+        except DjangoValidationError as error:
+            raise ValidationFailed(
+                "email is not an email address.", fields={"email": list(error.messages)}
+            ) from error
+        defaults["email"] = email
     try:
         with transaction.atomic():
             identity, _ = CustomerIdentity.objects.update_or_create(address=address, defaults=defaults)
@@ -186,7 +201,7 @@ def support_staff_create(*, username: str, email: str = "", password: str | None
 # What a support agent may do in the console unless a superuser grants more: see every support model,
 # and work tickets (through the services). Editing providers, credentials or SLA policies is not included.
 SUPPORT_APPS = ("tickets", "providers", "chain", "notifications")
-SUPPORT_EXTRA_PERMISSIONS = (("tickets", "work_ticket"),)
+SUPPORT_EXTRA_PERMISSIONS = (("tickets", "work_ticket"), ("notifications", "manage_webhooks"))
 
 
 def support_group() -> Group:

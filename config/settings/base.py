@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "providers",
     "tickets",
     "chain",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -281,7 +282,11 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"walletSignature": []}, {"providerHmac": []}, {"portalSession": []}],
     "AUTHENTICATION_WHITELIST": [],
-    "ENUM_NAME_OVERRIDES": {"PartyTypeEnum": ["customer", "provider", "support", "system"]},
+    "ENUM_NAME_OVERRIDES": {
+        "PartyTypeEnum": ["customer", "provider", "support", "system"],
+        "WebhookEndpointStateEnum": "notifications.models.WebhookEndpoint.State",
+        "WebhookDeliveryStateEnum": "notifications.models.WebhookDelivery.State",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.openapi.add_common_error_responses",
@@ -382,4 +387,62 @@ CELERY_BEAT_SCHEDULE["chain-outbox-sweep"] = {
     "schedule": VE_CHAIN_SWEEP_SECONDS,
     # A sweep that waited longer than its own period is redundant with the next one.
     "options": {"expires": VE_CHAIN_SWEEP_SECONDS},
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Webhooks and email (`notifications` app).
+# The public base URL of the portal: links in emails (ticket pages, unsubscribe) start with it.
+VE_PUBLIC_BASE_URL = env("VE_PUBLIC_BASE_URL", default="http://localhost:8000")
+# Email: Django's email framework. Console in development, SMTP in production (EMAIL_HOST, ...).
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="VirtEngine Support <support@localhost>")
+# Several events on one ticket within this window of the first become one email.
+VE_EMAIL_DIGEST_WINDOW_SECONDS = env.float("VE_EMAIL_DIGEST_WINDOW_SECONDS", default=120.0)
+VE_EMAIL_MAX_ATTEMPTS = env.int("VE_EMAIL_MAX_ATTEMPTS", default=8)
+VE_EMAIL_RETRY_BASE_SECONDS = env.float("VE_EMAIL_RETRY_BASE_SECONDS", default=30.0)
+VE_EMAIL_RETRY_MAX_SECONDS = env.float("VE_EMAIL_RETRY_MAX_SECONDS", default=3600.0)
+VE_EMAIL_CLAIM_LEASE_SECONDS = env.int("VE_EMAIL_CLAIM_LEASE_SECONDS", default=300)
+VE_EMAIL_SWEEP_SECONDS = env.float("VE_EMAIL_SWEEP_SECONDS", default=30.0)
+# Webhooks. Deliveries to private, loopback, link-local, multicast or reserved addresses are refused unless
+# this is on (the development and test settings turn it on); checked on the resolved address at connect time.
+VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+VE_WEBHOOK_TIMEOUT_SECONDS = env.float("VE_WEBHOOK_TIMEOUT_SECONDS", default=10.0)  # whole attempt
+VE_WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("VE_WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5.0)
+# Seconds between attempts (Standard Webhooks' schedule: ~27 h in all); the delivery gives up after the last.
+VE_WEBHOOK_RETRY_SCHEDULE = env.list(
+    "VE_WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+# An endpoint is disabled (and its provider emailed) after failing without a success for this long and at
+# least this many attempts.
+VE_WEBHOOK_DISABLE_AFTER_SECONDS = env.float("VE_WEBHOOK_DISABLE_AFTER_SECONDS", default=86400.0)
+VE_WEBHOOK_DISABLE_MIN_FAILURES = env.int("VE_WEBHOOK_DISABLE_MIN_FAILURES", default=10)
+VE_WEBHOOK_SECRET_ROTATION_GRACE_SECONDS = env.int("VE_WEBHOOK_SECRET_ROTATION_GRACE_SECONDS", default=86400)
+VE_WEBHOOK_CONCURRENCY = env.int("VE_WEBHOOK_CONCURRENCY", default=16)  # sending threads per worker process
+VE_WEBHOOK_BATCH_SIZE = env.int("VE_WEBHOOK_BATCH_SIZE", default=200)
+VE_WEBHOOK_MAX_BATCHES = env.int("VE_WEBHOOK_MAX_BATCHES", default=500)
+VE_WEBHOOK_CLAIM_LEASE_SECONDS = env.int("VE_WEBHOOK_CLAIM_LEASE_SECONDS", default=120)
+VE_WEBHOOK_TRIGGER_DEBOUNCE_SECONDS = env.int("VE_WEBHOOK_TRIGGER_DEBOUNCE_SECONDS", default=30)
+VE_WEBHOOK_SWEEP_SECONDS = env.float("VE_WEBHOOK_SWEEP_SECONDS", default=5.0)
+# Finished deliveries (with their attempts) and emails are kept this long in the logs.
+VE_NOTIFICATIONS_LOG_RETENTION_DAYS = env.int("VE_NOTIFICATIONS_LOG_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["notifications-log-purge"] = {
+    "task": "notifications.tasks.notifications_log_purge_task",
+    "schedule": 86400.0,
+}
+CELERY_BEAT_SCHEDULE["webhook-delivery-sweep"] = {
+    "task": "notifications.tasks.webhook_deliver_task",
+    "schedule": VE_WEBHOOK_SWEEP_SECONDS,
+    "options": {"expires": VE_WEBHOOK_SWEEP_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["email-sweep"] = {
+    "task": "notifications.tasks.email_sweep_task",
+    "schedule": VE_EMAIL_SWEEP_SECONDS,
+    "options": {"expires": VE_EMAIL_SWEEP_SECONDS},
 }

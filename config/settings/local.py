@@ -11,3 +11,6 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # served from the apps' static folders, no collectstatic
 WHITENOISE_AUTOREFRESH = True  # edited static files are served at once
+# Mail goes to the console, and webhooks may reach services on this machine.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=True)

@@ -19,3 +19,5 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Webhooks never reach private or loopback addresses in production unless an operator says so.
+VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)

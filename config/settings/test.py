@@ -35,3 +35,7 @@ STORAGES = {
         "OPTIONS": {"location": str(MEDIA_ROOT) + "/attachments"},
     },
 }
+# Tests deliver webhooks to receivers on 127.0.0.1 (the SSRF tests turn this off), and send email only where
+# a test points the SMTP backend at its own server.
+VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")

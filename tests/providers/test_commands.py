@@ -81,3 +81,11 @@ def test_seed_demo_loads_every_status_once() -> None:
     count = Ticket.objects.count()
     run("seed_demo", "--if-empty")
     assert Ticket.objects.count() == count
+
+
+def test_link_customer_records_where_ticket_email_goes() -> None:
+    owner = make_address()
+    run("link_customer", owner, "carol", "--email", "carol@example.test")
+    assert CustomerIdentity.objects.get(address=owner).email == "carol@example.test"
+    with pytest.raises(CommandError):
+        run("link_customer", make_address(), "dave", "--email", "not-an-address")

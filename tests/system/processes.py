@@ -36,6 +36,15 @@ def wait_for_port(port: int, *, timeout: float = 30, process: subprocess.Popen |
     raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
 
 
+def celery_worker_command(*options: str) -> list[str]:
+    """A Celery worker of the app, quiet and without gossip, mingle or heartbeat; `options` such as
+    `--pool=solo` or `--beat`."""
+    return [
+        *(sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", *options),
+        *("-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"),
+    ]
+
+
 def stop_process(process: subprocess.Popen) -> None:
     """Ask a child process to stop, give it 10 s, then kill it."""
     if process.poll() is None:

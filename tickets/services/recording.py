@@ -1,9 +1,10 @@
 """What every ticket service does the same way: lock the ticket, check the input, append the event.
 
 `record_events` is the single place events are written (`record_event` for one): it numbers each event
-(gap-free per ticket, and separately for what customers see), queues their chain outbox rows in the same
-transaction, and schedules the after-commit hooks (real-time broadcast, outbox drain) — for one event of
-one ticket or, in one round trip each, for a batch across many tickets (the SLA sweep).
+(gap-free per ticket, and separately for what customers see), queues their chain outbox rows, webhook
+deliveries and emails in the same transaction, and schedules the after-commit hooks (real-time broadcast,
+outbox drain, delivery tasks) — for one event of one ticket or for a batch across many tickets (the SLA
+sweep: one insert each for the events and their outbox rows).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from chain.services import outbox_enqueue_many
 from core.bulk import bulk_insert, bulk_update
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.parties import Party, PartyKind
+from notifications.services import notifications_enqueue
 from tickets import states
 from tickets.hooks import schedule_event_hooks
 from tickets.models import Ticket, TicketEvent
@@ -90,6 +92,7 @@ def record_events(new_events: Sequence[NewEvent]) -> list[TicketEvent]:
     """
     events = bulk_insert(TicketEvent, [_numbered(new) for new in new_events])
     outbox_enqueue_many(events=events)
+    notifications_enqueue([(event, new.ticket) for new, event in zip(new_events, events, strict=True)])
     schedule_event_hooks(*events)
     return events
 

@@ -79,8 +79,13 @@ THRESHOLDS = (
     Threshold("resolution", Kind.SLA_WARNING, "res_warn", "sla_resolution_warned_at"),
     Threshold("resolution", Kind.SLA_BREACHED, "res_breach", "sla_resolution_breached_at"),
 )
+# What the sweep reads and writes of a claimed ticket — the notifications of its events included (who is
+# told: the provider's members, the customer): a field left out here would be a query per ticket.
 _CLAIMED_FIELDS = (
     "id",
+    "provider_id",
+    "customer_address",
+    "created_by_address",
     "last_seq",
     "last_public_seq",
     "status",

@@ -118,7 +118,9 @@ def sla_indicator(ticket: dict[str, Any]) -> dict[str, str] | None:
         return None
     sla = ticket.get("sla") or {}
     first, resolution = sla.get("first_response") or {}, sla.get("resolution") or {}
-    name, target = ("First response", first) if first and first.get("met") is None else ("Resolution", resolution)
+    name, target = (
+        ("First response", first) if first and first.get("met") is None else ("Resolution", resolution)
+    )
     if not target:
         return None
     if target.get("breached") or target.get("met") is False:

@@ -14,6 +14,9 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--password", default=None)
         parser.add_argument("--envelope-public-key", default="")
+        parser.add_argument(
+            "--email", default="", help="Where ticket notifications go (default: the user's)."
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         user = services.user_ensure(
@@ -25,6 +28,7 @@ class Command(BaseCommand):
                 address=str(options["address"]),
                 user=user,
                 envelope_public_key=str(options["envelope_public_key"]),
+                email=str(options["email"]),
             )
         except ApplicationError as error:
             raise CommandError(error.message) from error

@@ -1,0 +1,248 @@
+"""Benchmark: webhook delivery lag and rate (target: p99 lag < 2 s from commit to receipt at 100 events/s).
+
+On a database of its own (`virtengine_webhookbench`, recreated each run): 10 webhook endpoints on a local
+receiver (uvicorn + httptools, verifying every delivery with svix) and real Celery worker processes
+(prefork, triggered after commit by the event hook, as in production). A producer writes 10,000 ticket
+events (customer replies) through the services at a steady 100/s; each event goes to the endpoints of its
+ticket's provider (`--fanout` endpoints per provider: 1 = each event to one endpoint, 10 = every event to
+all 10). Lag = the receiver's arrival time − the event's `created_at` (set inside the event's transaction,
+so the lag includes the commit itself). The chain anchoring trigger is off in the producer: this measures
+the webhook path alone.
+
+    .venv/bin/python bench/webhook_delivery.py [--events 10000] [--rate 100] [--fanout 1] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATABASE = "virtengine_webhookbench"
+BROKER_DB = 11
+ENDPOINTS = 10
+
+
+def configure() -> dict[str, str]:
+    return bench_environment(
+        database=DATABASE,
+        broker_db=BROKER_DB,
+        cache_prefix="ves-webhookbench",
+        VE_WEBHOOK_ALLOW_PRIVATE_ADDRESSES="true",
+        EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
+    )
+
+
+from bench.common import bench_environment, recreate_database  # noqa: E402 - after sys.path is set
+from tests.system.processes import celery_worker_command, free_port, stop_process, wait_for_port  # noqa: E402
+
+
+def make_world(args, port: int, workdir: Path):
+    """Providers with `fanout` endpoints each (10 in all), a wallet-only customer, tickets per provider."""
+    from core.parties import Party, PartyKind
+    from notifications.services import webhook_endpoint_create
+    from providers.models import CustomerIdentity, Deployment, ProviderAccount
+    from providers.selectors import provider_party
+    from tests.factories import make_address
+    from tickets import services
+    from tickets.presenter import SHAPES
+
+    owner = make_address()
+    CustomerIdentity.objects.create(address=owner)
+    customer = Party(kind=PartyKind.CUSTOMER, label="bench-customer", address=owner)
+    secrets, tickets = {}, []
+    for p in range(ENDPOINTS // args.fanout):
+        provider = ProviderAccount.objects.create(address=make_address(), name=f"Bench provider {p}")
+        for e in range(args.fanout):
+            path = f"/e/{p}/{e}"
+            created = webhook_endpoint_create(
+                actor=provider_party(provider),
+                url=f"http://127.0.0.1:{port}{path}",
+                event_types=sorted(SHAPES),
+            )
+            secrets[path] = created.secret
+        for d in range(args.tickets_per_provider):
+            deployment = Deployment.objects.create(
+                lease_id=f"{owner}/{p * 1000 + d + 1}/1/1",
+                owner_address=owner,
+                dseq=p * 1000 + d + 1,
+                provider=provider,
+            )
+            tickets.append(
+                services.ticket_create(
+                    actor=customer,
+                    deployment_id=deployment.lease_id,
+                    subject=f"Bench {p}/{d}",
+                    description="Bench.",
+                )
+            )
+    secrets_path = workdir / "secrets.json"
+    secrets_path.write_text(json.dumps(secrets))
+    return customer, tickets, secrets_path
+
+
+def start_receiver(port: int, secrets_path: Path) -> subprocess.Popen:
+    command = [
+        sys.executable, "-m", "uvicorn", "bench.webhook_receiver:app", "--host", "127.0.0.1", "--port", str(port),
+        "--log-level", "warning", "--no-access-log", "--http", "httptools", "--loop", "uvloop",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "VE_BENCH_SECRETS": str(secrets_path)})
+    wait_for_port(port, process=process)
+    return process
+
+
+def start_workers(env: dict[str, str], workers: int) -> subprocess.Popen:
+    command = celery_worker_command(f"--concurrency={workers}", "--pool=prefork")
+    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+
+
+def dump(port: int) -> list:
+    import requests
+
+    return requests.get(f"http://127.0.0.1:{port}/dump", timeout=30).json()
+
+
+def wait_delivered(first_id: int, timeout: float) -> int:
+    from notifications.models import WebhookDelivery
+
+    deadline = time.monotonic() + timeout
+    window = WebhookDelivery.objects.filter(id__gt=first_id)
+    while time.monotonic() < deadline:
+        left = window.exclude(state=WebhookDelivery.State.DELIVERED).count()
+        if not left:
+            return 0
+        time.sleep(0.25)
+    return left
+
+
+def produce(args, customer, tickets) -> float:
+    from django.db import connection as main_connection
+
+    from tickets import services
+
+    main_connection.close()
+    started = time.perf_counter()
+
+    def producer(index: int) -> None:
+        from django.db import connection
+
+        try:
+            for n in range(index, args.events, args.producers):
+                pause = started + n / args.rate - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                ticket = tickets[n % len(tickets)]
+                services.comment_add(actor=customer, ticket_id=ticket.pk, body=f"Bench reply {n}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=producer, args=(i,)) for i in range(args.producers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def report(args, records, first_id: int, produced_in: float) -> float:
+    from notifications.models import WebhookDelivery
+    from tickets.models import TicketEvent
+
+    window = WebhookDelivery.objects.filter(id__gt=first_id)
+    expected = {str(pid) for pid in window.values_list("public_id", flat=True)}
+    created = {
+        (str(t), s): c.timestamp()
+        for t, s, c in TicketEvent.objects.filter(pk__in=window.values("event_id")).values_list(
+            "ticket_id", "seq", "created_at"
+        )
+    }
+    seen = [r for r in records if r[1] in expected]
+    ids = [r[1] for r in seen]
+    lags = sorted(r[0] - created[(r[3], r[4])] for r in seen)
+    unverified = sum(1 for r in seen if not r[5])
+    first_commit = min(created.values())
+    last_receipt = max(r[0] for r in seen)
+    rate = len(set(ids)) / (last_receipt - first_commit)
+    p50 = statistics.median(lags)
+    p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+    print(
+        f"{args.events} events in {produced_in:.1f} s ({args.events / produced_in:.0f} events/s, {args.producers} "
+        f"producer threads), {ENDPOINTS} endpoints ({args.fanout} per provider): {len(expected)} deliveries expected, "
+        f"{len(set(ids))} received, {len(ids) - len(set(ids))} duplicate ids, {unverified} failed svix verification"
+    )
+    print(
+        f"deliveries/s over the run: {rate:,.0f}; lag commit -> receipt: p50 {p50 * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms, max {lags[-1] * 1000:.0f} ms (target p99 < 2 s); workers: {args.workers} "
+        f"prefork processes x VE_WEBHOOK_CONCURRENCY sending threads"
+    )
+    return p99
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=100.0, help="events/s")
+    parser.add_argument("--fanout", type=int, default=1, choices=[1, 2, 5, 10], help="endpoints per provider")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--producers", type=int, default=4, help="producer threads")
+    parser.add_argument("--tickets-per-provider", type=int, default=20)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="webhookbench-") as tmp:
+        env = configure()
+        import django
+
+        django.setup()
+        recreate_database()
+        import redis
+        from django.core.management import call_command
+        from django.db import connection
+
+        connection.close()
+        call_command("migrate", verbosity=0)
+        redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
+        from chain.services import outbox_drain_trigger
+        from notifications.models import WebhookDelivery
+        from tickets.hooks import unregister_event_hook
+
+        unregister_event_hook(outbox_drain_trigger)  # the webhook path alone
+        port = free_port()
+        customer, tickets, secrets_path = make_world(args, port, Path(tmp))
+        receiver = start_receiver(port, secrets_path)
+        workers = start_workers(env, args.workers)
+        try:
+            from notifications.services import webhook_request_delivery
+
+            time.sleep(3)  # worker boot
+            webhook_request_delivery()  # the tickets' own deliveries: warm-up, not measured
+            if wait_delivered(0, 60):
+                print("warm-up deliveries did not all arrive")
+                return 1
+            first_id = WebhookDelivery.objects.order_by("-id").values_list("id", flat=True).first()
+            produced_in = produce(args, customer, tickets)
+            left = wait_delivered(first_id, 120)
+            records = dump(port)
+        finally:
+            workers.send_signal(signal.SIGTERM)
+            workers.wait(timeout=60)
+            stop_process(receiver)
+        if left:
+            print(f"{left} deliveries not delivered within 120 s of the last event")
+        p99 = report(args, records, first_id, produced_in)
+    return 0 if p99 < 2.0 and not left else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Reaching people off-screen: provider webhook endpoints with their delivery outbox and log, and email
+notifications (per-recipient preferences, pending digests).
+
+No side effects here: every write goes through `notifications.services`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+
+URL_MAX_LENGTH = 2000
+DESCRIPTION_MAX_LENGTH = 200
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of a provider's that receives the ticket events it chose, signed (Standard Webhooks)."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DISABLED = "disabled", "Disabled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.ForeignKey(
+        "providers.ProviderAccount", on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    url = models.URLField(max_length=URL_MAX_LENGTH)
+    description = models.CharField(max_length=DESCRIPTION_MAX_LENGTH, blank=True)
+    event_types = ArrayField(models.CharField(max_length=32))
+    # `whsec_…`, encrypted at rest (core.secrets); shown once, on creation and on rotation.
+    secret_ciphertext = models.BinaryField()
+    # After a rotation deliveries are signed with both secrets until this one expires, so a receiver can
+    # switch without dropping a delivery.
+    previous_secret_ciphertext = models.BinaryField(null=True, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.TextField(blank=True)
+    # Set once the provider's members were told about an automatic disable.
+    disabled_notice_sent_at = models.DateTimeField(null=True, blank=True)
+    # The current run of failed attempts (reset by a success): what the automatic disable looks at.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    created_by_label = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["provider", "state"], name="webhook_endpoint_provider_idx")]
+        # Support's one write permission here (the support group holds it): register, change, rotate,
+        # enable, disable and delete any provider's endpoints, and redeliver, in the console.
+        permissions = [("manage_webhooks", "Can manage providers' webhook endpoints in the support console")]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: the outbox row (queued in the event's transaction) and its log entry.
+
+    `public_id` is the `webhook-id` header: the same on every attempt and redelivery, so receivers can
+    drop duplicates. `body` is frozen at the first attempt, so every attempt sends the same bytes.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RETRYING = "retrying", "Failed, retrying"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed (gave up)"
+
+    OPEN_STATES = (State.PENDING, State.RETRYING)
+
+    id = models.BigAutoField(primary_key=True)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey("tickets.TicketEvent", on_delete=models.CASCADE, related_name="+")
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveIntegerField()
+    event_type = models.CharField(max_length=32)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # Attempts since it was queued or last redelivered: its place on the back-off schedule.
+    round_attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    body = models.BinaryField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "event"], name="unique_webhook_delivery_per_event")
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=models.Q(state__in=["pending", "retrying"]),
+                name="webhook_delivery_due_idx",
+            ),
+            # The claim's "is an earlier event of this ticket still open for this endpoint?" probe.
+            models.Index(
+                fields=["endpoint", "ticket", "seq"],
+                condition=models.Q(state__in=["pending", "retrying"]),
+                name="webhook_delivery_open_idx",
+            ),
+            models.Index(fields=["endpoint", "-created_at", "-id"], name="webhook_delivery_log_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.state})"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery: when, what came back, how long it took."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success (2xx)"
+        HTTP_ERROR = "http_error", "HTTP error"
+        TIMEOUT = "timeout", "Timed out"
+        CONNECTION_ERROR = "connection_error", "Connection error"
+        REFUSED = "refused", "Refused address"
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField()
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id}#{self.number} {self.outcome}"
+
+
+class EmailPreference(models.Model):
+    """What one recipient wants by email: a master switch (what unsubscribing turns off) and topics.
+
+    A customer's preference belongs to their identity (a wallet-only customer has no portal user), a
+    provider member's or support agent's to their user. No row means the defaults (everything on).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="email_preference",
+    )
+    customer = models.OneToOneField(
+        "providers.CustomerIdentity",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="email_preference",
+    )
+    email_enabled = models.BooleanField(default=True)
+    replies = models.BooleanField(default=True)
+    status_changes = models.BooleanField(default=True)
+    new_tickets = models.BooleanField(default=True)
+    escalations = models.BooleanField(default=True)
+    sla_breaches = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, customer__isnull=True)
+                | models.Q(user__isnull=True, customer__isnull=False),
+                name="email_preference_one_recipient",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"email preference of {self.user_id or self.customer_id}"
+
+
+class PendingEmail(models.Model):
+    """One email to one recipient about one ticket: the events `first_seq`..`last_seq` routed to them.
+
+    While `pending`, later events on the ticket join it (the digest); once its window closes (`due_at`) a
+    task sends it. `recipient_key` (`user:<id>` or `customer:<id>`) keys the one pending row per recipient
+    and ticket.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Collecting events"
+        SENDING = "sending", "Sending"
+        RETRYING = "retrying", "Failed, retrying"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Skipped (nothing to tell, or opted out)"
+        FAILED = "failed", "Failed (gave up)"
+
+    class Role(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        PROVIDER = "provider", "Provider member"
+        SUPPORT = "support", "Support"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+")
+    recipient_key = models.CharField(max_length=40)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "providers.CustomerIdentity", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    first_seq = models.PositiveIntegerField()
+    last_seq = models.PositiveIntegerField()
+    due_at = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.TextField(blank=True)
+    to_address = models.CharField(max_length=254, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "recipient_key"],
+                condition=models.Q(state="pending"),
+                name="one_pending_email_per_recipient_ticket",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(state__in=["pending", "sending", "retrying"]),
+                name="pending_email_due_idx",
+            ),
+            models.Index(fields=["ticket", "recipient_key", "state"], name="pending_email_thread_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_key} on {self.ticket_id} ({self.state})"

@@ -1,0 +1,476 @@
+"""Email notifications: queued per recipient and ticket in the event's transaction, sent by Celery.
+
+`email_notifications_enqueue` (called by `tickets.services.recording.record_events`) routes the event
+(`notifications.routing`) to its recipients and adds it to each recipient's pending email for the ticket
+— one row per recipient and ticket while it collects (the digest): several events within
+VE_EMAIL_DIGEST_WINDOW_SECONDS of the first become one email. `emails_flush_due` (the task
+`email_flush_task`, scheduled after commit for when the window closes and swept by beat) claims due rows
+with `FOR UPDATE SKIP LOCKED`, renders each for its recipient — every event through the event presenter
+with the recipient's audience, so a customer's email never holds an internal note — and sends it through
+Django's email backend. A failure retries with back-off; preferences are checked again at send time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.core.cache import cache
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from core.parties import Party, PartyKind
+from notifications import routing
+from notifications.models import EmailPreference, PendingEmail
+from notifications.selectors import (
+    customer_email,
+    customer_recipients,
+    opted_in,
+    preference_of,
+    provider_members_recipients,
+    support_recipients,
+)
+from providers.models import CustomerIdentity
+from providers.selectors import party_for_user
+from tickets.models import Comment, Ticket, TicketEvent, format_ticket_number
+from tickets.presenter import Audience, audience_of, present_event
+from tickets.selectors import comments_visible_to, event_related, ticket_is_visible_to
+
+logger = logging.getLogger(__name__)
+
+Role = PendingEmail.Role
+State = PendingEmail.State
+UNSUBSCRIBE_SALT = "notifications.unsubscribe"
+EXCERPT_COMMENTS = 3
+_ERROR_MAX_LENGTH = 2000
+
+
+# -- enqueue (in the event's transaction) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Recipient:
+    key: str
+    role: str
+    user_id: int | None = None
+    customer_id: int | None = None
+
+
+class _RecipientsFinder:
+    """Who the routes of a batch of events reach: one query per (role, topic) the batch needs, however
+    many events and tickets."""
+
+    def __init__(self, routed: Sequence[tuple[TicketEvent, Ticket, list[routing.Route]]]) -> None:
+        addresses: dict[str, set[str]] = {}
+        providers: dict[str, set[int]] = {}
+        support: set[str] = set()
+        for _event, ticket, routes in routed:
+            for route in routes:
+                if route.role == Role.CUSTOMER:
+                    addresses.setdefault(route.topic, set()).update(self._addresses(ticket))
+                elif route.role == Role.PROVIDER:
+                    providers.setdefault(route.topic, set()).add(ticket.provider_id)
+                else:
+                    support.add(route.topic)
+        self.customers: dict[str, dict[str, list[int]]] = {}
+        for topic, wanted in addresses.items():
+            found = self.customers.setdefault(topic, {})
+            rows = (
+                customer_recipients(wanted)
+                .filter(opted_in(topic))
+                .order_by("pk")
+                .values_list("pk", "address")
+            )
+            for pk, address in rows:
+                found.setdefault(address, []).append(pk)
+        self.members: dict[str, dict[int, list[int]]] = {}
+        for topic, provider_ids in providers.items():
+            found = self.members.setdefault(topic, {})
+            rows = (
+                provider_members_recipients(provider_ids)
+                .filter(opted_in(topic))
+                .order_by("pk")
+                .values_list("pk", "provider_membership__provider_id")
+                .distinct()
+            )
+            for pk, provider_id in rows:
+                found.setdefault(provider_id, []).append(pk)
+        self.agents: dict[str, list[int]] = {
+            topic: list(
+                support_recipients().filter(opted_in(topic)).order_by("pk").values_list("pk", flat=True)
+            )
+            for topic in support
+        }
+
+    @staticmethod
+    def _addresses(ticket: Ticket) -> set[str]:
+        return {a for a in (ticket.customer_address, ticket.created_by_address) if a}
+
+    def of(self, event: TicketEvent, ticket: Ticket, routes: list[routing.Route]) -> list[_Recipient]:
+        found: dict[str, _Recipient] = {}
+        for route in routes:
+            if route.role == Role.CUSTOMER:
+                by_address = self.customers.get(route.topic, {})
+                for pk in sorted({pk for a in self._addresses(ticket) for pk in by_address.get(a, ())}):
+                    found.setdefault(
+                        f"customer:{pk}", _Recipient(f"customer:{pk}", route.role, customer_id=pk)
+                    )
+                continue
+            if route.role == Role.PROVIDER:
+                users = self.members.get(route.topic, {}).get(ticket.provider_id, [])
+            else:
+                users = self.agents.get(route.topic, [])
+            for pk in users:
+                if pk == event.actor_id:
+                    continue  # nobody is told about what they did themselves
+                # One email per person and ticket: a support agent who is also routed as something else
+                # gets the first role's.
+                found.setdefault(f"user:{pk}", _Recipient(f"user:{pk}", route.role, user_id=pk))
+        return list(found.values())
+
+
+_UPSERT_SQL = """
+INSERT INTO notifications_pendingemail
+    (id, ticket_id, recipient_key, role, user_id, customer_id, first_seq, last_seq, due_at, state, attempts,
+     next_attempt_at, last_error, to_address, message_id, created_at)
+SELECT r.id, r.ticket_id, r.recipient_key, r.role, r.user_id, r.customer_id, r.first_seq, r.last_seq, r.due_at,
+       'pending', 0, r.due_at, '', '', '', r.created_at
+FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[],
+            %s::bigint[], %s::timestamptz[], %s::timestamptz[])
+     AS r(id, ticket_id, recipient_key, role, user_id, customer_id, first_seq, last_seq, due_at, created_at)
+ON CONFLICT (ticket_id, recipient_key) WHERE state = 'pending'
+DO UPDATE SET last_seq = GREATEST(notifications_pendingemail.last_seq, EXCLUDED.last_seq)
+RETURNING ticket_id, first_seq, (xmax = 0)
+"""
+
+
+@dataclass
+class _Pending:
+    """One recipient's share of a batch for one ticket (a row of the upsert)."""
+
+    recipient: _Recipient
+    first: TicketEvent
+    last_seq: int
+
+
+def email_notifications_enqueue(
+    events: Sequence[tuple[TicketEvent, Ticket]],
+) -> list[datetime.datetime | None]:
+    """Add each event to the pending email of each recipient it is routed to — a few queries and one
+    upsert for the whole batch. Returns, per event, when the digest it newly opened closes (the event hook
+    `notifications_trigger` schedules the flush for then), or None."""
+    routed = [(event, ticket, routing.routes_for(event)) for event, ticket in events]
+    routed = [item for item in routed if item[2]]
+    if not routed:
+        return [None] * len(events)
+    finder = _RecipientsFinder(routed)
+    rows: dict[tuple[object, str], _Pending] = {}
+    for event, ticket, routes in routed:
+        for recipient in finder.of(event, ticket, routes):
+            pending = rows.get((ticket.pk, recipient.key))
+            if pending is None:
+                rows[(ticket.pk, recipient.key)] = _Pending(recipient, event, event.seq)
+            else:  # the batch holds one row per recipient and ticket: the upsert may touch a row only once
+                pending.last_seq = max(pending.last_seq, event.seq)
+    if not rows:
+        return [None] * len(events)
+    window = datetime.timedelta(seconds=settings.VE_EMAIL_DIGEST_WINDOW_SECONDS)
+    pending_rows = list(rows.values())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPSERT_SQL,
+            [
+                [uuid.uuid4() for _ in pending_rows],
+                [p.first.ticket_id for p in pending_rows],
+                [p.recipient.key for p in pending_rows],
+                [p.recipient.role for p in pending_rows],
+                [p.recipient.user_id for p in pending_rows],
+                [p.recipient.customer_id for p in pending_rows],
+                [p.first.seq for p in pending_rows],
+                [p.last_seq for p in pending_rows],
+                [p.first.created_at + window for p in pending_rows],
+                [p.first.created_at for p in pending_rows],
+            ],
+        )
+        opened = {(ticket_id, first_seq) for ticket_id, first_seq, inserted in cursor.fetchall() if inserted}
+    return [
+        event.created_at + window if (event.ticket_id, event.seq) in opened else None
+        for event, _ticket in events
+    ]
+
+
+def email_request_flush(*, at: datetime.datetime) -> None:
+    """Schedule a flush for when a digest window closes (one task per 5-second slot; beat sweeps too)."""
+    # A real cycle: the task module calls into this service.
+    from notifications.tasks import email_flush_task  # noqa: PLC0415
+
+    slot = int(at.timestamp()) // 5
+    try:
+        if cache.add(
+            f"notifications:email-flush:{slot}", 1, timeout=settings.VE_EMAIL_DIGEST_WINDOW_SECONDS + 60
+        ):
+            email_flush_task.apply_async(eta=at + datetime.timedelta(seconds=0.5), retry=False)
+    except Exception as exc:  # noqa: BLE001 - the write has committed; the beat sweep sends the email
+        logger.warning("email: could not schedule a flush (%s); the beat sweep will send it", exc)
+
+
+# -- compose ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Who a pending email is for: their address, how they are greeted, and the party they read as."""
+
+    email: str
+    name: str
+    party: Party
+    preference: EmailPreference
+
+
+def _addressee(row: PendingEmail) -> Addressee | None:
+    if row.customer_id is not None:
+        identity = CustomerIdentity.objects.select_related("user").filter(pk=row.customer_id).first()
+        if identity is None:
+            return None
+        user = identity.user
+        email = customer_email(identity)
+        party = Party(
+            kind=PartyKind.CUSTOMER,
+            label=user.get_username() if user is not None else identity.address,
+            user_id=user.pk if user is not None else None,
+            address=identity.address,
+        )
+        preference = preference_of(customer_id=identity.pk)
+    else:
+        user = get_user_model().objects.filter(pk=row.user_id, is_active=True).first()
+        party = party_for_user(user) if user is not None else None
+        if user is None or party is None or party.is_customer:
+            return None
+        email = user.email
+        preference = preference_of(user_id=user.pk)
+    if not email:
+        return None
+    return Addressee(email=email, name=party.label, party=party, preference=preference)
+
+
+_HEADLINES = {
+    routing.Kind.TICKET_CREATED: lambda d, actor: (
+        f"New {d.get('priority')} {d.get('category')} ticket opened by {actor}"
+    ),
+    routing.Kind.NEW_COMMENT: lambda d, actor: (
+        f"New {'internal note' if d.get('is_internal') else 'reply'} from {actor}"
+    ),
+    routing.Kind.STATUS_CHANGE: lambda d, actor: (
+        f"Resolved by {actor}"
+        if d.get("to") == Ticket.Status.RESOLVED
+        else f"Status changed from {d.get('from')} to {d.get('to')} by {actor}"
+    ),
+    routing.Kind.ASSIGNMENT_CHANGE: lambda _data, actor: f"Escalated to VirtEngine support by {actor}",
+    routing.Kind.SLA_BREACHED: lambda d, _actor: (
+        f"SLA breached: {d.get('target')} was due at {d.get('due_at')}"
+    ),
+}
+
+
+def _headline(item: dict) -> str:
+    """One line for an event, from its presented payload only (never from stored data)."""
+    describe = _HEADLINES.get(item["type"])
+    if describe is None:
+        return f"{item['type'].replace('_', ' ').capitalize()} by {item['actor']}"
+    return describe(item["data"], item["actor"])
+
+
+def _detail(item: dict) -> str:
+    data = item["data"]
+    if item["type"] == routing.Kind.NEW_COMMENT:
+        return data.get("content") or ""
+    return data.get("reason") or ""
+
+
+def ticket_url(ticket: Ticket, party: Party) -> str:
+    base = settings.VE_PUBLIC_BASE_URL.rstrip("/")
+    if party.is_support:
+        return f"{base}{reverse('admin:tickets_ticket_change', args=[ticket.pk])}"
+    return f"{base}/tickets/{format_ticket_number(ticket.number)}/"
+
+
+def unsubscribe_token(recipient_key: str) -> str:
+    return signing.dumps({"r": recipient_key}, salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def unsubscribe_url(recipient_key: str) -> str:
+    path = reverse("notifications-unsubscribe", args=[unsubscribe_token(recipient_key)])
+    return f"{settings.VE_PUBLIC_BASE_URL.rstrip('/')}{path}"
+
+
+def _message_domain() -> str:
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+
+
+def thread_root_id(ticket: Ticket) -> str:
+    """The Message-ID every email about one ticket refers to (`References`), so clients thread them."""
+    return f"<ticket.{ticket.pk}@{_message_domain()}>"
+
+
+def _excerpt(party: Party, ticket: Ticket, until: datetime.datetime) -> list[Comment]:
+    comments = comments_visible_to(party, ticket).filter(created_at__lte=until).order_by("-created_at")
+    return list(reversed(comments[:EXCERPT_COMMENTS]))
+
+
+def compose(row: PendingEmail) -> tuple[EmailMultiAlternatives, str] | None:
+    """The email for a pending row (and its Message-ID), or None when there is nothing to tell."""
+    addressee = _addressee(row)
+    if addressee is None or not addressee.preference.email_enabled:
+        return None
+    ticket = Ticket.objects.filter(pk=row.ticket_id).first()
+    if ticket is None or not ticket_is_visible_to(addressee.party, ticket):
+        return None
+    audience = audience_of(addressee.party)
+    events = list(
+        TicketEvent.objects.filter(ticket=ticket, seq__gte=row.first_seq, seq__lte=row.last_seq).order_by(
+            "seq"
+        )
+    )
+    chosen = [
+        event
+        for event in events
+        if not (row.user_id is not None and event.actor_id == row.user_id)
+        and any(getattr(addressee.preference, r.topic) for r in routing.routes_for(event, row.role))
+    ]
+    related = event_related(chosen)
+    items = []
+    for event in chosen:
+        presented = present_event(event, audience, related)
+        if presented is None:
+            continue  # the recipient may not read it: not a word of it goes out
+        items.append({"headline": _headline(presented), "detail": _detail(presented), "at": event.created_at})
+    if not items:
+        return None
+    root = thread_root_id(ticket)
+    first = not PendingEmail.objects.filter(
+        ticket=ticket, recipient_key=row.recipient_key, state=State.SENT
+    ).exists()
+    message_id = root if first else f"<ticket.{ticket.pk}.{row.pk}@{_message_domain()}>"
+    number = format_ticket_number(ticket.number)
+    subject = f"{'' if first else 'Re: '}[{number}] {ticket.subject}"
+    unsubscribe = unsubscribe_url(row.recipient_key)
+    context = {
+        "name": addressee.name,
+        "ticket": ticket,
+        "number": number,
+        "items": items,
+        "excerpt": _excerpt(addressee.party, ticket, events[-1].created_at) if events else [],
+        "ticket_url": ticket_url(ticket, addressee.party),
+        "unsubscribe_url": unsubscribe,
+        "is_customer": audience is Audience.PUBLIC,
+    }
+    headers = {
+        "Message-ID": message_id,
+        "List-Unsubscribe": f"<{unsubscribe}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "Auto-Submitted": "auto-generated",
+        "X-VE-Ticket": number,
+    }
+    if not first:
+        headers["In-Reply-To"] = root
+        headers["References"] = root
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("email/ticket_update.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[addressee.email],
+        headers=headers,
+    )
+    message.attach_alternative(render_to_string("email/ticket_update.html", context), "text/html")
+    return message, message_id
+
+
+# -- flush (Celery) --------------------------------------------------------------------------------
+
+
+@dataclass
+class FlushResult:
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+def email_retry_delay(attempts: int) -> float:
+    base = float(settings.VE_EMAIL_RETRY_BASE_SECONDS)
+    return min(float(settings.VE_EMAIL_RETRY_MAX_SECONDS), base * 2 ** max(attempts - 1, 0))
+
+
+def _claim(now: datetime.datetime, batch_size: int) -> list[PendingEmail]:
+    with transaction.atomic():
+        rows = list(
+            PendingEmail.objects.filter(
+                state__in=[State.PENDING, State.SENDING, State.RETRYING], next_attempt_at__lte=now
+            )
+            .order_by("next_attempt_at")
+            .select_for_update(skip_locked=True)[:batch_size]
+        )
+        lease = timezone.now() + datetime.timedelta(seconds=settings.VE_EMAIL_CLAIM_LEASE_SECONDS)
+        PendingEmail.objects.filter(pk__in=[row.pk for row in rows]).update(
+            state=State.SENDING, next_attempt_at=lease
+        )
+    return rows
+
+
+def _send(rows: Sequence[PendingEmail], result: FlushResult, *, moment: datetime.datetime) -> None:
+    mail_connection = get_connection()
+    try:
+        for row in rows:
+            now = timezone.now()
+            retry_from = max(now, moment)  # a flush "as of" a later moment must not claim its retries again
+            try:
+                composed = compose(row)
+                if composed is None:
+                    PendingEmail.objects.filter(pk=row.pk).update(state=State.SKIPPED, next_attempt_at=now)
+                    result.skipped += 1
+                    continue
+                message, message_id = composed
+                message.connection = mail_connection
+                message.send()
+            except Exception as exc:  # noqa: BLE001 - SMTP refused or down: retry this row later
+                attempts = row.attempts + 1
+                gave_up = attempts >= settings.VE_EMAIL_MAX_ATTEMPTS
+                PendingEmail.objects.filter(pk=row.pk).update(
+                    state=State.FAILED if gave_up else State.RETRYING,
+                    attempts=attempts,
+                    last_error=str(exc)[:_ERROR_MAX_LENGTH],
+                    next_attempt_at=retry_from + datetime.timedelta(seconds=email_retry_delay(attempts)),
+                )
+                result.failed += 1
+                logger.warning("email: sending %s failed (attempt %d): %s", row.pk, attempts, exc)
+                continue
+            PendingEmail.objects.filter(pk=row.pk).update(
+                state=State.SENT,
+                attempts=row.attempts + 1,
+                sent_at=now,
+                next_attempt_at=now,
+                to_address=message.to[0],
+                message_id=message_id,
+                last_error="",
+            )
+            result.sent += 1
+    finally:
+        mail_connection.close()
+
+
+def emails_flush_due(*, now: datetime.datetime | None = None, batch_size: int = 100) -> FlushResult:
+    """Send every pending email whose digest window has closed (and retry the failed ones that are due)."""
+    result = FlushResult()
+    moment = now or timezone.now()
+    while rows := _claim(moment, batch_size):
+        _send(rows, result, moment=moment)
+    return result

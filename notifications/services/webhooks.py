@@ -1,0 +1,395 @@
+"""Writes about provider webhook endpoints: register, change, delete, rotate the secret; queue deliveries
+in an event's transaction; redeliver; tell a provider that an endpoint was disabled.
+
+Providers manage their own endpoints (the REST API); support manages any provider's (the admin). Every
+function takes the acting party and scopes by it, as the ticket services do.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.parties import Party
+from core.secrets import decrypt_secret, encrypt_secret
+from notifications import signing
+from notifications.models import (
+    DESCRIPTION_MAX_LENGTH,
+    URL_MAX_LENGTH,
+    PendingEmail,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from notifications.selectors import provider_member_recipients, webhook_endpoints_of
+from notifications.transport import AddressRefused, check_host
+from providers.models import ProviderAccount
+from tickets.models import Ticket, TicketEvent
+from tickets.presenter import SHAPES
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_REQUESTED_KEY = "notifications:webhook-delivery-requested"
+EVENT_TYPES = tuple(sorted(SHAPES))
+
+
+@dataclass(frozen=True)
+class EndpointWithSecret:
+    """An endpoint and its signing secret, which is shown this once."""
+
+    endpoint: WebhookEndpoint
+    secret: str
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+
+def clean_url(url: str) -> str:
+    url = (url or "").strip()
+    parts = urlsplit(url)
+    problem = None
+    if len(url) > URL_MAX_LENGTH:
+        problem = f"Ensure this field has no more than {URL_MAX_LENGTH} characters."
+    elif parts.scheme not in ("http", "https") or not parts.hostname:
+        problem = "Expected an http:// or https:// URL with a host."
+    elif parts.username or parts.password:
+        problem = "Credentials in the URL are not accepted; authenticate deliveries by their signature."
+    if problem is None:
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            problem = "The port is not a number between 0 and 65535."
+        else:
+            try:
+                check_host(parts.hostname, port)
+            except AddressRefused as refused:
+                problem = f"Refused: {refused}; webhooks are delivered to public addresses only."
+    if problem:
+        raise ValidationFailed("url is not a deliverable webhook URL.", fields={"url": [problem]})
+    return url
+
+
+def clean_event_types(event_types: object) -> list[str]:
+    if not isinstance(event_types, (list, tuple)) or not event_types:
+        raise ValidationFailed(
+            "event_types must list at least one event type.",
+            fields={"event_types": [f"Choose from: {', '.join(EVENT_TYPES)}."]},
+        )
+    unknown = sorted({str(kind) for kind in event_types} - set(EVENT_TYPES))
+    if unknown:
+        raise ValidationFailed(
+            "event_types names unknown event types.",
+            fields={
+                "event_types": [f"Unknown: {', '.join(unknown)}. Choose from: {', '.join(EVENT_TYPES)}."]
+            },
+        )
+    return sorted(set(event_types))
+
+
+def clean_description(description: str) -> str:
+    description = (description or "").strip()
+    if len(description) > DESCRIPTION_MAX_LENGTH:
+        raise ValidationFailed(
+            "description is too long.",
+            fields={
+                "description": [f"Ensure this field has no more than {DESCRIPTION_MAX_LENGTH} characters."]
+            },
+        )
+    return description
+
+
+def _require_manager(actor: Party) -> None:
+    if not (actor.is_support or (actor.is_provider and actor.provider_id is not None)):
+        raise Forbidden("Only providers (and VirtEngine support) manage webhook endpoints.")
+
+
+def _lock_endpoint(actor: Party, endpoint_id: object) -> WebhookEndpoint:
+    _require_manager(actor)
+    endpoint = webhook_endpoints_of(actor).select_for_update().filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise NotFound("Webhook endpoint not found.")
+    return endpoint
+
+
+# -- endpoints -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def webhook_endpoint_create(
+    *,
+    actor: Party,
+    url: str,
+    event_types: list[str],
+    description: str = "",
+    provider: ProviderAccount | None = None,
+) -> EndpointWithSecret:
+    """Register an endpoint for the actor's provider (support names the provider). The secret is returned
+    here once and stored only encrypted."""
+    _require_manager(actor)
+    if actor.is_provider:
+        provider_id = actor.provider_id
+    elif provider is not None:
+        provider_id = provider.pk
+    else:
+        raise ValidationFailed("provider is required.", fields={"provider": ["Choose the provider."]})
+    secret = signing.new_secret()
+    now = timezone.now()
+    endpoint = WebhookEndpoint.objects.create(
+        provider_id=provider_id,
+        url=clean_url(url),
+        event_types=clean_event_types(event_types),
+        description=clean_description(description),
+        secret_ciphertext=encrypt_secret(secret),
+        created_by_label=actor.label,
+        created_at=now,
+        updated_at=now,
+    )
+    return EndpointWithSecret(endpoint=endpoint, secret=secret)
+
+
+@transaction.atomic
+def webhook_endpoint_update(
+    *,
+    actor: Party,
+    endpoint_id: object,
+    url: str | None = None,
+    event_types: list[str] | None = None,
+    description: str | None = None,
+    enabled: bool | None = None,
+) -> WebhookEndpoint:
+    """Change an endpoint; `enabled=True` re-enables a disabled one (its held deliveries resume)."""
+    endpoint = _lock_endpoint(actor, endpoint_id)
+    now = timezone.now()
+    if url is not None:
+        endpoint.url = clean_url(url)
+    if event_types is not None:
+        endpoint.event_types = clean_event_types(event_types)
+    if description is not None:
+        endpoint.description = clean_description(description)
+    if enabled is True and endpoint.state == WebhookEndpoint.State.DISABLED:
+        endpoint.state = WebhookEndpoint.State.ACTIVE
+        endpoint.disabled_at = None
+        endpoint.disabled_reason = ""
+        endpoint.consecutive_failures = 0
+        endpoint.failing_since = None
+        # What was held back while it was off goes now, in order.
+        WebhookDelivery.objects.filter(endpoint=endpoint, state__in=WebhookDelivery.OPEN_STATES).update(
+            next_attempt_at=now
+        )
+        transaction.on_commit(webhook_request_delivery)
+    elif enabled is False and endpoint.state == WebhookEndpoint.State.ACTIVE:
+        endpoint.state = WebhookEndpoint.State.DISABLED
+        endpoint.disabled_at = now
+        endpoint.disabled_reason = f"Disabled by {actor.label}."
+        endpoint.disabled_notice_sent_at = now  # they did it themselves: nobody needs telling
+    endpoint.updated_at = now
+    endpoint.save()
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_delete(*, actor: Party, endpoint_id: object) -> None:
+    """Delete an endpoint with its delivery log."""
+    _lock_endpoint(actor, endpoint_id).delete()
+
+
+@transaction.atomic
+def webhook_endpoint_rotate_secret(*, actor: Party, endpoint_id: object) -> EndpointWithSecret:
+    """A new secret, returned once. The old one keeps signing (beside the new) for
+    VE_WEBHOOK_SECRET_ROTATION_GRACE_SECONDS, so the receiver can switch without losing a delivery."""
+    endpoint = _lock_endpoint(actor, endpoint_id)
+    now = timezone.now()
+    secret = signing.new_secret()
+    endpoint.previous_secret_ciphertext = endpoint.secret_ciphertext
+    endpoint.previous_secret_expires_at = now + datetime.timedelta(
+        seconds=settings.VE_WEBHOOK_SECRET_ROTATION_GRACE_SECONDS
+    )
+    endpoint.secret_ciphertext = encrypt_secret(secret)
+    endpoint.updated_at = now
+    endpoint.save()
+    return EndpointWithSecret(endpoint=endpoint, secret=secret)
+
+
+def secrets_in_force(endpoint: WebhookEndpoint, *, now: datetime.datetime) -> list[str]:
+    """The secrets deliveries are signed with now: the current one, and the previous one in its grace."""
+    current = [decrypt_secret(endpoint.secret_ciphertext)]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret_ciphertext and expires is not None and expires > now:
+        current.append(decrypt_secret(endpoint.previous_secret_ciphertext))
+    return current
+
+
+# -- the outbox ------------------------------------------------------------------------------------
+
+
+def webhook_deliveries_enqueue(events: Sequence[tuple[TicketEvent, Ticket]]) -> list[int]:
+    """Queue each event for every active endpoint of its ticket's provider that chose its kind — one
+    query and one insert however many events (the SLA sweep records hundreds at once). Runs in the events'
+    transaction: the deliveries commit with them or not at all. Deliveries queued per event (the event
+    hook `notifications_trigger` asks for a delivery task once the transaction commits)."""
+    if not events:
+        return []
+    endpoints_of: dict[int, list[tuple[int, list[str]]]] = {}
+    for endpoint_id, provider_id, event_types in WebhookEndpoint.objects.filter(
+        provider_id__in={ticket.provider_id for _, ticket in events},
+        state=WebhookEndpoint.State.ACTIVE,
+        event_types__overlap=sorted({event.kind for event, _ in events}),
+    ).values_list("id", "provider_id", "event_types"):
+        endpoints_of.setdefault(provider_id, []).append((endpoint_id, event_types))
+    deliveries = []
+    queued = []
+    for event, ticket in events:
+        chosen = [
+            endpoint_id
+            for endpoint_id, kinds in endpoints_of.get(ticket.provider_id, ())
+            if event.kind in kinds
+        ]
+        queued.append(len(chosen))
+        deliveries.extend(
+            WebhookDelivery(
+                endpoint_id=endpoint_id,
+                event=event,
+                ticket_id=ticket.pk,
+                seq=event.seq,
+                event_type=event.kind,
+                created_at=event.created_at,
+                next_attempt_at=event.created_at,
+            )
+            for endpoint_id in chosen
+        )
+    if deliveries:
+        WebhookDelivery.objects.bulk_create(deliveries)
+    return queued
+
+
+def webhook_request_delivery() -> None:
+    """Queue a delivery task unless one is queued already (debounced through a Redis flag, cleared when a
+    task starts). A lost trigger only delays: beat runs the task every VE_WEBHOOK_SWEEP_SECONDS."""
+    # A real cycle: the task module calls into the delivery service, which calls this after commit.
+    from notifications.tasks import webhook_deliver_task  # noqa: PLC0415
+
+    try:
+        if cache.add(DELIVERY_REQUESTED_KEY, 1, timeout=settings.VE_WEBHOOK_TRIGGER_DEBOUNCE_SECONDS):
+            try:
+                webhook_deliver_task.apply_async(retry=False)
+            except Exception:
+                cache.delete(DELIVERY_REQUESTED_KEY)
+                raise
+    except Exception as exc:  # noqa: BLE001 - Redis or the broker down: the deliveries are safe in the outbox
+        logger.warning("webhooks: could not queue a delivery task (%s); the beat sweep will pick it up", exc)
+
+
+# -- redelivery ------------------------------------------------------------------------------------
+
+
+def _redeliver(deliveries: QuerySet[WebhookDelivery], *, now: datetime.datetime) -> int:
+    count = deliveries.update(state=WebhookDelivery.State.PENDING, round_attempts=0, next_attempt_at=now)
+    if count:
+        transaction.on_commit(webhook_request_delivery)
+    return count
+
+
+def _require_active(endpoint: WebhookEndpoint) -> None:
+    if endpoint.state != WebhookEndpoint.State.ACTIVE:
+        raise Conflict("The endpoint is disabled; enable it first.", code="endpoint_disabled")
+
+
+@transaction.atomic
+def webhook_delivery_redeliver(*, actor: Party, endpoint_id: object, delivery_id: object) -> WebhookDelivery:
+    """Send one delivery again (same id, same body), whatever its state, through the normal queue."""
+    endpoint = _lock_endpoint(actor, endpoint_id)
+    _require_active(endpoint)
+    delivery = WebhookDelivery.objects.filter(endpoint=endpoint, public_id=delivery_id).first()
+    if delivery is None:
+        raise NotFound("Delivery not found.")
+    _redeliver(WebhookDelivery.objects.filter(pk=delivery.pk), now=timezone.now())
+    delivery.refresh_from_db()
+    return delivery
+
+
+@transaction.atomic
+def webhook_deliveries_redeliver(
+    *,
+    actor: Party,
+    endpoint_id: object,
+    since: datetime.datetime,
+    until: datetime.datetime,
+    failed_only: bool = True,
+) -> int:
+    """Send again the deliveries queued in [since, until) — those that gave up, or all of them."""
+    if until <= since:
+        raise ValidationFailed("until must be after since.", fields={"until": ["Must be after since."]})
+    endpoint = _lock_endpoint(actor, endpoint_id)
+    _require_active(endpoint)
+    deliveries = WebhookDelivery.objects.filter(
+        endpoint=endpoint, created_at__gte=since, created_at__lt=until
+    )
+    if failed_only:
+        deliveries = deliveries.filter(state=WebhookDelivery.State.FAILED)
+    return _redeliver(deliveries, now=timezone.now())
+
+
+# -- telling the provider --------------------------------------------------------------------------
+
+
+def webhook_disabled_notices_send() -> int:
+    """Email the members of each provider whose endpoint was disabled automatically; notices sent.
+
+    Run by a task after the disabling commits, and by the email sweep (a failed send is tried again)."""
+    endpoints = list(
+        WebhookEndpoint.objects.filter(
+            state=WebhookEndpoint.State.DISABLED, disabled_notice_sent_at__isnull=True
+        ).select_related("provider")
+    )
+    sent = 0
+    for endpoint in endpoints:
+        context = {"endpoint": endpoint, "provider": endpoint.provider}
+        text = render_to_string("email/webhook_disabled.txt", context)
+        html = render_to_string("email/webhook_disabled.html", context)
+        messages = []
+        for member in provider_member_recipients(endpoint.provider_id):  # one email each: no shared To:
+            message = EmailMultiAlternatives(
+                subject=f"Webhook endpoint disabled: {endpoint.url}",
+                body=text,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[member.email],
+                headers={"Auto-Submitted": "auto-generated"},
+            )
+            message.attach_alternative(html, "text/html")
+            messages.append(message)
+        try:
+            if messages:
+                get_connection().send_messages(messages)
+        except Exception as exc:  # noqa: BLE001 - SMTP down: the sweep tries again
+            logger.warning(
+                "webhooks: could not tell %s that %s was disabled (%s)", endpoint.provider, endpoint, exc
+            )
+            continue
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(disabled_notice_sent_at=timezone.now())
+        sent += 1
+    return sent
+
+
+def notifications_log_purge(*, now: datetime.datetime | None = None) -> tuple[int, int]:
+    """Delete finished webhook deliveries (with their attempts) and emails older than
+    VE_NOTIFICATIONS_LOG_RETENTION_DAYS: (deliveries, emails) deleted. Run daily by beat."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.VE_NOTIFICATIONS_LOG_RETENTION_DAYS)
+    deliveries, _ = WebhookDelivery.objects.filter(
+        created_at__lt=cutoff, state__in=[WebhookDelivery.State.DELIVERED, WebhookDelivery.State.FAILED]
+    ).delete()
+    emails, _ = PendingEmail.objects.filter(
+        created_at__lt=cutoff,
+        state__in=[PendingEmail.State.SENT, PendingEmail.State.SKIPPED, PendingEmail.State.FAILED],
+    ).delete()
+    return deliveries, emails

@@ -1,0 +1,39 @@
+"""Celery tasks of the notifications app: thin entry points into `notifications.services`."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from notifications import services
+
+
+@shared_task(name="notifications.tasks.webhook_deliver_task", ignore_result=True)
+def webhook_deliver_task() -> int:
+    """Deliver due webhooks (queued after commit by events, swept by beat); deliveries that succeeded."""
+    return services.webhook_deliver_due().delivered
+
+
+@shared_task(name="notifications.tasks.email_flush_task", ignore_result=True)
+def email_flush_task() -> int:
+    """Send the pending emails whose digest window has closed, and due retries; emails sent."""
+    return services.emails_flush_due().sent
+
+
+@shared_task(name="notifications.tasks.webhook_disabled_notices_task", ignore_result=True)
+def webhook_disabled_notices_task() -> int:
+    """Tell providers about endpoints disabled after a run of failures; notices sent."""
+    return services.webhook_disabled_notices_send()
+
+
+@shared_task(name="notifications.tasks.email_sweep_task", ignore_result=True)
+def email_sweep_task() -> int:
+    """Beat's safety net: flush what a lost trigger left, and retry undelivered disabled notices."""
+    services.webhook_disabled_notices_send()
+    return services.emails_flush_due().sent
+
+
+@shared_task(name="notifications.tasks.notifications_log_purge_task", ignore_result=True)
+def notifications_log_purge_task() -> int:
+    """Daily: drop delivery and email logs past their retention; rows deleted."""
+    deliveries, emails = services.notifications_log_purge()
+    return deliveries + emails
