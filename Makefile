@@ -35,10 +35,13 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+screenshots: install ## Refresh the README's screenshots (docs/screenshots) from the browser tests
+	VE_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e
+
 services-env: install ## Print DATABASE_URL / REDIS_URL of the embedded servers (starting them if needed)
 	@$(BIN)/python -m server.devservices env
 
 services-stop: install ## Stop the embedded PostgreSQL and Redis
 	$(BIN)/python -m server.devservices stop
 
-.PHONY: help install run test lint format services-env services-stop
+.PHONY: help install run test lint format screenshots services-env services-stop
