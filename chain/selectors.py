@@ -15,7 +15,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import JSONField, QuerySet
+from django.db.models import Count, JSONField, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from chain.models import OutboxEntry
@@ -82,3 +82,29 @@ def event_receipts(ticket_id: object) -> dict[int, EventReceipt]:
         "seq", "state", "tx_hash", "height", "anchored_at", "attempts", "last_error"
     )
     return {row[0]: EventReceipt(*row) for row in rows}
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    """Events not yet anchored: how many, how many of them are failing, and since when the oldest waits."""
+
+    unanchored: int
+    failing: int
+    oldest_created_at: datetime.datetime | None
+
+    def lag_seconds(self, now: datetime.datetime) -> float:
+        return (
+            0.0
+            if self.oldest_created_at is None
+            else max(0.0, (now - self.oldest_created_at).total_seconds())
+        )
+
+
+def outbox_backlog() -> OutboxBacklog:
+    """The outbox's backlog, in one query over the unanchored rows only (their partial index)."""
+    totals = OutboxEntry.objects.exclude(state=OutboxEntry.State.ANCHORED).aggregate(
+        unanchored=Count("id"),
+        failing=Count("id", filter=Q(state=OutboxEntry.State.FAILED)),
+        oldest=Min("created_at"),
+    )
+    return OutboxBacklog(totals["unanchored"], totals["failing"], totals["oldest"])

@@ -22,6 +22,7 @@ from django.utils import timezone
 from core.errors import NotFound
 from core.formats import iso_timestamp
 from core.parties import Party
+from ops.metrics import websocket_connections
 from tickets import fanout, realtime
 
 TYPING_MIN_INTERVAL_SECONDS = 2.0
@@ -41,8 +42,11 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
 
     # Events reach sockets through this process's fan-out hub, not a channel of each socket's own.
     channel_layer_alias = "__per_process_hub__"
+    # The `route` label of the open-connections metric.
+    route_name: str
 
     async def _join(self, groups: list[str]) -> None:
+        websocket_connections.labels(self.route_name).inc()
         self.groups_joined = groups
         self.send_lock = asyncio.Lock()
         self.member_id = uuid.uuid4().hex
@@ -50,7 +54,10 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
             await fanout.hub().join(group, self)
 
     async def _leave(self) -> None:
-        for group in getattr(self, "groups_joined", []):
+        if not hasattr(self, "groups_joined"):
+            return  # closed before it joined (refused): never counted
+        websocket_connections.labels(self.route_name).dec()
+        for group in self.groups_joined:
             await fanout.hub().leave(group, self)
 
     def positions(self) -> dict[str, tuple[int, bool]]:
@@ -107,6 +114,8 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
 
 class TicketUpdatesConsumer(_EventForwarding):
     """`/api/v1/tickets/{id}/updates[?since=SEQ]`: one ticket's events, then typing indicators."""
+
+    route_name = "ticket"
 
     async def connect(self) -> None:
         if not await self._take_party():
@@ -181,6 +190,8 @@ class TicketUpdatesConsumer(_EventForwarding):
 class UpdatesStreamConsumer(_EventForwarding):
     """`/api/v1/updates`: live events of every ticket the caller may see (no replay: resync a ticket
     with `/tickets/{id}/events?since=` or its own socket's `?since=`)."""
+
+    route_name = "updates"
 
     async def connect(self) -> None:
         if not await self._take_party():

@@ -283,6 +283,27 @@ SLA_FILTERS = {"breached": sla_breached, "at_risk": sla_at_risk}
 
 
 @dataclass(frozen=True)
+class SlaBreachTotals:
+    """Breaches recorded so far, per target (they only grow), and the open tickets that missed a target."""
+
+    first_response: int
+    resolution: int
+    open_breached: int
+
+
+def sla_breach_totals(now: datetime.datetime | None = None) -> SlaBreachTotals:
+    """Across every ticket (operations' metrics, not a party's view), in one query."""
+    now = now or timezone.now()
+    is_open = ~Q(status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED])
+    totals = Ticket.objects.aggregate(
+        first_response=Count("id", filter=Q(sla_first_response_breached_at__isnull=False)),
+        resolution=Count("id", filter=Q(sla_resolution_breached_at__isnull=False)),
+        open_breached=Count("id", filter=is_open & sla_breached(now)),
+    )
+    return SlaBreachTotals(totals["first_response"], totals["resolution"], totals["open_breached"])
+
+
+@dataclass(frozen=True)
 class TicketFilters:
     status: str | None = None
     priority: str | None = None

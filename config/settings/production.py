@@ -12,6 +12,7 @@ from config.settings.base import DEVELOPMENT_SECRET_KEY, env
 if env.bool("DJANGO_DEBUG", default=False):
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
 DEBUG = False
+LOGGING["handlers"]["console"]["formatter"] = env("VE_LOG_FORMAT", default="json")  # noqa: F405
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a random value of at least 50 characters.")
