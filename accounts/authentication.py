@@ -17,6 +17,7 @@ from rest_framework.request import Request
 
 from accounts import hmac_signing, wallet
 from accounts.services import hmac_signature_verify, wallet_signature_verify
+from core.errors import django_refusal
 from core.parties import Party
 from providers.selectors import party_for_user
 
@@ -85,7 +86,7 @@ def _signed_body(request: Request) -> tuple[bytes, str | None]:
     try:
         return django_request.body, None
     except RequestDataTooBig as error:
-        raise exceptions.ParseError("Request body too large.") from error
+        raise django_refusal(error) from error
 
 
 class WalletSignatureAuthentication(authentication.BaseAuthentication):

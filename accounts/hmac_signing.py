@@ -153,6 +153,15 @@ def hmac_fields_from_query(params: Mapping[str, Any]) -> dict[str, str | None] |
     )
 
 
+def check_principal(principal: str | None) -> str:
+    """The principal if it is well-formed (before anyone looks it up), else ``HmacAuthError``."""
+    if not principal:
+        raise HmacAuthError(Reason.MISSING, "Missing HMAC authentication field(s).")
+    if not _PRINCIPAL_RE.fullmatch(principal):
+        raise HmacAuthError(Reason.BAD_PRINCIPAL, "Principal must be 1-256 printable ASCII characters.")
+    return principal
+
+
 def verify_hmac(
     *,
     secret: str | bytes,
@@ -172,8 +181,7 @@ def verify_hmac(
     """
     if not principal or not timestamp_str or not signature_hex:
         raise HmacAuthError(Reason.MISSING, "Missing HMAC authentication field(s).")
-    if not _PRINCIPAL_RE.fullmatch(principal):
-        raise HmacAuthError(Reason.BAD_PRINCIPAL, "Principal must be 1-256 printable ASCII characters.")
+    check_principal(principal)
     if not _TIMESTAMP_S_RE.fullmatch(timestamp_str):
         raise HmacAuthError(Reason.BAD_TIMESTAMP, "Timestamp must be Unix seconds.")
     timestamp = int(timestamp_str)

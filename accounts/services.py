@@ -60,7 +60,7 @@ def wallet_signature_verify(
 
 def hmac_signature_verify(*, fields: dict[str, str | None], method: str, path: str, raw_query: str) -> Party:
     """Verify a provider HMAC signature; raise `hmac_signing.HmacAuthError` if it does not hold."""
-    principal = fields.get("principal") or ""
+    principal = hmac_signing.check_principal(fields.get("principal"))
     credential = credential_get_active(principal)
     if credential is None:
         raise hmac_signing.HmacAuthError("unknown_principal", "Unknown or revoked credential.")

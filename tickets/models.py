@@ -20,6 +20,10 @@ SUBJECT_MAX_LENGTH = 200
 TEXT_MAX_LENGTH = 20_000  # a description, a comment
 REASON_MAX_LENGTH = 2_000  # why a ticket was escalated, reassigned or moved
 MAX_ATTACHMENTS_PER_WRITE = 20
+# A ticket's free-form `metadata` object: its JSON size, nesting depth and keys (at every level together).
+METADATA_MAX_BYTES = 8_192
+METADATA_MAX_DEPTH = 4
+METADATA_MAX_KEYS = 64
 
 
 class NextVal(models.Func):

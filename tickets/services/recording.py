@@ -14,11 +14,19 @@ from typing import Any
 from django.utils import timezone
 
 from chain.services import outbox_enqueue
+from core import json_input
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.formats import canonical_json_bytes
 from core.parties import Party, PartyKind
 from tickets import states
 from tickets.hooks import schedule_event_hooks
-from tickets.models import Ticket, TicketEvent
+from tickets.models import (
+    METADATA_MAX_BYTES,
+    METADATA_MAX_DEPTH,
+    METADATA_MAX_KEYS,
+    Ticket,
+    TicketEvent,
+)
 from tickets.selectors import parse_ticket_id, ticket_is_visible_to
 
 ROLE_OF_PARTY = {
@@ -94,6 +102,28 @@ def clean_text(field: str, value: str | None, *, max_length: int, required: bool
             fields={field: [f"Ensure this field has no more than {max_length} characters."]},
         )
     return text
+
+
+def clean_metadata(value: object) -> dict[str, Any]:
+    """A ticket's metadata: a JSON object of bounded size, depth and key count, storable in jsonb."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationFailed(
+            "metadata must be an object.", fields={"metadata": ["Expected a JSON object."]}
+        )
+    try:
+        json_input.check(value, max_depth=METADATA_MAX_DEPTH, max_keys=METADATA_MAX_KEYS, path="metadata")
+    except json_input.JsonRefused as refused:
+        raise ValidationFailed(
+            f"metadata is refused: {refused}", fields={refused.path or "metadata": [refused.message]}
+        ) from refused
+    if len(canonical_json_bytes(value)) > METADATA_MAX_BYTES:
+        raise ValidationFailed(
+            "metadata is too large.",
+            fields={"metadata": [f"At most {METADATA_MAX_BYTES} bytes of JSON."]},
+        )
+    return value
 
 
 def clean_choice(field: str, value: str, choices: Iterable[str]) -> str:

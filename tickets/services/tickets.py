@@ -47,10 +47,7 @@ def ticket_create(
     description = recording.clean_text("description", description, max_length=TEXT_MAX_LENGTH)
     category = recording.clean_choice("category", category, Ticket.Category.values)
     priority = recording.clean_choice("priority", priority, Ticket.Priority.values)
-    if metadata is not None and not isinstance(metadata, dict):
-        raise ValidationFailed(
-            "metadata must be an object.", fields={"metadata": ["Expected a JSON object."]}
-        )
+    metadata = recording.clean_metadata(metadata)
     deployment = deployment_get_for(actor, deployment_id)
     now = timezone.now()
     first_response_due, resolution_due = sla_due_times(priority=priority, start=now)
@@ -71,7 +68,7 @@ def ticket_create(
         last_activity_at=now,
         sla_first_response_due=first_response_due,
         sla_resolution_due=resolution_due,
-        metadata=metadata or {},
+        metadata=metadata,
     )
     recording.record_event(
         ticket,
