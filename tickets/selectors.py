@@ -22,6 +22,7 @@ from chain.selectors import CHAIN_STATE_FIELD, with_chain_state
 from core.errors import NotFound
 from core.formats import parse_uuid
 from core.parties import Party, scope_of
+from providers.selectors import deployments_visible_to
 from tickets.models import Attachment, Comment, DeploymentLink, Ticket, TicketEvent
 from tickets.presenter import Related
 
@@ -54,6 +55,18 @@ def ticket_is_visible_to(party: Party, ticket: Ticket) -> bool:
     if scope.customer_address:
         return scope.customer_address in (ticket.customer_address, ticket.created_by_address)
     return False
+
+
+def party_may_write_a_ticket(party: Party) -> bool:
+    """Whether the party can write to at least one ticket: one it sees that is still open to writes, or
+    one it may open (on a deployment it sees). Uploads need it: a key that owns nothing stores nothing."""
+    scope = scope_of(party)
+    if scope.everything:
+        return True
+    if scope.nothing:
+        return False
+    writable = tickets_visible_to(party).exclude(status=Ticket.Status.CLOSED)
+    return writable.exists() or deployments_visible_to(party).exists()
 
 
 def parse_ticket_id(ticket_id: object) -> uuid.UUID:
