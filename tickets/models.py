@@ -101,6 +101,8 @@ class Ticket(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The time of the last change a customer can see (no internal notes): their `updated_at` and ordering.
+    public_updated_at = models.DateTimeField(default=timezone.now)
     last_activity_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -119,6 +121,7 @@ class Ticket(models.Model):
             # Keyset pages order by (column, id) in either direction; each index serves both.
             models.Index(fields=["-created_at", "-id"], name="ticket_created_idx"),
             models.Index(fields=["-updated_at", "-id"], name="ticket_updated_idx"),
+            models.Index(fields=["-public_updated_at", "-id"], name="ticket_public_updated_idx"),
             models.Index(fields=["customer_address", "-created_at", "-id"], name="ticket_customer_idx"),
             models.Index(fields=["provider", "-created_at", "-id"], name="ticket_provider_idx"),
             models.Index(fields=["status", "sla_resolution_due"], name="ticket_sla_idx"),

@@ -180,7 +180,6 @@ TICKET_ROW_FIELDS = (
     "assignee_kind",
     "escalated_at",
     "created_at",
-    "updated_at",
     "resolved_at",
     "closed_at",
     "metadata",
@@ -199,10 +198,22 @@ TICKET_ROW_RELATED = {
 }
 
 
+# A row's `updated_at` as the party may know it: the last change it can see. For customers that is
+# `public_updated_at`, which internal notes never move; rows and keyset pages use this key.
+VISIBLE_UPDATED_AT = "visible_updated_at"
+
+
+def updated_at_column(party: Party) -> str:
+    return "updated_at" if party.sees_internal else "public_updated_at"
+
+
 def _rows(tickets: QuerySet[Ticket], party: Party) -> QuerySet:
     """Ticket rows with their chain state folded in (no second round trip)."""
     return with_chain_state(tickets, sees_internal=party.sees_internal).values(
-        *TICKET_ROW_FIELDS, CHAIN_STATE_FIELD, **TICKET_ROW_RELATED
+        *TICKET_ROW_FIELDS,
+        CHAIN_STATE_FIELD,
+        **TICKET_ROW_RELATED,
+        **{VISIBLE_UPDATED_AT: F(updated_at_column(party))},
     )
 
 

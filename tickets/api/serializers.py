@@ -29,7 +29,7 @@ from tickets.models import (
     format_ticket_number,
 )
 from tickets.presenter import present_attachment, present_comment, present_events
-from tickets.selectors import TicketDetail
+from tickets.selectors import VISIBLE_UPDATED_AT, TicketDetail
 from tickets.services.recording import clean_metadata
 
 # --------------------------------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ class TicketOutput(serializers.Serializer):
             "assignee_type": row["assignee_kind"],
             "escalated": row["escalated_at"] is not None,
             "created_at": iso_timestamp(row["created_at"]),
-            "updated_at": iso_timestamp(row["updated_at"]),
+            "updated_at": iso_timestamp(row[VISIBLE_UPDATED_AT]),
             "resolved_at": iso_timestamp(row["resolved_at"]),
             "closed_at": iso_timestamp(row["closed_at"]),
             "metadata": row["metadata"],

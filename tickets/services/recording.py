@@ -67,9 +67,11 @@ def record_event(
     """
     ticket.last_seq += 1
     public_seq = None
+    at = at or timezone.now()
     if not is_internal:
         ticket.last_public_seq += 1
         public_seq = ticket.last_public_seq
+        ticket.public_updated_at = at
     event = TicketEvent.objects.create(
         ticket=ticket,
         seq=ticket.last_seq,
@@ -80,7 +82,7 @@ def record_event(
         actor_kind=actor.kind.value,
         actor_label=actor.label,
         data=data,
-        created_at=at or timezone.now(),
+        created_at=at,
     )
     outbox_enqueue(event=event)
     schedule_event_hooks(event)
@@ -88,8 +90,10 @@ def record_event(
 
 
 def save_ticket(ticket: Ticket, *fields: str, at: datetime.datetime) -> None:
+    """Save a locked ticket after its events: `updated_at` moves; `public_updated_at` only moved if one of
+    them is public (`record_event`)."""
     ticket.updated_at = at
-    ticket.save(update_fields=[*fields, "updated_at", "last_seq", "last_public_seq"])
+    ticket.save(update_fields=[*fields, "updated_at", "public_updated_at", "last_seq", "last_public_seq"])
 
 
 def clean_text(field: str, value: str | None, *, max_length: int, required: bool = True) -> str:

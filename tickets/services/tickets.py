@@ -65,6 +65,7 @@ def ticket_create(
         created_by_label=actor.label,
         created_at=now,
         updated_at=now,
+        public_updated_at=now,
         last_activity_at=now,
         sla_first_response_due=first_response_due,
         sla_resolution_due=resolution_due,
