@@ -2,7 +2,8 @@
 
 Order matters: wallet signature, then provider HMAC, then the portal's session (with CSRF). A request
 carrying wallet or HMAC headers is judged by them alone: a bad signature is a 401, never a fall-through
-to another scheme.
+to another scheme. X-VE-Nonce belongs to both schemes (the HMAC's stronger version signs one too): with an
+X-VE-Principal and no wallet address or key, it is an HMAC request.
 """
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ def _signed_body(request: Request) -> tuple[bytes, str | None]:
         raise django_refusal(error) from error
 
 
+def _is_strong_hmac(request: Request, fields: dict[str, str | None]) -> bool:
+    return (
+        fields["address"] is None
+        and fields["pubkey"] is None
+        and hmac_signing.HEADER_PRINCIPAL in request.headers
+    )
+
+
+def _body_sha256(request: Request) -> str:
+    raw_body, digest = _signed_body(request)
+    return digest if digest is not None else hashlib.sha256(raw_body).hexdigest()
+
+
 class WalletSignatureAuthentication(authentication.BaseAuthentication):
     """VirtEngine wallet-signed requests (ADR-036 over the request, single-use nonces)."""
 
@@ -96,7 +110,7 @@ class WalletSignatureAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[PartyPrincipal, Party] | None:
         fields = wallet.wallet_fields_from_headers(request.headers)
-        if fields is None:
+        if fields is None or _is_strong_hmac(request, fields):
             return None
         raw_body, digest = _signed_body(request)
         try:
@@ -116,7 +130,8 @@ class WalletSignatureAuthentication(authentication.BaseAuthentication):
 
 
 class ProviderHmacAuthentication(authentication.BaseAuthentication):
-    """Provider machine credentials: HMAC-SHA256 over method, path, query, principal and timestamp."""
+    """Provider machine credentials: HMAC-SHA256 over method, path, query, principal and timestamp (and,
+    in the stronger version, a nonce and the body's SHA-256)."""
 
     def authenticate(self, request: Request) -> tuple[PartyPrincipal, Party] | None:
         fields = hmac_signing.hmac_fields_from_headers(request.headers)
@@ -128,6 +143,7 @@ class ProviderHmacAuthentication(authentication.BaseAuthentication):
                 method=request.method,
                 path=_raw_path(request),
                 raw_query=request._request.META.get("QUERY_STRING", ""),
+                body_sha256=lambda: _body_sha256(request),
             )
         except hmac_signing.HmacAuthError as error:
             raise exceptions.AuthenticationFailed(error.message, code=str(error.reason_code)) from error

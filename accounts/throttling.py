@@ -12,6 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -80,3 +81,76 @@ class PartyRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self.retry_after
+
+
+# ---------------------------------------------------------------------------------------------------------
+# WebSocket caps: open sockets per credential holder and per client address, across every web process.
+# Each key is a Redis sorted set of socket ids scored by when their claim lapses; the fan-out hub renews
+# its sockets' claims every VE_WS_RESYNC_SECONDS, so a process that dies leaks nothing for long.
+
+_CLAIM_SCRIPT = """
+for i, key in ipairs(KEYS) do
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+    if redis.call('ZSCORE', key, ARGV[3]) == false
+        and redis.call('ZCARD', key) >= tonumber(ARGV[3 + i]) then
+        return i
+    end
+end
+for _, key in ipairs(KEYS) do
+    redis.call('ZADD', key, ARGV[2], ARGV[3])
+    redis.call('EXPIRE', key, math.ceil(ARGV[2] - ARGV[1]) + 1)
+end
+return 0
+"""
+
+
+def socket_claim_lifetime() -> float:
+    return 3 * settings.VE_WS_RESYNC_SECONDS + 30
+
+
+def _slot_keys(identity: str, client_address: str) -> list[str]:
+    return [
+        cache.make_and_validate_key(f"ws:party:{identity}"),
+        cache.make_and_validate_key(f"ws:addr:{client_address}"),
+    ]
+
+
+def socket_slot_claim(*, socket_id: str, identity: str, client_address: str) -> bool:
+    """Count one more open socket for its holder and its address; False when either is at its cap."""
+    keys = _slot_keys(identity, client_address)
+    limits = [settings.VE_WS_MAX_SOCKETS_PER_PARTY, settings.VE_WS_MAX_SOCKETS_PER_CLIENT_ADDRESS]
+    now = time.time()
+    try:
+        client = cache._cache.get_client(keys[0], write=True)
+        over = client.eval(
+            _CLAIM_SCRIPT, len(keys), *keys, now, now + socket_claim_lifetime(), socket_id, *limits
+        )
+    except Exception:  # Redis unreachable: let the socket in rather than fail it (as the API throttles do)
+        logger.warning("socket cap store unavailable; socket not counted", exc_info=True)
+        return True
+    return over == 0
+
+
+def socket_slots_renew(claims: list[tuple[str, str, str]]) -> None:
+    """Renew (socket id, holder, address) claims of sockets still open (the hub, every resync)."""
+    if not claims:
+        return
+    expires = time.time() + socket_claim_lifetime()
+    try:
+        pipeline = cache._cache.get_client(None, write=True).pipeline(transaction=False)
+        for socket_id, identity, client_address in claims:
+            for key in _slot_keys(identity, client_address):
+                pipeline.zadd(key, {socket_id: expires}, xx=True)
+        pipeline.execute()
+    except Exception:
+        logger.warning("socket cap store unavailable; claims not renewed", exc_info=True)
+
+
+def socket_slot_release(*, socket_id: str, identity: str, client_address: str) -> None:
+    try:
+        pipeline = cache._cache.get_client(None, write=True).pipeline(transaction=False)
+        for key in _slot_keys(identity, client_address):
+            pipeline.zrem(key, socket_id)
+        pipeline.execute()
+    except Exception:
+        logger.warning("socket cap store unavailable; claim left to lapse", exc_info=True)

@@ -100,6 +100,15 @@ def credential_get_active(principal: str) -> ProviderCredential | None:
     return credential
 
 
+def credentials_active(principals: set[str]) -> dict[str, Party]:
+    """principal → the provider acting, for those of `principals` that are still active (no cache: sockets
+    re-check their credential with it, and a revocation must close them)."""
+    credentials = ProviderCredential.objects.select_related("provider").filter(
+        principal__in=principals, revoked_at__isnull=True
+    )
+    return {credential.principal: provider_party(credential.provider) for credential in credentials}
+
+
 def credential_cache_clear() -> None:
     _credential_cache.clear()
 

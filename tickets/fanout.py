@@ -8,8 +8,10 @@ sequence check, so ordering, de-duplication and gap filling work as before.
 
 The hub belongs to an event loop (daphne has one; tests have one per test), starts with the first local
 member and stops with the last. Every `VE_WS_RESYNC_SECONDS` it re-joins its groups (memberships expire in
-channels_redis and vanish when Redis restarts) and checks, in one query, whether any of its sockets is
-behind the database; only those replay what they missed.
+channels_redis and vanish when Redis restarts), re-checks every socket's credential and access in one
+batch (a revoked HMAC credential or an ended session closes with 4401, lost access with 4403), renews the
+sockets' places under the per-party and per-address caps, and checks, in one query, whether any of its
+sockets is behind the database; only those replay what they missed.
 """
 
 from __future__ import annotations
@@ -21,17 +23,31 @@ import logging
 import weakref
 from typing import Any, Protocol
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from tickets import selectors
+from accounts import throttling
+from accounts.ws_auth import SocketCredential
+from core.parties import Party
+from tickets import realtime, selectors
 
 logger = logging.getLogger(__name__)
 
 
 class Member(Protocol):
+    party: Party
+    credential: SocketCredential
+    ticket_id: str | None  # None for an all-tickets stream
+    slot: tuple[str, str, str] | None  # (socket id, holder, client address) under the socket caps
+    closing: bool
+
     async def deliver(self, message: dict[str, Any], text: str) -> None: ...
+
+    async def refuse(self, code: int) -> None:
+        """Close with `code` and stop receiving."""
+        ...
 
     def positions(self) -> dict[str, tuple[int, bool]]:
         """ticket id → (last seq sent, counts internal events): where this socket stands."""
@@ -115,14 +131,34 @@ class LocalHub:
                 except Exception:
                     logger.warning("fan-out hub could not re-join %s", group, exc_info=True)
             try:
+                await self._recheck_members()
+            except Exception:
+                logger.warning("fan-out hub could not re-check its sockets' access", exc_info=True)
+            try:
                 await self._catch_up_stragglers()
             except Exception:
                 logger.warning("fan-out hub could not check for missed events", exc_info=True)
 
+    def _all_members(self) -> list[Member]:
+        unique = {member for group_members in self.members.values() for member in group_members}
+        return [member for member in unique if not member.closing]
+
+    async def _recheck_members(self) -> None:
+        """Close the sockets whose credential was revoked or whose party lost access; renew the others'
+        places under the socket caps."""
+        members = self._all_members()
+        if not members:
+            return
+        verdicts = await socket_refusals([(m.party, m.credential, m.ticket_id) for m in members])
+        for member, code in zip(members, verdicts, strict=True):
+            if code is not None:
+                await member.refuse(code)
+        await renew_slots([m.slot for m in members if m.slot is not None and not m.closing])
+
     async def _catch_up_stragglers(self) -> None:
         """Find, in one query for all watched tickets, the sockets that are behind the database (a
         broadcast lost while Redis was down), and let only those replay."""
-        members = {member for group_members in self.members.values() for member in group_members}
+        members = self._all_members()
         positions = [
             (member, ticket_id, seq, staff)
             for member in members
@@ -138,6 +174,8 @@ class LocalHub:
 
 
 current_seqs = database_sync_to_async(selectors.last_seqs)
+socket_refusals = database_sync_to_async(realtime.socket_refusals)
+renew_slots = sync_to_async(throttling.socket_slots_renew, thread_sensitive=False)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LocalHub] = weakref.WeakKeyDictionary()

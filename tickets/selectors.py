@@ -135,6 +135,14 @@ def events_visible_to(
     return list(events if limit is None else events[:limit])
 
 
+def tickets_for_visibility(ticket_ids: Iterable[str]) -> dict[str, Ticket]:
+    """ticket id → the ticket with just what `ticket_is_visible_to` reads (sockets re-check access)."""
+    rows = Ticket.objects.filter(pk__in=_uuids(ticket_ids)).only(
+        "id", "provider_id", "customer_address", "created_by_address"
+    )
+    return {str(ticket.id): ticket for ticket in rows}
+
+
 @dataclass(frozen=True)
 class TicketParties:
     """Who a ticket's events go to: its provider and the customer addresses that see it."""

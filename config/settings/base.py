@@ -163,6 +163,12 @@ def channel_layer_host(url: str) -> dict:
 # How often a socket re-joins its groups and fills, from the database, anything it may have missed
 # (group memberships expire, and vanish when Redis restarts without persistence).
 VE_WS_RESYNC_SECONDS = env.float("VE_WS_RESYNC_SECONDS", default=30.0)
+# Origins (besides the server's own scheme://host:port) whose pages may open cookie-authenticated sockets.
+VE_WS_ALLOWED_ORIGINS = env.list("VE_WS_ALLOWED_ORIGINS", default=CSRF_TRUSTED_ORIGINS)
+# Open sockets per credential holder (a user, a wallet, an HMAC principal) and per client address, counted
+# across every web process in Redis; past either the socket is closed with 4429.
+VE_WS_MAX_SOCKETS_PER_PARTY = env.int("VE_WS_MAX_SOCKETS_PER_PARTY", default=32)
+VE_WS_MAX_SOCKETS_PER_CLIENT_ADDRESS = env.int("VE_WS_MAX_SOCKETS_PER_CLIENT_ADDRESS", default=128)
 
 CHANNEL_LAYERS = {
     "default": {
@@ -239,7 +245,14 @@ SPECTACULAR_SETTINGS = {
                 "name": "X-VE-Principal",
                 "description": (
                     "Provider machine credential: X-VE-Principal, X-VE-Timestamp (Unix s, within 300 s) and "
-                    "X-VE-Signature = hex HMAC-SHA256(secret, METHOD\\nPATH\\nRAWQUERY\\nPRINCIPAL\\nTIMESTAMP)."
+                    "X-VE-Signature = hex HMAC-SHA256(secret, METHOD\\nPATH\\nRAWQUERY\\nPRINCIPAL\\nTIMESTAMP) "
+                    "(VirtEngine's format: it covers neither the body nor a nonce). The stronger version, which "
+                    "a credential (require_strong_signature) or the installation (VE_HMAC_REQUIRE_STRONG) may "
+                    "require, adds X-VE-Nonce (16-128 of [A-Za-z0-9_-], accepted once per principal) and "
+                    "X-VE-Content-SHA256 (lowercase hex SHA-256 of the raw body; of the empty string for none) "
+                    "and signs METHOD\\nPATH\\nRAWQUERY\\nPRINCIPAL\\nTIMESTAMP\\nNONCE\\nCONTENT_SHA256. On "
+                    "WebSockets the same values are the query parameters ve_principal, ve_ts, ve_hmac, ve_nonce "
+                    "and ve_content_sha256, signed over the query without them."
                 ),
             },
             "portalSession": {
@@ -264,6 +277,9 @@ VE_BECH32_PREFIX = env("VE_BECH32_PREFIX", default="ve")
 VE_CHAIN_ID = env("VE_CHAIN_ID", default="virtengine-1")
 VE_SIGNATURE_MAX_AGE_SECONDS = env.int("VE_SIGNATURE_MAX_AGE_SECONDS", default=300)
 VE_SIGNATURE_MAX_SKEW_SECONDS = env.int("VE_SIGNATURE_MAX_SKEW_SECONDS", default=60)
+# Refuse VirtEngine's HMAC format (no body, no nonce) from every credential: each request must use the
+# stronger version (X-VE-Nonce, X-VE-Content-SHA256). Per credential: ProviderCredential.require_strong_signature.
+VE_HMAC_REQUIRE_STRONG = env.bool("VE_HMAC_REQUIRE_STRONG", default=False)
 # Key for the provider HMAC secrets stored at rest (32 bytes, hex); derived from SECRET_KEY if unset.
 VE_CREDENTIAL_KEY = env("VE_CREDENTIAL_KEY", default="")
 
