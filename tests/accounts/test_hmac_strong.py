@@ -169,7 +169,8 @@ async def _close_worker_connections() -> AsyncIterator[None]:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
-async def test_strong_websocket_queries(world: World, _close_worker_connections: None) -> None:
+@pytest.mark.usefixtures("_close_worker_connections")
+async def test_strong_websocket_queries(world: World) -> None:
     ticket = await database_sync_to_async(world.open_ticket)()
     issued = await database_sync_to_async(provider_credential_issue)(provider=world.provider_a)
     principal, secret = issued.credential.principal, issued.secret
