@@ -112,8 +112,8 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
     def positions(self) -> dict[str, tuple[int, bool]]:
         return {ticket_id: (seq, self.party.sees_internal) for ticket_id, seq in self.last_seq.items()}
 
-    async def catch_up(self, ticket_id: str) -> None:
-        await self._catch_up(ticket_id)
+    async def catch_up(self, ticket_id: str, missed: list[dict[str, Any]] | None = None) -> None:
+        await self._catch_up(ticket_id, missed)
 
     async def deliver(self, message: dict[str, Any], text: str) -> None:
         """Called by the fan-out hub with a group message and its payload already serialised."""
@@ -126,15 +126,16 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
 
     # --- ordering ------------------------------------------------------------------------------------
 
-    async def _catch_up(self, ticket_id: str) -> None:
-        """Send, in order, every event of the ticket after the last one this socket sent."""
+    async def _catch_up(self, ticket_id: str, missed: list[dict[str, Any]] | None = None) -> None:
+        """Send, in order, every event of the ticket after the last one this socket sent (from `missed`
+        when it was read for exactly this place, else from the database)."""
         async with self.send_lock:
             if self.closing:
                 return
+            since = self.last_seq.get(ticket_id, 0)
             try:
-                missed = await replay_from_database(
-                    self.party, ticket_id, since=self.last_seq.get(ticket_id, 0)
-                )
+                if missed is None or (missed and missed[0]["seq"] > since + 1):
+                    missed = await replay_from_database(self.party, ticket_id, since=since)
             except NotFound:  # the ticket is no longer visible to this party
                 await self.refuse(ws_auth.CLOSE_FORBIDDEN)
                 return

@@ -10,8 +10,14 @@ The hub belongs to an event loop (daphne has one; tests have one per test), star
 member and stops with the last. Every `VE_WS_RESYNC_SECONDS` it re-joins its groups (memberships expire in
 channels_redis and vanish when Redis restarts), re-checks every socket's credential and access in one
 batch (a revoked HMAC credential or an ended session closes with 4401, lost access with 4403), renews the
-sockets' places under the per-party and per-address caps, and checks, in one query, whether any of its
-sockets is behind the database; only those replay what they missed.
+sockets' places under the per-party and per-address caps.
+
+Live delivery heals at once rather than at the next resync: a socket that sees a gap in `seq` replays from
+the database right away, and every VE_WS_CATCH_UP_SECONDS the hub checks, in one query for all watched
+tickets, whether a socket is still behind an event that was already committed at the previous check (so a
+broadcast merely in flight is never replayed, and a lost one — the last of a burst, a message dropped by a
+full channel or a Redis hiccup — reaches its sockets within two intervals). Sockets at the same place
+replay from one read.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from django.conf import settings
 
 from accounts import throttling
 from accounts.ws_auth import SocketCredential
+from core.errors import NotFound
 from core.parties import Party
 from tickets import realtime, selectors
 
@@ -53,7 +60,9 @@ class Member(Protocol):
         """ticket id → (last seq sent, counts internal events): where this socket stands."""
         ...
 
-    async def catch_up(self, ticket_id: str) -> None: ...
+    async def catch_up(self, ticket_id: str, missed: list[dict[str, Any]] | None = None) -> None:
+        """Send what this socket missed of the ticket (`missed`, read for its place, or from the database)."""
+        ...
 
 
 class LocalHub:
@@ -62,6 +71,8 @@ class LocalHub:
         self.channel_name: str | None = None
         self.tasks: list[asyncio.Task] = []
         self.lock = asyncio.Lock()
+        # ticket id → (last seq, last public seq) as the previous catch-up check found them.
+        self.committed: dict[str, tuple[int, int]] = {}
 
     async def join(self, group: str, member: Member) -> None:
         async with self.lock:
@@ -70,6 +81,7 @@ class LocalHub:
                 self.tasks = [
                     asyncio.create_task(self._receive_forever()),
                     asyncio.create_task(self._rejoin_forever()),
+                    asyncio.create_task(self._catch_up_forever()),
                 ]
             members = self.members.setdefault(group, set())
             if not members:
@@ -97,6 +109,7 @@ class LocalHub:
                 await task
         self.tasks = []
         self.channel_name = None
+        self.committed = {}
 
     async def _receive_forever(self) -> None:
         layer = get_channel_layer()
@@ -134,6 +147,10 @@ class LocalHub:
                 await self._recheck_members()
             except Exception:
                 logger.warning("fan-out hub could not re-check its sockets' access", exc_info=True)
+
+    async def _catch_up_forever(self) -> None:
+        while True:
+            await asyncio.sleep(settings.VE_WS_CATCH_UP_SECONDS)
             try:
                 await self._catch_up_stragglers()
             except Exception:
@@ -156,8 +173,8 @@ class LocalHub:
         await renew_slots([m.slot for m in members if m.slot is not None and not m.closing])
 
     async def _catch_up_stragglers(self) -> None:
-        """Find, in one query for all watched tickets, the sockets that are behind the database (a
-        broadcast lost while Redis was down), and let only those replay."""
+        """Find, in one query for all watched tickets, the sockets still behind what was committed at the
+        previous check (a lost broadcast), and let only those replay: one read per place in a history."""
         members = self._all_members()
         positions = [
             (member, ticket_id, seq, staff)
@@ -166,14 +183,26 @@ class LocalHub:
         ]
         if not positions:
             return
-        current = await current_seqs({ticket_id for _, ticket_id, _, _ in positions})
+        committed_before, self.committed = (
+            self.committed,
+            await current_seqs({ticket_id for _, ticket_id, _, _ in positions}),
+        )
+        behind: dict[tuple[str, bool, int], list[Member]] = {}
         for member, ticket_id, seq, staff in positions:
-            latest = current.get(ticket_id)
-            if latest is not None and seq < latest[0 if staff else 1]:
-                await member.catch_up(ticket_id)
+            earlier = committed_before.get(ticket_id)
+            if earlier is not None and seq < earlier[0 if staff else 1]:
+                behind.setdefault((ticket_id, staff, seq), []).append(member)
+        for (ticket_id, _, seq), stragglers in behind.items():
+            try:
+                missed = await replay_missed(stragglers[0].party, ticket_id, since=seq)
+            except NotFound:
+                missed = None  # each socket finds out for itself (and is closed)
+            for member in stragglers:
+                await member.catch_up(ticket_id, missed)
 
 
 current_seqs = database_sync_to_async(selectors.last_seqs)
+replay_missed = database_sync_to_async(realtime.replay)
 socket_refusals = database_sync_to_async(realtime.socket_refusals)
 renew_slots = sync_to_async(throttling.socket_slots_renew, thread_sensitive=False)
 

@@ -163,6 +163,9 @@ def channel_layer_host(url: str) -> dict:
 # How often a socket re-joins its groups and fills, from the database, anything it may have missed
 # (group memberships expire, and vanish when Redis restarts without persistence).
 VE_WS_RESYNC_SECONDS = env.float("VE_WS_RESYNC_SECONDS", default=30.0)
+# How often each process checks, in one query, that its sockets got every event committed by the previous
+# check; a broadcast lost in between reaches its sockets within two of these intervals.
+VE_WS_CATCH_UP_SECONDS = env.float("VE_WS_CATCH_UP_SECONDS", default=1.0)
 # Origins (besides the server's own scheme://host:port) whose pages may open cookie-authenticated sockets.
 VE_WS_ALLOWED_ORIGINS = env.list("VE_WS_ALLOWED_ORIGINS", default=CSRF_TRUSTED_ORIGINS)
 # Open sockets per credential holder (a user, a wallet, an HMAC principal) and per client address, counted
@@ -176,7 +179,9 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             "hosts": [channel_layer_host(REDIS_URL)],
             "prefix": env("VE_CHANNELS_PREFIX", default="ves"),
-            "capacity": 1000,
+            # Per channel: a hub's channel carries every group message for its process. A full channel drops
+            # silently (the hub's catch-up then heals it); keep that far from reach.
+            "capacity": 10_000,
             "expiry": 60,
         },
     },

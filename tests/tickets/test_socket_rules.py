@@ -25,7 +25,7 @@ from providers.services import provider_credential_issue
 from tests.api import WalletSigner
 from tests.conftest import World
 from tests.sockets import BROWSER, HOST, open_socket, refused_with
-from tickets import services
+from tickets import hooks, realtime, services
 from tickets.models import Ticket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -347,3 +347,35 @@ async def test_ticket_id_spellings_share_one_group(world: World) -> None:
     assert typing["ticket_id"] == str(uuid.UUID(str(ticket.id)))
     await lower.disconnect()
     await upper.disconnect()
+
+
+class TestLosslessDelivery:
+    async def test_a_lost_last_broadcast_heals_within_seconds_not_at_the_resync(
+        self, world: World, settings
+    ) -> None:
+        """The last event of a burst is committed but its broadcast is lost (no later event shows the
+        gap): every socket still gets it within a couple of catch-up intervals, long before the 30 s
+        resync."""
+        assert settings.VE_WS_RESYNC_SECONDS >= 30
+        ticket = await open_ticket(world)
+        provider, _ = await open_socket(
+            updates(ticket.id), [*BROWSER, await cookie_of(world.provider_a_member.user_id)]
+        )
+        customer, _ = await open_socket(updates(ticket.id), [*BROWSER, await cookie_of(world.alice.user_id)])
+        stream, _ = await open_socket("/api/v1/updates", [*BROWSER, await cookie_of(world.agent.user_id)])
+        await comment(actor=world.alice, ticket_id=ticket.id, body="delivered live")
+        for socket in (provider, customer, stream):
+            assert (await socket.receive_json_from(timeout=5))["data"]["content"] == "delivered live"
+        hooks.unregister_event_hook(realtime.publish_event)
+        try:
+            await comment(actor=world.alice, ticket_id=ticket.id, body="broadcast lost")
+        finally:
+            hooks.register_event_hook(realtime.publish_event)
+        started = time.monotonic()
+        for socket in (provider, customer, stream):  # the all-tickets stream heals as well
+            healed = await socket.receive_json_from(timeout=8)
+            assert healed["data"]["content"] == "broadcast lost"
+        assert time.monotonic() - started < 8
+        for socket in (provider, customer, stream):
+            assert await socket.receive_nothing(timeout=0.5)  # once, not twice
+            await socket.disconnect()
