@@ -16,8 +16,9 @@ from django.utils.encoding import escape_uri_path
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing, throttling, wallet
 from accounts.services import hmac_signature_verify, wallet_signature_verify
+from accounts.signing_common import SignatureRefused
 from core.errors import django_refusal
 from core.parties import Party
 from providers.selectors import party_for_user
@@ -90,6 +91,18 @@ def _signed_body(request: Request) -> tuple[bytes, str | None]:
         raise django_refusal(error) from error
 
 
+def _refuse(request: Request, error: SignatureRefused) -> exceptions.AuthenticationFailed:
+    """A failed signature: counted against the client address (see accounts.throttling)."""
+    throttling.auth_failure_record(request)
+    return exceptions.AuthenticationFailed(error.message, code=str(error.reason_code))
+
+
+def _not_over_failure_budget(request: Request) -> None:
+    wait = throttling.auth_failures_wait(request)
+    if wait is not None:
+        raise exceptions.Throttled(wait, detail="Too many failed authentications from your address.")
+
+
 def _is_strong_hmac(request: Request, fields: dict[str, str | None]) -> bool:
     return (
         fields["address"] is None
@@ -112,6 +125,7 @@ class WalletSignatureAuthentication(authentication.BaseAuthentication):
         fields = wallet.wallet_fields_from_headers(request.headers)
         if fields is None or _is_strong_hmac(request, fields):
             return None
+        _not_over_failure_budget(request)
         raw_body, digest = _signed_body(request)
         try:
             party = wallet_signature_verify(
@@ -122,7 +136,7 @@ class WalletSignatureAuthentication(authentication.BaseAuthentication):
                 body_digest=digest,
             )
         except wallet.WalletAuthError as error:
-            raise exceptions.AuthenticationFailed(error.message, code=str(error.reason_code)) from error
+            raise _refuse(request, error) from error
         return PartyPrincipal(party), party
 
     def authenticate_header(self, request: Request) -> str:
@@ -137,6 +151,7 @@ class ProviderHmacAuthentication(authentication.BaseAuthentication):
         fields = hmac_signing.hmac_fields_from_headers(request.headers)
         if fields is None:
             return None
+        _not_over_failure_budget(request)
         try:
             party = hmac_signature_verify(
                 fields=fields,
@@ -146,7 +161,7 @@ class ProviderHmacAuthentication(authentication.BaseAuthentication):
                 body_sha256=lambda: _body_sha256(request),
             )
         except hmac_signing.HmacAuthError as error:
-            raise exceptions.AuthenticationFailed(error.message, code=str(error.reason_code)) from error
+            raise _refuse(request, error) from error
         return PartyPrincipal(party), party
 
     def authenticate_header(self, request: Request) -> str:

@@ -5,6 +5,7 @@ and test settings (`local`, `test`) first start the embedded PostgreSQL and Redi
 when they are unset, so that a fresh checkout runs with no system services at all.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "axes",
     "core",
     "accounts",
     "providers",
@@ -69,7 +71,24 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Password sign-ins (the admin's, the portal's /login/) go through django-axes first: after
+# AXES_FAILURE_LIMIT wrong passwords for one username from one client address, that pair is locked out
+# for AXES_COOLOFF_TIME (429), whatever the password. Client addresses are REMOTE_ADDR: no forwarding
+# header is trusted (the web server decides who the client is; see server/launcher.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("VE_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("VE_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_address"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -215,6 +234,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "party": env("VE_API_RATE_PER_PARTY", default="1200/min"),
         "party_write": env("VE_API_WRITE_RATE_PER_PARTY", default="120/min"),
+        # Callers with no role (a wallet key that owns nothing): one budget per client address.
+        "roleless": env("VE_API_RATE_PER_ADDRESS_WITHOUT_ROLE", default="120/min"),
+        "roleless_write": env("VE_API_WRITE_RATE_PER_ADDRESS_WITHOUT_ROLE", default="20/min"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON in, JSON out; only the attachment upload takes multipart (form encodings blur "" and absent).
@@ -282,6 +304,8 @@ VE_BECH32_PREFIX = env("VE_BECH32_PREFIX", default="ve")
 VE_CHAIN_ID = env("VE_CHAIN_ID", default="virtengine-1")
 VE_SIGNATURE_MAX_AGE_SECONDS = env.int("VE_SIGNATURE_MAX_AGE_SECONDS", default=300)
 VE_SIGNATURE_MAX_SKEW_SECONDS = env.int("VE_SIGNATURE_MAX_SKEW_SECONDS", default=60)
+# Failed signature checks per client address; past it, that address gets 429s without a check.
+VE_API_AUTH_FAILURES_PER_ADDRESS = env("VE_API_AUTH_FAILURES_PER_ADDRESS", default="30/min")
 # Refuse VirtEngine's HMAC format (no body, no nonce) from every credential: each request must use the
 # stronger version (X-VE-Nonce, X-VE-Content-SHA256). Per credential: ProviderCredential.require_strong_signature.
 VE_HMAC_REQUIRE_STRONG = env.bool("VE_HMAC_REQUIRE_STRONG", default=False)
