@@ -122,6 +122,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Whether the app serves its own static files (development; production puts them behind the proxy).
+VE_SERVE_STATIC = env.bool("VE_SERVE_STATIC", default=False)
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.reporting.ConnectionSafeReporterFilter"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media")))
 
