@@ -25,7 +25,9 @@ def application_for(http_application: Any, *, websocket_router: Any = None) -> P
     return ProtocolTypeRouter(
         {
             # In development the app serves the static files too; production puts them behind the proxy.
-            "http": ASGIStaticFilesHandler(http_application) if settings.VE_SERVE_STATIC else http_application,
+            "http": ASGIStaticFilesHandler(http_application)
+            if settings.VE_SERVE_STATIC
+            else http_application,
             "websocket": WebSocketAuthMiddlewareStack(router),
         }
     )
