@@ -125,16 +125,13 @@ def hmac_message(  # noqa: PLR0917 - the message fields in signing order
 
 
 def hmac_sign(  # noqa: PLR0917 - credential, then the message fields in signing order
-    secret: str | bytes,
-    method: str,
-    path: str,
-    raw_query: str,
-    principal: str,
-    timestamp: int | str,
-    strong: Strong | None = None,
+    secret: str | bytes, method: str, path: str, raw_query: str, principal: str, timestamp: int | str
 ) -> str:
-    """Lowercase hex HMAC-SHA256 of ``hmac_message(...)`` under ``secret``."""
-    message = hmac_message(method, path, raw_query, principal, timestamp, strong)
+    """Lowercase hex HMAC-SHA256 of ``hmac_message(...)`` under ``secret`` (VirtEngine's format)."""
+    return _hex_digest(secret, hmac_message(method, path, raw_query, principal, timestamp))
+
+
+def _hex_digest(secret: str | bytes, message: bytes) -> str:
     return hmac.new(_as_bytes(secret), message, hashlib.sha256).hexdigest()
 
 
@@ -152,7 +149,9 @@ def hmac_headers(  # noqa: PLR0917 - credential, then the message fields in sign
     headers = {
         HEADER_PRINCIPAL: principal,
         HEADER_TIMESTAMP: str(timestamp),
-        HEADER_SIGNATURE: hmac_sign(secret, method, path, raw_query, principal, timestamp, strong),
+        HEADER_SIGNATURE: _hex_digest(
+            secret, hmac_message(method, path, raw_query, principal, timestamp, strong)
+        ),
     }
     if strong is not None:
         headers[HEADER_NONCE] = strong.nonce
@@ -161,27 +160,28 @@ def hmac_headers(  # noqa: PLR0917 - credential, then the message fields in sign
 
 
 def hmac_query(  # noqa: PLR0917 - credential, then the message fields in signing order
-    principal: str,
-    secret: str | bytes,
-    method: str,
-    path: str,
-    raw_query: str,
-    timestamp: int | str,
-    strong: Strong | None = None,
+    principal: str, secret: str | bytes, method: str, path: str, raw_query: str, timestamp: int | str
 ) -> str:
-    """``raw_query`` with ``ve_principal``, ``ve_ts`` and ``ve_hmac`` appended (WebSocket clients), and
-    ``ve_nonce`` and ``ve_content_sha256`` for the stronger version.
+    """``raw_query`` with ``ve_principal``, ``ve_ts`` and ``ve_hmac`` appended (WebSocket clients).
 
     The signature covers ``raw_query`` as given, which is exactly what ``raw_query_without_auth``
-    recovers on the server.
+    recovers on the server. For the stronger version: ``hmac_query_of(hmac_headers(..., strong), raw_query)``.
     """
-    signature = hmac_sign(secret, method, path, raw_query, principal, timestamp, strong)
-    auth = (
-        f"{QUERY_PRINCIPAL}={quote(principal, safe='')}&{QUERY_TIMESTAMP}={timestamp}"
-        f"&{QUERY_SIGNATURE}={signature}"
-    )
-    if strong is not None:
-        auth += f"&{QUERY_NONCE}={strong.nonce}&{QUERY_CONTENT_SHA256}={strong.content_sha256}"
+    return hmac_query_of(hmac_headers(principal, secret, method, path, raw_query, timestamp), raw_query)
+
+
+def hmac_query_of(headers: Mapping[str, str], raw_query: str) -> str:
+    """``raw_query`` with the values of `headers` (from ``hmac_headers`` for that query) appended as
+    ``ve_principal``, ``ve_ts``, ``ve_hmac`` and, for the stronger version, ``ve_nonce`` and
+    ``ve_content_sha256``."""
+    names = {
+        HEADER_PRINCIPAL: QUERY_PRINCIPAL,
+        HEADER_TIMESTAMP: QUERY_TIMESTAMP,
+        HEADER_SIGNATURE: QUERY_SIGNATURE,
+        HEADER_NONCE: QUERY_NONCE,
+        HEADER_CONTENT_SHA256: QUERY_CONTENT_SHA256,
+    }
+    auth = "&".join(f"{names[header]}={quote(value, safe='')}" for header, value in headers.items())
     return f"{raw_query}&{auth}" if raw_query else auth
 
 

@@ -14,7 +14,15 @@ from channels.db import database_sync_to_async
 from django.db import connections
 
 from accounts import hmac_signing
-from accounts.hmac_signing import HmacAuthError, Reason, Strong, hmac_message, hmac_sign, verify_hmac
+from accounts.hmac_signing import (
+    HmacAuthError,
+    Reason,
+    Strong,
+    hmac_headers,
+    hmac_message,
+    hmac_sign,
+    verify_hmac,
+)
 from providers.models import ProviderCredential
 from providers.selectors import credential_cache_clear
 from providers.services import provider_credential_issue
@@ -36,7 +44,9 @@ def strong_check(**overrides):
         "raw_query": "",
         "principal": "vep_1",
         "timestamp_str": str(NOW_S),
-        "signature_hex": hmac_sign(SECRET, "POST", "/api/v1/tickets/x/comments", "", "vep_1", NOW_S, strong),
+        "signature_hex": hmac_headers(
+            "vep_1", SECRET, "POST", "/api/v1/tickets/x/comments", "", NOW_S, strong
+        )["X-VE-Signature"],
         "now_s": NOW_S,
         "nonce": strong.nonce,
         "content_sha256": strong.content_sha256,
@@ -176,7 +186,8 @@ async def test_strong_websocket_queries(world: World) -> None:
     principal, secret = issued.credential.principal, issued.secret
     path = f"/api/v1/tickets/{ticket.id}/updates"
     strong = Strong.of(b"", "ws-nonce-used-only-once")
-    query = hmac_signing.hmac_query(principal, secret, "GET", path, "since=0", int(time.time()), strong)
+    headers = hmac_signing.hmac_headers(principal, secret, "GET", path, "since=0", int(time.time()), strong)
+    query = hmac_signing.hmac_query_of(headers, "since=0")
     assert await refused_with(f"{path}?{query}", []) is None
     assert await refused_with(f"{path}?{query}", []) == 4401  # the nonce was used
     await database_sync_to_async(ProviderCredential.objects.filter(principal=principal).update)(
@@ -185,5 +196,8 @@ async def test_strong_websocket_queries(world: World) -> None:
     await database_sync_to_async(credential_cache_clear)()
     classic = hmac_signing.hmac_query(principal, secret, "GET", path, "", int(time.time()))
     assert await refused_with(f"{path}?{classic}", []) == 4401
-    fresh = hmac_signing.hmac_query(principal, secret, "GET", path, "", int(time.time()), Strong.of(b""))
+    fresh_headers = hmac_signing.hmac_headers(
+        principal, secret, "GET", path, "", int(time.time()), Strong.of(b"")
+    )
+    fresh = hmac_signing.hmac_query_of(fresh_headers, "")
     assert await refused_with(f"{path}?{fresh}", []) is None

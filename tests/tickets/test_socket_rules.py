@@ -53,8 +53,8 @@ def updates(ticket: object) -> str:
     return f"/api/v1/tickets/{ticket}/updates"
 
 
-def hmac_path(principal: str, secret: str, path: str, raw_query: str = "", **kwargs) -> str:
-    return f"{path}?{hmac_signing.hmac_query(principal, secret, 'GET', path, raw_query, int(time.time()), **kwargs)}"
+def hmac_path(principal: str, secret: str, path: str, raw_query: str = "") -> str:
+    return f"{path}?{hmac_signing.hmac_query(principal, secret, 'GET', path, raw_query, int(time.time()))}"
 
 
 async def next_close(communicator) -> int:
