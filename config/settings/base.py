@@ -88,7 +88,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("VE_LOGIN_LOCKOUT_MINUTES", defaul
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_address"
+# The peer's address, as every other per-address limit (django-ipware, if ever installed, is told the same).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -117,3 +117,10 @@ class TestSignInLockout:
         """The lockout is axes' doing: with it off, the 40th guess is answered like the first."""
         settings.AXES_ENABLED = False
         assert {self.sign_in(admin_user, f"guess {n}") for n in range(10)} == {200}
+
+    def test_sign_ins_without_a_client_address_still_work(self, admin_user: str, settings) -> None:
+        """Django's force_login (tests, benches, tooling) signs in with no REMOTE_ADDR at all."""
+        settings.AXES_ENABLED = True
+        client = Client()
+        client.force_login(get_user_model().objects.get(username=admin_user))
+        assert client.get("/admin/").status_code == 200
