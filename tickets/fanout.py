@@ -14,15 +14,16 @@ sockets' places under the per-party and per-address caps.
 
 Live delivery heals at once rather than at the next resync: a socket that sees a gap in `seq` replays from
 the database right away, and every VE_WS_CATCH_UP_SECONDS the hub checks, in one query for all watched
-tickets, whether a socket is still behind an event that was already committed at the previous check (so a
-broadcast merely in flight is never replayed, and a lost one — the last of a burst, a message dropped by a
-full channel or a Redis hiccup — reaches its sockets within two intervals). Sockets at the same place
-replay from one read.
+tickets, whether a socket is still behind an event that was already committed two checks earlier (so a
+broadcast merely in flight, even on a busy machine, is never replayed, and a lost one — the last of a
+burst, a message dropped by a full channel or a Redis hiccup — reaches its sockets within three
+intervals). Sockets at the same place replay from one read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -41,6 +42,9 @@ from core.parties import Party
 from tickets import realtime, selectors
 
 logger = logging.getLogger(__name__)
+
+# A socket is behind only if it lacks an event committed this many checks ago (in-flight ones are not).
+CATCH_UP_GRACE_CHECKS = 3
 
 
 class Member(Protocol):
@@ -71,8 +75,10 @@ class LocalHub:
         self.channel_name: str | None = None
         self.tasks: list[asyncio.Task] = []
         self.lock = asyncio.Lock()
-        # ticket id → (last seq, last public seq) as the previous catch-up check found them.
-        self.committed: dict[str, tuple[int, int]] = {}
+        # ticket id → (last seq, last public seq) as each of the last catch-up checks found them, oldest first.
+        self.committed: collections.deque[dict[str, tuple[int, int]]] = collections.deque(
+            maxlen=CATCH_UP_GRACE_CHECKS
+        )
 
     async def join(self, group: str, member: Member) -> None:
         async with self.lock:
@@ -109,7 +115,7 @@ class LocalHub:
                 await task
         self.tasks = []
         self.channel_name = None
-        self.committed = {}
+        self.committed.clear()
 
     async def _receive_forever(self) -> None:
         layer = get_channel_layer()
@@ -173,8 +179,8 @@ class LocalHub:
         await renew_slots([m.slot for m in members if m.slot is not None and not m.closing])
 
     async def _catch_up_stragglers(self) -> None:
-        """Find, in one query for all watched tickets, the sockets still behind what was committed at the
-        previous check (a lost broadcast), and let only those replay: one read per place in a history."""
+        """Find, in one query for all watched tickets, the sockets still behind what was committed two
+        checks ago (a lost broadcast), and let only those replay: one read per place in a history."""
         members = self._all_members()
         positions = [
             (member, ticket_id, seq, staff)
@@ -183,10 +189,8 @@ class LocalHub:
         ]
         if not positions:
             return
-        committed_before, self.committed = (
-            self.committed,
-            await current_seqs({ticket_id for _, ticket_id, _, _ in positions}),
-        )
+        committed_before = self.committed[0] if len(self.committed) == CATCH_UP_GRACE_CHECKS else {}
+        self.committed.append(await current_seqs({ticket_id for _, ticket_id, _, _ in positions}))
         behind: dict[tuple[str, bool, int], list[Member]] = {}
         for member, ticket_id, seq, staff in positions:
             earlier = committed_before.get(ticket_id)

@@ -186,8 +186,8 @@ def channel_layer_host(url: str) -> dict:
 # How often a socket re-joins its groups and fills, from the database, anything it may have missed
 # (group memberships expire, and vanish when Redis restarts without persistence).
 VE_WS_RESYNC_SECONDS = env.float("VE_WS_RESYNC_SECONDS", default=30.0)
-# How often each process checks, in one query, that its sockets got every event committed by the previous
-# check; a broadcast lost in between reaches its sockets within two of these intervals.
+# How often each process checks, in one query, that its sockets got every event committed two checks
+# earlier; a broadcast lost in between reaches its sockets within three of these intervals.
 VE_WS_CATCH_UP_SECONDS = env.float("VE_WS_CATCH_UP_SECONDS", default=1.0)
 # Origins (besides the server's own scheme://host:port) whose pages may open cookie-authenticated sockets.
 VE_WS_ALLOWED_ORIGINS = env.list("VE_WS_ALLOWED_ORIGINS", default=CSRF_TRUSTED_ORIGINS)
