@@ -27,6 +27,10 @@ test: install ## Run the whole test suite (ruff, then pytest on real PostgreSQL 
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+fuzz: install ## Nightly-style fuzzing: schemathesis at 200 examples per operation, and the Hypothesis input properties at 500
+	VE_FUZZ_EXAMPLES=$${VE_FUZZ_EXAMPLES:-200} VE_PROPERTY_EXAMPLES=$${VE_PROPERTY_EXAMPLES:-500} \
+		$(BIN)/pytest tests/fuzz -p no:cacheprovider --hypothesis-show-statistics $(PYTEST_ARGS)
+
 lint: install ## ruff check + format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,4 +48,4 @@ services-env: install ## Print DATABASE_URL / REDIS_URL of the embedded servers 
 services-stop: install ## Stop the embedded PostgreSQL and Redis
 	$(BIN)/python -m server.devservices stop
 
-.PHONY: help install run test lint format screenshots services-env services-stop
+.PHONY: help install run test fuzz lint format screenshots services-env services-stop

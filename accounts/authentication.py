@@ -2,7 +2,8 @@
 
 Order matters: wallet signature, then provider HMAC, then the portal's session (with CSRF). A request
 carrying wallet or HMAC headers is judged by them alone: a bad signature is a 401, never a fall-through
-to another scheme.
+to another scheme. X-VE-Nonce belongs to both schemes (the HMAC's stronger version signs one too): with an
+X-VE-Principal and no wallet address or key, it is an HMAC request.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from django.utils.encoding import escape_uri_path
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing, throttling, wallet
 from accounts.services import hmac_signature_verify, wallet_signature_verify
+from accounts.signing_common import SignatureRefused
+from core.errors import django_refusal
 from core.parties import Party
 from providers.selectors import party_for_user
 
@@ -85,7 +88,32 @@ def _signed_body(request: Request) -> tuple[bytes, str | None]:
     try:
         return django_request.body, None
     except RequestDataTooBig as error:
-        raise exceptions.ParseError("Request body too large.") from error
+        raise django_refusal(error) from error
+
+
+def _refuse(request: Request, error: SignatureRefused) -> exceptions.AuthenticationFailed:
+    """A failed signature: counted against the client address (see accounts.throttling)."""
+    throttling.auth_failure_record(request)
+    return exceptions.AuthenticationFailed(error.message, code=str(error.reason_code))
+
+
+def _not_over_failure_budget(request: Request) -> None:
+    wait = throttling.auth_failures_wait(request)
+    if wait is not None:
+        raise exceptions.Throttled(wait, detail="Too many failed authentications from your address.")
+
+
+def _is_strong_hmac(request: Request, fields: dict[str, str | None]) -> bool:
+    return (
+        fields["address"] is None
+        and fields["pubkey"] is None
+        and hmac_signing.HEADER_PRINCIPAL in request.headers
+    )
+
+
+def _body_sha256(request: Request) -> str:
+    raw_body, digest = _signed_body(request)
+    return digest if digest is not None else hashlib.sha256(raw_body).hexdigest()
 
 
 class WalletSignatureAuthentication(authentication.BaseAuthentication):
@@ -95,8 +123,9 @@ class WalletSignatureAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[PartyPrincipal, Party] | None:
         fields = wallet.wallet_fields_from_headers(request.headers)
-        if fields is None:
+        if fields is None or _is_strong_hmac(request, fields):
             return None
+        _not_over_failure_budget(request)
         raw_body, digest = _signed_body(request)
         try:
             party = wallet_signature_verify(
@@ -107,7 +136,7 @@ class WalletSignatureAuthentication(authentication.BaseAuthentication):
                 body_digest=digest,
             )
         except wallet.WalletAuthError as error:
-            raise exceptions.AuthenticationFailed(error.message, code=str(error.reason_code)) from error
+            raise _refuse(request, error) from error
         return PartyPrincipal(party), party
 
     def authenticate_header(self, request: Request) -> str:
@@ -115,21 +144,24 @@ class WalletSignatureAuthentication(authentication.BaseAuthentication):
 
 
 class ProviderHmacAuthentication(authentication.BaseAuthentication):
-    """Provider machine credentials: HMAC-SHA256 over method, path, query, principal and timestamp."""
+    """Provider machine credentials: HMAC-SHA256 over method, path, query, principal and timestamp (and,
+    in the stronger version, a nonce and the body's SHA-256)."""
 
     def authenticate(self, request: Request) -> tuple[PartyPrincipal, Party] | None:
         fields = hmac_signing.hmac_fields_from_headers(request.headers)
         if fields is None:
             return None
+        _not_over_failure_budget(request)
         try:
             party = hmac_signature_verify(
                 fields=fields,
                 method=request.method,
                 path=_raw_path(request),
                 raw_query=request._request.META.get("QUERY_STRING", ""),
+                body_sha256=lambda: _body_sha256(request),
             )
         except hmac_signing.HmacAuthError as error:
-            raise exceptions.AuthenticationFailed(error.message, code=str(error.reason_code)) from error
+            raise _refuse(request, error) from error
         return PartyPrincipal(party), party
 
     def authenticate_header(self, request: Request) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -67,9 +68,21 @@ def wallet_signature_verify(
     return party_for_address(verified.address)
 
 
-def hmac_signature_verify(*, fields: dict[str, str | None], method: str, path: str, raw_query: str) -> Party:
-    """Verify a provider HMAC signature; raise `hmac_signing.HmacAuthError` if it does not hold."""
-    principal = fields.get("principal") or ""
+def hmac_signature_verify(
+    *,
+    fields: dict[str, str | None],
+    method: str,
+    path: str,
+    raw_query: str,
+    body_sha256: Callable[[], str] | None = None,
+) -> Party:
+    """Verify a provider HMAC signature (VirtEngine's format, or the stronger one with a body hash and a
+    nonce, which is then claimed once); raise `hmac_signing.HmacAuthError` if it does not hold.
+
+    `body_sha256` hashes the received body; it is only called for the stronger version (a WebSocket
+    handshake has no body: None means the empty one).
+    """
+    principal = hmac_signing.check_principal(fields.get("principal"))
     credential = credential_get_active(principal)
     if credential is None:
         raise hmac_signing.HmacAuthError("unknown_principal", "Unknown or revoked credential.")
@@ -82,7 +95,14 @@ def hmac_signature_verify(*, fields: dict[str, str | None], method: str, path: s
         timestamp_str=fields.get("timestamp") or "",
         signature_hex=fields.get("signature") or "",
         now_s=int(time.time()),
+        nonce=fields.get("nonce"),
+        content_sha256=fields.get("content_sha256"),
+        body_sha256=body_sha256 or (lambda: hmac_signing.EMPTY_BODY_SHA256),
+        require_strong=credential.require_strong_signature or settings.VE_HMAC_REQUIRE_STRONG,
     )
+    nonce = fields.get("nonce")
+    if nonce and not nonce_claim("hmac", f"{principal}:{nonce}", 2 * hmac_signing.DEFAULT_WINDOW_S + 60):
+        raise hmac_signing.HmacAuthError(hmac_signing.Reason.NONCE_REUSED, "This nonce was already used.")
     credential_touch(credential=credential)
     return provider_party(credential.provider)
 

@@ -1,9 +1,15 @@
-"""Rate limits per acting party (a customer address, a provider, a support agent), not per IP.
+"""Rate limits per acting party (a customer address, a provider, a support agent), and per client address
+where a party alone would not bind.
 
 A fixed-window counter in Redis (INCR + EXPIRE in one round trip): O(1) per request, unlike DRF's
 SimpleRateThrottle, which loads and re-stores the party's whole request history each time. Reads share
 one budget per party; writes also count against a smaller budget of their own. When Redis is down the
 request is served unthrottled rather than failed.
+
+Anyone can make a wallet key, so a party with no role (an address that is no provider and owns nothing,
+with no portal identity) would get a fresh budget per key: such callers share one smaller budget per
+client address (`roleless`, `roleless_write`). Failed authentications count per client address too
+(`VE_API_AUTH_FAILURES_PER_ADDRESS`); past it, signatures from that address are not even checked.
 """
 
 from __future__ import annotations
@@ -12,12 +18,15 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from core.parties import Party
+from providers.selectors import address_has_standing
 
 if TYPE_CHECKING:
     # Not at run time: DRF imports this module while `rest_framework.views` is initialising.
@@ -35,14 +44,22 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), DURATIONS[period[0]]
 
 
-def _identity(request: Request) -> str | None:
+def client_address(request: Request | HttpRequest) -> str:
+    meta = getattr(request, "_request", request).META
+    return str(meta.get("REMOTE_ADDR") or "unknown")
+
+
+def _identity(request: Request) -> tuple[str, bool] | None:
+    """(who pays, whether they have a role) for this request; None for the anonymous."""
     party = getattr(request, "auth", None)
     if isinstance(party, Party):
-        return party.key
+        if party.is_customer and party.user_id is None and not address_has_standing(party.address):
+            return f"address:{client_address(request)}", False
+        return party.key, True
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
-    return f"user:{user.pk}"
+    return f"user:{user.pk}", True
 
 
 class PartyRateThrottle(BaseThrottle):
@@ -50,33 +67,145 @@ class PartyRateThrottle(BaseThrottle):
         self.retry_after: float | None = None
 
     def allow_request(self, request: Request, view: APIView) -> bool:
-        identity = _identity(request)
-        if identity is None:
+        found = _identity(request)
+        if found is None:
             return True
-        scopes = ["party"] if request.method in SAFE_METHODS else ["party", "party_write"]
+        identity, has_role = found
+        prefix = "party" if has_role else "roleless"
+        scopes = [prefix] if request.method in SAFE_METHODS else [prefix, f"{prefix}_write"]
         try:
-            return all(self._within(scope, identity) for scope in scopes)
+            for scope in scopes:
+                wait = _count(scope, identity)
+                if wait is not None:
+                    self.retry_after = wait
+                    return False
         except Exception:  # Redis unreachable: serve the request unthrottled rather than fail it
             logger.warning("throttle store unavailable; request not throttled", exc_info=True)
-            return True
-
-    def _within(self, scope: str, identity: str) -> bool:
-        rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
-        if not rate:
-            return True
-        limit, period = parse_rate(rate)
-        now = time.time()
-        window = int(now // period)
-        key = cache.make_and_validate_key(f"throttle:{scope}:{identity}:{window}")
-        client = cache._cache.get_client(key, write=True)
-        pipeline = client.pipeline()
-        pipeline.incr(key)
-        pipeline.expire(key, period + 1)
-        count, _ = pipeline.execute()
-        if count <= limit:
-            return True
-        self.retry_after = max(1.0, (window + 1) * period - now)
-        return False
+        return True
 
     def wait(self) -> float | None:
         return self.retry_after
+
+
+def _window(rate: str, scope: str, identity: str) -> tuple[int, str, float]:
+    """(limit, counter key, seconds until the window ends)."""
+    limit, period = parse_rate(rate)
+    now = time.time()
+    window = int(now // period)
+    key = cache.make_and_validate_key(f"throttle:{scope}:{identity}:{window}")
+    return limit, key, max(1.0, (window + 1) * period - now)
+
+
+def _count(scope: str, identity: str) -> float | None:
+    """Count one request against `scope`; the wait in seconds if that was one too many, else None."""
+    rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+    if not rate:
+        return None
+    limit, key, wait = _window(rate, scope, identity)
+    return None if _increment(key, wait) <= limit else wait
+
+
+def _increment(key: str, wait: float) -> int:
+    pipeline = cache._cache.get_client(key, write=True).pipeline()
+    pipeline.incr(key)
+    pipeline.expire(key, int(wait) + 2)
+    count, _ = pipeline.execute()
+    return count
+
+
+AUTH_FAILURES = "auth_failures"
+
+
+def auth_failures_wait(request: Request) -> float | None:
+    """Seconds this client address must wait because of its failed authentications, or None."""
+    limit, key, wait = _window(
+        settings.VE_API_AUTH_FAILURES_PER_ADDRESS, AUTH_FAILURES, client_address(request)
+    )
+    try:
+        count = cache._cache.get_client(key).get(key)
+    except Exception:
+        logger.warning("throttle store unavailable; authentication failures not checked", exc_info=True)
+        return None
+    return wait if count is not None and int(count) >= limit else None
+
+
+def auth_failure_record(request: Request) -> None:
+    """Count a failed authentication against the client address."""
+    _, key, wait = _window(settings.VE_API_AUTH_FAILURES_PER_ADDRESS, AUTH_FAILURES, client_address(request))
+    try:
+        _increment(key, wait)
+    except Exception:
+        logger.warning("throttle store unavailable; authentication failure not counted", exc_info=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# WebSocket caps: open sockets per credential holder and per client address, across every web process.
+# Each key is a Redis sorted set of socket ids scored by when their claim lapses; the fan-out hub renews
+# its sockets' claims every VE_WS_RESYNC_SECONDS, so a process that dies leaks nothing for long.
+
+_CLAIM_SCRIPT = """
+for i, key in ipairs(KEYS) do
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+    if redis.call('ZSCORE', key, ARGV[3]) == false
+        and redis.call('ZCARD', key) >= tonumber(ARGV[3 + i]) then
+        return i
+    end
+end
+for _, key in ipairs(KEYS) do
+    redis.call('ZADD', key, ARGV[2], ARGV[3])
+    redis.call('EXPIRE', key, math.ceil(ARGV[2] - ARGV[1]) + 1)
+end
+return 0
+"""
+
+
+def socket_claim_lifetime() -> float:
+    return 3 * settings.VE_WS_RESYNC_SECONDS + 30
+
+
+def _slot_keys(identity: str, client_address: str) -> list[str]:
+    return [
+        cache.make_and_validate_key(f"ws:party:{identity}"),
+        cache.make_and_validate_key(f"ws:addr:{client_address}"),
+    ]
+
+
+def socket_slot_claim(*, socket_id: str, identity: str, client_address: str) -> bool:
+    """Count one more open socket for its holder and its address; False when either is at its cap."""
+    keys = _slot_keys(identity, client_address)
+    limits = [settings.VE_WS_MAX_SOCKETS_PER_PARTY, settings.VE_WS_MAX_SOCKETS_PER_CLIENT_ADDRESS]
+    now = time.time()
+    try:
+        client = cache._cache.get_client(keys[0], write=True)
+        over = client.eval(
+            _CLAIM_SCRIPT, len(keys), *keys, now, now + socket_claim_lifetime(), socket_id, *limits
+        )
+    except Exception:  # Redis unreachable: let the socket in rather than fail it (as the API throttles do)
+        logger.warning("socket cap store unavailable; socket not counted", exc_info=True)
+        return True
+    return over == 0
+
+
+def socket_slots_renew(claims: list[tuple[str, str, str]]) -> None:
+    """Renew (socket id, holder, address) claims of sockets still open (the hub, every resync)."""
+    if not claims:
+        return
+    expires = time.time() + socket_claim_lifetime()
+    try:
+        pipeline = cache._cache.get_client(None, write=True).pipeline(transaction=False)
+        for socket_id, identity, client_address in claims:
+            for key in _slot_keys(identity, client_address):
+                pipeline.zadd(key, {socket_id: expires}, xx=True)
+        pipeline.execute()
+    except Exception:
+        logger.warning("socket cap store unavailable; claims not renewed", exc_info=True)
+
+
+def socket_slot_release(*, socket_id: str, identity: str, client_address: str) -> None:
+    try:
+        pipeline = cache._cache.get_client(None, write=True).pipeline(transaction=False)
+        for key in _slot_keys(identity, client_address):
+            pipeline.zrem(key, socket_id)
+        pipeline.execute()
+    except Exception:
+        logger.warning("socket cap store unavailable; claim left to lapse", exc_info=True)

@@ -121,6 +121,7 @@ def seed_tickets(total: int) -> tuple[int, str, str]:
                 created_by_label="bench",
                 created_at=at,
                 updated_at=at,
+                public_updated_at=at,
                 last_activity_at=at,
             )
         )

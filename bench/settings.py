@@ -12,6 +12,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"party": "100000000/min", "party_write": "100000000/min"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+# The fan-out bench opens 1,000 sockets as two users from one address.
+VE_WS_MAX_SOCKETS_PER_PARTY = 100_000
+VE_WS_MAX_SOCKETS_PER_CLIENT_ADDRESS = 100_000
 
 # `bench/ws_fanout.py --layer pubsub`: channels_redis's pub/sub layer instead of the core (list-based) one.
 if os.environ.get("VE_BENCH_CHANNEL_LAYER") == "pubsub":

@@ -73,25 +73,37 @@ def prepare() -> dict[str, str]:
 
 
 async def watch(
-    url: str, cookie: str, arrivals: dict[int, list[float]], ready: asyncio.Event, opened: list
+    server, path: str, cookie: str, arrivals: dict[int, list[float]], ready: asyncio.Event, opened: list
 ) -> None:
     from websockets.asyncio.client import connect
 
     async with connect(
-        url,
-        additional_headers={"Cookie": f"sessionid={cookie}", "Origin": "http://127.0.0.1"},
+        f"{server.ws}{path}",
+        # A page of the server itself: the Origin must match its scheme, host and port.
+        additional_headers={"Cookie": f"sessionid={cookie}", "Origin": server.http},
         open_timeout=60,
         max_queue=None,
     ) as socket:
         opened.append(1)
         await ready.wait()
-        async for raw in socket:
-            # One client process reads all N sockets on the same 2 cores as the servers: find the marker
-            # with a substring scan rather than parsing every frame, so the client costs as little as possible.
-            at = raw.find(MARKER)
-            if at >= 0:
-                number = int(raw[at + len(MARKER) : raw.index('"', at + len(MARKER))])
-                arrivals.setdefault(number, []).append(time.perf_counter())
+        try:
+            await _read(socket, arrivals)
+        finally:
+            if socket.close_code is not None:
+                closed_early.append(socket.close_code)
+
+
+closed_early: list[int] = []  # sockets the server closed during the run (their close codes)
+
+
+async def _read(socket, arrivals: dict[int, list[float]]) -> None:
+    async for raw in socket:
+        # One client process reads all N sockets on the same 2 cores as the servers: find the marker
+        # with a substring scan rather than parsing every frame, so the client costs as little as possible.
+        at = raw.find(MARKER)
+        if at >= 0:
+            number = int(raw[at + len(MARKER) : raw.index('"', at + len(MARKER))])
+            arrivals.setdefault(number, []).append(time.perf_counter())
 
 
 async def run(args: argparse.Namespace, servers: list, setup: dict[str, str]) -> None:
@@ -106,7 +118,7 @@ async def run(args: argparse.Namespace, servers: list, setup: dict[str, str]) ->
     for index in range(args.sockets):
         server = servers[index % 2]
         cookie = setup["customer"] if index % 4 < 2 else setup["provider"]
-        tasks.append(asyncio.create_task(watch(f"{server.ws}{path}", cookie, arrivals, ready, opened)))
+        tasks.append(asyncio.create_task(watch(server, path, cookie, arrivals, ready, opened)))
         if index % 50 == 49:
             # Open in batches of 50, each after the previous one is up: real clients don't all arrive in
             # the same second, and a burst of 1,000 handshakes exceeds a server's handshake timeout.
@@ -180,6 +192,7 @@ async def run(args: argparse.Namespace, servers: list, setup: dict[str, str]) ->
     print(
         f"delivered {delivered} messages in {window:.1f} s = {delivered / window:.0f} messages/s; missing {missing}"
     )
+    print(f"sockets closed by the server during the run: {len(closed_early)} {sorted(set(closed_early))}")
     args.result = (percentile(last_socket, 0.99), missing)
 
 

@@ -12,17 +12,18 @@ from typing import Any  # noqa: E402
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from accounts.ws_auth import PortalOriginValidator, WebSocketAuthMiddlewareStack  # noqa: E402
+from accounts.ws_auth import WebSocketAuthMiddlewareStack  # noqa: E402
 from tickets.routing import websocket_urlpatterns  # noqa: E402
 
 
 def application_for(http_application: Any, *, websocket_router: Any = None) -> ProtocolTypeRouter:
-    """The whole app: `http_application` for HTTP, the ticket sockets behind auth and origin checks."""
+    """The whole app: `http_application` for HTTP, the ticket sockets behind auth and origin checks
+    (accounts/ws_auth.py: refusals are closes with a code, after the handshake)."""
     router = websocket_router or URLRouter(websocket_urlpatterns)
     return ProtocolTypeRouter(
         {
             "http": http_application,
-            "websocket": PortalOriginValidator(WebSocketAuthMiddlewareStack(router)),
+            "websocket": WebSocketAuthMiddlewareStack(router),
         }
     )
 

@@ -1,8 +1,9 @@
 """Top-level URL configuration: the portal (sign-in and ticket pages), the support console, REST API v1."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from core.errors import api_not_found, django_error_handler
 from ops import views as ops_views
 
 urlpatterns = [
@@ -12,3 +13,11 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("metrics", ops_views.metrics, name="metrics"),
 ]
+
+# The API answers JSON, always: whatever no route matches under /api/ (a typo, a trailing slash), and
+# Django's own refusals there (handlers; they keep Django's plain pages for every other path).
+urlpatterns.append(re_path(r"^api/", api_not_found))
+handler400 = django_error_handler(400)
+handler403 = django_error_handler(403)
+handler404 = django_error_handler(404)
+handler500 = django_error_handler(500)

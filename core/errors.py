@@ -3,6 +3,10 @@
 Every 4xx body has the same shape: ``{"error": <human message>, "code": <machine code>}`` plus
 ``"fields": {<field>: [<messages>]}`` for validation errors and any extra keys the error carries
 (``allowed`` for an illegal transition, for instance).
+
+What Django itself refuses before or around a view (an unknown route, a body over the in-memory limit,
+too many query parameters, a failed CSRF check outside DRF) answers in the same shape under `/api/`:
+`api_not_found` is the API's catch-all route and `django_error_handler` backs handler400/403/404/500.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -110,6 +116,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     # A real cycle: DRF imports this module (its EXCEPTION_HANDLER) while `rest_framework.views` initialises.
     from rest_framework.views import exception_handler  # noqa: PLC0415
 
+    exc = django_refusal(exc) or exc
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.status_code)
     if isinstance(exc, Http404):
@@ -131,3 +138,61 @@ class PayloadTooLarge(ApplicationError):
 class UnsupportedMediaType(ApplicationError):
     status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     default_code = "unsupported_media_type"
+
+
+def django_refusal(exc: BaseException) -> ApplicationError | None:
+    """The application error for what Django refuses on its own (body too big, too many fields, …)."""
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge("The request body is too large.")
+    if isinstance(exc, SuspiciousOperation):
+        # TooManyFieldsSent, TooManyFilesSent, a malformed multipart body, a bad Host: the message is
+        # Django's own and names no secret.
+        return ValidationFailed(str(exc) or "Bad request.", code="bad_request")
+    return None
+
+
+API_PATH_PREFIX = "/api/"
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PATH_PREFIX)
+
+
+def api_error_response(error: ApplicationError) -> JsonResponse:
+    return JsonResponse(error.as_dict(), status=error.status_code)
+
+
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """Every path under /api/v1/ that names no operation (also a trailing slash): a JSON 404."""
+    return api_error_response(NotFound(f"No API operation at {request.path[:200]}."))
+
+
+_DJANGO_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("Bad request.", "bad_request"),
+    403: ("Forbidden.", "forbidden"),
+    404: ("Not found.", "not_found"),
+    500: ("Server error.", "server_error"),
+}
+_DEFAULT_VIEWS = {
+    400: defaults.bad_request,
+    403: defaults.permission_denied,
+    404: defaults.page_not_found,
+}
+
+
+def django_error_handler(status_code: int) -> Any:
+    """handler400/403/404/500: the error shape under /api/, Django's plain pages elsewhere."""
+
+    def handler(request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
+        if is_api_request(request):
+            refusal = django_refusal(exception) if exception is not None else None
+            if refusal is not None:
+                return api_error_response(refusal)
+            message, code = _DJANGO_ERRORS[status_code]
+            return JsonResponse({"error": message, "code": code}, status=status_code)
+        if status_code == 500:
+            return defaults.server_error(request)
+        return _DEFAULT_VIEWS[status_code](request, exception)
+
+    handler.__name__ = f"handler{status_code}"
+    return handler

@@ -29,7 +29,15 @@ class ProviderAccountAdmin(admin.ModelAdmin):
 
 @admin.register(ProviderCredential)
 class ProviderCredentialAdmin(admin.ModelAdmin):
-    list_display = ("principal", "provider", "label", "created_at", "last_used_at", "revoked_at")
+    list_display = (
+        "principal",
+        "provider",
+        "label",
+        "require_strong_signature",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("provider",)
     search_fields = ("principal", "label")
     # The secret is never shown again after issue; credentials are issued with `manage.py create_provider`.

@@ -58,6 +58,11 @@ class ProviderCredential(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    require_strong_signature = models.BooleanField(
+        default=False,
+        help_text="Refuse VirtEngine's HMAC format: every request must sign a nonce and the body "
+        "(X-VE-Nonce, X-VE-Content-SHA256). VE_HMAC_REQUIRE_STRONG requires it of every credential.",
+    )
 
     def __str__(self) -> str:
         return self.principal

@@ -68,6 +68,28 @@ def party_for_address(address: str) -> Party:
     )
 
 
+STANDING_CACHE_SECONDS = 60.0
+_standing_cache: dict[str, float] = {}
+
+
+def address_has_standing(address: str) -> bool:
+    """Whether a wallet address that is no provider has a place here: a portal identity or a deployment.
+    Known ones are remembered in this process for a minute (fresh keys, the case that matters, never are)."""
+    now = time.monotonic()
+    seen = _standing_cache.get(address)
+    if seen is not None and now - seen < STANDING_CACHE_SECONDS:
+        return True
+    known = (
+        Deployment.objects.filter(owner_address=address).exists()
+        or CustomerIdentity.objects.filter(address=address).exists()
+    )
+    if known:
+        if len(_standing_cache) > 10_000:
+            _standing_cache.clear()
+        _standing_cache[address] = now
+    return known
+
+
 def provider_party(provider: ProviderAccount) -> Party:
     """The provider itself acting (a machine credential or its own wallet), not one member."""
     return Party(
@@ -104,8 +126,18 @@ def credential_get_active(principal: str) -> ProviderCredential | None:
     return credential
 
 
+def credentials_active(principals: set[str]) -> dict[str, Party]:
+    """principal → the provider acting, for those of `principals` that are still active (no cache: sockets
+    re-check their credential with it, and a revocation must close them)."""
+    credentials = ProviderCredential.objects.select_related("provider").filter(
+        principal__in=principals, revoked_at__isnull=True
+    )
+    return {credential.principal: provider_party(credential.provider) for credential in credentials}
+
+
 def credential_cache_clear() -> None:
     _credential_cache.clear()
+    _standing_cache.clear()
 
 
 def deployments_visible_to(party: Party) -> QuerySet[Deployment]:

@@ -20,7 +20,16 @@ from server.devservices import BASE_DIR, DEFAULT_STATE_DIR, use_embedded_service
 
 
 def web_server_command(host: str, port: int, *, app: str = "config.asgi:application") -> list[str]:
-    """The production web server: uvicorn serving the ASGI application (see `server/__init__.py`)."""
+    """The production web server: uvicorn serving the ASGI application (see `server/__init__.py`).
+
+    uvicorn trusts X-Forwarded-For from 127.0.0.1 by default, so anyone on the machine could pick the
+    client address every per-address limit (throttles, socket caps, sign-in lockout) is keyed on. Proxy
+    headers are honoured only from the proxies listed in VE_FORWARDED_ALLOW_IPS.
+    """
+    proxies = os.environ.get("VE_FORWARDED_ALLOW_IPS", "")
+    proxy_options = (
+        ["--proxy-headers", "--forwarded-allow-ips", proxies] if proxies else ["--no-proxy-headers"]
+    )
     return [
         sys.executable,
         "-m",
@@ -32,6 +41,7 @@ def web_server_command(host: str, port: int, *, app: str = "config.asgi:applicat
         "--lifespan",
         "off",
         "--no-access-log",
+        *proxy_options,
         app,
     ]
 

@@ -37,13 +37,16 @@ class WalletSigner:
 class HmacSigner:
     principal: str
     secret: str
+    strong: bool = False  # the stronger version: a fresh nonce and the body's hash, signed
 
     def headers(
         self, method: str, path: str, body: bytes, *, raw_query: str = "", **overrides: Any
     ) -> dict[str, str]:
-        del body  # the HMAC contract does not cover the body
         timestamp = overrides.get("timestamp", int(time.time()))
-        return hmac_signing.hmac_headers(self.principal, self.secret, method, path, raw_query, timestamp)
+        strong = hmac_signing.Strong.of(body, overrides.get("nonce")) if self.strong else None
+        return hmac_signing.hmac_headers(
+            self.principal, self.secret, method, path, raw_query, timestamp, strong
+        )
 
 
 class Api:

@@ -8,36 +8,65 @@ sequence check, so ordering, de-duplication and gap filling work as before.
 
 The hub belongs to an event loop (daphne has one; tests have one per test), starts with the first local
 member and stops with the last. Every `VE_WS_RESYNC_SECONDS` it re-joins its groups (memberships expire in
-channels_redis and vanish when Redis restarts) and checks, in one query, whether any of its sockets is
-behind the database; only those replay what they missed.
+channels_redis and vanish when Redis restarts), re-checks every socket's credential and access in one
+batch (a revoked HMAC credential or an ended session closes with 4401, lost access with 4403), renews the
+sockets' places under the per-party and per-address caps.
+
+Live delivery heals at once rather than at the next resync: a socket that sees a gap in `seq` replays from
+the database right away, and every VE_WS_CATCH_UP_SECONDS the hub checks, in one query for all watched
+tickets, whether a socket is still behind an event that was already committed two checks earlier (so a
+broadcast merely in flight, even on a busy machine, is never replayed, and a lost one — the last of a
+burst, a message dropped by a full channel or a Redis hiccup — reaches its sockets within three
+intervals). Sockets at the same place replay from one read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
 import weakref
 from typing import Any, Protocol
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from tickets import selectors
+from accounts import throttling
+from accounts.ws_auth import SocketCredential
+from core.errors import NotFound
+from core.parties import Party
+from tickets import realtime, selectors
 
 logger = logging.getLogger(__name__)
 
+# A socket is behind only if it lacks an event committed this many checks ago (in-flight ones are not).
+CATCH_UP_GRACE_CHECKS = 3
+
 
 class Member(Protocol):
+    party: Party
+    credential: SocketCredential
+    ticket_id: str | None  # None for an all-tickets stream
+    slot: tuple[str, str, str] | None  # (socket id, holder, client address) under the socket caps
+    closing: bool
+
     async def deliver(self, message: dict[str, Any], text: str) -> None: ...
+
+    async def refuse(self, code: int) -> None:
+        """Close with `code` and stop receiving."""
+        ...
 
     def positions(self) -> dict[str, tuple[int, bool]]:
         """ticket id → (last seq sent, counts internal events): where this socket stands."""
         ...
 
-    async def catch_up(self, ticket_id: str) -> None: ...
+    async def catch_up(self, ticket_id: str, missed: list[dict[str, Any]] | None = None) -> None:
+        """Send what this socket missed of the ticket (`missed`, read for its place, or from the database)."""
+        ...
 
 
 class LocalHub:
@@ -46,6 +75,10 @@ class LocalHub:
         self.channel_name: str | None = None
         self.tasks: list[asyncio.Task] = []
         self.lock = asyncio.Lock()
+        # ticket id → (last seq, last public seq) as each of the last catch-up checks found them, oldest first.
+        self.committed: collections.deque[dict[str, tuple[int, int]]] = collections.deque(
+            maxlen=CATCH_UP_GRACE_CHECKS
+        )
 
     async def join(self, group: str, member: Member) -> None:
         async with self.lock:
@@ -54,6 +87,7 @@ class LocalHub:
                 self.tasks = [
                     asyncio.create_task(self._receive_forever()),
                     asyncio.create_task(self._rejoin_forever()),
+                    asyncio.create_task(self._catch_up_forever()),
                 ]
             members = self.members.setdefault(group, set())
             if not members:
@@ -81,6 +115,7 @@ class LocalHub:
                 await task
         self.tasks = []
         self.channel_name = None
+        self.committed.clear()
 
     async def _receive_forever(self) -> None:
         layer = get_channel_layer()
@@ -115,14 +150,38 @@ class LocalHub:
                 except Exception:
                     logger.warning("fan-out hub could not re-join %s", group, exc_info=True)
             try:
+                await self._recheck_members()
+            except Exception:
+                logger.warning("fan-out hub could not re-check its sockets' access", exc_info=True)
+
+    async def _catch_up_forever(self) -> None:
+        while True:
+            await asyncio.sleep(settings.VE_WS_CATCH_UP_SECONDS)
+            try:
                 await self._catch_up_stragglers()
             except Exception:
                 logger.warning("fan-out hub could not check for missed events", exc_info=True)
 
+    def _all_members(self) -> list[Member]:
+        unique = {member for group_members in self.members.values() for member in group_members}
+        return [member for member in unique if not member.closing]
+
+    async def _recheck_members(self) -> None:
+        """Close the sockets whose credential was revoked or whose party lost access; renew the others'
+        places under the socket caps."""
+        members = self._all_members()
+        if not members:
+            return
+        verdicts = await socket_refusals([(m.party, m.credential, m.ticket_id) for m in members])
+        for member, code in zip(members, verdicts, strict=True):
+            if code is not None:
+                await member.refuse(code)
+        await renew_slots([m.slot for m in members if m.slot is not None and not m.closing])
+
     async def _catch_up_stragglers(self) -> None:
-        """Find, in one query for all watched tickets, the sockets that are behind the database (a
-        broadcast lost while Redis was down), and let only those replay."""
-        members = {member for group_members in self.members.values() for member in group_members}
+        """Find, in one query for all watched tickets, the sockets still behind what was committed two
+        checks ago (a lost broadcast), and let only those replay: one read per place in a history."""
+        members = self._all_members()
         positions = [
             (member, ticket_id, seq, staff)
             for member in members
@@ -130,14 +189,26 @@ class LocalHub:
         ]
         if not positions:
             return
-        current = await current_seqs({ticket_id for _, ticket_id, _, _ in positions})
+        committed_before = self.committed[0] if len(self.committed) == CATCH_UP_GRACE_CHECKS else {}
+        self.committed.append(await current_seqs({ticket_id for _, ticket_id, _, _ in positions}))
+        behind: dict[tuple[str, bool, int], list[Member]] = {}
         for member, ticket_id, seq, staff in positions:
-            latest = current.get(ticket_id)
-            if latest is not None and seq < latest[0 if staff else 1]:
-                await member.catch_up(ticket_id)
+            earlier = committed_before.get(ticket_id)
+            if earlier is not None and seq < earlier[0 if staff else 1]:
+                behind.setdefault((ticket_id, staff, seq), []).append(member)
+        for (ticket_id, _, seq), stragglers in behind.items():
+            try:
+                missed = await replay_missed(stragglers[0].party, ticket_id, since=seq)
+            except NotFound:
+                missed = None  # each socket finds out for itself (and is closed)
+            for member in stragglers:
+                await member.catch_up(ticket_id, missed)
 
 
 current_seqs = database_sync_to_async(selectors.last_seqs)
+replay_missed = database_sync_to_async(realtime.replay)
+socket_refusals = database_sync_to_async(realtime.socket_refusals)
+renew_slots = sync_to_async(throttling.socket_slots_renew, thread_sensitive=False)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LocalHub] = weakref.WeakKeyDictionary()

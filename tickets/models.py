@@ -23,6 +23,10 @@ SUBJECT_MAX_LENGTH = 200
 TEXT_MAX_LENGTH = 20_000  # a description, a comment
 REASON_MAX_LENGTH = 2_000  # why a ticket was escalated, reassigned or moved
 MAX_ATTACHMENTS_PER_WRITE = 20
+# A ticket's free-form `metadata` object: its JSON size, nesting depth and keys (at every level together).
+METADATA_MAX_BYTES = 8_192
+METADATA_MAX_DEPTH = 4
+METADATA_MAX_KEYS = 64
 
 
 class NextVal(models.Func):
@@ -133,6 +137,8 @@ class Ticket(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The time of the last change a customer can see (no internal notes): their `updated_at` and ordering.
+    public_updated_at = models.DateTimeField(default=timezone.now)
     last_activity_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -181,6 +187,7 @@ class Ticket(models.Model):
             # Keyset pages order by (column, id) in either direction; each index serves both.
             models.Index(fields=["-created_at", "-id"], name="ticket_created_idx"),
             models.Index(fields=["-updated_at", "-id"], name="ticket_updated_idx"),
+            models.Index(fields=["-public_updated_at", "-id"], name="ticket_public_updated_idx"),
             models.Index(fields=["customer_address", "-created_at", "-id"], name="ticket_customer_idx"),
             models.Index(fields=["provider", "-created_at", "-id"], name="ticket_provider_idx"),
             models.Index(fields=["sla_next_due", "id"], name="ticket_sla_next_due_idx"),

@@ -25,6 +25,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from accounts import ws_auth
+from accounts.ws_auth import SocketCredential
 from core.parties import Party, scope_of
 from tickets import selectors
 from tickets.models import TicketEvent
@@ -78,6 +80,27 @@ def replay(party: Party, ticket_id: object, *, since: int, limit: int = 1000) ->
 
 def last_seq_for(party: Party, ticket_id: object) -> int:
     return selectors.last_visible_seq(party, selectors.ticket_get(party, ticket_id))
+
+
+def socket_refusals(sockets: Sequence[tuple[Party, SocketCredential, str | None]]) -> list[int | None]:
+    """For each open socket (its party, its credential, its ticket or None for a stream), the code to
+    close it with now, or None: 4401 once the credential is revoked or the session ended, 4403 once the
+    party is no longer who it was or can no longer see the ticket. A fixed number of queries per call
+    (one per distinct session), whatever the number of sockets."""
+    current = ws_auth.credentials_recheck({credential for _, credential, _ in sockets})
+    tickets = selectors.tickets_for_visibility({ticket_id for *_, ticket_id in sockets if ticket_id})
+    verdicts: list[int | None] = []
+    for party, credential, ticket_id in sockets:
+        now = current[credential]
+        if isinstance(now, int):
+            verdicts.append(now)
+            continue
+        same_party = (now.kind, now.key) == (party.kind, party.key)
+        sees_ticket = ticket_id is None or (
+            ticket_id in tickets and selectors.ticket_is_visible_to(now, tickets[ticket_id])
+        )
+        verdicts.append(None if same_party and sees_ticket else ws_auth.CLOSE_FORBIDDEN)
+    return verdicts
 
 
 def _send(group: str, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -64,6 +64,18 @@ def ticket_is_visible_to(party: Party, ticket: Ticket) -> bool:
     return False
 
 
+def party_may_write_a_ticket(party: Party) -> bool:
+    """Whether the party can write to at least one ticket: one it sees that is still open to writes, or
+    one it may open (on a deployment it sees). Uploads need it: a key that owns nothing stores nothing."""
+    scope = scope_of(party)
+    if scope.everything:
+        return True
+    if scope.nothing:
+        return False
+    writable = tickets_visible_to(party).exclude(status=Ticket.Status.CLOSED)
+    return writable.exists() or deployments_visible_to(party).exists()
+
+
 def parse_ticket_id(ticket_id: object) -> uuid.UUID:
     """A ticket id from a URL or payload; anything that is not a UUID is simply not found."""
     parsed = parse_uuid(ticket_id)
@@ -130,6 +142,14 @@ def events_visible_to(
     return list(events if limit is None else events[:limit])
 
 
+def tickets_for_visibility(ticket_ids: Iterable[str]) -> dict[str, Ticket]:
+    """ticket id → the ticket with just what `ticket_is_visible_to` reads (sockets re-check access)."""
+    rows = Ticket.objects.filter(pk__in=_uuids(ticket_ids)).only(
+        "id", "provider_id", "customer_address", "created_by_address"
+    )
+    return {str(ticket.id): ticket for ticket in rows}
+
+
 @dataclass(frozen=True)
 class TicketParties:
     """Who a ticket's events go to: its provider and the customer addresses that see it."""
@@ -183,7 +203,6 @@ TICKET_ROW_FIELDS = (
     "assignee_kind",
     "escalated_at",
     "created_at",
-    "updated_at",
     "resolved_at",
     "closed_at",
     "metadata",
@@ -215,10 +234,22 @@ TICKET_ROW_RELATED = {
 }
 
 
+# A row's `updated_at` as the party may know it: the last change it can see. For customers that is
+# `public_updated_at`, which internal notes never move; rows and keyset pages use this key.
+VISIBLE_UPDATED_AT = "visible_updated_at"
+
+
+def updated_at_column(party: Party) -> str:
+    return "updated_at" if party.sees_internal else "public_updated_at"
+
+
 def _rows(tickets: QuerySet[Ticket], party: Party) -> QuerySet:
     """Ticket rows with their chain state folded in (no second round trip)."""
     return with_chain_state(tickets, sees_internal=party.sees_internal).values(
-        *TICKET_ROW_FIELDS, CHAIN_STATE_FIELD, **TICKET_ROW_RELATED
+        *TICKET_ROW_FIELDS,
+        CHAIN_STATE_FIELD,
+        **TICKET_ROW_RELATED,
+        **{VISIBLE_UPDATED_AT: F(updated_at_column(party))},
     )
 
 

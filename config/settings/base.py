@@ -5,6 +5,7 @@ and test settings (`local`, `test`) first start the embedded PostgreSQL and Redi
 when they are unset, so that a fresh checkout runs with no system services at all.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "health_check",
     "django_prometheus",
     "django_guid",
+    "axes",
     "core",
     "ops",
     "accounts",
@@ -78,14 +80,33 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
+    "core.middleware.QueryStringMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After authentication, as django-axes asks: turns a locked-out sign-in into its 429 answer.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# Password sign-ins (the admin's, the portal's /login/) go through django-axes first: after
+# AXES_FAILURE_LIMIT wrong passwords for one username from one client address, that pair is locked out
+# for AXES_COOLOFF_TIME (429), whatever the password. Client addresses are REMOTE_ADDR: no forwarding
+# header is trusted (the web server decides who the client is; see server/launcher.py).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("VE_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("VE_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+# The peer's address, as every other per-address limit (django-ipware, if ever installed, is told the same).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -119,6 +140,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.reporting.ConnectionSafeReporterFilter"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # The app serves its own static files (the portal's CSS and JS, the admin's): from STATIC_ROOT after
 # `collectstatic` in production, straight from the apps' static folders on a developer's machine.
@@ -206,6 +228,15 @@ def channel_layer_host(url: str) -> dict:
 # How often a socket re-joins its groups and fills, from the database, anything it may have missed
 # (group memberships expire, and vanish when Redis restarts without persistence).
 VE_WS_RESYNC_SECONDS = env.float("VE_WS_RESYNC_SECONDS", default=30.0)
+# How often each process checks, in one query, that its sockets got every event committed two checks
+# earlier; a broadcast lost in between reaches its sockets within three of these intervals.
+VE_WS_CATCH_UP_SECONDS = env.float("VE_WS_CATCH_UP_SECONDS", default=1.0)
+# Origins (besides the server's own scheme://host:port) whose pages may open cookie-authenticated sockets.
+VE_WS_ALLOWED_ORIGINS = env.list("VE_WS_ALLOWED_ORIGINS", default=CSRF_TRUSTED_ORIGINS)
+# Open sockets per credential holder (a user, a wallet, an HMAC principal) and per client address, counted
+# across every web process in Redis; past either the socket is closed with 4429.
+VE_WS_MAX_SOCKETS_PER_PARTY = env.int("VE_WS_MAX_SOCKETS_PER_PARTY", default=32)
+VE_WS_MAX_SOCKETS_PER_CLIENT_ADDRESS = env.int("VE_WS_MAX_SOCKETS_PER_CLIENT_ADDRESS", default=128)
 
 CHANNEL_LAYERS = {
     "default": {
@@ -213,7 +244,9 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             "hosts": [channel_layer_host(REDIS_URL)],
             "prefix": env("VE_CHANNELS_PREFIX", default="ves"),
-            "capacity": 1000,
+            # Per channel: a hub's channel carries every group message for its process. A full channel drops
+            # silently (the hub's catch-up then heals it); keep that far from reach.
+            "capacity": 10_000,
             "expiry": 60,
         },
     },
@@ -247,10 +280,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "party": env("VE_API_RATE_PER_PARTY", default="1200/min"),
         "party_write": env("VE_API_WRITE_RATE_PER_PARTY", default="120/min"),
+        # Callers with no role (a wallet key that owns nothing): one budget per client address.
+        "roleless": env("VE_API_RATE_PER_ADDRESS_WITHOUT_ROLE", default="120/min"),
+        "roleless_write": env("VE_API_WRITE_RATE_PER_ADDRESS_WITHOUT_ROLE", default="20/min"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON in, JSON out; only the attachment upload takes multipart (form encodings blur "" and absent).
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Strict: bounded, no NaN/1e999, no NUL or lone surrogates, no deep nesting (core/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -281,7 +318,14 @@ SPECTACULAR_SETTINGS = {
                 "name": "X-VE-Principal",
                 "description": (
                     "Provider machine credential: X-VE-Principal, X-VE-Timestamp (Unix s, within 300 s) and "
-                    "X-VE-Signature = hex HMAC-SHA256(secret, METHOD\\nPATH\\nRAWQUERY\\nPRINCIPAL\\nTIMESTAMP)."
+                    "X-VE-Signature = hex HMAC-SHA256(secret, METHOD\\nPATH\\nRAWQUERY\\nPRINCIPAL\\nTIMESTAMP) "
+                    "(VirtEngine's format: it covers neither the body nor a nonce). The stronger version, which "
+                    "a credential (require_strong_signature) or the installation (VE_HMAC_REQUIRE_STRONG) may "
+                    "require, adds X-VE-Nonce (16-128 of [A-Za-z0-9_-], accepted once per principal) and "
+                    "X-VE-Content-SHA256 (lowercase hex SHA-256 of the raw body; of the empty string for none) "
+                    "and signs METHOD\\nPATH\\nRAWQUERY\\nPRINCIPAL\\nTIMESTAMP\\nNONCE\\nCONTENT_SHA256. On "
+                    "WebSockets the same values are the query parameters ve_principal, ve_ts, ve_hmac, ve_nonce "
+                    "and ve_content_sha256, signed over the query without them."
                 ),
             },
             "portalSession": {
@@ -312,6 +356,11 @@ VE_SIGNATURE_MAX_AGE_SECONDS = env.int("VE_SIGNATURE_MAX_AGE_SECONDS", default=3
 VE_SIGNATURE_MAX_SKEW_SECONDS = env.int("VE_SIGNATURE_MAX_SKEW_SECONDS", default=60)
 # How long a portal sign-in challenge may wait for the wallet's signature.
 VE_WALLET_SIGN_IN_SECONDS = env.int("VE_WALLET_SIGN_IN_SECONDS", default=300)
+# Failed signature checks per client address; past it, that address gets 429s without a check.
+VE_API_AUTH_FAILURES_PER_ADDRESS = env("VE_API_AUTH_FAILURES_PER_ADDRESS", default="30/min")
+# Refuse VirtEngine's HMAC format (no body, no nonce) from every credential: each request must use the
+# stronger version (X-VE-Nonce, X-VE-Content-SHA256). Per credential: ProviderCredential.require_strong_signature.
+VE_HMAC_REQUIRE_STRONG = env.bool("VE_HMAC_REQUIRE_STRONG", default=False)
 # Key for the provider HMAC secrets stored at rest (32 bytes, hex); derived from SECRET_KEY if unset.
 VE_CREDENTIAL_KEY = env("VE_CREDENTIAL_KEY", default="")
 

@@ -7,7 +7,9 @@ use_embedded_services_unless_configured()
 from config.settings.base import *  # noqa: E402, F403
 from config.settings.base import env  # noqa: E402
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Debug pages only on request (DJANGO_DEBUG=true): the demo serves plain error pages, and even a debug page
+# hides connection strings (core/reporting.py).
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # served from the apps' static folders, no collectstatic
 WHITENOISE_AUTOREFRESH = True  # edited static files are served at once

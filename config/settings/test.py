@@ -19,6 +19,9 @@ def _redis_db(url: str, db: int) -> str:
 DEBUG = False
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # served from the apps' static folders, no collectstatic
+# The test client's `login()` calls authenticate() without a request, which django-axes refuses; the
+# lockout has its own test (tests/accounts/test_login_lockout.py), which turns it back on.
+AXES_ENABLED = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Keep test data apart from a developer's running instance on the same Redis.
 CACHES["default"]["LOCATION"] = _redis_db(REDIS_URL, 15)

@@ -161,6 +161,8 @@ def test_fields_from_headers_case_insensitive():
         "principal": PRINCIPAL,
         "timestamp": str(NOW_S),
         "signature": KNOWN_SIGNATURE,
+        "nonce": None,
+        "content_sha256": None,
     }
 
 
@@ -176,7 +178,13 @@ def test_no_principal_means_not_an_hmac_request():
 
 def test_partial_fields_are_reported_missing():
     fields = hmac_fields_from_headers({HEADER_PRINCIPAL: PRINCIPAL})
-    assert fields == {"principal": PRINCIPAL, "timestamp": None, "signature": None}
+    assert fields == {
+        "principal": PRINCIPAL,
+        "timestamp": None,
+        "signature": None,
+        "nonce": None,
+        "content_sha256": None,
+    }
     refused(Reason.MISSING, timestamp_str=fields["timestamp"], signature_hex=fields["signature"])
 
 

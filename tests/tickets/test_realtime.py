@@ -17,11 +17,11 @@ from django.db import connections
 from django.test import Client
 
 from accounts import hmac_signing, wallet
-from config.asgi import application
 from providers.services import provider_credential_issue
 from tests.api import Api, WalletSigner
 from tests.conftest import World
 from tests.factories import make_wallet
+from tests.sockets import BROWSER, open_socket
 from tickets import hooks, realtime, services
 from tickets.models import Ticket, TicketEvent
 
@@ -36,9 +36,6 @@ async def _close_worker_connections() -> AsyncIterator[None]:
     await sync_to_async(connections.close_all)()
 
 
-ORIGIN = (b"origin", b"http://testserver")
-
-
 def updates_path(ticket: Ticket) -> str:
     return f"/api/v1/tickets/{ticket.id}/updates"
 
@@ -46,7 +43,7 @@ def updates_path(ticket: Ticket) -> str:
 def session_headers(user_id: int | None) -> list[tuple[bytes, bytes]]:
     client = Client()
     client.force_login(get_user_model().objects.get(pk=user_id))
-    return [ORIGIN, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    return [*BROWSER, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
 
 
 def signed_wallet_path(private_key: bytes, path: str, extra_query: str = "", **overrides: Any) -> str:
@@ -56,9 +53,9 @@ def signed_wallet_path(private_key: bytes, path: str, extra_query: str = "", **o
 
 
 async def connect(path: str, headers: list | None = None) -> tuple[WebsocketCommunicator, bool, int | None]:
-    communicator = WebsocketCommunicator(application, path, headers=headers or [ORIGIN])
-    connected, code = await communicator.connect(timeout=5)
-    return communicator, connected, code
+    """(communicator, admitted, close code): every socket is accepted, a refusal closes with a code."""
+    communicator, code = await open_socket(path, BROWSER if headers is None else headers)
+    return communicator, code is None, code
 
 
 async def receive_all(communicator: WebsocketCommunicator, quiet: float = 1.0) -> list[dict]:
@@ -110,11 +107,12 @@ class TestAuthentication:
     async def test_foreign_origin_is_refused_and_cookie_clients_need_an_origin(self, world: World) -> None:
         ticket = await open_ticket(world)
         headers = await sync_to_async(session_headers)(world.alice.user_id)
-        evil = [(b"origin", b"https://evil.example"), headers[1]]
-        _, connected, _ = await connect(updates_path(ticket), evil)
-        assert not connected
-        _, connected, _ = await connect(updates_path(ticket), [headers[1]])
-        assert not connected
+        cookie = headers[-1]
+        evil = [(b"origin", b"https://evil.example"), (b"host", b"testserver"), cookie]
+        _, connected, code = await connect(updates_path(ticket), evil)
+        assert (connected, code) == (False, 4403)
+        _, connected, code = await connect(updates_path(ticket), [(b"host", b"testserver"), cookie])
+        assert (connected, code) == (False, 4401)
 
     async def test_wallet_signature_in_the_query(self, world: World) -> None:
         ticket = await open_ticket(world)

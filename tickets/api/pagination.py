@@ -20,11 +20,13 @@ from rest_framework.request import Request
 
 from core.errors import ValidationFailed
 from core.formats import iso_timestamp, parse_iso_timestamp
+from tickets.selectors import VISIBLE_UPDATED_AT
 
 # The API's ordering names and the column (or annotation) each sorts on.
+# `updated_at` is the party's own (customers: the last change they can see; see tickets.selectors).
 SORT_COLUMNS = {
     "created_at": "created_at",
-    "updated_at": "updated_at",
+    "updated_at": VISIBLE_UPDATED_AT,
     "priority": "priority_rank",
     "sla_due": "sla_next_due",
 }

@@ -14,11 +14,15 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from chain.selectors import CHAIN_STATE_FIELD, chain_state_of
+from core.errors import ValidationFailed
 from core.formats import iso_timestamp
 from providers.models import LEASE_ID_MAX_LENGTH, Deployment
 from tickets import sla
 from tickets.models import (
     MAX_ATTACHMENTS_PER_WRITE,
+    METADATA_MAX_BYTES,
+    METADATA_MAX_DEPTH,
+    METADATA_MAX_KEYS,
     REASON_MAX_LENGTH,
     SUBJECT_MAX_LENGTH,
     TEXT_MAX_LENGTH,
@@ -28,12 +32,22 @@ from tickets.models import (
     format_ticket_number,
 )
 from tickets.presenter import present_attachment, present_comment, present_events
-from tickets.selectors import ProviderAttainment, SlaReport, TargetAttainment, TicketDetail, ticket_sla
+from tickets.selectors import (
+    VISIBLE_UPDATED_AT,
+    ProviderAttainment,
+    SlaReport,
+    TargetAttainment,
+    TicketDetail,
+    ticket_sla,
+)
+from tickets.services.recording import clean_metadata
 
 # --------------------------------------------------------------------------------------------------------------
 # Inputs (lengths are the services' bounds, from tickets.models, so the schema documents them)
 
 SEARCH_MAX_LENGTH = 200
+# PostgreSQL `integer` columns (user ids, sequence numbers): anything larger cannot name a row.
+DB_INTEGER_MAX = 2_147_483_647
 
 
 class TextField(serializers.CharField):
@@ -78,6 +92,24 @@ class IdField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
+class MetadataField(serializers.DictField):
+    """The ticket's free-form object, bounded as the service bounds it (`recording.clean_metadata`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            f"A JSON object: at most {METADATA_MAX_BYTES} bytes, {METADATA_MAX_DEPTH} levels deep and "
+            f"{METADATA_MAX_KEYS} keys in all.",
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        try:
+            return clean_metadata(super().to_internal_value(data))
+        except ValidationFailed as refused:
+            raise serializers.ValidationError(refused.fields.get("metadata") or refused.message) from refused
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses unknown fields, so a typo is a 400 naming the field instead of being silently ignored."""
 
@@ -99,7 +131,7 @@ class TicketCreateInput(StrictSerializer):
     attachment_ids = serializers.ListField(
         child=IdField(), default=list, max_length=MAX_ATTACHMENTS_PER_WRITE
     )
-    metadata = serializers.DictField(required=False, default=dict)
+    metadata = MetadataField(required=False, default=dict)
 
 
 class TicketUpdateInput(StrictSerializer):
@@ -141,7 +173,7 @@ class EscalateInput(StrictSerializer):
 
 class AssignInput(StrictSerializer):
     assignee_type = serializers.ChoiceField(choices=Ticket.AssigneeKind.choices)
-    assignee_id = WholeNumberField(required=False, allow_null=True, min_value=1)
+    assignee_id = WholeNumberField(required=False, allow_null=True, min_value=1, max_value=DB_INTEGER_MAX)
     reason = TextField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
 
 
@@ -150,7 +182,7 @@ class DeploymentLinkInput(StrictSerializer):
 
 
 class EventsQuery(serializers.Serializer):
-    since = serializers.IntegerField(min_value=0, default=0, max_value=2_147_483_647)
+    since = serializers.IntegerField(min_value=0, default=0, max_value=DB_INTEGER_MAX)
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=500)
 
 
@@ -309,7 +341,7 @@ class TicketOutput(serializers.Serializer):
             "assignee_type": row["assignee_kind"],
             "escalated": row["escalated_at"] is not None,
             "created_at": iso_timestamp(row["created_at"]),
-            "updated_at": iso_timestamp(row["updated_at"]),
+            "updated_at": iso_timestamp(row[VISIBLE_UPDATED_AT]),
             "resolved_at": iso_timestamp(row["resolved_at"]),
             "closed_at": iso_timestamp(row["closed_at"]),
             "metadata": row["metadata"],

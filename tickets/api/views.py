@@ -232,12 +232,9 @@ class TicketLinksView(APIView):
         deployment_id = request.query_params.get("deployment_id") or (
             request.data.get("deployment_id") if isinstance(request.data, dict) else None
         )
-        if not deployment_id:
-            raise ValidationFailed(
-                "deployment_id is required.", fields={"deployment_id": ["This field is required."]}
-            )
+        data = _valid(io.DeploymentLinkInput, {"deployment_id": deployment_id} if deployment_id else {})
         services.deployment_unlink(
-            actor=request_party(request), ticket_id=ticket_id, deployment_id=str(deployment_id)
+            actor=request_party(request), ticket_id=ticket_id, deployment_id=data["deployment_id"]
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

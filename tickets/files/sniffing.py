@@ -1,7 +1,10 @@
 """Checking uploads: what the bytes are (never what the client claims), and what name to show.
 
-`check_upload` applies the size cap, decides the type on the bytes against an allowlist (images, PDF,
-JSON, text and logs; never HTML or SVG) and makes a safe display name.
+`check_upload` applies the size cap, makes a safe display name, decides the type on the bytes against an
+allowlist (images, PDF, JSON, text and logs; never HTML or SVG), and gives the name an extension that
+agrees with that type. The name is normalised *before* its extension is judged: `evil.html.` and
+`evil.html ` are stored as `evil.html`, and `evil.ｈｔｍｌ` reads as `.html` to a file system that folds
+width, so all of them are markup names.
 """
 
 from __future__ import annotations
@@ -53,6 +56,27 @@ _XML_MARKUP = re.compile(r"<(?:svg|html|!doctype\s+(?:html|svg))(?:[\s>/]|$)", r
 # Extensions that make a browser or a desktop render markup once the file is saved.
 _MARKUP_EXTENSIONS = frozenset({".htm", ".html", ".shtml", ".xht", ".xhtml", ".svg", ".svgz", ".mht"})
 _TEXT_EXTENSIONS = frozenset({".txt", ".log", ".text", ".out", ".err"})
+# The extensions a stored file may keep for its sniffed type; any other gets the type's own appended, so
+# a text file named `run.bat` is saved as `run.bat.txt` and never runs when opened.
+_EXTENSIONS_OF_TYPE: dict[str, tuple[str, ...]] = {
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+    "application/pdf": (".pdf",),
+    "application/json": (".json",),
+    "text/plain": (
+        ".txt",
+        *sorted(_TEXT_EXTENSIONS - {".txt"}),
+        ".csv",
+        ".tsv",
+        ".md",
+        ".json",
+        ".yaml",
+        ".yml",
+        ".toml",
+    ),
+}
 # Control characters that real text and logs contain (tab, newlines, form feed, backspace, ANSI escape).
 _TEXT_CONTROLS = frozenset("\t\n\r\f\v\b\x1b")
 _TEXT_WHITESPACE = "\ufeff \t\n\r\f"
@@ -94,9 +118,20 @@ def _is_text(text: str) -> bool:
 
 
 def _extension(filename: str) -> str:
+    """The extension as a file system that folds case and width would read it (`.ＨＴＭＬ` is `.html`)."""
     base = re.split(r"[\\/]", filename or "")[-1]
+    base = unicodedata.normalize("NFKC", base).casefold().rstrip(". ")
     _, dot, ext = base.rpartition(".")
-    return f".{ext.lower()}" if dot and ext else ""
+    return f".{ext}" if dot and ext else ""
+
+
+def filename_for_type(filename: str, content_type: str) -> str:
+    """`filename` with an extension that agrees with the sniffed type (appended when it does not)."""
+    allowed = _EXTENSIONS_OF_TYPE[content_type]
+    if _extension(filename) in allowed:
+        return filename
+    stem = filename[: FILENAME_MAX_CHARS - len(allowed[0])].rstrip(". ")
+    return f"{stem}{allowed[0]}"
 
 
 def sniff_content_type(head: bytes, filename: str, *, size: int | None = None) -> str:
@@ -214,8 +249,13 @@ def check_upload(upload: File) -> CheckedUpload:
         )
     if size == 0:
         raise _empty_file()
-    client_name = upload.name or ""
-    content_type = sniff_content_type(head, client_name, size=size)
+    # Judged on the name as it will be stored: trailing dots and spaces, control and format characters
+    # are gone before the extension check, so none of them can hide a markup extension.
+    filename = safe_filename(upload.name or "")
+    content_type = sniff_content_type(head, filename, size=size)
     return CheckedUpload(
-        filename=safe_filename(client_name), content_type=content_type, size=size, sha256=sha256
+        filename=filename_for_type(filename, content_type),
+        content_type=content_type,
+        size=size,
+        sha256=sha256,
     )

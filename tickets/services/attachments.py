@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.errors import Forbidden, ValidationFailed
 from core.formats import parse_uuid
 from core.parties import Party
+from tickets import selectors
 from tickets.files import sniffing, storage
 from tickets.models import MAX_ATTACHMENTS_PER_WRITE, Attachment, Comment, Ticket
 from tickets.services import recording
@@ -123,6 +124,8 @@ def attachment_upload(*, actor: Party, upload: Any) -> Attachment:
     that belongs to its uploader until a ticket or comment references it (or it expires)."""
     if actor.is_system:
         raise Forbidden("The system does not upload files through the API.")
+    if not selectors.party_may_write_a_ticket(actor):
+        raise Forbidden("Only a party that can write to a ticket may upload files.")
     checked = sniffing.check_upload(upload)
     storage_key = storage.store(upload, content_type=checked.content_type)
     try:

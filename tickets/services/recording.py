@@ -17,13 +17,21 @@ from typing import Any
 from django.utils import timezone
 
 from chain.services import outbox_enqueue_many
+from core import json_input
 from core.bulk import bulk_insert, bulk_update
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.formats import canonical_json_bytes
 from core.parties import Party, PartyKind
 from notifications.services import notifications_enqueue
 from tickets import states
 from tickets.hooks import schedule_event_hooks
-from tickets.models import Ticket, TicketEvent
+from tickets.models import (
+    METADATA_MAX_BYTES,
+    METADATA_MAX_DEPTH,
+    METADATA_MAX_KEYS,
+    Ticket,
+    TicketEvent,
+)
 from tickets.selectors import parse_ticket_id, ticket_is_visible_to
 from tickets.services import clock
 
@@ -63,11 +71,13 @@ class NewEvent:
 
 def _numbered(new: NewEvent) -> TicketEvent:
     ticket = new.ticket
+    at = new.at or timezone.now()
     ticket.last_seq += 1
     public_seq = None
     if not new.is_internal:
         ticket.last_public_seq += 1
         public_seq = ticket.last_public_seq
+        ticket.public_updated_at = at  # what customers see changed; an internal event leaves it
     return TicketEvent(
         ticket_id=ticket.pk,
         seq=ticket.last_seq,
@@ -78,7 +88,7 @@ def _numbered(new: NewEvent) -> TicketEvent:
         actor_kind=new.actor.kind.value,
         actor_label=new.actor.label,
         data=new.data,
-        created_at=new.at or timezone.now(),
+        created_at=at,
     )
 
 
@@ -111,16 +121,22 @@ def record_event(
     return event
 
 
+# Saved with every locked ticket after its events.
+_EVENT_FIELDS = ("updated_at", "public_updated_at", "last_seq", "last_public_seq")
+
+
 def save_ticket(ticket: Ticket, *fields: str, at: datetime.datetime) -> None:
+    """Save a locked ticket after its events: `updated_at` moves; `public_updated_at` only moved if one of
+    them is public (`record_events`)."""
     ticket.updated_at = at
-    ticket.save(update_fields=[*fields, "updated_at", "last_seq", "last_public_seq"])
+    ticket.save(update_fields=[*fields, *_EVENT_FIELDS])
 
 
 def save_tickets(tickets: Sequence[Ticket], *fields: str, at: datetime.datetime) -> None:
     """`save_ticket` for many locked tickets, in one statement."""
     for ticket in tickets:
         ticket.updated_at = at
-    bulk_update(Ticket, tickets, [*fields, "updated_at", "last_seq", "last_public_seq"])
+    bulk_update(Ticket, tickets, [*fields, *_EVENT_FIELDS])
 
 
 def clean_text(field: str, value: str | None, *, max_length: int, required: bool = True) -> str:
@@ -133,6 +149,28 @@ def clean_text(field: str, value: str | None, *, max_length: int, required: bool
             fields={field: [f"Ensure this field has no more than {max_length} characters."]},
         )
     return text
+
+
+def clean_metadata(value: object) -> dict[str, Any]:
+    """A ticket's metadata: a JSON object of bounded size, depth and key count, storable in jsonb."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationFailed(
+            "metadata must be an object.", fields={"metadata": ["Expected a JSON object."]}
+        )
+    try:
+        json_input.check(value, max_depth=METADATA_MAX_DEPTH, max_keys=METADATA_MAX_KEYS, path="metadata")
+    except json_input.JsonRefused as refused:
+        raise ValidationFailed(
+            f"metadata is refused: {refused}", fields={refused.path or "metadata": [refused.message]}
+        ) from refused
+    if len(canonical_json_bytes(value)) > METADATA_MAX_BYTES:
+        raise ValidationFailed(
+            "metadata is too large.",
+            fields={"metadata": [f"At most {METADATA_MAX_BYTES} bytes of JSON."]},
+        )
+    return value
 
 
 def clean_choice(field: str, value: str, choices: Iterable[str]) -> str:

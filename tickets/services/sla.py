@@ -88,6 +88,7 @@ _CLAIMED_FIELDS = (
     "created_by_address",
     "last_seq",
     "last_public_seq",
+    "public_updated_at",
     "status",
     "assignee_kind",
     "assigned_to_id",

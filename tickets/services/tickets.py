@@ -35,10 +35,7 @@ def ticket_create(
     description = recording.clean_text("description", description, max_length=TEXT_MAX_LENGTH)
     category = recording.clean_choice("category", category, Ticket.Category.values)
     priority = recording.clean_choice("priority", priority, Ticket.Priority.values)
-    if metadata is not None and not isinstance(metadata, dict):
-        raise ValidationFailed(
-            "metadata must be an object.", fields={"metadata": ["Expected a JSON object."]}
-        )
+    metadata = recording.clean_metadata(metadata)
     deployment = deployment_get_for(actor, deployment_id)
     now = timezone.now()
     ticket = Ticket(
@@ -55,9 +52,10 @@ def ticket_create(
         created_by_label=actor.label,
         created_at=now,
         updated_at=now,
+        public_updated_at=now,
         last_activity_at=now,
         status_changed_at=now,
-        metadata=metadata or {},
+        metadata=metadata,
     )
     clock.clock_start(ticket)
     ticket.save(force_insert=True)
