@@ -4,6 +4,10 @@ Every 4xx body has the same shape: ``{"error": <human message>, "code": <machine
 ``"fields": {<field>: [<messages>]}`` for validation errors and any extra keys the error carries
 (``allowed`` for an illegal transition, for instance).
 
+A backing service that is down (PostgreSQL restarting, Redis unreachable) is not a bug: every surface answers
+503 with `Retry-After` (`outage_of`), JSON under `/api/`, a short page elsewhere — never a 500 with a
+traceback.
+
 What Django itself refuses before or around a view (an unknown route, a body over the in-memory limit,
 too many query parameters, a failed CSRF check outside DRF) answers in the same shape under `/api/`:
 `api_not_found` is the API's catch-all route and `django_error_handler` backs handler400/403/404/500.
@@ -11,12 +15,17 @@ too many query parameters, a failed CSRF check outside DRF) answers in the same 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from django import db
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.views import defaults
+from redis import exceptions as redis_exceptions
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -79,6 +88,30 @@ class Conflict(ApplicationError):
     default_code = "conflict"
 
 
+class ServiceUnavailable(ApplicationError):
+    """A backing service is down; the request changed nothing and may be retried (after `Retry-After`)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+
+
+def outage_of(exc: BaseException | None) -> ServiceUnavailable | None:
+    """The 503 for an error that means PostgreSQL or Redis is unreachable, else None.
+
+    A database error of this kind aborts the transaction it happened in, so nothing the request began is
+    kept (services write in one transaction)."""
+    if isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        return ServiceUnavailable("The database is unavailable. Nothing was changed; retry shortly.")
+    if isinstance(exc, (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError)):
+        return ServiceUnavailable("A backing service is unavailable. Retry shortly.")
+    return None
+
+
+def with_retry_after(response: HttpResponse) -> HttpResponse:
+    response["Retry-After"] = str(settings.VE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def _flatten_detail(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     """Turn DRF's nested ValidationError detail into ``{"field.sub": ["message"]}``."""
     flat: dict[str, list[str]] = {}
@@ -116,7 +149,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     # A real cycle: DRF imports this module (its EXCEPTION_HANDLER) while `rest_framework.views` initialises.
     from rest_framework.views import exception_handler  # noqa: PLC0415
 
-    exc = django_refusal(exc) or exc
+    exc = django_refusal(exc) or outage_of(exc) or exc
+    if isinstance(exc, ServiceUnavailable):
+        return with_retry_after(Response(exc.as_dict(), status=exc.status_code))
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.status_code)
     if isinstance(exc, Http404):
@@ -184,6 +219,11 @@ def django_error_handler(status_code: int) -> Any:
     """handler400/403/404/500: the error shape under /api/, Django's plain pages elsewhere."""
 
     def handler(request: HttpRequest, exception: BaseException | None = None) -> HttpResponse:
+        if status_code == 500:
+            # Django passes handler500 no exception; it is the one being handled.
+            outage = outage_of(sys.exc_info()[1])
+            if outage is not None:
+                return _outage_response(request, outage)
         if is_api_request(request):
             refusal = django_refusal(exception) if exception is not None else None
             if refusal is not None:
@@ -196,3 +236,11 @@ def django_error_handler(status_code: int) -> Any:
 
     handler.__name__ = f"handler{status_code}"
     return handler
+
+
+def _outage_response(request: HttpRequest, outage: ServiceUnavailable) -> HttpResponse:
+    if is_api_request(request):
+        return with_retry_after(api_error_response(outage))
+    # A page that reads nothing from the database or the session (no request context): both may be down.
+    page = render_to_string("503.html", {"message": outage.message})
+    return with_retry_after(HttpResponse(page, status=outage.status_code))

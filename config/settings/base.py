@@ -547,6 +547,8 @@ CELERY_BEAT_SCHEDULE["email-sweep"] = {
 
 # ---------------------------------------------------------------------------------------------------------------
 # Operations: probes and metrics (ops app).
+# What a 503 (PostgreSQL or Redis unreachable, on any surface) tells clients to wait before retrying.
+VE_RETRY_AFTER_SECONDS = env.int("VE_RETRY_AFTER_SECONDS", default=5)
 # /readyz fails (503) when the oldest unanchored event is older than this (0: the outbox never fails it).
 VE_READY_MAX_OUTBOX_LAG_SECONDS = env.float("VE_READY_MAX_OUTBOX_LAG_SECONDS", default=900.0)
 # /metrics answers these networks, and anyone with `Authorization: Bearer <VE_METRICS_TOKEN>`; others get 404.
