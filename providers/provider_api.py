@@ -21,9 +21,6 @@ from providers.models import Deployment
 
 TAIL_LINES = 200
 CONNECT_TIMEOUT_SECONDS = 3.05
-READ_TIMEOUT_SECONDS = 10
-# A provider trickling bytes never trips the read timeout: the whole response must arrive within this.
-FETCH_DEADLINE_SECONDS = 30
 MAX_LOG_BYTES = 1024 * 1024
 READ_CHUNK_BYTES = 64 * 1024
 
@@ -100,7 +97,7 @@ def fetch_deployment_logs(deployment: Deployment, *, tail: int = TAIL_LINES) -> 
             f"{endpoint}{path}",
             params={"tail": tail},
             headers={"Accept": "text/plain", **_signed_headers("GET", path)},
-            timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+            timeout=(CONNECT_TIMEOUT_SECONDS, settings.VE_PROVIDER_API_READ_TIMEOUT_SECONDS),
             stream=True,
         )
     except requests.RequestException as error:
@@ -113,7 +110,8 @@ def fetch_deployment_logs(deployment: Deployment, *, tail: int = TAIL_LINES) -> 
         chunks: list[bytes] = []
         received = 0
         truncated = False
-        deadline = time.monotonic() + FETCH_DEADLINE_SECONDS
+        allowed = settings.VE_PROVIDER_API_FETCH_DEADLINE_SECONDS
+        deadline = time.monotonic() + allowed
         # read1: whatever has arrived (up to a chunk), so that the deadline is checked as bytes trickle in.
         while chunk := _read_some(response):
             chunks.append(chunk)
@@ -123,7 +121,7 @@ def fetch_deployment_logs(deployment: Deployment, *, tail: int = TAIL_LINES) -> 
                 break
             if time.monotonic() > deadline:
                 raise ProviderUnavailable(
-                    f"Provider too slow: no complete answer in {FETCH_DEADLINE_SECONDS} s."
+                    f"Provider too slow: no complete answer in {allowed} s."
                 )
     data = b"".join(chunks)[:MAX_LOG_BYTES]
     return redact(data.decode("utf-8", errors="replace")), truncated

@@ -52,6 +52,8 @@ def _manage(*args: str) -> None:
 
 # The Celery command line of the app (a worker or beat follows).
 CELERY_COMMAND = [sys.executable, "-m", "celery", "-A", "config.celery_app"]
+# The queues a worker serves: the app's own work, and calls out to providers (settings: CELERY_TASK_ROUTES).
+WORKER_QUEUES = "celery,outbound"
 
 
 def run(host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -63,7 +65,7 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     celery = CELERY_COMMAND
     commands = [
         web_server_command(host, port),
-        [*celery, "worker", "-l", "info", "-c", "2"],
+        [*celery, "worker", "-Q", WORKER_QUEUES, "-l", "info", "-c", "2"],
         [*celery, "beat", "-l", "info", "-s", str(DEFAULT_STATE_DIR / "celerybeat-schedule")],
     ]
     children = [subprocess.Popen(command, cwd=BASE_DIR) for command in commands]

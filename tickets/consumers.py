@@ -11,6 +11,7 @@ Frames from the client that are not a small JSON object get an `error` message, 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import re
 import time
@@ -56,6 +57,8 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
     last_seq: dict[str, int]
     ticket_id: str | None = None
     slot: tuple[str, str, str] | None = None
+    # A stream's opening time: what it owes its client is every event created from then on.
+    opened_at: datetime.datetime | None = None
     closing = False
     counted = False  # in the open-connections metric
 
@@ -153,9 +156,38 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
                     await self.send_json(message)
                     self.last_seq[ticket_id] = message["seq"]
 
+    async def adopt(
+        self, ticket_id: str, payload: dict[str, Any] | None = None, text: str | None = None
+    ) -> None:
+        """A stream's first event of a ticket (or the hub found a ticket changed that the stream never
+        heard of): send first what it has missed of that ticket since it opened, then go on live."""
+        if ticket_id in self.last_seq:
+            if payload is not None:
+                await self._forward(payload, text)
+            return
+        try:
+            missed = await replay_from_database(self.party, ticket_id, since=0, created_from=self.opened_at)
+        except NotFound:
+            return
+        async with self.send_lock:
+            if self.closing:
+                return
+            for message in missed:
+                if message["seq"] > self.last_seq.get(ticket_id, 0):
+                    await self.send_json(message)
+                    self.last_seq[ticket_id] = message["seq"]
+            if payload is not None and payload["seq"] > self.last_seq.get(ticket_id, 0):
+                await self.send(text_data=text) if text is not None else await self.send_json(payload)
+                self.last_seq[ticket_id] = payload["seq"]
+
     async def _forward(self, payload: dict[str, Any], text: str | None = None) -> None:
         ticket_id, seq = payload["ticket_id"], payload["seq"]
         known = self.last_seq.get(ticket_id)
+        if known is None and self.opened_at is not None and seq > 1:
+            # A stream meeting a ticket mid-history: an earlier event since it opened may have been lost
+            # (a Redis restart, a dropped broadcast); the database has them.
+            await self.adopt(ticket_id, payload, text)
+            return
         if known is not None and seq <= known:
             return  # already sent (replayed, or delivered twice)
         if known is not None and seq > known + 1:
@@ -273,6 +305,7 @@ class UpdatesStreamConsumer(_EventForwarding):
     async def connect(self) -> None:
         if not await self._admit():
             return
+        self.opened_at = timezone.now()
         groups = realtime.stream_groups(self.party)
         if not groups:
             await self.refuse(ws_auth.CLOSE_FORBIDDEN)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime
 import json
 import logging
 import weakref
@@ -34,6 +35,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import timezone
 
 from accounts import throttling
 from accounts.ws_auth import SocketCredential
@@ -45,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 # A socket is behind only if it lacks an event committed this many checks ago (in-flight ones are not).
 CATCH_UP_GRACE_CHECKS = 3
+# A transaction stamps its ticket before it commits: the streams' check looks this far back past its last
+# look, so that a commit slower than this (a very slow one) is the only way to slip between two checks.
+STREAM_CHECK_OVERLAP = datetime.timedelta(seconds=10)
 
 
 class Member(Protocol):
@@ -59,6 +64,12 @@ class Member(Protocol):
     async def refuse(self, code: int) -> None:
         """Close with `code` and stop receiving."""
         ...
+
+    opened_at: datetime.datetime | None  # streams only
+    last_seq: dict[str, int]
+
+    async def adopt(self, ticket_id: str) -> None:
+        """A stream: send what it missed of a ticket it never heard of."""
 
     def positions(self) -> dict[str, tuple[int, bool]]:
         """ticket id → (last seq sent, counts internal events): where this socket stands."""
@@ -79,6 +90,7 @@ class LocalHub:
         self.committed: collections.deque[dict[str, tuple[int, int]]] = collections.deque(
             maxlen=CATCH_UP_GRACE_CHECKS
         )
+        self.streams_checked_at: datetime.datetime | None = None
 
     async def join(self, group: str, member: Member) -> None:
         async with self.lock:
@@ -116,6 +128,7 @@ class LocalHub:
         self.tasks = []
         self.channel_name = None
         self.committed.clear()
+        self.streams_checked_at = None
 
     async def _receive_forever(self) -> None:
         layer = get_channel_layer()
@@ -159,6 +172,7 @@ class LocalHub:
             await asyncio.sleep(settings.VE_WS_CATCH_UP_SECONDS)
             try:
                 await self._catch_up_stragglers()
+                await self._tell_streams_of_missed_tickets()
             except Exception:
                 logger.warning("fan-out hub could not check for missed events", exc_info=True)
 
@@ -177,6 +191,24 @@ class LocalHub:
             if code is not None:
                 await member.refuse(code)
         await renew_slots([m.slot for m in members if m.slot is not None and not m.closing])
+
+    async def _tell_streams_of_missed_tickets(self) -> None:
+        """Streams learn of a ticket from its broadcasts; if every broadcast of a ticket since a stream
+        opened was lost (Redis restarting just then), it would never hear of it. One read of the tickets
+        changed since the last check (with an overlap for slow commits) finds those, for all streams."""
+        streams = [m for m in self._all_members() if m.opened_at is not None]
+        now = timezone.now()
+        if not streams:
+            self.streams_checked_at = None
+            return
+        earliest = min(m.opened_at for m in streams if m.opened_at is not None)
+        start = max(earliest, (self.streams_checked_at or earliest) - STREAM_CHECK_OVERLAP)
+        self.streams_checked_at = now
+        touched = await touched_tickets(start)
+        for member in streams:
+            for ticket_id, ticket in touched.items():
+                if ticket_id not in member.last_seq and selectors.ticket_is_visible_to(member.party, ticket):
+                    await member.adopt(ticket_id)
 
     async def _catch_up_stragglers(self) -> None:
         """Find, in one query for all watched tickets, the sockets still behind what was committed two
@@ -206,6 +238,7 @@ class LocalHub:
 
 
 current_seqs = database_sync_to_async(selectors.last_seqs)
+touched_tickets = database_sync_to_async(selectors.tickets_touched_since)
 replay_missed = database_sync_to_async(realtime.replay)
 socket_refusals = database_sync_to_async(realtime.socket_refusals)
 renew_slots = sync_to_async(throttling.socket_slots_renew, thread_sensitive=False)

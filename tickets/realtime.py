@@ -17,6 +17,7 @@ and a client reconnecting with `?since=` replays what it missed.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import queue
 import threading
@@ -71,10 +72,18 @@ def stream_groups(party: Party) -> list[str]:
 # Messages: the event presenter's description of each event, to each audience.
 
 
-def replay(party: Party, ticket_id: object, *, since: int, limit: int = 1000) -> list[dict[str, Any]]:
-    """Every event of a ticket after `since` (in the party's numbering), as the party may read it."""
+def replay(
+    party: Party,
+    ticket_id: object,
+    *,
+    since: int,
+    limit: int = 1000,
+    created_from: datetime.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Every event of a ticket after `since` (in the party's numbering), as the party may read it (only
+    those created at or after `created_from` when given)."""
     ticket = selectors.ticket_get(party, ticket_id)
-    events = selectors.events_visible_to(party, ticket, since=since, limit=limit)
+    events = selectors.events_visible_to(party, ticket, since=since, limit=limit, created_from=created_from)
     return present_events(events, audience_of(party), selectors.event_related(events))
 
 

@@ -135,11 +135,33 @@ def _visible_events(party: Party, ticket: Ticket, *, since: int = 0) -> QuerySet
 
 
 def events_visible_to(
-    party: Party, ticket: Ticket, *, since: int = 0, limit: int | None = None
+    party: Party,
+    ticket: Ticket,
+    *,
+    since: int = 0,
+    limit: int | None = None,
+    created_from: datetime.datetime | None = None,
 ) -> list[TicketEvent]:
-    """Events after `since` (in the party's own numbering), oldest first."""
+    """Events after `since` (in the party's own numbering), oldest first; only those created at or after
+    `created_from` when given."""
     events = _visible_events(party, ticket, since=since)
+    if created_from is not None:
+        events = events.filter(created_at__gte=created_from)
     return list(events if limit is None else events[:limit])
+
+
+# The stream sockets' check for tickets they never heard of reads at most this many recent tickets.
+TOUCHED_TICKETS_MAX = 5_000
+
+
+def tickets_touched_since(moment: datetime.datetime) -> dict[str, Ticket]:
+    """ticket id → the ticket (with what `ticket_is_visible_to` reads), for tickets changed since `moment`."""
+    rows = (
+        Ticket.objects.filter(updated_at__gte=moment)
+        .order_by("-updated_at", "-id")
+        .only("id", "provider_id", "customer_address", "created_by_address")[:TOUCHED_TICKETS_MAX]
+    )
+    return {str(ticket.id): ticket for ticket in rows}
 
 
 def tickets_for_visibility(ticket_ids: Iterable[str]) -> dict[str, Ticket]:

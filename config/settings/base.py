@@ -261,6 +261,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Calls out to providers (deployment logs, webhooks) wait on other people's servers: they have a queue of
+# their own, so that a hanging provider can hold only the workers that serve it, never the outbox drain or
+# the SLA sweep. A worker serves both queues unless told otherwise (`-Q celery` / `-Q outbound`).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "tickets.tasks.deployment_logs_fetch_task": {"queue": "outbound"},
+    "notifications.tasks.webhook_deliver_task": {"queue": "outbound"},
+}
 CELERY_BEAT_SCHEDULE = {
     "attachments-expire-unreferenced": {
         "task": "tickets.tasks.attachments_expire_unreferenced_task",
@@ -366,6 +374,10 @@ VE_CREDENTIAL_KEY = env("VE_CREDENTIAL_KEY", default="")
 
 # Hex secp256k1 key VirtEngine support signs provider API calls with (deployment logs); unsigned if empty.
 VE_SUPPORT_WALLET_PRIVATE_KEY = env("VE_SUPPORT_WALLET_PRIVATE_KEY", default="")
+# A provider's log endpoint that goes quiet: give up after this long without a byte, or this long in all
+# (a provider trickling bytes never trips the first); the task retries with back-off.
+VE_PROVIDER_API_READ_TIMEOUT_SECONDS = env.float("VE_PROVIDER_API_READ_TIMEOUT_SECONDS", default=10.0)
+VE_PROVIDER_API_FETCH_DEADLINE_SECONDS = env.float("VE_PROVIDER_API_FETCH_DEADLINE_SECONDS", default=30.0)
 
 VE_TICKET_NUMBER_PREFIX = "SUP-"
 

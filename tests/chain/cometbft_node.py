@@ -296,12 +296,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class NodeServer:
-    """The fake node on 127.0.0.1, in a thread."""
+    """The fake node on 127.0.0.1, in a thread. `stop()` and `start()` take it off the network and bring it
+    back on the same port with the same state, as a node that is restarted."""
 
     def __init__(self, node: FakeNode) -> None:
-        handler = type("Handler", (_Handler,), {"node": node})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.handler = type("Handler", (_Handler,), {"node": node})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> NodeServer:
@@ -309,5 +311,13 @@ class NodeServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def start(self) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from server import devservices
-from server.launcher import CELERY_COMMAND, web_server_command
+from server.launcher import CELERY_COMMAND, WORKER_QUEUES, web_server_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def celery_worker_command(*options: str) -> list[str]:
     """A Celery worker of the app, quiet and without gossip, mingle or heartbeat; `options` such as
     `--pool=solo` or `--beat`."""
     return [
-        *(sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", *options),
+        *(sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "-Q", WORKER_QUEUES, *options),
         *("-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"),
     ]
 

@@ -18,6 +18,7 @@ import pytest
 from django.db import connection
 
 from chain.models import OutboxEntry
+from server.launcher import WORKER_QUEUES
 from tests.conftest import FrozenClock, World
 from tests.system.processes import CeleryProcess, RedisServer
 from tickets.models import Assignment, Ticket, TicketEvent
@@ -64,7 +65,17 @@ def celery(tmp_path: Path) -> Iterator[list[CeleryProcess]]:
         "VE_CHAIN_SIGNER_KEY_PATH": str(tmp_path / "chain" / "signer.key"),
     }
     processes = [
-        CeleryProcess("worker", "-P", "threads", "-c", "4", env=env, log_path=tmp_path / "worker.log"),
+        CeleryProcess(
+            "worker",
+            "-Q",
+            WORKER_QUEUES,
+            "-P",
+            "threads",
+            "-c",
+            "4",
+            env=env,
+            log_path=tmp_path / "worker.log",
+        ),
         CeleryProcess(
             "beat",
             "-s",

@@ -218,9 +218,9 @@ class TestAgainstAnAwkwardProvider:
         assert not TicketEvent.objects.filter(ticket=ticket, kind="logs_fetched").exists()
 
     def test_a_slow_provider_times_out(
-        self, world: World, provider: Provider, monkeypatch: pytest.MonkeyPatch
+        self, world: World, provider: Provider, monkeypatch: pytest.MonkeyPatch, settings
     ) -> None:
-        monkeypatch.setattr(provider_api, "READ_TIMEOUT_SECONDS", 0.3)
+        settings.VE_PROVIDER_API_READ_TIMEOUT_SECONDS = 0.3
         monkeypatch.setattr(tasks.deployment_logs_fetch_task, "max_retries", 1)
         provider.answer = lambda n: (200, [b"too late\n"], 2.0)  # nothing for 2 s after the headers
         ticket = world.open_ticket(category="general")
@@ -232,10 +232,8 @@ class TestAgainstAnAwkwardProvider:
         assert time.monotonic() - started < 4 * 2.0  # gave up instead of waiting the provider out
         assert logs_of(ticket.id) == []
 
-    def test_a_trickling_provider_hits_the_deadline(
-        self, world: World, provider: Provider, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        monkeypatch.setattr(provider_api, "FETCH_DEADLINE_SECONDS", 0.5)
+    def test_a_trickling_provider_hits_the_deadline(self, world: World, provider: Provider, settings) -> None:
+        settings.VE_PROVIDER_API_FETCH_DEADLINE_SECONDS = 0.5
         provider.answer = lambda n: (200, [b"x"] * 40, 0.05)  # a byte every 50 ms: never a read timeout
         ticket = world.open_ticket(category="general")
         with pytest.raises(provider_api.ProviderUnavailable, match="too slow"):
