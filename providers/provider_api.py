@@ -120,8 +120,6 @@ def fetch_deployment_logs(deployment: Deployment, *, tail: int = TAIL_LINES) -> 
                 truncated = True
                 break
             if time.monotonic() > deadline:
-                raise ProviderUnavailable(
-                    f"Provider too slow: no complete answer in {allowed} s."
-                )
+                raise ProviderUnavailable(f"Provider too slow: no complete answer in {allowed} s.")
     data = b"".join(chunks)[:MAX_LOG_BYTES]
     return redact(data.decode("utf-8", errors="replace")), truncated

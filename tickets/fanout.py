@@ -207,8 +207,11 @@ class LocalHub:
         touched = await touched_tickets(start)
         for member in streams:
             for ticket_id, ticket in touched.items():
-                if ticket_id not in member.last_seq and selectors.ticket_is_visible_to(member.party, ticket):
-                    await member.adopt(ticket_id)
+                if ticket_id in member.last_seq or not selectors.ticket_is_visible_to(member.party, ticket):
+                    continue
+                if not member.party.sees_internal and ticket.public_updated_at < start:
+                    continue  # only internal changes: nothing a customer's stream could have missed
+                await member.adopt(ticket_id)
 
     async def _catch_up_stragglers(self) -> None:
         """Find, in one query for all watched tickets, the sockets still behind what was committed two

@@ -159,7 +159,9 @@ def tickets_touched_since(moment: datetime.datetime) -> dict[str, Ticket]:
     rows = (
         Ticket.objects.filter(updated_at__gte=moment)
         .order_by("-updated_at", "-id")
-        .only("id", "provider_id", "customer_address", "created_by_address")[:TOUCHED_TICKETS_MAX]
+        .only("id", "provider_id", "customer_address", "created_by_address", "public_updated_at")[
+            :TOUCHED_TICKETS_MAX
+        ]
     )
     return {str(ticket.id): ticket for ticket in rows}
 

@@ -19,17 +19,17 @@ import statistics
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from accounts import hmac_signing, wallet
+from tests.api import HmacSigner, WalletSigner
 
 # Status recorded for a call that got no HTTP answer at all (connection refused or reset, timeout).
 NO_ANSWER = 0
@@ -93,10 +93,6 @@ class Recorder:
             }
         return result
 
-    def last_error_at(self) -> float | None:
-        errors = [c.at for c in self.calls if not c.status or c.status >= 500]
-        return max(errors) if errors else None
-
 
 def percentile(ordered: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -140,17 +136,7 @@ class WalletParty:
     deployment_ids: tuple[str, ...]
 
     def headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
-        return wallet.sign_request(
-            private_key=self.private_key,
-            method=method,
-            path=path,
-            body=body or None,
-            content_type=None,
-            timestamp_ms=int(time.time() * 1000),
-            nonce=wallet.new_nonce(),
-            chain_id=settings.VE_CHAIN_ID,
-            prefix=settings.VE_BECH32_PREFIX,
-        )
+        return WalletSigner(self.private_key).headers(method, path, body)
 
     def socket_query(self, path: str, query: dict[str, Any]) -> str:
         return urlencode({**query, **wallet.wallet_query_params(self.headers("GET", path, b""))})
@@ -166,9 +152,7 @@ class HmacParty:
     provider_address: str
 
     def headers(self, method: str, path: str, body: bytes, raw_query: str = "") -> dict[str, str]:
-        return hmac_signing.hmac_headers(
-            self.principal, self.secret, method, path, raw_query, int(time.time())
-        )
+        return HmacSigner(self.principal, self.secret).headers(method, path, body, raw_query=raw_query)
 
     def socket_query(self, path: str, query: dict[str, Any]) -> str:
         raw_query = urlencode(query)
@@ -306,7 +290,6 @@ class Listener:
     frames: list[Frame] = field(default_factory=list)
     connections: int = 0
     closes: Counter = field(default_factory=Counter)
-    started_at: float = 0.0
     connected_at: float = 0.0  # when its first socket was open: a stream owes every event from then on
     first_connected: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -323,7 +306,6 @@ class Listener:
 
     def start(self) -> Listener:
         self.server = self.servers.pick()
-        self.started_at = time.time()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
         if not self.first_connected.wait(20):
@@ -426,11 +408,11 @@ class Listener:
                     self._record(event, resynced=True)
 
 
-def _after(event: dict[str, Any], started_at: float) -> bool:
+def _after(event: dict[str, Any], moment_seconds: float) -> bool:
     from django.utils.dateparse import parse_datetime  # noqa: PLC0415 - light, and only on resync
 
     moment = parse_datetime(event["timestamp"])
-    return moment is not None and moment.timestamp() >= started_at
+    return moment is not None and moment.timestamp() >= moment_seconds
 
 
 # --- the mixed load -------------------------------------------------------------------------------------
@@ -655,14 +637,3 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float
             return True
         time.sleep(interval)
     return condition()
-
-
-@contextlib.contextmanager
-def running(load: Load, listeners: Sequence[Listener] = ()) -> Iterator[Load]:
-    load.start()
-    try:
-        yield load
-    finally:
-        load.stop()
-        for listener in listeners:
-            listener.stop()

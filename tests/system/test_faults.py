@@ -48,14 +48,6 @@ PASSWORD = "correct horse battery staple"  # tests/factories.py
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def env(keyed_world: World, redis_server: RedisServer, settings, tmp_path: Path) -> dict[str, str]:
     """The installation's settings: the test database, its own Redis, the test's chain keys, fast timers."""
     return {
@@ -254,9 +246,7 @@ def test_a_worker_killed_in_the_middle_of_an_outbox_drain(
     run.load.run_for(3)
     books = settle(run)
     assert_clean(run, books)
-    assert_one_tx_per_event(fake)
-    # The killed worker's broadcasts were found on the chain, not sent again with a new sequence.
-    assert len(fake.broadcasts) == len(set(fake.broadcasts)) + _already_in_mempool(fake)
+    assert_one_tx_per_event(fake)  # the killed worker's txs were found on the chain, not sent again
 
 
 def _has_running_drain(log: str) -> bool:
@@ -265,10 +255,6 @@ def _has_running_drain(log: str) -> bool:
     received = sum("received" in line for line in lines)
     finished = sum(("succeeded" in line or "raised" in line) for line in lines)
     return received > finished
-
-
-def _already_in_mempool(fake: FakeNode) -> int:
-    return len(fake.broadcasts) - len(set(fake.broadcasts))
 
 
 def test_postgresql_cut_off_answers_503_with_retry_after_and_writes_nothing_half(
