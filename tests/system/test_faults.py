@@ -8,12 +8,9 @@ anchored once and `verify_chain` is clean. `bench/soak.py --faults` runs the sam
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import coincurve
@@ -22,24 +19,23 @@ from django.db import connection
 
 from chain import keys
 from chain.models import OutboxEntry
-from notifications.models import PendingEmail, WebhookDelivery
 from providers.services import provider_credential_issue
 from tests.chain.cometbft_node import FakeNode, NodeServer
 from tests.conftest import World
 from tests.system import books as books_check
 from tests.system.cluster import Installation, TcpProxy
-from tests.system.load import (
-    NO_ANSWER,
-    HmacParty,
-    Listener,
-    Load,
-    Servers,
-    SessionParty,
-    WalletParty,
-    wait_until,
-)
+from tests.system.load import NO_ANSWER, HmacParty, SessionParty, WalletParty, wait_until
 from tests.system.load import World as LoadWorld
 from tests.system.processes import RedisServer
+from tests.system.scenario import (
+    FAST_TIMERS,
+    LogEndpoint,
+    Run,
+    oldest_unanchored_age,
+    running_drain,
+    settle,
+    start_load,
+)
 from tickets.models import Ticket, TicketEvent
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
@@ -56,29 +52,13 @@ def env(keyed_world: World, redis_server: RedisServer, settings, tmp_path: Path)
         "REDIS_URL": redis_server.url,
         "VE_CHANNELS_PREFIX": f"ves-faults-{uuid.uuid4().hex[:8]}",
         "DJANGO_MEDIA_ROOT": str(tmp_path / "media"),
-        "VE_WS_RESYNC_SECONDS": "1",
-        "VE_WS_CATCH_UP_SECONDS": "0.5",
-        "VE_CHAIN_SWEEP_SECONDS": "1",
-        "VE_CHAIN_TRIGGER_DEBOUNCE_SECONDS": "1",
-        "VE_CHAIN_CLAIM_LEASE_SECONDS": "4",
-        "VE_CHAIN_RETRY_BASE_SECONDS": "0.5",
-        "VE_CHAIN_RETRY_MAX_SECONDS": "2",
         "VE_CHAIN_BACKEND": "local",
         "VE_CHAIN_LEDGER_PATH": str(settings.VE_CHAIN_LEDGER_PATH),
         "VE_CHAIN_NODE_KEY_PATH": str(settings.VE_CHAIN_NODE_KEY_PATH),
         "VE_CHAIN_SUPPORT_PRIVATE_KEY": settings.VE_CHAIN_SUPPORT_PRIVATE_KEY,
         "VE_CHAIN_SUPPORT_KEY_PATH": str(settings.VE_CHAIN_SUPPORT_KEY_PATH),
         "VE_CHAIN_SIGNER_KEY_PATH": str(settings.VE_CHAIN_SIGNER_KEY_PATH),
-        # The load is a few parties writing fast: the per-party budgets are not what is under test here.
-        "VE_API_RATE_PER_PARTY": "100000/min",
-        "VE_API_WRITE_RATE_PER_PARTY": "100000/min",
-        "VE_WS_MAX_SOCKETS_PER_PARTY": "1000",
-        "VE_EMAIL_DIGEST_WINDOW_SECONDS": "1",
-        "VE_EMAIL_CLAIM_LEASE_SECONDS": "4",
-        "VE_WEBHOOK_CLAIM_LEASE_SECONDS": "4",
-        "VE_EMAIL_SWEEP_SECONDS": "1",
-        "VE_EMAIL_RETRY_BASE_SECONDS": "0.5",
-        "VE_EMAIL_RETRY_MAX_SECONDS": "2",
+        **FAST_TIMERS,
     }
 
 
@@ -104,63 +84,6 @@ def parties(keyed_world: World) -> LoadWorld:
         members=[SessionParty("pa-member", "pa-member", PASSWORD)],
         support=[SessionParty("agent", "agent", PASSWORD)],
     )
-
-
-@dataclass
-class Run:
-    load: Load
-    listeners: list[Listener]
-
-    def stop(self) -> None:
-        self.load.stop()
-
-
-def start_load(installation: Installation, parties: LoadWorld, *, portal_pages: bool = True) -> Run:
-    """The mixed load, then listeners: each party on the first tickets, and every party's stream."""
-    servers = Servers(installation.http_urls)
-    load = Load(parties, servers, portal_pages=portal_pages).start()
-    assert wait_until(lambda: len(load.tickets) >= 2, timeout=20), load.recorder.summary()
-    alice, bob = parties.customers
-    provider_a, provider_b = parties.providers
-    (agent,) = parties.support
-    watched, watcher = load.tickets[0]
-    provider = provider_a if load.provider_of[watched] == provider_a.provider_address else provider_b
-    listeners = [
-        Listener("customer-ticket", watcher, servers, ticket_id=watched),
-        Listener("provider-ticket", provider, servers, ticket_id=watched),
-        Listener("support-ticket", agent, servers, ticket_id=watched),
-        Listener("alice-stream", alice, servers),
-        Listener("bob-stream", bob, servers),
-        Listener("provider-a-stream", provider_a, servers),
-        Listener("provider-b-stream", provider_b, servers),
-        Listener("support-stream", agent, servers),
-    ]
-    for listener in listeners:
-        listener.start()
-    return Run(load, listeners)
-
-
-def settle(run: Run, *, timeout: float = 40) -> books_check.Books:
-    """Stop the load, wait until every event is anchored and every listener has caught up, check the books."""
-    run.stop()
-
-    def anchored() -> bool:
-        pending = OutboxEntry.objects.exclude(state=OutboxEntry.State.ANCHORED).count()
-        return pending == 0 and not TicketEvent.objects.filter(outbox__isnull=True).exists()
-
-    def notified() -> bool:
-        open_deliveries = WebhookDelivery.objects.exclude(state=WebhookDelivery.State.DELIVERED)
-        open_emails = PendingEmail.objects.exclude(
-            state__in=[PendingEmail.State.SENT, PendingEmail.State.SKIPPED]
-        )
-        return not open_deliveries.exists() and not open_emails.exists()
-
-    assert wait_until(anchored, timeout=timeout, interval=0.5), "the outbox did not drain after recovery"
-    assert wait_until(notified, timeout=timeout, interval=0.5), "webhooks or emails still undelivered"
-    time.sleep(3)  # the listeners' last catch-up interval
-    for listener in run.listeners:
-        listener.stop()
-    return books_check.check_books(run.listeners)
 
 
 def assert_clean(run: Run, books: books_check.Books) -> None:
@@ -240,21 +163,13 @@ def test_a_worker_killed_in_the_middle_of_an_outbox_drain(
     assert wait_until(lambda: len(fake.mempool) >= 3, timeout=20), "no drain got as far as broadcasting"
     in_flight = OutboxEntry.objects.exclude(submission={}).exclude(state=OutboxEntry.State.ANCHORED)
     assert wait_until(in_flight.exists, timeout=10)
-    draining = next(i for i, w in enumerate(installation.workers) if w and _has_running_drain(w.log()))
+    draining = next(i for i, w in enumerate(installation.workers) if w and running_drain(w.log()))
     installation.kill_worker(draining)
     fake.hold_blocks = False
     run.load.run_for(3)
     books = settle(run)
     assert_clean(run, books)
     assert_one_tx_per_event(fake)  # the killed worker's txs were found on the chain, not sent again
-
-
-def _has_running_drain(log: str) -> bool:
-    """The worker's log shows a drain task received and not yet finished."""
-    lines = [line for line in log.splitlines() if "chain.tasks.outbox_drain_task[" in line]
-    received = sum("received" in line for line in lines)
-    finished = sum(("succeeded" in line or "raised" in line) for line in lines)
-    return received > finished
 
 
 def test_postgresql_cut_off_answers_503_with_retry_after_and_writes_nothing_half(
@@ -347,52 +262,28 @@ def test_the_chain_node_stopped_and_started_again(
     assert_one_tx_per_event(fake)
 
 
-class _HangingLogs(BaseHTTPRequestHandler):
-    """A provider's log endpoint that accepts and then says nothing while `hanging` is set."""
-
-    hanging = threading.Event()
-    requests = 0
-
-    def do_GET(self) -> None:
-        type(self).requests += 1
-        while self.hanging.is_set():
-            time.sleep(0.1)
-        body = b"OOMKilled\n"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_a_provider_log_endpoint_that_hangs(
     installation_factory: Callable[..., Installation], parties: LoadWorld, keyed_world: World
 ) -> None:
     """Every technical ticket fetches its logs from the provider, whose endpoint hangs for 10 s: the fetches
     time out and retry on their own queue, the outbox drain is never starved, and the logs are attached
     once the endpoint answers again."""
-    handler = type("Logs", (_HangingLogs,), {"hanging": threading.Event(), "requests": 0})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    logs = LogEndpoint()
     for provider in (keyed_world.provider_a, keyed_world.provider_b):
-        provider.api_endpoint = endpoint
+        provider.api_endpoint = logs.url
         provider.save(update_fields=["api_endpoint"])
-    handler.hanging.set()
+    logs.hanging.set()
     installation = installation_factory({"VE_PROVIDER_API_READ_TIMEOUT_SECONDS": "1"}, webs=1, workers=2)
     try:
         run = start_load(installation, parties, portal_pages=False)
         lags = []
         for _ in range(10):
             run.load.run_for(1)
-            lags.append(_oldest_unanchored_age())
-        assert handler.requests >= 2, "no log fetch reached the hanging endpoint"
+            lags.append(oldest_unanchored_age())
+        assert len(logs.requests) >= 2, "no log fetch reached the hanging endpoint"
         # Anchoring kept up while the fetches hung: nothing waited longer than a few sweeps.
         assert max(lags) < 8, lags
-        handler.hanging.clear()
+        logs.hanging.clear()
         books = settle(run, timeout=40)
         assert_clean(run, books)
         technical = Ticket.objects.filter(category="technical")
@@ -405,17 +296,7 @@ def test_a_provider_log_endpoint_that_hangs(
             interval=1,
         ), "logs were not attached after the endpoint recovered"
     finally:
-        handler.hanging.clear()
-        server.shutdown()
-
-
-def _oldest_unanchored_age() -> float:
-    from django.utils import timezone  # noqa: PLC0415
-
-    oldest = (
-        OutboxEntry.objects.exclude(state=OutboxEntry.State.ANCHORED).order_by("event__created_at").first()
-    )
-    return 0.0 if oldest is None else (timezone.now() - oldest.event.created_at).total_seconds()
+        logs.stop()
 
 
 def test_a_web_process_killed_while_it_holds_sockets(

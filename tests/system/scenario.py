@@ -1,0 +1,149 @@
+"""What the fault tests and `bench/soak.py` share: the settings that make an installation's timers fast
+enough to watch, the mixed load with its listeners, and settling the system before the books are checked."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from django.utils import timezone
+
+from chain.models import OutboxEntry
+from notifications.models import PendingEmail, WebhookDelivery
+from tests.system import books as books_check
+from tests.system.cluster import Installation
+from tests.system.load import Listener, Load, Servers, wait_until
+from tests.system.load import World as LoadWorld
+from tickets.models import TicketEvent
+
+# Sweeps, leases and back-off in seconds rather than minutes, so recovery shows within a test or a soak;
+# the per-party budgets raised, since a few parties write fast and the limits are not what is under test.
+FAST_TIMERS = {
+    "VE_WS_RESYNC_SECONDS": "1",
+    "VE_WS_CATCH_UP_SECONDS": "0.5",
+    "VE_CHAIN_SWEEP_SECONDS": "1",
+    "VE_CHAIN_TRIGGER_DEBOUNCE_SECONDS": "1",
+    "VE_CHAIN_CLAIM_LEASE_SECONDS": "4",
+    "VE_CHAIN_RETRY_BASE_SECONDS": "0.5",
+    "VE_CHAIN_RETRY_MAX_SECONDS": "2",
+    "VE_API_RATE_PER_PARTY": "100000/min",
+    "VE_API_WRITE_RATE_PER_PARTY": "100000/min",
+    "VE_WS_MAX_SOCKETS_PER_PARTY": "1000",
+    "VE_EMAIL_DIGEST_WINDOW_SECONDS": "1",
+    "VE_EMAIL_CLAIM_LEASE_SECONDS": "4",
+    "VE_WEBHOOK_CLAIM_LEASE_SECONDS": "4",
+    "VE_EMAIL_SWEEP_SECONDS": "1",
+    "VE_EMAIL_RETRY_BASE_SECONDS": "0.5",
+    "VE_EMAIL_RETRY_MAX_SECONDS": "2",
+}
+
+
+@dataclass
+class Run:
+    load: Load
+    listeners: list[Listener]
+
+    def stop(self) -> None:
+        self.load.stop()
+
+
+def start_load(installation: Installation, parties: LoadWorld, *, portal_pages: bool = True) -> Run:
+    """The mixed load, then listeners: the first ticket's customer, provider and support on its socket, and
+    every party's stream, each a party of its own."""
+    servers = Servers(installation.http_urls)
+    load = Load(parties, servers, portal_pages=portal_pages).start()
+    assert wait_until(lambda: len(load.tickets) >= 2, timeout=20), load.recorder.summary()
+    watched, watcher = load.tickets[0]
+    provider = next(p for p in parties.providers if p.provider_address == load.provider_of[watched])
+    agent = parties.support[0]
+    listeners = [
+        Listener("customer-ticket", watcher, servers, ticket_id=watched),
+        Listener("provider-ticket", provider, servers, ticket_id=watched),
+        Listener("support-ticket", agent, servers, ticket_id=watched),
+        *(Listener(f"{c.name}-stream", c, servers) for c in parties.customers),
+        *(Listener(f"{p.name}-stream", p, servers) for p in parties.providers),
+        *(Listener(f"{s.name}-stream", s, servers) for s in parties.support),
+    ]
+    for listener in listeners:
+        listener.start()
+    return Run(load, listeners)
+
+
+def all_anchored() -> bool:
+    pending = OutboxEntry.objects.exclude(state=OutboxEntry.State.ANCHORED).exists()
+    return not pending and not TicketEvent.objects.filter(outbox__isnull=True).exists()
+
+
+def oldest_unanchored_age() -> float:
+    """Seconds the oldest event not yet anchored has waited (0 when none waits)."""
+    oldest = (
+        OutboxEntry.objects.exclude(state=OutboxEntry.State.ANCHORED).order_by("event__created_at").first()
+    )
+    return 0.0 if oldest is None else (timezone.now() - oldest.event.created_at).total_seconds()
+
+
+def all_notified() -> bool:
+    open_deliveries = WebhookDelivery.objects.exclude(state=WebhookDelivery.State.DELIVERED)
+    open_emails = PendingEmail.objects.exclude(
+        state__in=[PendingEmail.State.SENT, PendingEmail.State.SKIPPED]
+    )
+    return not open_deliveries.exists() and not open_emails.exists()
+
+
+def settle(run: Run, *, timeout: float = 40) -> books_check.Books:
+    """Stop the load, wait until every event is anchored and notified and every listener has caught up,
+    then check the books."""
+    run.stop()
+    assert wait_until(all_anchored, timeout=timeout, interval=0.5), "the outbox did not drain after recovery"
+    assert wait_until(all_notified, timeout=timeout, interval=0.5), "webhooks or emails still undelivered"
+    time.sleep(3)  # the listeners' last catch-up interval
+    for listener in run.listeners:
+        listener.stop()
+    return books_check.check_books(run.listeners)
+
+
+def running_drain(worker_log: str) -> bool:
+    """A worker's log shows an outbox drain task received and not yet finished."""
+    lines = [line for line in worker_log.splitlines() if "chain.tasks.outbox_drain_task[" in line]
+    received = sum("received" in line for line in lines)
+    finished = sum(("succeeded" in line or "raised" in line) for line in lines)
+    return received > finished
+
+
+class _LogHandler(BaseHTTPRequestHandler):
+    hanging: threading.Event
+    requests: list[float]
+
+    def do_GET(self) -> None:
+        self.requests.append(time.monotonic())
+        while self.hanging.is_set():
+            time.sleep(0.1)
+        body = b"OOMKilled\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class LogEndpoint:
+    """A provider's deployment-log endpoint on 127.0.0.1 that answers at once, or, while `hanging` is set,
+    accepts the request and says nothing."""
+
+    def __init__(self) -> None:
+        self.hanging = threading.Event()
+        self.requests: list[float] = []
+        handler = type("Logs", (_LogHandler,), {"hanging": self.hanging, "requests": self.requests})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.hanging.clear()
+        self._server.shutdown()
