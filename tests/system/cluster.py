@@ -17,6 +17,27 @@ from pathlib import Path
 from server.launcher import WORKER_QUEUES
 from tests.system.processes import AppServer, CeleryProcess, free_port
 
+# Sweeps, leases and back-off in seconds rather than minutes, so recovery shows within a test or a soak;
+# the per-party budgets raised, since a few parties write fast and the limits are not what is under test.
+FAST_TIMERS = {
+    "VE_WS_RESYNC_SECONDS": "1",
+    "VE_WS_CATCH_UP_SECONDS": "0.5",
+    "VE_CHAIN_SWEEP_SECONDS": "1",
+    "VE_CHAIN_TRIGGER_DEBOUNCE_SECONDS": "1",
+    "VE_CHAIN_CLAIM_LEASE_SECONDS": "4",
+    "VE_CHAIN_RETRY_BASE_SECONDS": "0.5",
+    "VE_CHAIN_RETRY_MAX_SECONDS": "2",
+    "VE_API_RATE_PER_PARTY": "100000/min",
+    "VE_API_WRITE_RATE_PER_PARTY": "100000/min",
+    "VE_WS_MAX_SOCKETS_PER_PARTY": "1000",
+    "VE_EMAIL_DIGEST_WINDOW_SECONDS": "1",
+    "VE_EMAIL_CLAIM_LEASE_SECONDS": "4",
+    "VE_WEBHOOK_CLAIM_LEASE_SECONDS": "4",
+    "VE_EMAIL_SWEEP_SECONDS": "1",
+    "VE_EMAIL_RETRY_BASE_SECONDS": "0.5",
+    "VE_EMAIL_RETRY_MAX_SECONDS": "2",
+}
+
 
 class Installation:
     def __init__(

@@ -163,8 +163,9 @@ class SessionParty:
     """A person signed in with a password (support agent or provider member): a session cookie, and the
     CSRF token on unsafe methods, as the portal's own JavaScript sends them."""
 
-    def __init__(self, name: str, username: str, password: str) -> None:
+    def __init__(self, name: str, username: str, password: str, *, provider_address: str = "") -> None:
         self.name, self.username, self.password = name, username, password
+        self.provider_address = provider_address  # a provider member's provider: the tickets it opens
         self.session = requests.Session()
 
     def sign_in(self, base_url: str) -> None:
@@ -616,8 +617,8 @@ class Load:
             if not self.portal_pages:
                 return
             self._page(client, "portal_list_page", "/tickets/")
-            with self._lock:
-                known = [t for t, _ in self.tickets]
+            with self._lock:  # a member opens its provider's tickets from its list
+                known = [t for t, _ in self.tickets if self.provider_of.get(t) == member.provider_address]
             if known:
                 self._page(client, "portal_ticket_page", f"/tickets/{random.choice(known[-50:])}/")
             time.sleep(self.pause_seconds * 4)

@@ -23,12 +23,11 @@ from providers.services import provider_credential_issue
 from tests.chain.cometbft_node import FakeNode, NodeServer
 from tests.conftest import World
 from tests.system import books as books_check
-from tests.system.cluster import Installation, TcpProxy
+from tests.system.cluster import FAST_TIMERS, Installation, TcpProxy
 from tests.system.load import NO_ANSWER, HmacParty, SessionParty, WalletParty, wait_until
 from tests.system.load import World as LoadWorld
 from tests.system.processes import RedisServer
 from tests.system.scenario import (
-    FAST_TIMERS,
     LogEndpoint,
     Run,
     oldest_unanchored_age,
@@ -81,7 +80,7 @@ def parties(keyed_world: World) -> LoadWorld:
             WalletParty("bob", world.bob_key, world.bob.address, (world.bob_deployment.lease_id,)),
         ],
         providers=[hmac(world.provider_a), hmac(world.provider_b)],
-        members=[SessionParty("pa-member", "pa-member", PASSWORD)],
+        members=[SessionParty("pa-member", "pa-member", PASSWORD, provider_address=world.provider_a.address)],
         support=[SessionParty("agent", "agent", PASSWORD)],
     )
 
