@@ -40,6 +40,9 @@ class OutboxEntry(models.Model):
     # What the backend recorded before sending (e.g. a CometBFT tx's hash, sequence and bytes), so that the
     # next attempt after a crash recognises its own tx instead of anchoring the event twice.
     submission = models.JSONField(default=dict, blank=True)
+    # Who holds the row now: each claim writes a new token. A worker whose lease ran out (its batch took
+    # longer than the lease) finds another token on its rows and leaves them to their new holder.
+    claim_token = models.UUIDField(null=True, blank=True)
 
     class Meta:
         verbose_name = "outbox entry"

@@ -7,8 +7,10 @@ swept by beat) moves rows to the ledger:
 1. **Claim** (a short transaction): lock due, unanchored rows with `FOR UPDATE SKIP LOCKED`, in id order,
    leaving out any row whose ticket has an earlier unanchored event that is not due (backing off, or claimed
    by another worker) — a ticket's events are anchored in seq order, never past a failure. Claimed rows get
-   a lease (`next_attempt_at` = now + VE_CHAIN_CLAIM_LEASE_SECONDS): if the worker dies, another one
-   retries them after the lease.
+   a lease (`next_attempt_at` = now + VE_CHAIN_CLAIM_LEASE_SECONDS) and a claim token: if the worker dies,
+   another one retries them after the lease. A worker whose lease ran out while it was still working (a
+   long batch) finds another token on the row and leaves it alone: it sends nothing for it and records
+   nothing on it, so two workers never anchor one event in two txs.
 2. **Seal and submit** (no transaction held): build each event's x/support message, encrypt its envelope
    (at drain time, so a key registered late still counts), submit the batch to the backend.
 3. **Record** (a short transaction): receipts on the anchored rows; attempts, the error and an exponential
@@ -23,6 +25,7 @@ from __future__ import annotations
 import datetime
 import logging
 import random
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,7 +38,15 @@ from django.utils import timezone
 
 from chain import messages
 from chain.backends import get_backend
-from chain.backends.base import ChainBackend, Failure, Receipt, Result, Submission, hold_back_successors
+from chain.backends.base import (
+    ChainBackend,
+    Failure,
+    Receipt,
+    RecordState,
+    Result,
+    Submission,
+    hold_back_successors,
+)
 from chain.mapping import MappingError
 from chain.models import IDEMPOTENCY_KEY_SQL, OutboxEntry
 
@@ -180,13 +191,30 @@ def _claim(batch_size: int) -> list[OutboxEntry]:
                 claimed.append(row)
                 expected[row.ticket_id] = row.seq + 1
         lease_until = now + datetime.timedelta(seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS)
-        OutboxEntry.objects.filter(pk__in=[row.pk for row in claimed]).update(next_attempt_at=lease_until)
+        token = uuid.uuid4()
+        OutboxEntry.objects.filter(pk__in=[row.pk for row in claimed]).update(
+            next_attempt_at=lease_until, claim_token=token
+        )
+        for row in claimed:
+            row.claim_token = token
     return claimed
 
 
-def _record_state(idempotency_key: str, state: Mapping[str, Any]) -> None:
-    """Commit a backend's write-ahead note on the row at once (autocommit: no transaction is open here)."""
-    OutboxEntry.objects.filter(idempotency_key=idempotency_key).update(submission=dict(state))
+def _note_taker(token: uuid.UUID) -> RecordState:
+    """The `record_state` of one claim: commit a backend's write-ahead note on the row at once (autocommit:
+    no transaction is open here) and renew the row's lease, only while this claim still holds the row.
+    False tells the backend that another worker took the row over (our lease ran out): it must not send."""
+
+    def record_state(idempotency_key: str, state: Mapping[str, Any]) -> bool:
+        lease_until = timezone.now() + datetime.timedelta(seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS)
+        updated = (
+            OutboxEntry.objects.filter(idempotency_key=idempotency_key, claim_token=token)
+            .exclude(state=ANCHORED)
+            .update(submission=dict(state), next_attempt_at=lease_until)
+        )
+        return updated == 1
+
+    return record_state
 
 
 def _submit(rows: Sequence[OutboxEntry], backend: ChainBackend) -> dict[str, Result]:
@@ -218,7 +246,9 @@ def _submit(rows: Sequence[OutboxEntry], backend: ChainBackend) -> dict[str, Res
         elif submission.group not in blocked_groups:
             to_backend.append(submission)
     if to_backend:
-        for result in backend.submit(to_backend, record_state=_record_state):
+        token = rows[0].claim_token
+        assert token is not None
+        for result in backend.submit(to_backend, record_state=_note_taker(token)):
             results[result.idempotency_key] = result
     return {r.idempotency_key: r for r in hold_back_successors(submissions, results)}
 
@@ -263,7 +293,9 @@ def _record(rows: Sequence[OutboxEntry], results: Mapping[str, Result], result: 
         result.anchored += _record_receipts(receipts)
         current = {
             row.pk: row
-            for row in OutboxEntry.objects.filter(pk__in=[row.pk for row in unanchored])
+            for row in OutboxEntry.objects.filter(
+                pk__in=[row.pk for row in unanchored], claim_token=rows[0].claim_token if rows else None
+            )
             .exclude(state=ANCHORED)
             .select_for_update()
         }
@@ -271,7 +303,7 @@ def _record(rows: Sequence[OutboxEntry], results: Mapping[str, Result], result: 
         for row in unanchored:
             fresh = current.get(row.pk)
             if fresh is None:
-                continue  # deleted meanwhile, or anchored by a worker that retried after our lease
+                continue  # deleted, anchored or claimed by another worker since our lease ran out
             outcome = results[row.idempotency_key]
             assert isinstance(outcome, Failure)
             fresh.last_error = outcome.error[:_ERROR_MAX_LENGTH]

@@ -82,7 +82,8 @@ class LedgerContents:
 
 
 Result = Receipt | Failure
-RecordState = Callable[[str, Mapping[str, Any]], None]
+# (idempotency key, note) → whether the note was kept: False when the row is no longer ours to send.
+RecordState = Callable[[str, Mapping[str, Any]], bool]
 
 
 class BackendError(Exception):

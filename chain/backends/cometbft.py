@@ -305,7 +305,7 @@ class CometBftBackend(ChainBackend):
         for _ in range(2):
             signed = self._sign(submission, self._next_sequence)
             # Written ahead: after a crash from here on, the next attempt recognises this tx.
-            record_state(
+            kept = record_state(
                 submission.idempotency_key,
                 {
                     "tx_hash": signed.tx_hash,
@@ -313,6 +313,9 @@ class CometBftBackend(ChainBackend):
                     "tx": base64.b64encode(signed.tx_bytes).decode(),
                 },
             )
+            if not kept:
+                # Another worker holds the row now (our lease ran out): it sends, we must not.
+                return Failure(submission.idempotency_key, "claimed by another worker", attempted=False)
             code, log = self._broadcast(signed.tx_bytes)
             if code in (CODE_OK, CODE_TX_IN_MEMPOOL_CACHE):
                 self._next_sequence += 1

@@ -12,7 +12,7 @@ from chain import cosmos_tx, envelopes, keys, messages
 from chain.backends import get_backend
 from chain.backends.base import Failure, Receipt, Submission
 from chain.models import OutboxEntry
-from chain.services import outbox_drain
+from chain.services import outbox_drain, outbox_drain_batch
 from tests.chain.cometbft_node import FakeNode, NodeServer, read_fields
 from tests.chain.helpers import make_due, verify
 from tickets import services
@@ -151,6 +151,44 @@ def test_crash_after_broadcast_does_not_send_a_second_tx(keyed_world, node, sett
     assert len(node.received()) == 1
 
 
+class _LeaseRunsOut:
+    """A backend whose worker is so slow that its lease runs out before it sends: meanwhile another worker
+    claims the same rows and anchors them (`meanwhile`), then this one goes on with what it claimed."""
+
+    name = "cometbft"
+
+    def __init__(self, inner, meanwhile) -> None:
+        self.inner, self.meanwhile = inner, meanwhile
+
+    def submit(self, submissions, *, record_state):
+        self.meanwhile()
+        return self.inner.submit(submissions, record_state=record_state)
+
+
+@pytest.mark.django_db
+def test_a_worker_whose_lease_ran_out_sends_nothing_for_the_rows_another_took(keyed_world, node):
+    first = keyed_world.open_ticket()
+    services.comment_add(actor=keyed_world.alice, ticket_id=first.pk, body="one")
+    keyed_world.open_ticket(actor=keyed_world.bob)
+
+    def another_worker_takes_over() -> None:
+        make_due()  # the slow worker's lease has run out
+        assert outbox_drain_batch().anchored == 3  # the other worker
+
+    slow = _LeaseRunsOut(get_backend(), another_worker_takes_over)
+    assert outbox_drain_batch(backend=slow).anchored == 0
+    memos = [tx.memo for tx in node.received()]
+    assert len(memos) == len(set(memos)), "an event was anchored in two txs"
+    # What the slow worker held and lost is untouched: no failure, no back-off recorded over the new holder.
+    assert not OutboxEntry.objects.exclude(state=State.ANCHORED).exists()
+    assert outbox_drain().anchored == 0
+    memos = [tx.memo for tx in node.received()]
+    assert sorted(memos) == sorted(
+        {f"ticket:{t}:{s}" for t, s in TicketEvent.objects.values_list("ticket_id", "seq")}
+    )
+    assert verify()[0] == 0
+
+
 @pytest.mark.django_db
 def test_stale_sequence_is_refreshed(keyed_world, node):
     keyed_world.open_ticket()
@@ -189,13 +227,13 @@ def test_checktx_rejection_is_a_failure(keyed_world, node):
     event = TicketEvent.objects.get(ticket=ticket)
     item = messages.seal_messages(messages.events_for_anchoring([event.pk]))[0]
     [result] = backend.submit(
-        [Submission(item.idempotency_key, str(ticket.pk), item.message)], record_state=lambda *a: None
+        [Submission(item.idempotency_key, str(ticket.pk), item.message)], record_state=lambda *a: True
     )
     assert isinstance(result, Failure)
     assert "code 13" in result.error
     node.reject_codes = {}
     [result] = backend.submit(
-        [Submission(item.idempotency_key, str(ticket.pk), item.message)], record_state=lambda *a: None
+        [Submission(item.idempotency_key, str(ticket.pk), item.message)], record_state=lambda *a: True
     )
     assert isinstance(result, Receipt)
 

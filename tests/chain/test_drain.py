@@ -88,12 +88,12 @@ def test_backend_resubmission_returns_the_anchored_receipt(keyed_world):
     sealed = messages.seal_messages(messages.events_for_anchoring([event.pk]))[0]
     backend = get_backend()
     first = backend.submit(
-        [Submission(sealed.idempotency_key, str(ticket.pk), sealed.message)], record_state=lambda *a: None
+        [Submission(sealed.idempotency_key, str(ticket.pk), sealed.message)], record_state=lambda *a: True
     )
     # Sealed again (a fresh envelope): still the same event, so the ledger answers with the first tx.
     resealed = messages.seal_messages(messages.events_for_anchoring([event.pk]))[0]
     second = backend.submit(
-        [Submission(resealed.idempotency_key, str(ticket.pk), resealed.message)], record_state=lambda *a: None
+        [Submission(resealed.idempotency_key, str(ticket.pk), resealed.message)], record_state=lambda *a: True
     )
     assert isinstance(first[0], Receipt)
     assert isinstance(second[0], Receipt)
