@@ -49,6 +49,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PASSWORD = "correct horse battery staple"  # tests/factories.py's users
+FAULTS = (
+    "web_kill",
+    "redis_restart",
+    "postgres_restart",
+    "worker_kill",
+    "log_endpoint_hangs",
+    "chain_node_stopped",
+)
 
 
 @dataclass
@@ -394,20 +402,14 @@ class Soak:
             env=self.env, workdir=self.workdir / "cluster", webs=2, workers=2
         ).start()
         try:
-            started = time.monotonic()
+            started = self.started = time.monotonic()
             self.run = start_load(self.installation, parties)
             if self.args.faults:
                 self.run.load.run_for(10)
-                for fault in (
-                    self.fault_web_kill,
-                    self.fault_redis_restart,
-                    self.fault_postgres_restart,
-                    self.fault_worker_kill,
-                    self.fault_log_endpoint_hangs,
-                    self.fault_chain_node_stopped,
-                ):
+                for name in self.args.only or FAULTS:
+                    fault = getattr(self, f"fault_{name}")
                     print(
-                        f"[{time.monotonic() - started:6.1f} s] {fault.__name__.removeprefix('fault_')}",
+                        f"[{time.monotonic() - started:6.1f} s] {name}",
                         flush=True,
                     )
                     fault()
@@ -446,6 +448,13 @@ class Soak:
         frames = sum(len(listener.frames) for listener in self.run.listeners)
         reconnects = sum(max(0, listener.connections - 1) for listener in self.run.listeners)
         print(f"listeners: {len(self.run.listeners)}, frames {frames}, reconnects {reconnects}")
+        for listener in self.run.listeners:
+            last = listener.frames[-1].received_at - self.started if listener.frames else None
+            print(
+                f"  {listener.name:24} connections {listener.connections:3}, closes {dict(listener.closes)}, "
+                f"frames {len(listener.frames):5}, last frame at {last and round(last)} s, "
+                f"deduplicated {listener.deduplicated}, errors {listener.errors[:2]}"
+            )
         print("books: " + books.report().replace("\n", "\n       "))
         print(f"half-written tickets: {self.half_written()}")
         memos = [tx.memo for tx in self.node.received()]
@@ -515,6 +524,9 @@ def main() -> int:
     parser.add_argument("--faults", action="store_true")
     parser.add_argument("--customers", type=int, default=4)
     parser.add_argument("--providers", type=int, default=2)
+    parser.add_argument(
+        "--only", type=lambda text: text.split(","), help=f"with --faults, these of {','.join(FAULTS)}"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs) afterwards")
     args = parser.parse_args()
     for name in ("DATABASE_URL", "REDIS_URL", "DATABASE_NAME"):

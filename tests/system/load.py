@@ -276,6 +276,7 @@ class Frame:
     data: dict[str, Any]
     connection: int  # which of the listener's connections delivered it
     resynced: bool = False  # read through REST after a reconnect, not from the socket
+    received_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
