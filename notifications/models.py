@@ -229,6 +229,9 @@ class PendingEmail(models.Model):
     to_address = models.CharField(max_length=254, blank=True)
     message_id = models.CharField(max_length=200, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Each claim writes a new token: a worker whose lease ran out mid-batch finds another token on the row
+    # and does not send it a second time.
+    claim_token = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -25,6 +25,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -419,11 +420,22 @@ def _claim(now: datetime.datetime, batch_size: int) -> list[PendingEmail]:
             .order_by("next_attempt_at")
             .select_for_update(skip_locked=True)[:batch_size]
         )
-        lease = timezone.now() + datetime.timedelta(seconds=settings.VE_EMAIL_CLAIM_LEASE_SECONDS)
+        token = uuid.uuid4()
         PendingEmail.objects.filter(pk__in=[row.pk for row in rows]).update(
-            state=State.SENDING, next_attempt_at=lease
+            state=State.SENDING, next_attempt_at=_lease_end(), claim_token=token
         )
+        for row in rows:
+            row.claim_token = token
     return rows
+
+
+def _lease_end() -> datetime.datetime:
+    return timezone.now() + datetime.timedelta(seconds=settings.VE_EMAIL_CLAIM_LEASE_SECONDS)
+
+
+def _still_ours(row: PendingEmail) -> QuerySet[PendingEmail]:
+    """The row, as long as this worker's claim holds it (another worker claims it once the lease ran out)."""
+    return PendingEmail.objects.filter(pk=row.pk, claim_token=row.claim_token, state=State.SENDING)
 
 
 def _send(rows: Sequence[PendingEmail], result: FlushResult, *, moment: datetime.datetime) -> None:
@@ -432,10 +444,13 @@ def _send(rows: Sequence[PendingEmail], result: FlushResult, *, moment: datetime
         for row in rows:
             now = timezone.now()
             retry_from = max(now, moment)  # a flush "as of" a later moment must not claim its retries again
+            # Renew the lease just before sending; a row lost to another worker is theirs to send.
+            if not _still_ours(row).update(next_attempt_at=_lease_end()):
+                continue
             try:
                 composed = compose(row)
                 if composed is None:
-                    PendingEmail.objects.filter(pk=row.pk).update(state=State.SKIPPED, next_attempt_at=now)
+                    _still_ours(row).update(state=State.SKIPPED, next_attempt_at=now)
                     result.skipped += 1
                     continue
                 message, message_id = composed
@@ -444,7 +459,7 @@ def _send(rows: Sequence[PendingEmail], result: FlushResult, *, moment: datetime
             except Exception as exc:  # noqa: BLE001 - SMTP refused or down: retry this row later
                 attempts = row.attempts + 1
                 gave_up = attempts >= settings.VE_EMAIL_MAX_ATTEMPTS
-                PendingEmail.objects.filter(pk=row.pk).update(
+                _still_ours(row).update(
                     state=State.FAILED if gave_up else State.RETRYING,
                     attempts=attempts,
                     last_error=str(exc)[:_ERROR_MAX_LENGTH],
@@ -453,7 +468,7 @@ def _send(rows: Sequence[PendingEmail], result: FlushResult, *, moment: datetime
                 result.failed += 1
                 logger.warning("email: sending %s failed (attempt %d): %s", row.pk, attempts, exc)
                 continue
-            PendingEmail.objects.filter(pk=row.pk).update(
+            _still_ours(row).update(
                 state=State.SENT,
                 attempts=row.attempts + 1,
                 sent_at=now,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from core.parties import SYSTEM
 from notifications import tasks
 from notifications.models import EmailPreference, PendingEmail
+from notifications.services import email as email_services
 from notifications.services import emails_flush_due
 from providers.models import CustomerIdentity
 from providers.selectors import party_for_address
@@ -294,3 +295,30 @@ def test_a_failed_send_is_retried(world, settings) -> None:
         assert [rcpts for rcpts, _ in down.messages] == [[MEMBER_A]]
     finally:
         down.stop()
+
+
+def test_a_worker_whose_lease_ran_out_does_not_send_what_another_took(world, smtp, monkeypatch) -> None:
+    """Worker A claims both digests and is slow on the first; the second's lease runs out, worker B claims
+    and sends it. When A reaches it, it is no longer A's: nobody gets the same email twice."""
+    world.open_ticket(subject="First")
+    world.open_ticket(subject="Second")
+    assert PendingEmail.objects.filter(state="pending").count() == 2
+    real_compose = email_services.compose
+    taken_over = []
+
+    def slow_compose(row):
+        if not taken_over:
+            taken_over.append(row.pk)
+            # A is still on its first row: the other's lease runs out and B sends it.
+            PendingEmail.objects.exclude(pk=row.pk).update(next_attempt_at=timezone.now())
+            assert emails_flush_due().sent == 1
+        return real_compose(row)
+
+    monkeypatch.setattr(email_services, "compose", slow_compose)
+    result = emails_flush_due(now=timezone.now() + datetime.timedelta(seconds=121))
+    assert result.sent == 1  # A sent only the row it still held
+    subjects = sorted(str(message["Subject"]) for _, message in smtp.messages)
+    assert len(subjects) == 2, subjects
+    assert any("First" in s for s in subjects)
+    assert any("Second" in s for s in subjects)
+    assert set(PendingEmail.objects.values_list("state", flat=True)) == {"sent"}
