@@ -447,7 +447,10 @@ class Soak:
             print(f"  ! {line}")
         frames = sum(len(listener.frames) for listener in self.run.listeners)
         reconnects = sum(max(0, listener.connections - 1) for listener in self.run.listeners)
-        print(f"listeners: {len(self.run.listeners)}, frames {frames}, reconnects {reconnects}")
+        print(
+            f"listeners: {len(self.run.listeners)}, frames {frames}, reconnects {reconnects}, "
+            f"caught up {self.run.listeners_caught_up_in:.1f} s after the outbox and notifications were done"
+        )
         for listener in self.run.listeners:
             last = listener.frames[-1].received_at - self.started if listener.frames else None
             print(

@@ -146,6 +146,10 @@ class Ticket(models.Model):
     # When the status last changed: the idle timers count from it.
     status_changed_at = models.DateTimeField(default=timezone.now)
     first_response_at = models.DateTimeField(null=True, blank=True)
+    # A fetch of the deployment's logs was asked for (at creation, escalation or on demand) and has not
+    # attached them yet: the queued task can be lost with Redis or a killed worker, and the logs sweep
+    # queues it again from here. Cleared by the fetch that attaches them.
+    logs_requested_at = models.DateTimeField(null=True, blank=True)
     # The SLA clock (tickets/sla.py), per target: the due time and the 80 % warning time (both counted on
     # the policy's clock from `created_at`), when the sweep wrote the warning and the breach (claim markers:
     # each is set once, in the transaction that writes its event), and whether the target was met (stored
@@ -191,6 +195,11 @@ class Ticket(models.Model):
             models.Index(fields=["customer_address", "-created_at", "-id"], name="ticket_customer_idx"),
             models.Index(fields=["provider", "-created_at", "-id"], name="ticket_provider_idx"),
             models.Index(fields=["sla_next_due", "id"], name="ticket_sla_next_due_idx"),
+            models.Index(
+                fields=["logs_requested_at"],
+                condition=models.Q(logs_requested_at__isnull=False),
+                name="ticket_logs_requested_idx",
+            ),
             # The SLA sweep's claims: each partial index holds only the targets still waiting for that
             # threshold, so a sweep reads the rows that crossed it and nothing else, however many tickets
             # there are.

@@ -35,6 +35,12 @@ def deployment_logs_queue_task(ticket_ids: list[str]) -> None:
         services.logs_fetch_queue(ticket_id)
 
 
+@shared_task(name="tickets.tasks.logs_requests_sweep_task")
+def logs_requests_sweep_task() -> int:
+    """Queue again the log fetches whose task was lost (beat); fetches queued."""
+    return services.logs_requests_sweep()
+
+
 @shared_task(name="tickets.tasks.sla_sweep_task")
 def sla_sweep_task() -> int:
     """Write the SLA warnings and breaches that fell due, escalating breaches (beat, every 30 s); events

@@ -393,6 +393,16 @@ CELERY_BEAT_SCHEDULE["sla-sweep"] = {
     # A sweep that waited longer than its own period is redundant with the next one.
     "options": {"expires": VE_SLA_SWEEP_SECONDS},
 }
+# Log fetches asked for and not attached: queued again after this long (beyond the task's own retries,
+# about 10 min), given up after a day.
+VE_LOGS_REQUEST_RESCUE_SECONDS = env.float("VE_LOGS_REQUEST_RESCUE_SECONDS", default=900.0)
+VE_LOGS_REQUEST_GIVE_UP_SECONDS = env.float("VE_LOGS_REQUEST_GIVE_UP_SECONDS", default=86400.0)
+VE_LOGS_SWEEP_SECONDS = env.float("VE_LOGS_SWEEP_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["logs-requests-sweep"] = {
+    "task": "tickets.tasks.logs_requests_sweep_task",
+    "schedule": VE_LOGS_SWEEP_SECONDS,
+    "options": {"expires": VE_LOGS_SWEEP_SECONDS},
+}
 CELERY_BEAT_SCHEDULE["tickets-idle-sweep"] = {
     "task": "tickets.tasks.tickets_idle_sweep_task",
     "schedule": VE_IDLE_SWEEP_SECONDS,

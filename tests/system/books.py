@@ -79,6 +79,28 @@ def party_of(listener_party: WalletParty | HmacParty | SessionParty) -> Party:
     return party
 
 
+def behind(listener: Listener) -> int:
+    """How many tickets the listener has not yet caught up on: those it may see whose last event (in its
+    party's numbering) it has not received, among its ticket or, for a stream, the tickets changed since it
+    connected (past the grace)."""
+    party = party_of(listener.party)
+    if listener.ticket_id:
+        tickets = Ticket.objects.filter(pk=listener.ticket_id)
+    else:
+        since = datetime.datetime.fromtimestamp(listener.connected_at + STREAM_GRACE_SECONDS, tz=datetime.UTC)
+        changed = "updated_at__gte" if party.sees_internal else "public_updated_at__gte"
+        tickets = Ticket.objects.filter(**{changed: since})
+    count = 0
+    for ticket in tickets.only(
+        "id", "provider_id", "customer_address", "created_by_address", "last_seq", "last_public_seq"
+    ):
+        if not _may_see(party, ticket):
+            continue
+        last = ticket.last_seq if party.sees_internal else ticket.last_public_seq
+        count += listener.last_seq.get(str(ticket.pk), 0) < last
+    return count
+
+
 def check_books(listeners: Sequence[Listener], *, notifications: bool = True) -> Books:
     books = Books()
     _check_sequences(books)

@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from django.core.cache import cache
+from django.utils import timezone
 
 from providers import provider_api
 from tests.conftest import Apis, World
@@ -304,3 +306,61 @@ class TestAgainstAnAwkwardProvider:
         assert text.count("[REDACTED") >= len(secrets)
         assert "2026-12-02T04:00:04Z AWS key [REDACTED AWS KEY] in env" in text
         assert TicketEvent.objects.get(ticket=ticket, kind="logs_fetched").data["truncated"] is False
+
+
+class TestLostFetches:
+    """The queued task can be lost (Redis restarted empty, a worker killed holding its retry): the request
+    stays written on the ticket and the beat sweep queues it again."""
+
+    @pytest.fixture
+    def lost_then_run(self, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+        """The first fetch queued for a ticket is lost on the way to the broker; later ones run."""
+        seen: set[str] = set()
+        ran: list[str] = []
+
+        def deliver(ticket_id: str) -> None:
+            if ticket_id not in seen:
+                seen.add(ticket_id)
+                return
+            ran.append(ticket_id)
+            tasks.deployment_logs_fetch_task.apply(args=[ticket_id])
+
+        monkeypatch.setattr(tasks.deployment_logs_fetch_task, "delay", deliver)
+        return ran
+
+    def test_the_sweep_queues_a_lost_fetch_again(
+        self,
+        world: World,
+        provider: Provider,
+        lost_then_run: list[str],
+        settings,
+        django_capture_on_commit_callbacks,
+    ) -> None:
+        settings.VE_LOGS_REQUEST_RESCUE_SECONDS = 900
+        with django_capture_on_commit_callbacks(execute=True):
+            ticket = world.open_ticket(category="technical")
+        assert logs_of(ticket.id) == []
+        requested = Ticket.objects.get(pk=ticket.pk).logs_requested_at
+        assert requested is not None
+        # Not before the task's own retries could still bring them.
+        assert services.logs_requests_sweep(now=requested + timezone.timedelta(seconds=60)) == 0
+        cache.clear()  # the one-minute cooldown of the lost request has passed
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.logs_requests_sweep(now=requested + timezone.timedelta(seconds=901)) == 1
+        assert lost_then_run == [str(ticket.id)]
+        assert len(logs_of(ticket.id)) == 1
+        assert Ticket.objects.get(pk=ticket.pk).logs_requested_at is None
+        cache.clear()
+        assert services.logs_requests_sweep(now=requested + timezone.timedelta(seconds=2000)) == 0
+
+    def test_closed_and_day_old_requests_are_given_up(
+        self, world: World, lost_then_run: list[str], django_capture_on_commit_callbacks
+    ) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            old = world.open_ticket(category="technical")
+            closed = world.open_ticket(category="technical")
+        services.ticket_transition(actor=world.alice, ticket_id=closed.pk, status="closed")
+        requested = Ticket.objects.get(pk=old.pk).logs_requested_at
+        assert services.logs_requests_sweep(now=requested + timezone.timedelta(days=2)) == 0
+        assert not Ticket.objects.filter(logs_requested_at__isnull=False).exists()
+        assert lost_then_run == []

@@ -363,8 +363,11 @@ class TestLosslessDelivery:
         )
         customer, _ = await open_socket(updates(ticket.id), [*BROWSER, await cookie_of(world.alice.user_id)])
         stream, _ = await open_socket("/api/v1/updates", [*BROWSER, await cookie_of(world.agent.user_id)])
+        customer_stream, _ = await open_socket(
+            "/api/v1/updates", [*BROWSER, await cookie_of(world.alice.user_id)]
+        )
         await comment(actor=world.alice, ticket_id=ticket.id, body="delivered live")
-        for socket in (provider, customer, stream):
+        for socket in (provider, customer, stream, customer_stream):
             assert (await socket.receive_json_from(timeout=5))["data"]["content"] == "delivered live"
         hooks.unregister_event_hook(realtime.publish_event)
         try:
@@ -372,10 +375,10 @@ class TestLosslessDelivery:
         finally:
             hooks.register_event_hook(realtime.publish_event)
         started = time.monotonic()
-        for socket in (provider, customer, stream):  # the all-tickets stream heals as well
+        for socket in (provider, customer, stream, customer_stream):  # the streams heal as well
             healed = await socket.receive_json_from(timeout=8)
             assert healed["data"]["content"] == "broadcast lost"
         assert time.monotonic() - started < 8
-        for socket in (provider, customer, stream):
+        for socket in (provider, customer, stream, customer_stream):
             assert await socket.receive_nothing(timeout=0.5)  # once, not twice
             await socket.disconnect()

@@ -19,6 +19,7 @@ from tickets.services.logs import (
     deployment_logs_fetch,
     deployment_logs_request,
     logs_fetch_queue,
+    logs_requests_sweep,
 )
 from tickets.services.sla import SweepResult, sla_policies_ensure, sla_sweep
 from tickets.services.tickets import (
@@ -42,6 +43,7 @@ __all__ = [
     "deployment_logs_request",
     "deployment_unlink",
     "logs_fetch_queue",
+    "logs_requests_sweep",
     "sla_policies_ensure",
     "sla_sweep",
     "ticket_assign",

@@ -4,9 +4,11 @@ internal file with a `logs_fetched` event."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -22,6 +24,7 @@ from tickets.services import recording
 from tickets.services.attachments import attachment_facts
 
 LOGS_REQUEST_COOLDOWN_SECONDS = 60
+LOGS_SWEEP_BATCH = 500
 
 
 def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
@@ -38,10 +41,14 @@ def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
 
 def logs_fetch_queue(ticket_id: object) -> bool:
     """Queue a fetch of the ticket's logs after the current transaction commits, unless one was queued in
-    the last minute (that one will bring the same logs); True if queued."""
+    the last minute (that one will bring the same logs); True if queued. The request is also written on
+    the ticket, in the caller's transaction, so that the sweep can queue it again if the task is lost."""
     # A real cycle: the task is the worker's entry point into `deployment_logs_fetch` below.
     from tickets.tasks import deployment_logs_fetch_task  # noqa: PLC0415
 
+    Ticket.objects.filter(pk=ticket_id, logs_requested_at__isnull=True).update(
+        logs_requested_at=timezone.now()
+    )
     try:
         fresh = cache.add(f"logs-request:{ticket_id}", 1, timeout=LOGS_REQUEST_COOLDOWN_SECONDS)
     except Exception:  # noqa: BLE001 - without Redis there is no cooldown; fetching again is harmless
@@ -70,6 +77,7 @@ def deployment_logs_fetch(*, ticket_id: object) -> Attachment | None:
         Ticket.objects.select_related("deployment__provider").filter(pk=parse_ticket_id(ticket_id)).first()
     )
     if ticket is None or ticket.status == Ticket.Status.CLOSED:
+        Ticket.objects.filter(pk=parse_ticket_id(ticket_id)).update(logs_requested_at=None)
         return None
     try:
         text, truncated = fetch_deployment_logs(ticket.deployment)
@@ -100,5 +108,26 @@ def deployment_logs_fetch(*, ticket_id: object) -> Attachment | None:
             is_internal=True,
             at=now,
         )
-        recording.save_ticket(locked, at=now)
+        locked.logs_requested_at = None
+        recording.save_ticket(locked, "logs_requested_at", at=now)
     return attachment
+
+
+def logs_requests_sweep(*, now: datetime.datetime | None = None) -> int:
+    """Queue again the log fetches asked for more than VE_LOGS_REQUEST_RESCUE_SECONDS ago that attached
+    nothing (their task was lost, or used up its retries); give up on those older than
+    VE_LOGS_REQUEST_GIVE_UP_SECONDS. Run by beat; returns how many were queued."""
+    now = now or timezone.now()
+    waiting = Ticket.objects.filter(logs_requested_at__isnull=False)
+    waiting.filter(
+        logs_requested_at__lt=now - datetime.timedelta(seconds=settings.VE_LOGS_REQUEST_GIVE_UP_SECONDS)
+    ).update(logs_requested_at=None)
+    waiting.filter(status=Ticket.Status.CLOSED).update(logs_requested_at=None)
+    due = list(
+        waiting.filter(
+            logs_requested_at__lte=now - datetime.timedelta(seconds=settings.VE_LOGS_REQUEST_RESCUE_SECONDS)
+        )
+        .order_by("logs_requested_at")
+        .values_list("pk", flat=True)[:LOGS_SWEEP_BATCH]
+    )
+    return sum(logs_fetch_queue(ticket_id) for ticket_id in due)
