@@ -232,11 +232,15 @@ def _check_frames(
     # from the first event it received or resynced of that ticket.
     if not expected:
         return
+    # Nothing is owed that the system (a log fetch, a sweep) wrote after the listener had stopped.
+    owed_until = listener.stopped_at - STREAM_GRACE_SECONDS if listener.stopped_at else float("inf")
     if listener.ticket_id is not None:
-        missing = [seq for seq in expected if seq not in seen]
+        missing = [seq for seq, m in expected.items() if seq not in seen and _timestamp(m) < owed_until]
     else:  # the stream: every event created once it was open (a second's grace for clocks and commits)
         owed_from = listener.connected_at + STREAM_GRACE_SECONDS
-        missing = [seq for seq, m in expected.items() if seq not in seen and _timestamp(m) >= owed_from]
+        missing = [
+            seq for seq, m in expected.items() if seq not in seen and owed_from <= _timestamp(m) < owed_until
+        ]
     if missing:
         books.lost += len(missing)
         books.problem(f"{listener.name}: ticket {ticket.pk} missed seq {missing[:10]} (of {len(expected)})")
@@ -260,6 +264,9 @@ def _check_stream_coverage(books: Books, listener: Listener, party: Party, heard
         if str(ticket.id) in heard_of:
             continue
         events = TicketEvent.objects.filter(ticket=ticket, created_at__gte=since)
+        if listener.stopped_at:
+            stopped = listener.stopped_at - STREAM_GRACE_SECONDS
+            events = events.filter(created_at__lt=datetime.datetime.fromtimestamp(stopped, tz=datetime.UTC))
         if not party.sees_internal:
             events = events.filter(is_internal=False)
         if events.exists():

@@ -293,6 +293,7 @@ class Listener:
     connections: int = 0
     closes: Counter = field(default_factory=Counter)
     connected_at: float = 0.0  # when its first socket was open: a stream owes every event from then on
+    stopped_at: float = 0.0  # ... until it was stopped
     first_connected: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -315,6 +316,7 @@ class Listener:
         return self
 
     def stop(self) -> None:
+        self.stopped_at = time.time()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(15)
