@@ -272,7 +272,7 @@ def test_a_provider_log_endpoint_that_hangs(
         provider.api_endpoint = logs.url
         provider.save(update_fields=["api_endpoint"])
     logs.hanging.set()
-    installation = installation_factory({"VE_PROVIDER_API_READ_TIMEOUT_SECONDS": "1"}, webs=1, workers=2)
+    installation = installation_factory(webs=1, workers=2)  # the default 10 s read timeout
     try:
         run = start_load(installation, parties, portal_pages=False)
         lags = []
@@ -280,8 +280,11 @@ def test_a_provider_log_endpoint_that_hangs(
             run.load.run_for(1)
             lags.append(oldest_unanchored_age())
         assert len(logs.requests) >= 2, "no log fetch reached the hanging endpoint"
-        # Anchoring kept up while the fetches hung: nothing waited longer than a few sweeps.
-        assert max(lags) < 8, lags
+        # Anchoring kept up while the fetches hung (past the first seconds, while the processes warm up):
+        # nothing waited longer than a few sweeps. Sharing the drain's queue, the hanging fetches (10 s
+        # each) hold the threads and the lag climbs past 7 s.
+        steady = lags[3:]
+        assert max(steady) < 3, lags
         logs.hanging.clear()
         books = settle(run, timeout=40)
         assert_clean(run, books)
