@@ -16,9 +16,8 @@ logger = logging.getLogger("ops.requests")
 PROBES = {"/healthz": "healthz", "/readyz": "readyz"}
 
 
-class ProbeMiddleware:
-    """Answers /healthz and /readyz before anything else runs: no host validation (a load balancer asks by
-    address), no session, no request id, no metrics — a probe is about the process, not a visitor."""
+class _SyncAndAsyncMiddleware:
+    """A middleware that runs in whichever mode the chain around it runs (no thread hop under ASGI)."""
 
     sync_capable = True
     async_capable = True
@@ -28,6 +27,11 @@ class ProbeMiddleware:
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
+
+
+class ProbeMiddleware(_SyncAndAsyncMiddleware):
+    """Answers /healthz and /readyz before anything else runs: no host validation (a load balancer asks by
+    address), no session, no request id, no metrics — a probe is about the process, not a visitor."""
 
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if self.is_async:
@@ -48,18 +52,9 @@ class ProbeMiddleware:
         return await self.get_response(request)
 
 
-class RequestLogMiddleware:
+class RequestLogMiddleware(_SyncAndAsyncMiddleware):
     """One log line per request — method, path, status, duration — carrying the request id (set by
     django-guid, outside this middleware) like every other line logged while serving it."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if self.is_async:

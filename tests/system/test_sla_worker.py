@@ -8,10 +8,8 @@ setting so that the test does not wait 30 s for the first tick."""
 from __future__ import annotations
 
 import datetime
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,32 +19,19 @@ from chain.models import OutboxEntry
 from server.launcher import WORKER_QUEUES
 from tests.conftest import FrozenClock, World
 from tests.system.processes import CeleryProcess, RedisServer
+from tests.system.scenario import LogEndpoint
 from tickets.models import Assignment, Ticket, TicketEvent
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
 
-class _Logs(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"2026-12-02T04:00:00Z upstream timed out\n"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def provider_endpoint(world: World) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Logs)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    world.provider_a.api_endpoint = f"http://127.0.0.1:{server.server_port}"
+    logs = LogEndpoint()
+    world.provider_a.api_endpoint = logs.url
     world.provider_a.save(update_fields=["api_endpoint"])
-    yield world.provider_a.api_endpoint
-    server.shutdown()
+    yield logs.url
+    logs.stop()
 
 
 @pytest.fixture
