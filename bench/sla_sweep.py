@@ -108,7 +108,7 @@ def seed(total: int) -> None:
                 INSERT INTO tickets_ticket (
                     id, deployment_id, provider_id, customer_address, subject, description, category,
                     priority, status, created_by_kind, created_by_address, created_by_label, assignee_kind,
-                    created_at, updated_at, last_activity_at, status_changed_at, metadata, last_seq,
+                    created_at, updated_at, public_updated_at, last_activity_at, status_changed_at, metadata, last_seq,
                     last_public_seq, sla_policy_id, sla_first_response_due, sla_first_response_warn_at,
                     sla_resolution_due, sla_resolution_warn_at, sla_paused_seconds, sla_next_due
                 )
@@ -118,7 +118,7 @@ def seed(total: int) -> None:
                     (ARRAY['low', 'medium', 'high', 'critical'])[1 + mod(g, 4)],
                     (ARRAY['open', 'in_progress'])[1 + mod(g, 2)],
                     'customer', d.owner_address, 'bench', 'provider',
-                    now() - mod(g, 86400) * interval '1 second', now(), now(), now(), '{{}}'::jsonb, 1, 1,
+                    now() - mod(g, 86400) * interval '1 second', now(), now(), now(), now(), '{{}}'::jsonb, 1, 1,
                     {policy_of},
                     now() + {FAR} + g * interval '1 ms', now() + {FAR} + g * interval '1 ms',
                     now() + {FAR} * 2 + g * interval '1 ms', now() + {FAR} * 2 + g * interval '1 ms',
