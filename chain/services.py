@@ -190,14 +190,17 @@ def _claim(batch_size: int) -> list[OutboxEntry]:
             if row.seq == expected.get(row.ticket_id):
                 claimed.append(row)
                 expected[row.ticket_id] = row.seq + 1
-        lease_until = now + datetime.timedelta(seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS)
         token = uuid.uuid4()
         OutboxEntry.objects.filter(pk__in=[row.pk for row in claimed]).update(
-            next_attempt_at=lease_until, claim_token=token
+            next_attempt_at=_lease_end(), claim_token=token
         )
         for row in claimed:
             row.claim_token = token
     return claimed
+
+
+def _lease_end() -> datetime.datetime:
+    return timezone.now() + datetime.timedelta(seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS)
 
 
 def _note_taker(token: uuid.UUID) -> RecordState:
@@ -206,18 +209,17 @@ def _note_taker(token: uuid.UUID) -> RecordState:
     False tells the backend that another worker took the row over (our lease ran out): it must not send."""
 
     def record_state(idempotency_key: str, state: Mapping[str, Any]) -> bool:
-        lease_until = timezone.now() + datetime.timedelta(seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS)
         updated = (
             OutboxEntry.objects.filter(idempotency_key=idempotency_key, claim_token=token)
             .exclude(state=ANCHORED)
-            .update(submission=dict(state), next_attempt_at=lease_until)
+            .update(submission=dict(state), next_attempt_at=_lease_end())
         )
         return updated == 1
 
     return record_state
 
 
-def _submit(rows: Sequence[OutboxEntry], backend: ChainBackend) -> dict[str, Result]:
+def _submit(rows: Sequence[OutboxEntry], token: uuid.UUID, backend: ChainBackend) -> dict[str, Result]:
     """Seal the rows' events and submit them; a result per idempotency key."""
     events = {event.pk: event for event in messages.events_for_anchoring(row.event_id for row in rows)}
     ordered_events = [events[row.event_id] for row in rows if row.event_id in events]
@@ -246,8 +248,6 @@ def _submit(rows: Sequence[OutboxEntry], backend: ChainBackend) -> dict[str, Res
         elif submission.group not in blocked_groups:
             to_backend.append(submission)
     if to_backend:
-        token = rows[0].claim_token
-        assert token is not None
         for result in backend.submit(to_backend, record_state=_note_taker(token)):
             results[result.idempotency_key] = result
     return {r.idempotency_key: r for r in hold_back_successors(submissions, results)}
@@ -282,7 +282,9 @@ def _record_receipts(receipts: Sequence[tuple[int, Receipt]]) -> int:
         return cursor.rowcount
 
 
-def _record(rows: Sequence[OutboxEntry], results: Mapping[str, Result], result: DrainResult) -> None:
+def _record(
+    rows: Sequence[OutboxEntry], token: uuid.UUID, results: Mapping[str, Result], result: DrainResult
+) -> None:
     now = timezone.now()
     receipts = [
         (row.pk, outcome) for row in rows if isinstance(outcome := results.get(row.idempotency_key), Receipt)
@@ -293,9 +295,7 @@ def _record(rows: Sequence[OutboxEntry], results: Mapping[str, Result], result: 
         result.anchored += _record_receipts(receipts)
         current = {
             row.pk: row
-            for row in OutboxEntry.objects.filter(
-                pk__in=[row.pk for row in unanchored], claim_token=rows[0].claim_token if rows else None
-            )
+            for row in OutboxEntry.objects.filter(pk__in=[row.pk for row in unanchored], claim_token=token)
             .exclude(state=ANCHORED)
             .select_for_update()
         }
@@ -332,8 +332,10 @@ def outbox_drain_batch(*, batch_size: int | None = None, backend: ChainBackend |
     result = DrainResult(claimed=len(rows), batches=1 if rows else 0)
     if not rows:
         return result
-    results = _submit(rows, backend or get_backend())
-    _record(rows, results, result)
+    token = rows[0].claim_token  # one claim, one token
+    assert token is not None
+    results = _submit(rows, token, backend or get_backend())
+    _record(rows, token, results, result)
     return result
 
 

@@ -67,6 +67,10 @@ def logs_fetch_queue_many(ticket_ids: Sequence[object]) -> None:
 
     if ticket_ids:
         ids = [str(ticket_id) for ticket_id in ticket_ids]
+        # Written in the caller's transaction, like `logs_fetch_queue`: the sweep re-queues a lost task.
+        Ticket.objects.filter(pk__in=ticket_ids, logs_requested_at__isnull=True).update(
+            logs_requested_at=timezone.now()
+        )
         transaction.on_commit(lambda: deployment_logs_queue_task.delay(ids), robust=True)
 
 
