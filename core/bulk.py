@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection
@@ -28,9 +28,48 @@ def _record_type(fields: Sequence[Field]) -> str:
     return ", ".join(f"{connection.ops.quote_name(f.column)} {f.db_type(connection)}" for f in fields)
 
 
+# Fields whose Python values json.dumps writes as PostgreSQL reads them (UUIDs and aware datetimes through
+# `_json_value`): their `get_prep_value` (a to_python and checks per value) is skipped, the rest keep it.
+_AS_IS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "ForeignKey",
+        "IntegerField",
+        "JSONField",
+        "PositiveBigIntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "SmallIntegerField",
+        "TextField",
+        "UUIDField",
+    }
+)
+
+
+def _prepared(field: Field) -> Callable[[Any], Any]:
+    internal = field.get_internal_type()
+    if internal in _AS_IS:
+        return _as_is
+    if internal == "DateTimeField":
+        # An aware datetime goes as it is; a naive one through Django (which warns and makes it aware).
+        return lambda value: (
+            value if value is None or value.tzinfo is not None else field.get_prep_value(value)
+        )
+    return field.get_prep_value
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
 def _rows(objects: Sequence[Model], fields: Sequence[Field]) -> str:
+    columns = [(field.column, field.attname, _prepared(field)) for field in fields]
     return json.dumps(
-        [{f.column: f.get_prep_value(getattr(obj, f.attname)) for f in fields} for obj in objects],
+        [{column: prepare(getattr(obj, attname)) for column, attname, prepare in columns} for obj in objects],
         default=_json_value,
         separators=(",", ":"),
     )

@@ -1,9 +1,10 @@
 """Real-time delivery of ticket events over the Channels layer.
 
-After a transaction commits, `publish_event` (an event hook) has the event presenter describe the event
-twice — for provider and support (every event, numbered by `seq`) and for the customer (public events
-only, numbered by `public_seq`, so the customer's stream has no gaps that would hint at internal notes) —
-and hands both to a per-process publisher thread that sends them to the groups:
+After a transaction commits, `publish_event` (an event hook) reads who the ticket's parties are and what
+the event refers to; then the per-process publisher thread has the event presenter describe it twice —
+for provider and support (every event, numbered by `seq`) and for the customer (public events only,
+numbered by `public_seq`, so the customer's stream has no gaps that would hint at internal notes) — and
+sends both to the groups:
 
     ticket.<id>.staff        provider and support sockets on one ticket
     ticket.<id>.public       the customer's sockets on one ticket
@@ -21,7 +22,8 @@ import datetime
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -31,7 +33,7 @@ from accounts.ws_auth import SocketCredential
 from core.parties import Party, scope_of
 from tickets import selectors
 from tickets.models import TicketEvent
-from tickets.presenter import Audience, audience_of, present_event, present_events
+from tickets.presenter import Audience, Related, audience_of, present_event, present_events
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ EVENT_MESSAGE_TYPE = "ticket.event"  # the Channels handler name: TicketUpdatesC
 TYPING_MESSAGE_TYPE = "ticket.typing"
 PUBLISH_QUEUE_LIMIT = 10_000
 SEND_TIMEOUT_SECONDS = 5
+Sends = list[tuple[str, dict[str, Any]]]  # (group, Channels message), in the order they go out
 
 
 SUPPORT_STREAM = "updates.support"
@@ -123,9 +126,19 @@ def publish_event(event: TicketEvent) -> None:
 
 
 def publish_events(events: Sequence[TicketEvent]) -> None:
-    """`publish_event` for a batch of events (of any tickets): the same messages, two queries in all."""
+    """`publish_event` for a batch of events (of any tickets): the same messages, two queries in all.
+
+    The queries run here, in the committing thread, on its connection; describing the events and the sends
+    run on the publisher thread, so that a large batch (the SLA sweep's thousands) does not hold up the
+    transaction's caller. The presenter reads only the events and what the queries brought."""
     parties_of = selectors.tickets_parties({event.ticket_id for event in events})
     related = selectors.event_related(events)
+    publisher().submit(partial(_event_sends, list(events), parties_of, related))
+
+
+def _event_sends(
+    events: Sequence[TicketEvent], parties_of: dict[str, selectors.TicketParties], related: Related
+) -> Sends:
     sends = []
     for event in events:
         parties = parties_of[str(event.ticket_id)]
@@ -144,24 +157,23 @@ def publish_events(events: Sequence[TicketEvent]) -> None:
                 *(customer_stream(address) for address in parties.customer_addresses),
             ]
             sends.extend(_send(group, public) for group in groups)
-    publisher().submit(sends)
+    return sends
 
 
 class Publisher:
     """A daemon thread with its own event loop that performs group sends in submission order."""
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[list[tuple[str, dict[str, Any]]]] = queue.Queue(maxsize=PUBLISH_QUEUE_LIMIT)
+        self._queue: queue.Queue[Sends | Callable[[], Sends]] = queue.Queue(maxsize=PUBLISH_QUEUE_LIMIT)
         self._thread = threading.Thread(target=self._run, name="ticket-event-publisher", daemon=True)
         self._thread.start()
 
-    def submit(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
+    def submit(self, sends: Sends | Callable[[], Sends]) -> None:
+        """Queue group sends, or a function that makes them (run on the thread), in order."""
         try:
             self._queue.put_nowait(sends)
         except queue.Full:
-            logger.warning(
-                "real-time publish queue full; dropping %d sends (clients will replay)", len(sends)
-            )
+            logger.warning("real-time publish queue full; dropping sends (clients will replay)")
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
@@ -175,7 +187,12 @@ class Publisher:
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         while True:
-            sends = self._queue.get()
+            job = self._queue.get()
+            try:
+                sends = job() if callable(job) else job
+            except Exception:  # a presentation bug: these events go unsent, and sockets replay them
+                logger.exception("real-time: could not describe events for sending")
+                continue
             for group, message in sends:
                 if "__flush__" in message:
                     message["__flush__"].set()

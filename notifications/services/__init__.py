@@ -60,13 +60,17 @@ def notifications_enqueue(events: Sequence[tuple[TicketEvent, Ticket]]) -> list[
 
 def notifications_trigger(event: TicketEvent) -> None:
     """After-commit event hook: ask for a delivery task, and a flush for when a new digest closes."""
-    queued = getattr(event, "notifications_queued", None)
-    if queued is None:
-        return
-    if queued.webhooks:
+    notifications_trigger_many([event])
+
+
+def notifications_trigger_many(events: Sequence[TicketEvent]) -> None:
+    """`notifications_trigger` for events committed together: one delivery request, one flush per distinct
+    digest close (a sweep's thousands of events ask once, not once each)."""
+    queued = [q for q in (getattr(event, "notifications_queued", None) for event in events) if q is not None]
+    if any(q.webhooks for q in queued):
         webhook_request_delivery()
-    if queued.email_due_at is not None:
-        email_request_flush(at=queued.email_due_at)
+    for due_at in sorted({q.email_due_at for q in queued if q.email_due_at is not None}):
+        email_request_flush(at=due_at)
 
 
 __all__ = [
@@ -81,6 +85,7 @@ __all__ = [
     "notifications_enqueue",
     "notifications_log_purge",
     "notifications_trigger",
+    "notifications_trigger_many",
     "unsubscribe_check",
     "webhook_deliver_batch",
     "webhook_deliver_due",
