@@ -10,7 +10,8 @@ beat task runs it: claims on the partial indexes, events and outbox rows, escala
 history, and the after-commit hooks (real-time publishing, chain trigger, log-fetch requests; to a broker
 database of the bench's own, flushed afterwards, since no worker runs here).
 
-It prints per round the time, the rows touched (tickets claimed, events written, escalations) and the
+It prints per round the time, the rows touched (tickets claimed, events written, escalations), the time
+spent waiting on PostgreSQL (statements, and commits with their deferred foreign-key checks) and the
 process's RSS before and after; then, in rounds of their own (tracemalloc slows Python down, so those are
 not timed), the peak Python memory of a sweep at 1 % and at 0.1 % crossing and of a sweep with nothing to
 do — the same peak at ten times the crossings means memory is bounded by the batch, not by the table or
@@ -208,6 +209,44 @@ def flush_broker(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
+class DatabaseTime:
+    """Wall time the sweep spends waiting on PostgreSQL: its statements, and its commits (where the
+    deferred foreign-key checks of every row run)."""
+
+    def __init__(self) -> None:
+        self.statements = 0.0
+        self.commits = 0.0
+
+    def __enter__(self) -> DatabaseTime:
+        from django.db import connections
+
+        self._connection = connections["default"]
+        self._wrapper = self._connection.execute_wrapper(self._timed_statement)
+        self._wrapper.__enter__()
+        commit = type(self._connection)._commit
+
+        def timed_commit(connection) -> None:
+            started = time.perf_counter()
+            try:
+                commit(connection)
+            finally:
+                self.commits += time.perf_counter() - started
+
+        self._connection._commit = timed_commit.__get__(self._connection)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        del self._connection._commit
+        self._wrapper.__exit__(*exc_info)
+
+    def _timed_statement(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.statements += time.perf_counter() - started
+
+
 def sweep_once(*, measure_memory: bool) -> dict:
     from tickets.realtime import publisher
     from tickets.services import sla_sweep
@@ -216,14 +255,21 @@ def sweep_once(*, measure_memory: bool) -> dict:
     if measure_memory:
         tracemalloc.start()
     started = time.perf_counter()
-    result = sla_sweep()
+    with DatabaseTime() as database:
+        result = sla_sweep()
     elapsed = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1] / 2**20 if measure_memory else None
     if measure_memory:
         tracemalloc.stop()
     rss_after = rss_mb()
     publisher().flush(timeout=120)  # let the real-time sends finish before the next round
-    return {"seconds": elapsed, "result": result, "peak": peak, "rss": (rss_before, rss_after)}
+    return {
+        "seconds": elapsed,
+        "result": result,
+        "peak": peak,
+        "rss": (rss_before, rss_after),
+        "database": (database.statements, database.commits),
+    }
 
 
 def claim_plan() -> str:
@@ -272,7 +318,7 @@ def main() -> int:
     floor = sweep_once(measure_memory=False)
     print(f"baseline, nothing crossing: {floor['seconds'] * 1000:.1f} ms, {floor['result'].events} events")
 
-    times = []
+    times, database_times = [], []
     for round_number in range(1, args.rounds + 1):
         disarm()
         arm(args.tickets, args.crossing)
@@ -283,8 +329,10 @@ def main() -> int:
             f"round {round_number}: {run['seconds']:.2f} s — tickets claimed {result.warnings + result.breaches:,} "
             f"(warnings {result.warnings:,}, breaches {result.breaches:,}), escalations {result.escalations:,}, "
             f"events written {result.events:,}, batches {result.batches}; "
-            f"RSS {run['rss'][0]:.0f} → {run['rss'][1]:.0f} MB"
+            f"waiting on PostgreSQL {sum(run['database']):.2f} s (statements {run['database'][0]:.2f} s, "
+            f"commits {run['database'][1]:.2f} s); RSS {run['rss'][0]:.0f} → {run['rss'][1]:.0f} MB"
         )
+        database_times.append(sum(run["database"]))
         assert result.warnings + result.breaches == args.crossing, result
         flush_broker(broker)
 
@@ -304,7 +352,8 @@ def main() -> int:
     print(
         f"\nsweep time over {args.rounds} rounds: median {median:.2f} s, max {max(times):.2f} s "
         f"(target < 2 s: {'met' if max(times) < 2 else 'NOT met'}); "
-        f"{median / max(floor['seconds'], 1e-9):,.0f}× the empty sweep's {floor['seconds'] * 1000:.1f} ms"
+        f"{median / max(floor['seconds'], 1e-9):,.0f}× the empty sweep's {floor['seconds'] * 1000:.1f} ms; "
+        f"of which waiting on PostgreSQL: median {statistics.median(database_times):.2f} s"
     )
     print(
         "peak Python memory of one sweep (tracemalloc, untimed rounds): "
