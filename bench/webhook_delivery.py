@@ -135,9 +135,9 @@ def wait_delivered(first_id: int, timeout: float) -> int:
 
 
 def produce(args, customer, tickets) -> float:
-    """Write the events through the services from `--producers` forked processes, paced together on one
-    schedule (event n at start + n/rate): one Python process tops out near 50 replies/s here (the GIL),
-    under the 100/s the target is stated at."""
+    """Write the events from `--producers` forked processes, paced together on one schedule (event n at
+    start + n/rate): one Python process tops out near 50 replies/s here (the GIL), under the 100/s the
+    target is stated at."""
     import multiprocessing
 
     from django.db import connection
@@ -162,6 +162,7 @@ def produce(args, customer, tickets) -> float:
 def _producer(args, customer, tickets, index: int, started: float) -> None:
     from django.db import connection
 
+    write = _replies_recorded if args.writer == "recorder" else _replies_through_comment_add
     try:
         # Chunk k (events k*per_commit … k*per_commit + per_commit - 1) is due at start + k*per_commit/rate.
         for chunk in range(index, -(-args.events // args.per_commit), args.producers):
@@ -170,7 +171,6 @@ def _producer(args, customer, tickets, index: int, started: float) -> None:
             if pause > 0:
                 time.sleep(pause)
             numbers = range(first, min(first + args.per_commit, args.events))
-            write = _replies_recorded if args.writer == "recorder" else _replies_through_comment_add
             write(customer, [(n, tickets[n % len(tickets)].pk) for n in numbers])
     finally:
         connection.close()
@@ -187,44 +187,24 @@ def _replies_through_comment_add(customer, replies) -> None:
 
 
 def _replies_recorded(customer, replies) -> None:
-    """The replies as `comment_add` writes them (comment rows, `new_comment` events), for several tickets in
-    one pass of the event recorder — the path of the SLA sweep's batches: the events, their outbox rows and
-    webhook deliveries in one transaction, the after-commit hooks once."""
+    """The replies as `comment_add` writes them (its comment rows and `new_comment` events), for several
+    tickets in one pass of the event recorder — the path of the SLA sweep's batches: the events, their
+    outbox rows and webhook deliveries in one transaction, the after-commit hooks once."""
     from django.db import transaction
     from django.utils import timezone
 
     from tickets.models import Comment, Ticket
     from tickets.services import recording
+    from tickets.services.comments import comment_event, new_comment
 
     with transaction.atomic():
         now = timezone.now()
-        locked = {
-            str(t.pk): t
-            for t in Ticket.objects.select_for_update().filter(pk__in=[ticket_id for _, ticket_id in replies])
-        }
+        locked = Ticket.objects.select_for_update().in_bulk([ticket_id for _, ticket_id in replies])
         comments = Comment.objects.bulk_create(
-            Comment(
-                ticket_id=ticket_id,
-                author_kind=customer.kind.value,
-                author_address=customer.address,
-                author_label=customer.label,
-                body=f"Bench reply {n}",
-                created_at=now,
-            )
+            new_comment(locked[ticket_id], actor=customer, body=f"Bench reply {n}", is_internal=False, at=now)
             for n, ticket_id in replies
         )
-        recording.record_events(
-            [
-                recording.NewEvent(
-                    locked[str(comment.ticket_id)],
-                    recording.Kind.NEW_COMMENT,
-                    customer,
-                    {"comment_id": str(comment.id), "is_internal": False, "author_kind": customer.kind.value},
-                    at=now,
-                )
-                for comment in comments
-            ]
-        )
+        recording.record_events([comment_event(comment, actor=customer) for comment in comments])
         for ticket in locked.values():
             ticket.last_activity_at = now
         recording.save_tickets(list(locked.values()), "last_activity_at", at=now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 from core.errors import Forbidden
 from core.parties import Party, PartyKind
 from tickets import states
-from tickets.models import TEXT_MAX_LENGTH, Attachment, Comment, TicketEvent
+from tickets.models import TEXT_MAX_LENGTH, Attachment, Comment, Ticket, TicketEvent
 from tickets.services import clock, recording
 from tickets.services.attachments import attach_uploads
 
@@ -21,6 +22,38 @@ class CommentResult:
     comment: Comment
     attachments: list[Attachment]
     status_event: TicketEvent | None
+
+
+def new_comment(
+    ticket: Ticket, *, actor: Party, body: str, is_internal: bool, at: datetime.datetime
+) -> Comment:
+    """An unsaved comment by `actor` on a locked ticket (its body already cleaned)."""
+    return Comment(
+        ticket=ticket,
+        author_id=actor.user_id,
+        author_kind=actor.kind.value,
+        author_address=actor.address if actor.is_customer else "",
+        author_label=actor.label,
+        body=body,
+        is_internal=is_internal,
+        created_at=at,
+    )
+
+
+def comment_event(comment: Comment, *, actor: Party) -> recording.NewEvent:
+    """The `new_comment` event of a saved comment, for `recording.record_events`."""
+    return recording.NewEvent(
+        comment.ticket,
+        recording.Kind.NEW_COMMENT,
+        actor,
+        {
+            "comment_id": str(comment.id),
+            "is_internal": comment.is_internal,
+            "author_kind": comment.author_kind,
+        },
+        is_internal=comment.is_internal,
+        at=comment.created_at,
+    )
 
 
 @transaction.atomic
@@ -45,24 +78,9 @@ def comment_add(
         )
     recording.require_not_closed(ticket)
     now = timezone.now()
-    comment = Comment.objects.create(
-        ticket=ticket,
-        author_id=actor.user_id,
-        author_kind=actor.kind.value,
-        author_address=actor.address if actor.is_customer else "",
-        author_label=actor.label,
-        body=body,
-        is_internal=is_internal,
-        created_at=now,
-    )
-    recording.record_event(
-        ticket,
-        kind=recording.Kind.NEW_COMMENT,
-        actor=actor,
-        data={"comment_id": str(comment.id), "is_internal": is_internal, "author_kind": actor.kind.value},
-        is_internal=is_internal,
-        at=now,
-    )
+    comment = new_comment(ticket, actor=actor, body=body, is_internal=is_internal, at=now)
+    comment.save(force_insert=True)
+    recording.record_events([comment_event(comment, actor=actor)])
     attachments = attach_uploads(
         ticket, actor=actor, attachment_ids=attachment_ids, comment=comment, is_internal=is_internal, at=now
     )
