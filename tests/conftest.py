@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import datetime
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,6 +15,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
+from accounts import throttling
 from chain import envelopes
 from core.parties import Party
 from providers.models import CustomerIdentity, Deployment, ProviderAccount
@@ -146,6 +149,16 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
     frozen = FrozenClock(timezone.now())
     monkeypatch.setattr(timezone, "now", frozen)
     return frozen
+
+
+@pytest.fixture
+def throttle_clock_pinned(monkeypatch: pytest.MonkeyPatch) -> float:
+    """The API throttles count in fixed windows of wall-clock time: a test that makes N calls against an
+    N-per-minute budget would see the budget renewed if its calls straddled a minute. Pinned, the calls
+    all fall in one window (the real one of now)."""
+    pinned = time.time()
+    monkeypatch.setattr(throttling, "time", SimpleNamespace(time=lambda: pinned))
+    return pinned
 
 
 @pytest.fixture(autouse=True)

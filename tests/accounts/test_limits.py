@@ -11,7 +11,7 @@ from tests.api import Api, HmacSigner, WalletSigner
 from tests.conftest import Apis, World
 from tests.factories import DeploymentFactory, make_wallet
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("throttle_clock_pinned")]
 
 TICKETS = "/api/v1/tickets"
 

@@ -285,6 +285,7 @@ class TestErrors:
         assert apis.alice.get(f"{TICKETS}/not-a-uuid").status_code == 404
         assert apis.alice.get("/api/v1/attachments/not-a-uuid").status_code == 404
 
+    @pytest.mark.usefixtures("throttle_clock_pinned")
     def test_throttled_callers_get_429_with_retry_after(self, world: World, apis: Apis, settings) -> None:
         rates = {**api_settings.DEFAULT_THROTTLE_RATES, "party": "3/min"}
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
@@ -295,6 +296,7 @@ class TestErrors:
         assert limited.json()["code"] == "throttled"
         assert apis.bob.get(TICKETS).status_code == 200  # per identity, not global
 
+    @pytest.mark.usefixtures("throttle_clock_pinned")
     def test_write_budget_is_separate(self, world: World, apis: Apis, settings) -> None:
         rates = {**api_settings.DEFAULT_THROTTLE_RATES, "party_write": "2/min"}
         settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
