@@ -23,7 +23,15 @@ class OutboxEntry(models.Model):
         FAILED = "failed", "Failed (retrying)"
 
     event = models.OneToOneField("tickets.TicketEvent", on_delete=models.CASCADE, related_name="outbox")
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="outbox_entries")
+    # Copied from the event, whose own foreign key already ties the row to the ticket: no constraint of its
+    # own (a check per row at every commit) and no index of its own (`outbox_ticket_seq_idx` starts with it).
+    ticket = models.ForeignKey(
+        "tickets.Ticket",
+        on_delete=models.CASCADE,
+        related_name="outbox_entries",
+        db_index=False,
+        db_constraint=False,
+    )
     seq = models.PositiveIntegerField()
     # Copied from the event: a customer's view of the chain state counts only the events they may see.
     is_internal = models.BooleanField(default=False)

@@ -60,12 +60,10 @@ DRAIN_REQUESTED_KEY = "chain:outbox-drain-requested"
 _ERROR_MAX_LENGTH = 2000
 
 
-def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> int:
-    """Queue recorded events for anchoring: one outbox row each, built by PostgreSQL from the event rows in
-    one statement (the SLA sweep queues thousands at once). Must run in the transaction that records them;
-    returns the rows queued."""
-    if not events:
-        return 0
+def outbox_insert_sql(source: str) -> tuple[str, dict[str, Any]]:
+    """The statement that queues an outbox row for each event row of `source` (a table or a CTE with the
+    event table's columns, aliased `e`), with its named parameters: for callers that insert their events in
+    SQL and queue them in the same statement (the SLA sweep)."""
     quote = connection.ops.quote_name
     from_event = {
         "event_id": "e.id",
@@ -76,22 +74,33 @@ def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> int:
         "created_at": "e.created_at",
         "next_attempt_at": "e.created_at",
     }
-    defaults = [
-        field
+    defaults = {
+        f"outbox_{field.attname}": field
         for field in OutboxEntry._meta.concrete_fields
         if not field.primary_key and field.attname not in from_event
-    ]
-    columns = [*from_event, *(field.column for field in defaults)]
-    values = [*from_event.values(), *("%s" for _ in defaults)]
+    }
+    columns = [*from_event, *(field.column for field in defaults.values())]
+    values = [*from_event.values(), *(f"%({name})s" for name in defaults)]
+    sql = (
+        f"INSERT INTO {quote(OutboxEntry._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+        f"SELECT {', '.join(values)} FROM {source} AS e"
+    )
+    params = {
+        name: field.get_db_prep_save(field.get_default(), connection) for name, field in defaults.items()
+    }
+    return sql, params
+
+
+def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> int:
+    """Queue recorded events for anchoring: one outbox row each, built by PostgreSQL from the event rows in
+    one statement. Must run in the transaction that records them; returns the rows queued."""
+    if not events:
+        return 0
+    insert, params = outbox_insert_sql(connection.ops.quote_name(events[0]._meta.db_table))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(OutboxEntry._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
-            f"SELECT {', '.join(values)} FROM {quote(events[0]._meta.db_table)} AS e WHERE e.id = ANY(%s) "
-            "ORDER BY e.id",
-            [
-                *(field.get_db_prep_save(field.get_default(), connection) for field in defaults),
-                [e.pk for e in events],
-            ],
+            f"{insert} WHERE e.id = ANY(%(event_ids)s) ORDER BY e.id",
+            {**params, "event_ids": [e.pk for e in events]},
         )
         return cursor.rowcount
 

@@ -109,8 +109,10 @@ class Ticket(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     number = models.BigIntegerField(unique=True, db_default=NextVal(TICKET_NUMBER_SEQUENCE), editable=False)
     deployment = models.ForeignKey("providers.Deployment", on_delete=models.PROTECT, related_name="tickets")
+    # Not indexed alone: `ticket_provider_idx` starts with it. Every index here is one more write per
+    # ticket update (the SLA sweep updates thousands per batch).
     provider = models.ForeignKey(
-        "providers.ProviderAccount", on_delete=models.PROTECT, related_name="tickets"
+        "providers.ProviderAccount", on_delete=models.PROTECT, related_name="tickets", db_index=False
     )
     # The lease owner; denormalised from the deployment (a lease's owner never changes) to scope reads.
     customer_address = models.CharField(max_length=90)
@@ -119,8 +121,14 @@ class Ticket(models.Model):
     category = models.CharField(max_length=16, choices=Category.choices, default=Category.GENERAL)
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.MEDIUM)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    # Indexed where set (`ticket_created_by_idx`): most tickets are created by a wallet, with no user.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     created_by_kind = PartyKindField()
     created_by_address = models.CharField(max_length=90, blank=True)
@@ -128,12 +136,14 @@ class Ticket(models.Model):
     assignee_kind = models.CharField(
         max_length=16, choices=AssigneeKind.choices, default=AssigneeKind.PROVIDER
     )
+    # Indexed where set (`ticket_assigned_to_idx`): most tickets sit in a queue, with no one assigned.
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_tickets",
+        db_index=False,
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -195,6 +205,16 @@ class Ticket(models.Model):
             models.Index(fields=["customer_address", "-created_at", "-id"], name="ticket_customer_idx"),
             models.Index(fields=["provider", "-created_at", "-id"], name="ticket_provider_idx"),
             models.Index(fields=["sla_next_due", "id"], name="ticket_sla_next_due_idx"),
+            models.Index(
+                fields=["assigned_to"],
+                condition=models.Q(assigned_to__isnull=False),
+                name="ticket_assigned_to_idx",
+            ),
+            models.Index(
+                fields=["created_by"],
+                condition=models.Q(created_by__isnull=False),
+                name="ticket_created_by_idx",
+            ),
             models.Index(
                 fields=["logs_requested_at"],
                 condition=models.Q(logs_requested_at__isnull=False),
@@ -436,13 +456,20 @@ class TicketEvent(models.Model):
         LOGS_FETCHED = "logs_fetched"
         TICKET_EDITED = "ticket_edited"
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    # Not indexed alone: the unique (ticket, seq) index starts with it.
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveIntegerField()
     public_seq = models.PositiveIntegerField(null=True, blank=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)
     is_internal = models.BooleanField(default=False)
+    # Indexed where set (`event_actor_idx`): wallet parties and the system act with no user.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     actor_kind = PartyKindField()
     actor_label = models.CharField(max_length=150)
@@ -454,6 +481,9 @@ class TicketEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["ticket", "seq"], name="unique_ticket_event_seq"),
             models.UniqueConstraint(fields=["ticket", "public_seq"], name="unique_ticket_event_public_seq"),
+        ]
+        indexes = [
+            models.Index(fields=["actor"], condition=models.Q(actor__isnull=False), name="event_actor_idx"),
         ]
 
     def __str__(self) -> str:

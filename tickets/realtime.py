@@ -131,7 +131,8 @@ def publish_events(events: Sequence[TicketEvent]) -> None:
     The queries run here, in the committing thread, on its connection; describing the events and the sends
     run on the publisher thread, so that a large batch (the SLA sweep's thousands) does not hold up the
     transaction's caller. The presenter reads only the events and what the queries brought."""
-    parties_of = selectors.tickets_parties({event.ticket_id for event in events})
+    loaded = [event.ticket for event in events if TicketEvent.ticket.is_cached(event)]
+    parties_of = selectors.tickets_parties({event.ticket_id for event in events}, loaded=loaded)
     related = selectors.event_related(events)
     publisher().submit(partial(_event_sends, list(events), parties_of, related))
 

@@ -186,11 +186,24 @@ def ticket_parties(ticket_id: object) -> TicketParties:
     return tickets_parties([ticket_id])[str(parse_ticket_id(ticket_id))]
 
 
-def tickets_parties(ticket_ids: Iterable[object]) -> dict[str, TicketParties]:
-    """`ticket_parties` for many tickets in one query, by ticket id (as a string)."""
-    rows = Ticket.objects.filter(pk__in=_uuids(ticket_ids)).values_list(
-        "id", "provider_id", "customer_address", "created_by_address"
-    )
+_PARTY_FIELDS = ("id", "provider_id", "customer_address", "created_by_address")
+_PARTY_ATTNAMES = frozenset(_PARTY_FIELDS)
+
+
+def tickets_parties(
+    ticket_ids: Iterable[object], *, loaded: Iterable[Ticket] = ()
+) -> dict[str, TicketParties]:
+    """`ticket_parties` for many tickets in one query, by ticket id (as a string). `loaded`: tickets the
+    caller already holds with those fields (a sweep's batch), which are not fetched again."""
+    known = {
+        str(ticket.pk): (ticket.pk, ticket.provider_id, ticket.customer_address, ticket.created_by_address)
+        for ticket in loaded
+        if ticket.__dict__.keys() >= _PARTY_ATTNAMES  # loaded, not deferred (reading those would query)
+    }
+    wanted = [ticket_id for ticket_id in _uuids(ticket_ids) if str(ticket_id) not in known]
+    rows = [*known.values()]
+    if wanted:
+        rows += Ticket.objects.filter(pk__in=wanted).values_list(*_PARTY_FIELDS)
     return {
         str(ticket_id): TicketParties(
             provider_id=provider_id, customer_addresses=frozenset({customer, creator} - {""})

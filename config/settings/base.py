@@ -384,6 +384,8 @@ VE_TICKET_NUMBER_PREFIX = "SUP-"
 # The SLA sweep (warnings at 80 %, breaches at 100 %, escalation) and the idle timers, both on beat.
 VE_SLA_SWEEP_SECONDS = env.float("VE_SLA_SWEEP_SECONDS", default=30.0)
 VE_SLA_SWEEP_BATCH_SIZE = env.int("VE_SLA_SWEEP_BATCH_SIZE", default=1000)
+# The sweep's two lanes (first response, resolution) on two connections at once.
+VE_SLA_SWEEP_PARALLEL = env.bool("VE_SLA_SWEEP_PARALLEL", default=True)
 VE_IDLE_SWEEP_SECONDS = env.float("VE_IDLE_SWEEP_SECONDS", default=300.0)
 VE_IDLE_WAITING_CUSTOMER_DAYS = env.float("VE_IDLE_WAITING_CUSTOMER_DAYS", default=7.0)
 VE_IDLE_RESOLVED_DAYS = env.float("VE_IDLE_RESOLVED_DAYS", default=3.0)

@@ -353,17 +353,18 @@ class TestConcurrentSweeps:
     ) -> None:
         tickets = [open_critical(world) for _ in range(10)]
         later = max(fresh(t).sla_first_response_warn_at for t in tickets) + MINUTE
-        saves = 0
-        save_tickets = recording.save_tickets
+        batches = 0
+        record_written_events = recording.record_written_events
 
         def dies_in_the_second_batch(*args: object, **kwargs: object) -> None:
-            nonlocal saves
-            saves += 1
-            if saves == 2:
-                raise SystemExit("worker killed")  # after the batch's events were inserted
-            save_tickets(*args, **kwargs)
+            nonlocal batches
+            batches += 1
+            if batches == 2:
+                # After the batch's statement updated the tickets and inserted the events, before commit.
+                raise SystemExit("worker killed")
+            record_written_events(*args, **kwargs)
 
-        monkeypatch.setattr(recording, "save_tickets", dies_in_the_second_batch)
+        monkeypatch.setattr(recording, "record_written_events", dies_in_the_second_batch)
         with pytest.raises(SystemExit):
             sla_sweep(now=later, batch_size=4)
         # The first batch committed; the second left no marker and no event behind.

@@ -60,17 +60,24 @@ def logs_fetch_queue(ticket_id: object) -> bool:
 
 
 def logs_fetch_queue_many(ticket_ids: Sequence[object]) -> None:
-    """`logs_fetch_queue` for a batch of tickets (the SLA sweep's escalations): one task after commit, which
-    queues each fetch on a worker, so that a sweep's transaction never waits on the broker per ticket."""
+    """`logs_fetch_queue` for a batch of tickets: one task after commit, which queues each fetch on a
+    worker, so that the transaction never waits on the broker per ticket."""
+    if ticket_ids:
+        # Written in the caller's transaction, like `logs_fetch_queue`: the sweep re-queues a lost task.
+        Ticket.objects.filter(pk__in=ticket_ids, logs_requested_at__isnull=True).update(
+            logs_requested_at=timezone.now()
+        )
+        logs_fetch_queue_requested(ticket_ids)
+
+
+def logs_fetch_queue_requested(ticket_ids: Sequence[object]) -> None:
+    """The after-commit task of `logs_fetch_queue_many`, for a caller that wrote `logs_requested_at` itself
+    (the SLA sweep, in the statement that escalates the tickets)."""
     # A real cycle: the task calls `logs_fetch_queue` above.
     from tickets.tasks import deployment_logs_queue_task  # noqa: PLC0415
 
     if ticket_ids:
         ids = [str(ticket_id) for ticket_id in ticket_ids]
-        # Written in the caller's transaction, like `logs_fetch_queue`: the sweep re-queues a lost task.
-        Ticket.objects.filter(pk__in=ticket_ids, logs_requested_at__isnull=True).update(
-            logs_requested_at=timezone.now()
-        )
         transaction.on_commit(lambda: deployment_logs_queue_task.delay(ids), robust=True)
 
 

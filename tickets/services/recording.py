@@ -101,10 +101,22 @@ def record_events(new_events: Sequence[NewEvent]) -> list[TicketEvent]:
     tickets (`save_ticket`, `save_tickets`), counters included.
     """
     events = bulk_insert(TicketEvent, [_numbered(new) for new in new_events])
-    outbox_enqueue_many(events=events)
-    notifications_enqueue([(event, new.ticket) for new, event in zip(new_events, events, strict=True)])
-    schedule_event_hooks(*events)
+    record_written_events([(event, new.ticket) for new, event in zip(new_events, events, strict=True)])
     return events
+
+
+def record_written_events(
+    events: Sequence[tuple[TicketEvent, Ticket]], *, outbox_queued: bool = False
+) -> None:
+    """What follows the insert of events (each with its ticket): their chain outbox rows (unless the caller's
+    statement queued them), webhook deliveries and emails in the same transaction, and the after-commit
+    hooks. `record_events` calls it; so does the SLA sweep, which numbers and inserts its events in SQL by
+    the same rules (`tickets.services.sla`)."""
+    recorded = [event for event, _ticket in events]
+    if not outbox_queued:
+        outbox_enqueue_many(events=recorded)
+    notifications_enqueue(events)
+    schedule_event_hooks(*recorded)
 
 
 def record_event(

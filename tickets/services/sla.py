@@ -23,20 +23,24 @@ condition of a row it locks after another transaction changed it). A service hol
 from __future__ import annotations
 
 import datetime
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from core.bulk import bulk_insert
+from chain.services import outbox_insert_sql
+from core.bulk import instances_from_rows
 from core.formats import iso_timestamp
 from core.parties import SYSTEM
 from tickets import states
-from tickets.models import SLA_WAITING, Assignment, SlaPolicy, Ticket, TicketEvent
-from tickets.services import assignments, logs, recording
+from tickets.models import SLA_WAITING, SlaPolicy, Ticket, TicketEvent
+from tickets.services import logs, recording
 
 Kind = TicketEvent.Kind
 # The design's targets per priority, 24×7: (first response, resolution) in minutes.
@@ -125,6 +129,17 @@ class SweepResult:
     def events(self) -> int:
         return self.warnings + self.breaches + self.escalations
 
+    @classmethod
+    def merged(cls, results: Sequence[SweepResult]) -> SweepResult:
+        merged = cls()
+        for result in results:
+            merged.warnings += result.warnings
+            merged.breaches += result.breaches
+            merged.escalations += result.escalations
+            merged.batches += result.batches
+            merged.per_threshold.update(result.per_threshold)  # each threshold is in one lane
+        return merged
+
 
 def claim_queryset(threshold: Threshold, *, now: datetime.datetime, limit: int) -> QuerySet[Ticket]:
     """Up to `limit` tickets that crossed the threshold by `now`, locked (skipping locked ones), with what
@@ -143,49 +158,160 @@ def claim_queryset(threshold: Threshold, *, now: datetime.datetime, limit: int) 
     )
 
 
+# The columns of a claimed ticket the batch's statement reads (`claim_queryset` plus these names).
+_CLAIM_COLUMNS = (
+    "id",
+    "last_seq",
+    "last_public_seq",
+    "public_updated_at",
+    "status",
+    "assignee_kind",
+    "assigned_to_id",
+    "escalated_at",
+    "due",
+    "escalates",
+    "assigned_to_name",
+)
+# What notifications and the after-commit hooks read of a ticket (who is told); in the model's field order,
+# as `core.bulk.instances_from_rows` leaves the others deferred.
+_TICKET_AFTER = tuple(
+    field.attname
+    for field in Ticket._meta.concrete_fields
+    if field.attname in {"id", "provider_id", "customer_address", "created_by_address"}
+)
+_EVENT_COLUMNS = tuple(field.attname for field in TicketEvent._meta.concrete_fields)
+_ISO_UTC = (
+    "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"  # as core.formats.iso_timestamp
+)
+
+# One statement per batch: claim (the threshold's partial index, locked, skipping locked rows), then in
+# the same snapshot update the tickets (marker, event counters, times, escalation, log request), insert
+# the threshold's events and the escalations' assignment events and history. It returns the events with
+# their tickets as they now are. Numbering follows `recording._numbered`: `seq` counts every event,
+# `public_seq` the public ones, `public_updated_at` moves with a public one.
+_BATCH_SQL = """
+WITH claimed AS MATERIALIZED ({claim}),
+c AS (
+    SELECT claimed.*,
+        (%(is_breach)s AND claimed.escalates AND claimed.status = ANY(%(open_states)s)
+         AND NOT (claimed.escalated_at IS NOT NULL AND claimed.assignee_kind = %(support)s)) AS escalate
+    FROM claimed
+),
+updated AS (
+    UPDATE tickets_ticket AS t SET
+        {marker} = %(now)s,
+        last_seq = c.last_seq + 1 + c.escalate::int,
+        last_public_seq = c.last_public_seq + %(public)s::int + c.escalate::int,
+        updated_at = %(now)s,
+        public_updated_at = CASE WHEN %(public)s OR c.escalate THEN %(now)s ELSE c.public_updated_at END,
+        assignee_kind = CASE WHEN c.escalate THEN %(support)s ELSE c.assignee_kind END,
+        assigned_to_id = CASE WHEN c.escalate THEN NULL ELSE c.assigned_to_id END,
+        escalated_at = CASE WHEN c.escalate THEN %(now)s ELSE c.escalated_at END,
+        logs_requested_at = CASE WHEN c.escalate THEN coalesce(t.logs_requested_at, %(now)s)
+                                 ELSE t.logs_requested_at END
+    FROM c WHERE t.id = c.id
+    RETURNING {ticket_after}
+),
+new_events AS (
+    SELECT c.id AS ticket_id, c.last_seq + 1 AS seq,
+        CASE WHEN %(public)s THEN c.last_public_seq + 1 END AS public_seq,
+        %(kind)s AS kind, NOT %(public)s AS is_internal,
+        CASE WHEN %(public)s
+            THEN jsonb_build_object('target', %(target)s, 'due_at', {due_at})
+            ELSE jsonb_build_object('target', %(target)s, 'due_at', {due_at}, 'elapsed_percent', 80)
+        END AS data
+    FROM c
+    UNION ALL
+    SELECT c.id, c.last_seq + 2, c.last_public_seq + %(public)s::int + 1, %(assignment_kind)s, false,
+        jsonb_build_object(
+            'from', jsonb_build_object(
+                'kind', c.assignee_kind, 'user_id', c.assigned_to_id, 'name', c.assigned_to_name),
+            'to', jsonb_build_object('kind', %(support)s, 'user_id', NULL, 'name', NULL),
+            'reason', %(reason)s, 'escalation', true)
+    FROM c WHERE c.escalate
+),
+events AS (
+    INSERT INTO tickets_ticketevent
+        (ticket_id, seq, public_seq, kind, is_internal, actor_id, actor_kind, actor_label, data, created_at)
+    SELECT ticket_id, seq, public_seq, kind, is_internal, NULL, %(actor_kind)s, %(actor_label)s, data, %(now)s
+    FROM new_events ORDER BY ticket_id, seq
+    RETURNING {event_columns}
+),
+outbox AS ({outbox}),
+history AS (
+    INSERT INTO tickets_assignment
+        (ticket_id, from_kind, from_user_id, to_kind, to_user_id, by_kind, by_label, reason, is_escalation,
+         created_at)
+    SELECT c.id, c.assignee_kind, c.assigned_to_id, %(support)s, NULL, %(actor_kind)s, %(actor_label)s,
+        %(reason)s, true, %(now)s
+    FROM c WHERE c.escalate
+)
+SELECT {event_columns_of_e}, {ticket_after_of_u}
+FROM events AS e JOIN updated AS u ON u.id = e.ticket_id
+ORDER BY e.id
+"""
+
+
+def _batch_statement(
+    threshold: Threshold, *, now: datetime.datetime, limit: int
+) -> tuple[str, dict[str, Any]]:
+    claim_sql, claim_params = (
+        claim_queryset(threshold, now=now, limit=limit).values(*_CLAIM_COLUMNS).query.sql_with_params()
+    )
+    # The claim's own placeholders are positional; the statement's are named.
+    named = {f"claim_{n}": value for n, value in enumerate(claim_params)}
+    claim_sql = claim_sql % tuple(f"%({name})s" for name in named)
+    outbox_sql, outbox_params = outbox_insert_sql("events")
+    quote = connection.ops.quote_name
+    sql = _BATCH_SQL.format(
+        claim=claim_sql,
+        outbox=outbox_sql,
+        marker=quote(Ticket._meta.get_field(threshold.marker).column),
+        ticket_after=", ".join(f"t.{quote(column)}" for column in _TICKET_AFTER),
+        due_at=_ISO_UTC.format("c.due"),
+        event_columns=", ".join(map(quote, _EVENT_COLUMNS)),
+        event_columns_of_e=", ".join(f"e.{quote(column)}" for column in _EVENT_COLUMNS),
+        ticket_after_of_u=", ".join(f"u.{quote(column)}" for column in _TICKET_AFTER),
+    )
+    params = {
+        **named,
+        **outbox_params,
+        "now": now,
+        "is_breach": threshold.is_breach,
+        "public": threshold.is_breach,  # a breach is public; a warning is for provider and support
+        "kind": threshold.kind,
+        "target": threshold.target,
+        "open_states": sorted(states.OPEN_STATES),
+        "support": Ticket.AssigneeKind.SUPPORT.value,
+        "assignment_kind": Kind.ASSIGNMENT_CHANGE.value,
+        "reason": breach_reason(threshold.target),
+        "actor_kind": SYSTEM.kind.value,
+        "actor_label": SYSTEM.label,
+    }
+    return sql, params
+
+
 def _sweep_batch(threshold: Threshold, *, now: datetime.datetime, limit: int, result: SweepResult) -> int:
-    with transaction.atomic():
-        tickets = list(claim_queryset(threshold, now=now, limit=limit))
-        new_events: list[recording.NewEvent] = []
-        history: list[Assignment] = []
-        for ticket in tickets:
-            setattr(ticket, threshold.marker, now)
-            new_events.append(
-                recording.NewEvent(
-                    ticket,
-                    threshold.kind,
-                    SYSTEM,
-                    threshold.data(ticket.due),
-                    is_internal=not threshold.is_breach,
-                    at=now,
-                )
-            )
-            if (
-                threshold.is_breach
-                and ticket.escalates
-                and ticket.status in states.OPEN_STATES
-                and not assignments.is_escalated(ticket)
-            ):
-                assignment, escalation = assignments.assignment_change(
-                    ticket,
-                    actor=SYSTEM,
-                    to_kind=Ticket.AssigneeKind.SUPPORT,
-                    to_user_id=None,
-                    reason=breach_reason(threshold.target),
-                    is_escalation=True,
-                    at=now,
-                    names={ticket.assigned_to_id: ticket.assigned_to_name} if ticket.assigned_to_id else {},
-                )
-                history.append(assignment)
-                new_events.append(escalation)
-        escalated = [assignment.ticket_id for assignment in history]
-        bulk_insert(Assignment, history)
-        recording.record_events(new_events)
-        # One write per ticket: its marker (the claim), counters and escalation, with its events.
-        recording.save_tickets(
-            tickets, threshold.marker, *(assignments.ESCALATION_FIELDS if escalated else ()), at=now
-        )
-        logs.logs_fetch_queue_many(escalated)
+    """One claim transaction of up to `limit` tickets; how many it claimed."""
+    with transaction.atomic():  # before compiling the claim: Django refuses FOR UPDATE outside one
+        sql, params = _batch_statement(threshold, now=now, limit=limit)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if not rows:
+            return 0
+        width = len(_EVENT_COLUMNS)
+        ticket_rows = list({row[width]: row[width:] for row in rows}.values())  # one per ticket
+        tickets = {ticket.pk: ticket for ticket in instances_from_rows(Ticket, _TICKET_AFTER, ticket_rows)}
+        events = instances_from_rows(TicketEvent, _EVENT_COLUMNS, [row[:width] for row in rows])
+        pairs: list[tuple[TicketEvent, Ticket]] = []
+        for event in events:
+            event.data = json.loads(event.data)
+            event.ticket = tickets[event.ticket_id]
+            pairs.append((event, event.ticket))
+        escalated = [event.ticket_id for event in events if event.kind == Kind.ASSIGNMENT_CHANGE]
+        recording.record_written_events(pairs, outbox_queued=True)
+        logs.logs_fetch_queue_requested(escalated)
     count = len(tickets)
     result.per_threshold[threshold.waiting] = result.per_threshold.get(threshold.waiting, 0) + count
     if threshold.is_breach:
@@ -197,13 +323,45 @@ def _sweep_batch(threshold: Threshold, *, now: datetime.datetime, limit: int, re
     return count
 
 
-def sla_sweep(*, now: datetime.datetime | None = None, batch_size: int | None = None) -> SweepResult:
-    """Write the warnings and breaches due by `now` (default: now), escalating breaches; see the module."""
-    now = now or timezone.now()
-    limit = batch_size or settings.VE_SLA_SWEEP_BATCH_SIZE
+# The targets' thresholds in lanes of their own, each in order (a ticket that crossed both thresholds of a
+# target is warned, then breached); lanes can run on connections of their own, at once.
+LANES = (THRESHOLDS[:2], THRESHOLDS[2:])
+
+
+def _sweep_lane(lane: Sequence[Threshold], *, now: datetime.datetime, limit: int) -> SweepResult:
     result = SweepResult()
-    for threshold in THRESHOLDS:
+    for threshold in lane:
         # A short batch means every unlocked row that crossed the threshold has been claimed.
         while _sweep_batch(threshold, now=now, limit=limit, result=result) == limit:
             pass
     return result
+
+
+def _sweep_lane_on_own_connection(
+    lane: Sequence[Threshold], *, now: datetime.datetime, limit: int
+) -> SweepResult:
+    try:
+        return _sweep_lane(lane, now=now, limit=limit)
+    finally:
+        connection.close()  # the thread's own connection; the thread ends with the sweep
+
+
+def sla_sweep(*, now: datetime.datetime | None = None, batch_size: int | None = None) -> SweepResult:
+    """Write the warnings and breaches due by `now` (default: now), escalating breaches; see the module.
+
+    The two targets' lanes run at once, each on a connection of its own (VE_SLA_SWEEP_PARALLEL), so that
+    PostgreSQL writes one lane's batch while this process prepares the other's. A ticket that crossed a
+    threshold of each target in the same sweep is held by one lane while the other comes to it: the other
+    skips it, as it skips a ticket any writer holds, and the next sweep takes it. Called inside a
+    transaction, the sweep runs its lanes one after the other on the transaction's connection (other
+    connections could not see what it has not committed)."""
+    now = now or timezone.now()
+    limit = batch_size or settings.VE_SLA_SWEEP_BATCH_SIZE
+    if connection.in_atomic_block or not settings.VE_SLA_SWEEP_PARALLEL:
+        results = [_sweep_lane(lane, now=now, limit=limit) for lane in LANES]
+    else:
+        with ThreadPoolExecutor(max_workers=len(LANES), thread_name_prefix="sla-sweep") as pool:
+            results = list(
+                pool.map(lambda lane: _sweep_lane_on_own_connection(lane, now=now, limit=limit), LANES)
+            )
+    return SweepResult.merged(results)
