@@ -10,6 +10,11 @@ sends both to the groups:
     ticket.<id>.public       the customer's sockets on one ticket
     updates.support / updates.provider.<id> / updates.customer.<address>   the all-tickets streams
 
+A large batch (more than VE_REALTIME_INLINE_EVENTS events committed together: the SLA sweep's) is
+published by a Celery task instead (`tickets.tasks.realtime_publish_task`), which reads the events back
+and sends them from whichever worker takes it: its thousands of group sends cost tens of seconds of CPU,
+which would otherwise hold the committing process's interpreter while it goes on with its work.
+
 Publishing never blocks or fails the write: the thread has a bounded queue, and when Redis is down the
 message is dropped and logged. Nothing is lost: the event is in the database, sockets fill gaps from it,
 and a client reconnecting with `?since=` replays what it missed.
@@ -27,6 +32,7 @@ from functools import partial
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from accounts import ws_auth
 from accounts.ws_auth import SocketCredential
@@ -129,12 +135,38 @@ def publish_events(events: Sequence[TicketEvent]) -> None:
     """`publish_event` for a batch of events (of any tickets): the same messages, two queries in all.
 
     The queries run here, in the committing thread, on its connection; describing the events and the sends
-    run on the publisher thread, so that a large batch (the SLA sweep's thousands) does not hold up the
-    transaction's caller. The presenter reads only the events and what the queries brought."""
-    loaded = [event.ticket for event in events if TicketEvent.ticket.is_cached(event)]
+    run on the publisher thread, so that the batch does not hold up the transaction's caller. The presenter
+    reads only the events and what the queries brought. A large batch is handed to a task (see the
+    module)."""
+    if len(events) > settings.VE_REALTIME_INLINE_EVENTS:
+        _publish_by_task(events)
+        return
+    # Tickets the writer handed over with their events (the SLA sweep's) are not fetched again.
+    loaded = {
+        event.ticket_id: event.ticket for event in events if TicketEvent.ticket.is_cached(event)
+    }.values()
     parties_of = selectors.tickets_parties({event.ticket_id for event in events}, loaded=loaded)
     related = selectors.event_related(events)
     publisher().submit(partial(_event_sends, list(events), parties_of, related))
+
+
+def _publish_by_task(events: Sequence[TicketEvent]) -> None:
+    # A real cycle: the task calls `publish_stored_events` below.
+    from tickets.tasks import realtime_publish_task  # noqa: PLC0415
+
+    realtime_publish_task.delay([event.pk for event in events])
+
+
+def publish_stored_events(event_ids: Sequence[int], *, timeout: float = 300) -> int:
+    """Publish committed events read back by id (the task of a large batch), and wait until they are sent:
+    the worker spends the sends' time in this task, not in the tasks after it. Returns the events."""
+    events = list(TicketEvent.objects.filter(pk__in=event_ids).order_by("ticket_id", "seq"))
+    if events:
+        parties_of = selectors.tickets_parties({event.ticket_id for event in events})
+        related = selectors.event_related(events)
+        publisher().submit(partial(_event_sends, events, parties_of, related))
+        publisher().flush(timeout=timeout)
+    return len(events)
 
 
 def _event_sends(

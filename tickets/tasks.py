@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from providers.provider_api import ProviderUnavailable
-from tickets import services
+from tickets import realtime, services
 
 
 @shared_task(name="tickets.tasks.attachments_expire_unreferenced_task")
@@ -53,3 +53,9 @@ def tickets_idle_sweep_task() -> int:
     """Resolve tickets idle waiting on the customer and close idle resolved ones (beat); tickets moved."""
     result = services.tickets_idle_sweep()
     return result.resolved + result.closed
+
+
+@shared_task(name="tickets.tasks.realtime_publish_task")
+def realtime_publish_task(event_ids: list[int]) -> int:
+    """Broadcast a large batch of committed events (the SLA sweep's) to the sockets; events published."""
+    return realtime.publish_stored_events(event_ids)

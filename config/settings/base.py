@@ -386,6 +386,8 @@ VE_SLA_SWEEP_SECONDS = env.float("VE_SLA_SWEEP_SECONDS", default=30.0)
 VE_SLA_SWEEP_BATCH_SIZE = env.int("VE_SLA_SWEEP_BATCH_SIZE", default=1000)
 # The sweep's two lanes (first response, resolution) on two connections at once.
 VE_SLA_SWEEP_PARALLEL = env.bool("VE_SLA_SWEEP_PARALLEL", default=True)
+# Batches of more events than this committed together are broadcast by a task (tickets.realtime).
+VE_REALTIME_INLINE_EVENTS = env.int("VE_REALTIME_INLINE_EVENTS", default=100)
 VE_IDLE_SWEEP_SECONDS = env.float("VE_IDLE_SWEEP_SECONDS", default=300.0)
 VE_IDLE_WAITING_CUSTOMER_DAYS = env.float("VE_IDLE_WAITING_CUSTOMER_DAYS", default=7.0)
 VE_IDLE_RESOLVED_DAYS = env.float("VE_IDLE_RESOLVED_DAYS", default=3.0)

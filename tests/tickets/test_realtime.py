@@ -4,6 +4,7 @@ gap filling, typing, the all-tickets stream, and writes that survive a dead Redi
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,8 +23,9 @@ from tests.api import Api, WalletSigner
 from tests.conftest import World
 from tests.factories import make_wallet
 from tests.sockets import BROWSER, open_socket
-from tickets import hooks, realtime, services
+from tickets import hooks, realtime, services, tasks
 from tickets.models import Ticket, TicketEvent
+from tickets.services.sla import sla_sweep
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -314,6 +316,46 @@ class TestStream:
         assert sorted(got["agent"]) == sorted([(str(alice_ticket.id), 2), (str(bob_ticket.id), 2)])
         for stream in streams.values():
             await stream.disconnect()
+
+    async def test_a_large_batch_is_broadcast_by_its_task(self, world: World, settings, monkeypatch) -> None:
+        """More events committed together than VE_REALTIME_INLINE_EVENTS (an SLA sweep's batch) go out from
+        `realtime_publish_task` on a worker, not from the committing process; what the task sends is what
+        the inline path would have: every event, in order, to the stream of a party who sees it."""
+        settings.VE_REALTIME_INLINE_EVENTS = 1
+        # The hub's catch-up (which fills a stream from the database) would deliver them too: not now.
+        settings.VE_WS_CATCH_UP_SECONDS = 120
+        tickets = [await open_ticket(world, priority="critical") for _ in range(2)]
+        await sync_to_async(realtime.publisher().flush)()
+        queued: list[list[int]] = []
+        monkeypatch.setattr(tasks.realtime_publish_task, "delay", queued.append)
+        agent, connected, _ = await connect(
+            "/api/v1/updates", await sync_to_async(session_headers)(world.agent.user_id)
+        )
+        assert connected
+        later = max(t.sla_first_response_due for t in tickets) + datetime.timedelta(minutes=1)
+        swept = await sync_to_async(sla_sweep)(now=later)
+        assert swept.breaches == 2
+        assert await receive_all(agent, 1.0) == []  # nothing from the committing process
+        assert [len(ids) for ids in queued] == [
+            2,
+            4,
+        ]  # the warnings' batch, then the breaches' and escalations'
+        for ids in queued:
+            assert await sync_to_async(tasks.realtime_publish_task)(ids) == len(ids)
+        got = [(m["ticket_id"], m["seq"], m["type"]) for m in await receive_all(agent, 1.0)]
+        expected = [
+            (e.ticket_id, e.seq, e.kind)
+            for e in await sync_to_async(list)(
+                TicketEvent.objects.filter(actor_kind="system")
+                .order_by("id")
+                .values_list("ticket_id", "seq", "kind", named=True)
+            )
+        ]
+        assert sorted(got) == sorted((str(t), seq, kind) for t, seq, kind in expected)
+        for ticket in tickets:  # per ticket, in order
+            seqs = [seq for ticket_id, seq, _ in got if ticket_id == str(ticket.id)]
+            assert seqs == sorted(seqs) == [2, 3, 4]
+        await agent.disconnect()
 
 
 async def test_a_dead_redis_never_fails_the_write(world: World, settings) -> None:

@@ -137,7 +137,8 @@ class SweepResult:
             merged.breaches += result.breaches
             merged.escalations += result.escalations
             merged.batches += result.batches
-            merged.per_threshold.update(result.per_threshold)  # each threshold is in one lane
+            for waiting, count in result.per_threshold.items():
+                merged.per_threshold[waiting] = merged.per_threshold.get(waiting, 0) + count
         return merged
 
 
@@ -180,6 +181,8 @@ _TICKET_AFTER = tuple(
     if field.attname in {"id", "provider_id", "customer_address", "created_by_address"}
 )
 _EVENT_COLUMNS = tuple(field.attname for field in TicketEvent._meta.concrete_fields)
+# What the statement returns of each event: all but its time, which is the sweep's `now`.
+_EVENT_RETURNED = tuple(column for column in _EVENT_COLUMNS if column != "created_at")
 _ISO_UTC = (
     "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"  # as core.formats.iso_timestamp
 )
@@ -270,7 +273,7 @@ def _batch_statement(
         ticket_after=", ".join(f"t.{quote(column)}" for column in _TICKET_AFTER),
         due_at=_ISO_UTC.format("c.due"),
         event_columns=", ".join(map(quote, _EVENT_COLUMNS)),
-        event_columns_of_e=", ".join(f"e.{quote(column)}" for column in _EVENT_COLUMNS),
+        event_columns_of_e=", ".join(f"e.{quote(column)}" for column in _EVENT_RETURNED),
         ticket_after_of_u=", ".join(f"u.{quote(column)}" for column in _TICKET_AFTER),
     )
     params = {
@@ -300,13 +303,14 @@ def _sweep_batch(threshold: Threshold, *, now: datetime.datetime, limit: int, re
             rows = cursor.fetchall()
         if not rows:
             return 0
-        width = len(_EVENT_COLUMNS)
+        width = len(_EVENT_RETURNED)
         ticket_rows = list({row[width]: row[width:] for row in rows}.values())  # one per ticket
         tickets = {ticket.pk: ticket for ticket in instances_from_rows(Ticket, _TICKET_AFTER, ticket_rows)}
-        events = instances_from_rows(TicketEvent, _EVENT_COLUMNS, [row[:width] for row in rows])
+        events = instances_from_rows(TicketEvent, _EVENT_RETURNED, [row[:width] for row in rows])
         pairs: list[tuple[TicketEvent, Ticket]] = []
         for event in events:
             event.data = json.loads(event.data)
+            event.created_at = now
             event.ticket = tickets[event.ticket_id]
             pairs.append((event, event.ticket))
         escalated = [event.ticket_id for event in events if event.kind == Kind.ASSIGNMENT_CHANGE]
@@ -351,8 +355,9 @@ def sla_sweep(*, now: datetime.datetime | None = None, batch_size: int | None = 
 
     The two targets' lanes run at once, each on a connection of its own (VE_SLA_SWEEP_PARALLEL), so that
     PostgreSQL writes one lane's batch while this process prepares the other's. A ticket that crossed a
-    threshold of each target in the same sweep is held by one lane while the other comes to it: the other
-    skips it, as it skips a ticket any writer holds, and the next sweep takes it. Called inside a
+    threshold of each target in the same sweep may be held by one lane when the other comes to it: the
+    other skips it, as it skips a ticket any writer holds, and a last pass over every threshold on this
+    thread's connection, once both lanes are done, takes it. Called inside a
     transaction, the sweep runs its lanes one after the other on the transaction's connection (other
     connections could not see what it has not committed)."""
     now = now or timezone.now()
@@ -364,4 +369,6 @@ def sla_sweep(*, now: datetime.datetime | None = None, batch_size: int | None = 
             results = list(
                 pool.map(lambda lane: _sweep_lane_on_own_connection(lane, now=now, limit=limit), LANES)
             )
+        # What one lane skipped while the other held the ticket (one claim per threshold when none).
+        results.append(_sweep_lane(THRESHOLDS, now=now, limit=limit))
     return SweepResult.merged(results)
