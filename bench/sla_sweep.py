@@ -315,10 +315,22 @@ def main() -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM tickets_ticket WHERE status IN ('open', 'in_progress')")
         (open_tickets,) = cursor.fetchone()
+        server = {}
+        for name in ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression"):
+            cursor.execute(f"SHOW {name}")
+            server[name] = cursor.fetchone()[0]
     print(
         f"{open_tickets:,} open tickets; {args.crossing:,} crossing a threshold per round "
-        f"({args.crossing / open_tickets:.1%}); batch size {settings.VE_SLA_SWEEP_BATCH_SIZE}"
+        f"({args.crossing / open_tickets:.1%}); batch size {settings.VE_SLA_SWEEP_BATCH_SIZE}; "
+        f"lanes on two connections: {settings.VE_SLA_SWEEP_PARALLEL}; batches of more than "
+        f"{settings.VE_REALTIME_INLINE_EVENTS} events broadcast by realtime_publish_task (queued, not run here)"
     )
+    print("PostgreSQL: " + ", ".join(f"{name} {value}" for name, value in server.items()))
+    # As a worker does when it starts: the task registry is built before the first sweep needs it.
+    from config.celery_app import app as celery_app
+
+    celery_app.loader.import_default_modules()
+    celery_app.finalize()
 
     disarm()
     floor = sweep_once(measure_memory=False)

@@ -383,7 +383,9 @@ VE_TICKET_NUMBER_PREFIX = "SUP-"
 
 # The SLA sweep (warnings at 80 %, breaches at 100 %, escalation) and the idle timers, both on beat.
 VE_SLA_SWEEP_SECONDS = env.float("VE_SLA_SWEEP_SECONDS", default=30.0)
-VE_SLA_SWEEP_BATCH_SIZE = env.int("VE_SLA_SWEEP_BATCH_SIZE", default=1000)
+# Tickets per claim transaction: each batch is one statement and one commit (whose WAL flush costs the
+# same for 1000 rows as for 2500), and holds its tickets' locks for about half a second.
+VE_SLA_SWEEP_BATCH_SIZE = env.int("VE_SLA_SWEEP_BATCH_SIZE", default=2500)
 # The sweep's two lanes (first response, resolution) on two connections at once.
 VE_SLA_SWEEP_PARALLEL = env.bool("VE_SLA_SWEEP_PARALLEL", default=True)
 # Batches of more events than this committed together are broadcast by a task (tickets.realtime).
