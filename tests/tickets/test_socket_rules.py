@@ -373,7 +373,7 @@ class TestLosslessDelivery:
         try:
             await comment(actor=world.alice, ticket_id=ticket.id, body="broadcast lost")
         finally:
-            hooks.register_event_hook(realtime.publish_event)
+            hooks.register_event_hook(realtime.publish_event, many=realtime.publish_events)
         started = time.monotonic()
         for socket in (provider, customer, stream, customer_stream):  # the streams heal as well
             healed = await socket.receive_json_from(timeout=8)

@@ -7,11 +7,12 @@ queue when its policy says so (assignment history `by: system`, reason "SLA brea
 "SLA breach: resolution"), with its deployment's logs fetched for support.
 
 Set-based. Each threshold has a partial index holding only the tickets still waiting for it
-(`tickets.models.SLA_WAITING`); a batch claims up to VE_SLA_SWEEP_BATCH_SIZE rows that crossed it with
-`SELECT … FOR UPDATE SKIP LOCKED`, sets its marker, and in the same transaction writes the events, their
-outbox rows, the assignment history and the escalations with one statement per table
-(`recording.record_events`, `recording.save_tickets`). Work and memory grow with the rows that crossed a
-threshold in a batch, never with the table.
+(`tickets.models.SLA_WAITING`); a batch is one statement (`_BATCH_SQL`) that claims up to
+VE_SLA_SWEEP_BATCH_SIZE rows that crossed it with `SELECT … FOR UPDATE SKIP LOCKED`, sets their marker,
+event counters and escalation, and inserts the events, their outbox rows and the assignment history;
+Python then only queues what follows the events (`recording.record_written_events`: webhooks, emails,
+after-commit hooks). The two targets run in lanes on connections of their own. Work and memory grow with
+the rows that crossed a threshold in a batch, never with the table.
 
 Exactly once per threshold and ticket: the marker and the event commit together, so a sweep killed
 half-way rolls both back and the next sweep does the work; a sweep running at the same time skips the
