@@ -18,7 +18,7 @@ do — the same peak at ten times the crossings means memory is bounded by the b
 the crossings — and the claim's plan (an index scan of the threshold's partial index, rows = crossings).
 The baseline, measured in the same run: a sweep with nothing crossing (the floor: eight index probes).
 
-    .venv/bin/python bench/sla_sweep.py [--tickets 1000000] [--crossing 10000] [--rounds 3]
+    .venv/bin/python bench/sla_sweep.py [--tickets 1000000] [--crossing 10000] [--rounds 3] [--after-checkpoint]
 """
 
 from __future__ import annotations
@@ -301,6 +301,11 @@ def main() -> int:
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--crossing", type=int, default=10_000, help="tickets crossing a threshold per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--after-checkpoint",
+        action="store_true",
+        help="CHECKPOINT before each timed sweep: the worst case, every page it touches logged whole",
+    )
     args = parser.parse_args()
     broker = configure_broker()
 
@@ -340,6 +345,9 @@ def main() -> int:
     for round_number in range(1, args.rounds + 1):
         disarm()
         arm(args.tickets, args.crossing)
+        if args.after_checkpoint:
+            with connection.cursor() as cursor:
+                cursor.execute("CHECKPOINT")
         run = sweep_once(measure_memory=False)
         result = run["result"]
         times.append(run["seconds"])
