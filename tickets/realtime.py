@@ -141,6 +141,10 @@ def publish_events(events: Sequence[TicketEvent]) -> None:
     if len(events) > settings.VE_REALTIME_INLINE_EVENTS:
         _publish_by_task(events)
         return
+    _submit(events)
+
+
+def _submit(events: Sequence[TicketEvent]) -> None:
     # Tickets the writer handed over with their events (the SLA sweep's) are not fetched again.
     loaded = {
         event.ticket_id: event.ticket for event in events if TicketEvent.ticket.is_cached(event)
@@ -162,9 +166,7 @@ def publish_stored_events(event_ids: Sequence[int], *, timeout: float = 300) -> 
     the worker spends the sends' time in this task, not in the tasks after it. Returns the events."""
     events = list(TicketEvent.objects.filter(pk__in=event_ids).order_by("ticket_id", "seq"))
     if events:
-        parties_of = selectors.tickets_parties({event.ticket_id for event in events})
-        related = selectors.event_related(events)
-        publisher().submit(partial(_event_sends, events, parties_of, related))
+        _submit(events)
         publisher().flush(timeout=timeout)
     return len(events)
 

@@ -59,20 +59,10 @@ def logs_fetch_queue(ticket_id: object) -> bool:
     return fresh
 
 
-def logs_fetch_queue_many(ticket_ids: Sequence[object]) -> None:
-    """`logs_fetch_queue` for a batch of tickets: one task after commit, which queues each fetch on a
-    worker, so that the transaction never waits on the broker per ticket."""
-    if ticket_ids:
-        # Written in the caller's transaction, like `logs_fetch_queue`: the sweep re-queues a lost task.
-        Ticket.objects.filter(pk__in=ticket_ids, logs_requested_at__isnull=True).update(
-            logs_requested_at=timezone.now()
-        )
-        logs_fetch_queue_requested(ticket_ids)
-
-
 def logs_fetch_queue_requested(ticket_ids: Sequence[object]) -> None:
-    """The after-commit task of `logs_fetch_queue_many`, for a caller that wrote `logs_requested_at` itself
-    (the SLA sweep, in the statement that escalates the tickets)."""
+    """Queue, after commit, a fetch of each ticket's logs whose `logs_requested_at` the caller wrote in its
+    transaction (the SLA sweep, in the statement that escalates them): one task, which queues each fetch
+    with `logs_fetch_queue` on a worker, so that the transaction never waits on the broker per ticket."""
     # A real cycle: the task calls `logs_fetch_queue` above.
     from tickets.tasks import deployment_logs_queue_task  # noqa: PLC0415
 

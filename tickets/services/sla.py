@@ -37,7 +37,6 @@ from django.utils import timezone
 
 from chain.services import outbox_insert_sql
 from core.bulk import instances_from_rows
-from core.formats import iso_timestamp
 from core.parties import SYSTEM
 from tickets import states
 from tickets.models import SLA_WAITING, SlaPolicy, Ticket, TicketEvent
@@ -71,11 +70,6 @@ class Threshold:
     def is_breach(self) -> bool:
         return self.kind == Kind.SLA_BREACHED
 
-    def data(self, due: datetime.datetime) -> dict[str, Any]:
-        if self.is_breach:
-            return {"target": self.target, "due_at": iso_timestamp(due)}
-        return {"target": self.target, "due_at": iso_timestamp(due), "elapsed_percent": 80}
-
 
 # In this order: a ticket that crossed both thresholds of a target at once is warned, then breached.
 THRESHOLDS = (
@@ -83,21 +77,6 @@ THRESHOLDS = (
     Threshold("first_response", Kind.SLA_BREACHED, "fr_breach", "sla_first_response_breached_at"),
     Threshold("resolution", Kind.SLA_WARNING, "res_warn", "sla_resolution_warned_at"),
     Threshold("resolution", Kind.SLA_BREACHED, "res_breach", "sla_resolution_breached_at"),
-)
-# What the sweep reads and writes of a claimed ticket — the notifications of its events included (who is
-# told: the provider's members, the customer): a field left out here would be a query per ticket.
-_CLAIMED_FIELDS = (
-    "id",
-    "provider_id",
-    "customer_address",
-    "created_by_address",
-    "last_seq",
-    "last_public_seq",
-    "public_updated_at",
-    "status",
-    "assignee_kind",
-    "assigned_to_id",
-    "escalated_at",
 )
 
 
@@ -143,24 +122,7 @@ class SweepResult:
         return merged
 
 
-def claim_queryset(threshold: Threshold, *, now: datetime.datetime, limit: int) -> QuerySet[Ticket]:
-    """Up to `limit` tickets that crossed the threshold by `now`, locked (skipping locked ones), with what
-    the batch writes about them: a range scan of the threshold's partial index."""
-    column, waiting = SLA_WAITING[threshold.waiting]
-    return (
-        Ticket.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(waiting, **{f"{column}__lte": now})
-        .order_by(column)
-        .only(*_CLAIMED_FIELDS)
-        .annotate(
-            due=F(f"sla_{threshold.target}_due"),
-            escalates=F("sla_policy__escalate_on_breach"),
-            assigned_to_name=F("assigned_to__username"),
-        )[:limit]
-    )
-
-
-# The columns of a claimed ticket the batch's statement reads (`claim_queryset` plus these names).
+# What the batch's statement reads of a claimed ticket (the claim's columns).
 _CLAIM_COLUMNS = (
     "id",
     "last_seq",
@@ -174,6 +136,25 @@ _CLAIM_COLUMNS = (
     "escalates",
     "assigned_to_name",
 )
+
+
+def claim_queryset(threshold: Threshold, *, now: datetime.datetime, limit: int) -> QuerySet[Ticket]:
+    """Up to `limit` tickets that crossed the threshold by `now`, locked (skipping locked ones), as the
+    columns the batch's statement reads: a range scan of the threshold's partial index."""
+    column, waiting = SLA_WAITING[threshold.waiting]
+    return (
+        Ticket.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(waiting, **{f"{column}__lte": now})
+        .order_by(column)
+        .annotate(
+            due=F(f"sla_{threshold.target}_due"),
+            escalates=F("sla_policy__escalate_on_breach"),
+            assigned_to_name=F("assigned_to__username"),
+        )
+        .values(*_CLAIM_COLUMNS)[:limit]
+    )
+
+
 # What notifications and the after-commit hooks read of a ticket (who is told); in the model's field order,
 # as `core.bulk.instances_from_rows` leaves the others deferred.
 _TICKET_AFTER = tuple(
@@ -192,7 +173,9 @@ _ISO_UTC = (
 # the same snapshot update the tickets (marker, event counters, times, escalation, log request), insert
 # the threshold's events and the escalations' assignment events and history. It returns the events with
 # their tickets as they now are. Numbering follows `recording._numbered`: `seq` counts every event,
-# `public_seq` the public ones, `public_updated_at` moves with a public one.
+# `public_seq` the public ones, `public_updated_at` moves with a public one. An escalation is decided as
+# `assignments.is_escalated` would, and its event's data and history row are those
+# `assignments.assignment_change` makes (`tickets/presenter.py` declares the shapes).
 _BATCH_SQL = """
 WITH claimed AS MATERIALIZED ({claim}),
 c AS (
@@ -259,9 +242,7 @@ ORDER BY e.id
 def _batch_statement(
     threshold: Threshold, *, now: datetime.datetime, limit: int
 ) -> tuple[str, dict[str, Any]]:
-    claim_sql, claim_params = (
-        claim_queryset(threshold, now=now, limit=limit).values(*_CLAIM_COLUMNS).query.sql_with_params()
-    )
+    claim_sql, claim_params = claim_queryset(threshold, now=now, limit=limit).query.sql_with_params()
     # The claim's own placeholders are positional; the statement's are named.
     named = {f"claim_{n}": value for n, value in enumerate(claim_params)}
     claim_sql = claim_sql % tuple(f"%({name})s" for name in named)
