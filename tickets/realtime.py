@@ -164,7 +164,7 @@ def _publish_by_task(events: Sequence[TicketEvent]) -> None:
 def publish_stored_events(event_ids: Sequence[int], *, timeout: float = 300) -> int:
     """Publish committed events read back by id (the task of a large batch), and wait until they are sent:
     the worker spends the sends' time in this task, not in the tasks after it. Returns the events."""
-    events = list(TicketEvent.objects.filter(pk__in=event_ids).order_by("ticket_id", "seq"))
+    events = selectors.events_by_ids(event_ids)
     if events:
         _submit(events)
         publisher().flush(timeout=timeout)

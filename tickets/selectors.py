@@ -566,6 +566,12 @@ def sla_report(
     return SlaReport(since=since, until=until, providers=providers)
 
 
+def events_by_ids(event_ids: Iterable[int]) -> list[TicketEvent]:
+    """Committed events by id, in order per ticket (no party: for the system's own fan-out, whose presenter
+    then shapes each event for its audiences)."""
+    return list(TicketEvent.objects.filter(pk__in=list(event_ids)).order_by("ticket_id", "seq"))
+
+
 def event_related(events: Iterable[TicketEvent]) -> Related:
     """The comments and attachments that events refer to (with each comment's attachments), in two
     queries whatever the number of events."""

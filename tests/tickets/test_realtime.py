@@ -332,6 +332,8 @@ class TestStream:
         layer = get_channel_layer()
         listener = await layer.new_channel()
         await layer.group_add(realtime.SUPPORT_STREAM, listener)
+        customer = await layer.new_channel()
+        await layer.group_add(realtime.customer_stream(world.alice.address), customer)
         queued: list[list[int]] = []
         monkeypatch.setattr(tasks.realtime_publish_task, "delay", queued.append)
         later = max(t.sla_first_response_due for t in tickets) + datetime.timedelta(minutes=1)
@@ -356,7 +358,22 @@ class TestStream:
         assert sorted(got) == sorted((str(ticket_id), seq, kind) for ticket_id, seq, kind in expected)
         for ticket in tickets:  # per ticket, in order
             assert [seq for ticket_id, seq, _ in got if ticket_id == str(ticket.id)] == [2, 3, 4]
+        # The customer's stream gets the public events only, numbered without the internal warning.
+        public = []
+        for _ in range(4):
+            message = await asyncio.wait_for(layer.receive(customer), 5.0)
+            public.append(
+                (message["payload"]["ticket_id"], message["payload"]["seq"], message["payload"]["type"])
+            )
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(layer.receive(customer), 1.0)
+        assert sorted(public) == sorted(
+            (str(ticket.id), seq, kind)
+            for ticket in tickets
+            for seq, kind in ((2, "sla_breached"), (3, "assignment_change"))
+        )
         await layer.group_discard(realtime.SUPPORT_STREAM, listener)
+        await layer.group_discard(realtime.customer_stream(world.alice.address), customer)
 
 
 async def test_a_dead_redis_never_fails_the_write(world: World, settings) -> None:
