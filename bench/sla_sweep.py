@@ -18,7 +18,12 @@ do — the same peak at ten times the crossings means memory is bounded by the b
 the crossings — and the claim's plan (an index scan of the threshold's partial index, rows = crossings).
 The baseline, measured in the same run: a sweep with nothing crossing (the floor: eight index probes).
 
-    .venv/bin/python bench/sla_sweep.py [--tickets 1000000] [--crossing 10000] [--rounds 3] [--after-checkpoint]
+Unless `--nobody-to-tell`, the installation has the people a sweep's events reach, as production does:
+3 support agents with an email address, 2 members with one per provider, and one webhook endpoint per
+provider for every event kind — so each round also queues the breaches' and escalations' digest emails
+and a webhook delivery per event, in the sweep's transactions.
+
+    .venv/bin/python bench/sla_sweep.py [--tickets 1000000] [--crossing 10000] [--rounds 3] [--after-checkpoint] [--nobody-to-tell]
 """
 
 from __future__ import annotations
@@ -62,7 +67,43 @@ def configure_broker() -> str:
     return broker
 
 
-def seed(total: int) -> None:
+SUPPORT_AGENTS = 3
+MEMBERS_PER_PROVIDER = 2
+
+
+def people_to_tell(providers: list, *, wanted: bool) -> None:
+    """Support agents and provider members with email, one webhook endpoint per provider (every kind) —
+    or, when not `wanted`, none of them."""
+    from django.contrib.auth import get_user_model
+
+    from notifications.models import WebhookEndpoint
+    from notifications.services import webhook_endpoint_create
+    from providers.models import ProviderMembership
+    from providers.selectors import provider_party
+    from providers.services import provider_member_add, support_staff_create, user_ensure
+    from tickets.presenter import SHAPES
+
+    users = get_user_model().objects.filter(username__startswith="slabench-")
+    if not wanted:
+        WebhookEndpoint.objects.filter(provider__in=providers).delete()
+        ProviderMembership.objects.filter(user__in=users).delete()
+        users.delete()
+        return
+    for n in range(SUPPORT_AGENTS):
+        support_staff_create(username=f"slabench-agent-{n}", email=f"agent-{n}@support.example")
+    for provider in providers:
+        for n in range(MEMBERS_PER_PROVIDER):
+            user = user_ensure(username=f"slabench-{provider.pk}-{n}", email=f"ops-{n}@{provider.pk}.example")
+            provider_member_add(provider=provider, user=user)
+        if not WebhookEndpoint.objects.filter(provider=provider).exists():
+            webhook_endpoint_create(
+                actor=provider_party(provider),
+                url=f"https://hooks.provider-{provider.pk}.example/virtengine",
+                event_types=sorted(SHAPES),
+            )
+
+
+def seed(total: int, *, people: bool) -> None:
     """`total` open tickets over 4 providers and 400 deployments, inserted by PostgreSQL itself."""
     from django.core.management import call_command
     from django.db import connection
@@ -87,6 +128,7 @@ def seed(total: int) -> None:
             dseq=n + 1,
             provider=providers[n % PROVIDERS],
         )
+    people_to_tell(providers, wanted=people)
     existing = Ticket.objects.count()
     if existing >= total:
         return
@@ -144,10 +186,12 @@ def disarm() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM chain_outboxentry WHERE event_id IN (SELECT id FROM tickets_ticketevent "
-            "WHERE actor_kind = 'system')"
-        )
+        for table in ("chain_outboxentry", "notifications_webhookdelivery"):
+            cursor.execute(
+                f"DELETE FROM {table} WHERE event_id IN (SELECT id FROM tickets_ticketevent "
+                "WHERE actor_kind = 'system')"
+            )
+        cursor.execute("DELETE FROM notifications_pendingemail")
         cursor.execute("DELETE FROM tickets_ticketevent WHERE actor_kind = 'system'")
         cursor.execute("DELETE FROM tickets_assignment WHERE by_kind = 'system'")
         cursor.execute(
@@ -278,6 +322,15 @@ def sweep_once(*, measure_memory: bool) -> dict:
     }
 
 
+def queued_notifications() -> str:
+    from notifications.models import PendingEmail, WebhookDelivery
+
+    return (
+        f"{WebhookDelivery.objects.count():,} webhook deliveries, "
+        f"{PendingEmail.objects.count():,} pending emails (digests per recipient and ticket)"
+    )
+
+
 def claim_plan() -> str:
     """EXPLAIN ANALYZE of one threshold's claim, as the sweep issues it."""
     from django.db import connection, transaction
@@ -306,6 +359,11 @@ def main() -> int:
         action="store_true",
         help="CHECKPOINT before each timed sweep: the worst case, every page it touches logged whole",
     )
+    parser.add_argument(
+        "--nobody-to-tell",
+        action="store_true",
+        help="no support agents, provider members or webhook endpoints: the sweep queues no email or webhook",
+    )
     args = parser.parse_args()
     broker = configure_broker()
 
@@ -313,7 +371,7 @@ def main() -> int:
 
     django.setup()
     ensure_database()
-    seed(args.tickets)
+    seed(args.tickets, people=not args.nobody_to_tell)
     from django.conf import settings
     from django.db import connection
 
@@ -329,6 +387,12 @@ def main() -> int:
         f"({args.crossing / open_tickets:.1%}); batch size {settings.VE_SLA_SWEEP_BATCH_SIZE}; "
         f"lanes on two connections: {settings.VE_SLA_SWEEP_PARALLEL}; batches of more than "
         f"{settings.VE_REALTIME_INLINE_EVENTS} events broadcast by realtime_publish_task (queued, not run here)"
+    )
+    print(
+        "people to tell: none"
+        if args.nobody_to_tell
+        else f"people to tell: {SUPPORT_AGENTS} support agents, {MEMBERS_PER_PROVIDER} members per provider "
+        f"(with email), one webhook endpoint per provider for every event kind"
     )
     print("PostgreSQL: " + ", ".join(f"{name} {value}" for name, value in server.items()))
     # As a worker does when it starts: the task registry is built before the first sweep needs it.
@@ -358,6 +422,7 @@ def main() -> int:
             f"waiting on PostgreSQL (summed over connections) {sum(run['database']):.2f} s (statements {run['database'][0]:.2f} s, "
             f"commits {run['database'][1]:.2f} s); RSS {run['rss'][0]:.0f} → {run['rss'][1]:.0f} MB"
         )
+        print(f"    queued by it: {queued_notifications()}")
         database_times.append(sum(run["database"]))
         assert result.warnings + result.breaches == args.crossing, result
         flush_broker(broker)

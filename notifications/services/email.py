@@ -112,12 +112,29 @@ class _RecipientsFinder:
             )
             for topic in support
         }
+        self._memo: dict[tuple, list[_Recipient]] = {}
 
     @staticmethod
     def _addresses(ticket: Ticket) -> set[str]:
         return {a for a in (ticket.customer_address, ticket.created_by_address) if a}
 
     def of(self, event: TicketEvent, ticket: Ticket, routes: list[routing.Route]) -> list[_Recipient]:
+        """Who an event's routes reach on its ticket: computed once per distinct (routes, provider,
+        customer addresses where a route is a customer's, actor) of the batch — a sweep's thousands of
+        breaches reach the same agents."""
+        to_customer = any(route.role == Role.CUSTOMER for route in routes)
+        key = (
+            tuple(routes),
+            ticket.provider_id,
+            (ticket.customer_address, ticket.created_by_address) if to_customer else None,
+            event.actor_id,
+        )
+        recipients = self._memo.get(key)
+        if recipients is None:
+            recipients = self._memo[key] = self._of(event, ticket, routes)
+        return recipients
+
+    def _of(self, event: TicketEvent, ticket: Ticket, routes: list[routing.Route]) -> list[_Recipient]:
         found: dict[str, _Recipient] = {}
         for route in routes:
             if route.role == Role.CUSTOMER:
@@ -140,18 +157,33 @@ class _RecipientsFinder:
         return list(found.values())
 
 
+# One row per recipient and ticket, each named by its first event (whose ticket, number and time it takes)
+# and its last number; the id comes from PostgreSQL. A recipient's pending digest for the ticket takes the
+# events instead. Returns the first events of the digests this opened.
 _UPSERT_SQL = """
-INSERT INTO notifications_pendingemail
-    (id, ticket_id, recipient_key, role, user_id, customer_id, first_seq, last_seq, due_at, state, attempts,
-     next_attempt_at, last_error, to_address, message_id, created_at)
-SELECT r.id, r.ticket_id, r.recipient_key, r.role, r.user_id, r.customer_id, r.first_seq, r.last_seq, r.due_at,
-       'pending', 0, r.due_at, '', '', '', r.created_at
-FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[],
-            %s::bigint[], %s::timestamptz[], %s::timestamptz[])
-     AS r(id, ticket_id, recipient_key, role, user_id, customer_id, first_seq, last_seq, due_at, created_at)
-ON CONFLICT (ticket_id, recipient_key) WHERE state = 'pending'
-DO UPDATE SET last_seq = GREATEST(notifications_pendingemail.last_seq, EXCLUDED.last_seq)
-RETURNING ticket_id, first_seq, (xmax = 0)
+WITH r AS (
+    SELECT e.ticket_id, q.role, q.user_id, q.customer_id, e.seq AS first_seq, q.last_seq, e.created_at
+    FROM unnest(%(first_event_ids)s::bigint[], %(last_seqs)s::bigint[], %(roles)s::text[],
+                %(user_ids)s::bigint[], %(customer_ids)s::bigint[])
+         AS q(first_event_id, last_seq, role, user_id, customer_id)
+    JOIN tickets_ticketevent AS e ON e.id = q.first_event_id
+),
+upserted AS (
+    INSERT INTO notifications_pendingemail
+        (id, ticket_id, recipient_key, role, user_id, customer_id, first_seq, last_seq, due_at, state,
+         attempts, next_attempt_at, last_error, to_address, message_id, created_at)
+    SELECT gen_random_uuid(), r.ticket_id,
+           CASE WHEN r.user_id IS NOT NULL THEN 'user:' || r.user_id ELSE 'customer:' || r.customer_id END,
+           r.role, r.user_id, r.customer_id, r.first_seq, r.last_seq, r.created_at + %(window)s, 'pending', 0,
+           r.created_at + %(window)s, '', '', '', r.created_at
+    FROM r
+    ON CONFLICT (ticket_id, recipient_key) WHERE state = 'pending'
+    DO UPDATE SET last_seq = GREATEST(notifications_pendingemail.last_seq, EXCLUDED.last_seq)
+    RETURNING ticket_id, first_seq, (xmax = 0) AS inserted
+)
+SELECT DISTINCT e.id
+FROM upserted JOIN tickets_ticketevent AS e ON e.ticket_id = upserted.ticket_id AND e.seq = upserted.first_seq
+WHERE upserted.inserted
 """
 
 
@@ -190,24 +222,17 @@ def email_notifications_enqueue(
     with connection.cursor() as cursor:
         cursor.execute(
             _UPSERT_SQL,
-            [
-                [uuid.uuid4() for _ in pending_rows],
-                [p.first.ticket_id for p in pending_rows],
-                [p.recipient.key for p in pending_rows],
-                [p.recipient.role for p in pending_rows],
-                [p.recipient.user_id for p in pending_rows],
-                [p.recipient.customer_id for p in pending_rows],
-                [p.first.seq for p in pending_rows],
-                [p.last_seq for p in pending_rows],
-                [p.first.created_at + window for p in pending_rows],
-                [p.first.created_at for p in pending_rows],
-            ],
+            {
+                "first_event_ids": [p.first.pk for p in pending_rows],
+                "last_seqs": [p.last_seq for p in pending_rows],
+                "roles": [p.recipient.role for p in pending_rows],
+                "user_ids": [p.recipient.user_id for p in pending_rows],
+                "customer_ids": [p.recipient.customer_id for p in pending_rows],
+                "window": window,
+            },
         )
-        opened = {(ticket_id, first_seq) for ticket_id, first_seq, inserted in cursor.fetchall() if inserted}
-    return [
-        event.created_at + window if (event.ticket_id, event.seq) in opened else None
-        for event, _ticket in events
-    ]
+        opened = {event_id for (event_id,) in cursor.fetchall()}
+    return [event.created_at + window if event.pk in opened else None for event, _ticket in events]
 
 
 def email_request_flush(*, at: datetime.datetime) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -233,44 +234,43 @@ def secrets_in_force(endpoint: WebhookEndpoint, *, now: datetime.datetime) -> li
 # -- the outbox ------------------------------------------------------------------------------------
 
 
+# The deliveries of a batch of events, in one statement: each event (by id, with its ticket's provider)
+# goes to every active endpoint of that provider that chose its kind. Ids and numbering come from the event
+# rows themselves, the delivery's `webhook-id` from PostgreSQL; nothing per delivery is built in Python.
+_ENQUEUE_SQL = """
+INSERT INTO notifications_webhookdelivery
+    (public_id, endpoint_id, event_id, ticket_id, seq, event_type, state, attempts, round_attempts,
+     next_attempt_at, last_error, created_at)
+SELECT gen_random_uuid(), w.id, e.id, e.ticket_id, e.seq, e.kind, %(pending)s, 0, 0, e.created_at, '',
+       e.created_at
+FROM unnest(%(event_ids)s::bigint[], %(provider_ids)s::bigint[]) AS q(event_id, provider_id)
+JOIN tickets_ticketevent AS e ON e.id = q.event_id
+JOIN notifications_webhookendpoint AS w
+  ON w.provider_id = q.provider_id AND w.state = %(active)s AND e.kind = ANY(w.event_types)
+ORDER BY e.id, w.id
+RETURNING event_id
+"""
+
+
 def webhook_deliveries_enqueue(events: Sequence[tuple[TicketEvent, Ticket]]) -> list[int]:
     """Queue each event for every active endpoint of its ticket's provider that chose its kind — one
-    query and one insert however many events (the SLA sweep records hundreds at once). Runs in the events'
-    transaction: the deliveries commit with them or not at all. Deliveries queued per event (the event
-    hook `notifications_trigger` asks for a delivery task once the transaction commits)."""
+    statement however many events (the SLA sweep records thousands at once). Runs in the events'
+    transaction: the deliveries commit with them or not at all. Returns the deliveries queued per event
+    (the event hook `notifications_trigger` asks for a delivery task once the transaction commits)."""
     if not events:
         return []
-    endpoints_of: dict[int, list[tuple[int, list[str]]]] = {}
-    for endpoint_id, provider_id, event_types in WebhookEndpoint.objects.filter(
-        provider_id__in={ticket.provider_id for _, ticket in events},
-        state=WebhookEndpoint.State.ACTIVE,
-        event_types__overlap=sorted({event.kind for event, _ in events}),
-    ).values_list("id", "provider_id", "event_types"):
-        endpoints_of.setdefault(provider_id, []).append((endpoint_id, event_types))
-    deliveries = []
-    queued = []
-    for event, ticket in events:
-        chosen = [
-            endpoint_id
-            for endpoint_id, kinds in endpoints_of.get(ticket.provider_id, ())
-            if event.kind in kinds
-        ]
-        queued.append(len(chosen))
-        deliveries.extend(
-            WebhookDelivery(
-                endpoint_id=endpoint_id,
-                event=event,
-                ticket_id=ticket.pk,
-                seq=event.seq,
-                event_type=event.kind,
-                created_at=event.created_at,
-                next_attempt_at=event.created_at,
-            )
-            for endpoint_id in chosen
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ENQUEUE_SQL,
+            {
+                "event_ids": [event.pk for event, _ in events],
+                "provider_ids": [ticket.provider_id for _, ticket in events],
+                "pending": WebhookDelivery.State.PENDING.value,
+                "active": WebhookEndpoint.State.ACTIVE.value,
+            },
         )
-    if deliveries:
-        WebhookDelivery.objects.bulk_create(deliveries)
-    return queued
+        per_event = Counter(event_id for (event_id,) in cursor.fetchall())
+    return [per_event[event.pk] for event, _ in events]
 
 
 def webhook_request_delivery() -> None:
