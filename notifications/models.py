@@ -78,9 +78,17 @@ class WebhookDelivery(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    # Not indexed alone: `unique_webhook_delivery_per_event` starts with it.
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     event = models.ForeignKey("tickets.TicketEvent", on_delete=models.CASCADE, related_name="+")
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+")
+    # Copied from the event in the statement that queues the delivery (`webhook_deliveries_enqueue`), whose
+    # own foreign key already ties the row to the ticket: no constraint of its own (a check per row at every
+    # commit; the SLA sweep queues thousands) and no index of its own (`webhook_delivery_open_idx` holds it).
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     seq = models.PositiveIntegerField()
     event_type = models.CharField(max_length=32)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
@@ -210,7 +218,12 @@ class PendingEmail(models.Model):
         SUPPORT = "support", "Support"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+")
+    # Taken from the event that opened it (`email_notifications_enqueue`), whose own foreign key already ties
+    # the row to the ticket: no constraint of its own (a check per row at every commit) and no index of its
+    # own (`pending_email_thread_idx` starts with it).
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     recipient_key = models.CharField(max_length=40)
     role = models.CharField(max_length=16, choices=Role.choices)
     user = models.ForeignKey(

@@ -81,6 +81,12 @@ SLA_WAITING: dict[str, tuple[str, models.Q]] = {
 }
 
 
+# Tickets a customer opened on a lease they do not own (the partial index `ticket_created_by_address_idx`).
+CREATED_ON_ANOTHERS_LEASE = models.Q(created_by_address__gt="") & ~models.Q(
+    created_by_address=models.F("customer_address")
+)
+
+
 class Ticket(models.Model):
     class Category(models.TextChoices):
         TECHNICAL = "technical", "Technical"
@@ -201,8 +207,16 @@ class Ticket(models.Model):
             # Keyset pages order by (column, id) in either direction; each index serves both.
             models.Index(fields=["-created_at", "-id"], name="ticket_created_idx"),
             models.Index(fields=["-updated_at", "-id"], name="ticket_updated_idx"),
-            models.Index(fields=["-public_updated_at", "-id"], name="ticket_public_updated_idx"),
+            # A customer's tickets: those on their leases, and those they opened on another's lease (few:
+            # `CREATED_ON_ANOTHERS_LEASE`, the second arm of their scope in `tickets.selectors`). Together
+            # the two make a customer's list a bitmap scan of their own rows, sorted, whatever the ordering
+            # — so customers' `public_updated_at` ordering needs no index of its own across every ticket.
             models.Index(fields=["customer_address", "-created_at", "-id"], name="ticket_customer_idx"),
+            models.Index(
+                fields=["created_by_address"],
+                condition=CREATED_ON_ANOTHERS_LEASE,
+                name="ticket_created_by_address_idx",
+            ),
             models.Index(fields=["provider", "-created_at", "-id"], name="ticket_provider_idx"),
             models.Index(fields=["sla_next_due", "id"], name="ticket_sla_next_due_idx"),
             models.Index(

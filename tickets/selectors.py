@@ -30,7 +30,16 @@ from core.parties import Party, scope_of
 from providers.models import Deployment, ProviderAccount
 from providers.selectors import SUPPORT_GROUP, deployments_visible_to
 from tickets import sla
-from tickets.models import Assignment, Attachment, Comment, DeploymentLink, SlaPolicy, Ticket, TicketEvent
+from tickets.models import (
+    CREATED_ON_ANOTHERS_LEASE,
+    Assignment,
+    Attachment,
+    Comment,
+    DeploymentLink,
+    SlaPolicy,
+    Ticket,
+    TicketEvent,
+)
 from tickets.presenter import Related
 
 
@@ -42,7 +51,10 @@ def _ticket_scope(party: Party) -> Q | None:
     if scope.provider_id is not None:
         return Q(provider_id=scope.provider_id)
     if scope.customer_address:
-        return Q(customer_address=scope.customer_address) | Q(created_by_address=scope.customer_address)
+        # The second arm restates the partial index's condition, so PostgreSQL can use the index for it.
+        return Q(customer_address=scope.customer_address) | (
+            Q(created_by_address=scope.customer_address) & CREATED_ON_ANOTHERS_LEASE
+        )
     return Q(pk__in=[])
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from core.errors import NotFound
 from core.parties import Party, PartyKind
 from tests.conftest import World
 from tests.factories import make_address
 from tickets import selectors, services
+from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +89,30 @@ def test_customer_events_are_numbered_without_gaps(world: World, tickets: dict) 
     ticket.refresh_from_db()
     assert selectors.last_visible_seq(world.alice, ticket) == 3
     assert selectors.last_visible_seq(world.provider_a_member, ticket) == 4
+
+
+def test_a_ticket_opened_on_anothers_lease_is_the_openers_too(world: World, tickets: dict) -> None:
+    """Customers see tickets on their leases and tickets they opened; the second kind (imported history,
+    a lease that changed hands) is found through its own partial index, whatever the list's ordering."""
+    ticket = tickets["alice"]
+    Ticket.objects.filter(pk=ticket.pk).update(created_by_address=world.bob.address)
+    for ordering in ("-created_at", f"-{selectors.VISIBLE_UPDATED_AT}"):
+        listed = selectors.ticket_list(world.bob, selectors.TicketFilters()).order_by(ordering, "-id")
+        assert {row["id"] for row in listed} == {ticket.pk, tickets["bob"].pk}
+    assert selectors.ticket_is_visible_to(world.bob, Ticket.objects.get(pk=ticket.pk))
+    assert ticket.pk in visible_ids(world.alice)  # the lease's owner still sees it
+    stranger = Party(kind=PartyKind.CUSTOMER, label="stranger", address=make_address())
+    assert visible_ids(stranger) == set()
+
+
+def test_a_customers_scope_reads_its_two_indexes(world: World, tickets: dict) -> None:
+    """Neither arm of a customer's scope may need a scan of every ticket: with sequential and plain index
+    scans ruled out, PostgreSQL answers the list from the two indexes behind the scope."""
+    query = selectors.tickets_visible_to(world.bob).order_by("-public_updated_at", "-id")[:25]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        plan = query.explain()
+    assert "ticket_customer_idx" in plan
+    assert "ticket_created_by_address_idx" in plan
+    assert "Seq Scan on tickets_ticket" not in plan
