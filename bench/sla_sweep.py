@@ -13,9 +13,10 @@ database of the bench's own, flushed afterwards, since no worker runs here).
 It prints per round the time, the rows touched (tickets claimed, events written, escalations), the time
 spent waiting on PostgreSQL (statements, and commits with their deferred foreign-key checks) and the
 process's RSS before and after; then, in rounds of their own (tracemalloc slows Python down, so those are
-not timed), the peak Python memory of a sweep at 1 % and at 0.1 % crossing and of a sweep with nothing to
-do — the same peak at ten times the crossings means memory is bounded by the batch, not by the table or
-the crossings — and the claim's plan (an index scan of the threshold's partial index, rows = crossings).
+not timed), the peak Python memory of a sweep at a tenth of `--crossing`, at `--crossing`, at four times it
+and with nothing to do — it grows with the crossings until a batch is full (VE_SLA_SWEEP_BATCH_SIZE tickets
+per threshold) and no further, and a table a tenth the size (`--tickets 100000` on another DATABASE_NAME)
+gives the same figures — and the claim's plan (an index scan of the threshold's partial index, rows = crossings).
 The baseline, measured in the same run: a sweep with nothing crossing (the floor: eight index probes).
 
 Unless `--nobody-to-tell`, the installation has the people a sweep's events reach, as production does:
@@ -428,7 +429,8 @@ def main() -> int:
         flush_broker(broker)
 
     peaks = {}
-    for label, crossing in (("1 %", args.crossing), ("0.1 %", max(4, args.crossing // 10)), ("none", 0)):
+    for crossing in (max(4, args.crossing // 10), args.crossing, args.crossing * 4, 0):
+        label = f"{crossing:,} ({crossing / open_tickets:.1%})" if crossing else "none"
         disarm()
         if crossing:
             arm(args.tickets, crossing)

@@ -226,11 +226,23 @@ class PendingEmail(models.Model):
     )
     recipient_key = models.CharField(max_length=40)
     role = models.CharField(max_length=16, choices=Role.choices)
+    # Exactly one of the two is set: each is indexed where set (`pending_email_user_idx`,
+    # `pending_email_customer_idx`), for the cascade when a user or identity goes.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     customer = models.ForeignKey(
-        "providers.CustomerIdentity", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        "providers.CustomerIdentity",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     first_seq = models.PositiveIntegerField()
     last_seq = models.PositiveIntegerField()
@@ -262,7 +274,21 @@ class PendingEmail(models.Model):
                 condition=models.Q(state__in=["pending", "sending", "retrying"]),
                 name="pending_email_due_idx",
             ),
-            models.Index(fields=["ticket", "recipient_key", "state"], name="pending_email_thread_idx"),
+            # Whether a recipient was already written to about a ticket (the thread's first message or a
+            # reply): sent rows only, so that queueing (thousands of rows in an SLA sweep) does not write it.
+            models.Index(
+                fields=["ticket", "recipient_key"],
+                condition=models.Q(state="sent"),
+                name="pending_email_sent_thread_idx",
+            ),
+            models.Index(
+                fields=["user"], condition=models.Q(user__isnull=False), name="pending_email_user_idx"
+            ),
+            models.Index(
+                fields=["customer"],
+                condition=models.Q(customer__isnull=False),
+                name="pending_email_customer_idx",
+            ),
         ]
 
     def __str__(self) -> str:

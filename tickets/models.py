@@ -210,8 +210,10 @@ class Ticket(models.Model):
             # A customer's tickets: those on their leases, and those they opened on another's lease (few:
             # `CREATED_ON_ANOTHERS_LEASE`, the second arm of their scope in `tickets.selectors`). Together
             # the two make a customer's list a bitmap scan of their own rows, sorted, whatever the ordering
-            # — so customers' `public_updated_at` ordering needs no index of its own across every ticket.
-            models.Index(fields=["customer_address", "-created_at", "-id"], name="ticket_customer_idx"),
+            # (the scope's OR rules out an ordered scan of either) — so the address alone is the key, which
+            # PostgreSQL stores once per customer (deduplicated: a fifteenth of the size with the ordering
+            # columns), and customers' `public_updated_at` ordering needs no index across every ticket.
+            models.Index(fields=["customer_address"], name="ticket_customer_address_idx"),
             models.Index(
                 fields=["created_by_address"],
                 condition=CREATED_ON_ANOTHERS_LEASE,

@@ -36,7 +36,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from chain.services import outbox_insert_sql
-from core.bulk import instances_from_rows
+from core.bulk import cyclic_gc_paused, instances_from_rows
 from core.parties import SYSTEM
 from tickets import states
 from tickets.models import SLA_WAITING, SlaPolicy, Ticket, TicketEvent
@@ -344,13 +344,14 @@ def sla_sweep(*, now: datetime.datetime | None = None, batch_size: int | None = 
     connections could not see what it has not committed)."""
     now = now or timezone.now()
     limit = batch_size or settings.VE_SLA_SWEEP_BATCH_SIZE
-    if connection.in_atomic_block or not settings.VE_SLA_SWEEP_PARALLEL:
-        results = [_sweep_lane(lane, now=now, limit=limit) for lane in LANES]
-    else:
-        with ThreadPoolExecutor(max_workers=len(LANES), thread_name_prefix="sla-sweep") as pool:
-            results = list(
-                pool.map(lambda lane: _sweep_lane_on_own_connection(lane, now=now, limit=limit), LANES)
-            )
-        # What one lane skipped while the other held the ticket (one claim per threshold when none).
-        results.append(_sweep_lane(THRESHOLDS, now=now, limit=limit))
+    with cyclic_gc_paused():
+        if connection.in_atomic_block or not settings.VE_SLA_SWEEP_PARALLEL:
+            results = [_sweep_lane(lane, now=now, limit=limit) for lane in LANES]
+        else:
+            with ThreadPoolExecutor(max_workers=len(LANES), thread_name_prefix="sla-sweep") as pool:
+                results = list(
+                    pool.map(lambda lane: _sweep_lane_on_own_connection(lane, now=now, limit=limit), LANES)
+                )
+            # What one lane skipped while the other held the ticket (one claim per threshold when none).
+            results.append(_sweep_lane(THRESHOLDS, now=now, limit=limit))
     return SweepResult.merged(results)
