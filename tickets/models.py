@@ -349,12 +349,24 @@ class Assignment(models.Model):
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="assignments")
     from_kind = models.CharField(max_length=16, choices=Ticket.AssigneeKind.choices)
+    # Indexed where set (`assignment_from_user_idx`, `assignment_to_user_idx`): most moves are between
+    # queues (an escalation to support), with no user on either side.
     from_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     to_kind = models.CharField(max_length=16, choices=Ticket.AssigneeKind.choices)
     to_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     by_kind = PartyKindField()
     by_label = models.CharField(max_length=150)
@@ -364,6 +376,16 @@ class Assignment(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        indexes = [
+            models.Index(
+                fields=["from_user"],
+                condition=models.Q(from_user__isnull=False),
+                name="assignment_from_user_idx",
+            ),
+            models.Index(
+                fields=["to_user"], condition=models.Q(to_user__isnull=False), name="assignment_to_user_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_kind} -> {self.to_kind}"
@@ -496,7 +518,12 @@ class TicketEvent(models.Model):
         ordering = ["ticket", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["ticket", "seq"], name="unique_ticket_event_seq"),
-            models.UniqueConstraint(fields=["ticket", "public_seq"], name="unique_ticket_event_public_seq"),
+            # Internal events have no public number: they stay out of this index.
+            models.UniqueConstraint(
+                fields=["ticket", "public_seq"],
+                condition=models.Q(public_seq__isnull=False),
+                name="unique_ticket_event_public_seq",
+            ),
         ]
         indexes = [
             models.Index(fields=["actor"], condition=models.Q(actor__isnull=False), name="event_actor_idx"),
