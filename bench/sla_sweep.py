@@ -2,8 +2,9 @@
 (targets: under 2 s; memory independent of the table's size).
 
 On a database of its own (`virtengine_slabench`, kept between runs: seeding is the slow part), the tickets
-are bulk-inserted in SQL (INSERT … SELECT generate_series; they have no history of their own, which the
-sweep never reads), all open, all with SLA targets far from due. Each round then "arms" `--crossing`
+are bulk-inserted in SQL (INSERT … SELECT generate_series), each with its `ticket_created` event and that
+event's anchored outbox row (so that the tables the sweep inserts into are a million rows deep), all open,
+all with SLA targets far from due. Each round then "arms" `--crossing`
 tickets spread over the table — a quarter each crossing the first-response warning, the first-response
 breach, the resolution warning and the resolution breach — and times `tickets.services.sla_sweep()` as the
 beat task runs it: claims on the partial indexes, events and outbox rows, escalations with their assignment
@@ -132,6 +133,7 @@ def seed(total: int, *, people: bool) -> None:
     people_to_tell(providers, wanted=people)
     existing = Ticket.objects.count()
     if existing >= total:
+        seed_history()
         return
     started = time.monotonic()
     policy_of = (
@@ -175,6 +177,50 @@ def seed(total: int, *, people: bool) -> None:
             print(f"  seeded tickets {first:,}–{last:,} ({time.monotonic() - started:.0f} s)", flush=True)
         cursor.execute("VACUUM ANALYZE tickets_ticket")
     print(f"seeded {total - existing:,} tickets in {time.monotonic() - started:.1f} s")
+    seed_history()
+
+
+def seed_history() -> None:
+    """Each ticket's `ticket_created` event (its seq 1) and that event's anchored outbox row, so that the
+    event and outbox tables — which the sweep's statements insert into and its notifications read by id —
+    are the size a million tickets give them, not empty."""
+    from django.db import connection
+
+    from chain.services import outbox_insert_sql
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM tickets_ticketevent WHERE kind = 'ticket_created'")
+        (have,) = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM tickets_ticket")
+        (want,) = cursor.fetchone()
+        if have >= want:
+            return
+        started = time.monotonic()
+        # NOT IN a subquery: PostgreSQL hashes it once (an anti-join planned on the empty table's statistics
+        # would scan the growing table once per ticket).
+        cursor.execute(
+            """
+            INSERT INTO tickets_ticketevent
+                (ticket_id, seq, public_seq, kind, is_internal, actor_kind, actor_label, data, created_at)
+            SELECT t.id, 1, 1, 'ticket_created', false, 'customer', 'bench', '{}'::jsonb, t.created_at
+            FROM tickets_ticket AS t
+            WHERE t.id NOT IN (SELECT ticket_id FROM tickets_ticketevent WHERE seq = 1)
+            """
+        )
+        insert, params = outbox_insert_sql("tickets_ticketevent")
+        cursor.execute(
+            f"{insert} WHERE e.kind = 'ticket_created' AND e.id NOT IN (SELECT event_id FROM chain_outboxentry)",
+            params,
+        )
+        cursor.execute(
+            "UPDATE chain_outboxentry SET state = 'anchored', anchored_at = created_at, backend = 'bench' "
+            "WHERE state <> 'anchored' AND seq = 1 AND event_id IN "
+            "(SELECT id FROM tickets_ticketevent WHERE kind = 'ticket_created')"
+        )
+        cursor.execute("VACUUM ANALYZE tickets_ticketevent, chain_outboxentry")
+    print(
+        f"seeded the tickets' creation events and anchored outbox rows in {time.monotonic() - started:.1f} s"
+    )
 
 
 ARMED = "SELECT id FROM tickets_ticket WHERE mod(number, %(every)s) = 0 ORDER BY number LIMIT %(crossing)s"

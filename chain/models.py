@@ -24,7 +24,7 @@ class OutboxEntry(models.Model):
 
     event = models.OneToOneField("tickets.TicketEvent", on_delete=models.CASCADE, related_name="outbox")
     # Copied from the event, whose own foreign key already ties the row to the ticket: no constraint of its
-    # own (a check per row at every commit) and no index of its own (`outbox_ticket_seq_idx` starts with it).
+    # own (a check per row at every commit) and no index of its own (`unique_outbox_ticket_seq` starts with it).
     ticket = models.ForeignKey(
         "tickets.Ticket",
         on_delete=models.CASCADE,
@@ -35,7 +35,9 @@ class OutboxEntry(models.Model):
     seq = models.PositiveIntegerField()
     # Copied from the event: a customer's view of the chain state counts only the events they may see.
     is_internal = models.BooleanField(default=False)
-    idempotency_key = models.CharField(max_length=100, unique=True)
+    # `ticket:<id>:<seq>`: unique because (ticket, seq) is (`unique_outbox_ticket_seq`), so it needs no
+    # index of its own; the drain finds a claimed row by its id.
+    idempotency_key = models.CharField(max_length=100)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -62,13 +64,11 @@ class OutboxEntry(models.Model):
                 condition=~models.Q(state="anchored"),
                 name="outbox_unanchored_idx",
             ),
-            models.Index(fields=["ticket", "seq"], name="outbox_ticket_seq_idx"),
-            # The drain's "is an earlier event of this ticket still unanchored?" probe.
-            models.Index(
-                fields=["ticket", "seq"],
-                condition=~models.Q(state="anchored"),
-                name="outbox_unanchored_ticket_idx",
-            ),
+        ]
+        constraints = [
+            # One row per event of a ticket; also what the drain's "is an earlier event of this ticket still
+            # unanchored?" probe reads (a ticket's rows are few).
+            models.UniqueConstraint(fields=["ticket", "seq"], name="unique_outbox_ticket_seq"),
         ]
 
     def __str__(self) -> str:

@@ -212,14 +212,15 @@ def _lease_end() -> datetime.datetime:
     return timezone.now() + datetime.timedelta(seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS)
 
 
-def _note_taker(token: uuid.UUID) -> RecordState:
+def _note_taker(token: uuid.UUID, rows: Sequence[OutboxEntry]) -> RecordState:
     """The `record_state` of one claim: commit a backend's write-ahead note on the row at once (autocommit:
     no transaction is open here) and renew the row's lease, only while this claim still holds the row.
     False tells the backend that another worker took the row over (our lease ran out): it must not send."""
+    row_of = {row.idempotency_key: row.pk for row in rows}
 
     def record_state(idempotency_key: str, state: Mapping[str, Any]) -> bool:
         updated = (
-            OutboxEntry.objects.filter(idempotency_key=idempotency_key, claim_token=token)
+            OutboxEntry.objects.filter(pk=row_of.get(idempotency_key), claim_token=token)
             .exclude(state=ANCHORED)
             .update(submission=dict(state), next_attempt_at=_lease_end())
         )
@@ -257,7 +258,7 @@ def _submit(rows: Sequence[OutboxEntry], token: uuid.UUID, backend: ChainBackend
         elif submission.group not in blocked_groups:
             to_backend.append(submission)
     if to_backend:
-        for result in backend.submit(to_backend, record_state=_note_taker(token)):
+        for result in backend.submit(to_backend, record_state=_note_taker(token, rows)):
             results[result.idempotency_key] = result
     return {r.idempotency_key: r for r in hold_back_successors(submissions, results)}
 

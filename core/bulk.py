@@ -1,7 +1,10 @@
-"""Writing many rows in one statement, with the rows sent as one JSON document that PostgreSQL unpacks
-(`jsonb_to_recordset`): the SLA sweep writes thousands of events, outbox rows and ticket counters per
-batch, and adapting each value in Python (Django's bulk_create and bulk_update, psycopg's arrays) cost more
-than the database spends storing them. One path for one row and for thousands.
+"""Writing many rows in one statement, cheaply in Python: rows sent as one JSON document that PostgreSQL
+unpacks (`jsonb_to_recordset`), arrays of numbers and UUIDs sent as literals it parses
+(`array_literal`), repeated values sent once (`distinct_with_positions`), instances built from returned
+rows without `Model.__init__`, and the cyclic collector held off while a batch is built
+(`cyclic_gc_paused`). The SLA sweep writes thousands of events, outbox rows, deliveries and digests per
+batch, and adapting each value in Python (Django's bulk_create and bulk_update, psycopg's lists) cost
+more than the database spends storing them. One path for one row and for thousands.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime
 import gc
 import json
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -142,6 +146,33 @@ def instances_from_rows(model: type[M], attnames: Sequence[str], rows: Sequence[
         state.db = alias
         instances.append(obj)
     return instances
+
+
+_ARRAY_ITEM = r"(?:-?[0-9]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|NULL)"
+_ARRAY_OF_NUMBERS_AND_UUIDS = re.compile(rf"\{{(?:{_ARRAY_ITEM}(?:,{_ARRAY_ITEM})*)?\}}")
+
+
+def array_literal(values: Sequence[int | uuid.UUID | None]) -> str:
+    """A PostgreSQL array literal (`{1,NULL,3}`) of integers or UUIDs, for a statement to cast
+    (`%(ids)s::bigint[]`): PostgreSQL parses the text in C, where psycopg adapts a list element by element
+    in Python — twice the CPU for the thousands of values of an SLA sweep's batch. A literal that is not
+    only numbers, UUIDs and NULLs (a string slipped in) is refused with ValueError, never passed on."""
+    literal = "{" + ",".join(["NULL" if value is None else str(value) for value in values]) + "}"
+    if any(isinstance(value, str | bytes) for value in values) or not _ARRAY_OF_NUMBERS_AND_UUIDS.fullmatch(
+        literal
+    ):
+        raise ValueError("an array literal holds integers, UUIDs and NULLs only")
+    return literal
+
+
+def distinct_with_positions(values: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """The distinct values, and for each item the 1-based position of its value among them: a column that
+    repeats across a batch (the events' time: one for a whole batch, as a rule) is sent once and picked
+    in SQL as `(%(distinct)s::type[])[q.position]` — adapting each timestamp or UUID again costs more in
+    Python than the statement's work on it."""
+    positions: dict[Any, int] = {}
+    of_each = [positions.setdefault(value, len(positions) + 1) for value in values]
+    return list(positions), of_each
 
 
 _gc_lock = threading.Lock()

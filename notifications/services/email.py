@@ -30,6 +30,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from core.bulk import array_literal, distinct_with_positions
 from core.parties import Party, PartyKind
 from notifications import routing
 from notifications.models import EmailPreference, PendingEmail
@@ -157,33 +158,28 @@ class _RecipientsFinder:
         return list(found.values())
 
 
-# One row per recipient and ticket, each named by its first event (whose ticket, number and time it takes)
-# and its last number; the id comes from PostgreSQL. A recipient's pending digest for the ticket takes the
-# events instead. Returns the first events of the digests this opened.
+# One row per recipient and ticket (its first event's ticket, number and time, its last number); the id,
+# the recipient key and the window's end are made by PostgreSQL. A recipient's pending digest for the ticket
+# takes the events instead. Returns the digests this opened, by ticket and first number. No table but the
+# pending emails' is read, so the plan does not depend on how many events and tickets there are.
 _UPSERT_SQL = """
-WITH r AS (
-    SELECT e.ticket_id, q.role, q.user_id, q.customer_id, e.seq AS first_seq, q.last_seq, e.created_at
-    FROM unnest(%(first_event_ids)s::bigint[], %(last_seqs)s::bigint[], %(roles)s::text[],
-                %(user_ids)s::bigint[], %(customer_ids)s::bigint[])
-         AS q(first_event_id, last_seq, role, user_id, customer_id)
-    JOIN tickets_ticketevent AS e ON e.id = q.first_event_id
-),
-upserted AS (
+WITH upserted AS (
     INSERT INTO notifications_pendingemail
         (id, ticket_id, recipient_key, role, user_id, customer_id, first_seq, last_seq, due_at, state,
          attempts, next_attempt_at, last_error, to_address, message_id, created_at)
-    SELECT gen_random_uuid(), r.ticket_id,
-           CASE WHEN r.user_id IS NOT NULL THEN 'user:' || r.user_id ELSE 'customer:' || r.customer_id END,
-           r.role, r.user_id, r.customer_id, r.first_seq, r.last_seq, r.created_at + %(window)s, 'pending', 0,
-           r.created_at + %(window)s, '', '', '', r.created_at
-    FROM r
+    SELECT gen_random_uuid(), q.ticket_id,
+           CASE WHEN q.user_id IS NOT NULL THEN 'user:' || q.user_id ELSE 'customer:' || q.customer_id END,
+           (%(roles)s::text[])[q.role], q.user_id, q.customer_id, q.first_seq, q.last_seq,
+           (%(times)s::timestamptz[])[q.at] + %(window)s, 'pending', 0,
+           (%(times)s::timestamptz[])[q.at] + %(window)s, '', '', '', (%(times)s::timestamptz[])[q.at]
+    FROM unnest(%(ticket_ids)s::uuid[], %(role_of)s::int[], %(user_ids)s::bigint[], %(customer_ids)s::bigint[],
+                %(first_seqs)s::int[], %(last_seqs)s::int[], %(at_of)s::int[])
+         AS q(ticket_id, role, user_id, customer_id, first_seq, last_seq, at)
     ON CONFLICT (ticket_id, recipient_key) WHERE state = 'pending'
     DO UPDATE SET last_seq = GREATEST(notifications_pendingemail.last_seq, EXCLUDED.last_seq)
     RETURNING ticket_id, first_seq, (xmax = 0) AS inserted
 )
-SELECT DISTINCT e.id
-FROM upserted JOIN tickets_ticketevent AS e ON e.ticket_id = upserted.ticket_id AND e.seq = upserted.first_seq
-WHERE upserted.inserted
+SELECT DISTINCT ticket_id, first_seq FROM upserted WHERE inserted
 """
 
 
@@ -219,20 +215,29 @@ def email_notifications_enqueue(
         return [None] * len(events)
     window = datetime.timedelta(seconds=settings.VE_EMAIL_DIGEST_WINDOW_SECONDS)
     pending_rows = list(rows.values())
+    roles, role_of = distinct_with_positions([str(p.recipient.role) for p in pending_rows])
+    times, at_of = distinct_with_positions([p.first.created_at for p in pending_rows])
     with connection.cursor() as cursor:
         cursor.execute(
             _UPSERT_SQL,
             {
-                "first_event_ids": [p.first.pk for p in pending_rows],
-                "last_seqs": [p.last_seq for p in pending_rows],
-                "roles": [p.recipient.role for p in pending_rows],
-                "user_ids": [p.recipient.user_id for p in pending_rows],
-                "customer_ids": [p.recipient.customer_id for p in pending_rows],
+                "ticket_ids": array_literal([p.first.ticket_id for p in pending_rows]),
+                "role_of": array_literal(role_of),
+                "user_ids": array_literal([p.recipient.user_id for p in pending_rows]),
+                "customer_ids": array_literal([p.recipient.customer_id for p in pending_rows]),
+                "first_seqs": array_literal([p.first.seq for p in pending_rows]),
+                "last_seqs": array_literal([p.last_seq for p in pending_rows]),
+                "at_of": array_literal(at_of),
+                "roles": roles,
+                "times": times,
                 "window": window,
             },
         )
-        opened = {event_id for (event_id,) in cursor.fetchall()}
-    return [event.created_at + window if event.pk in opened else None for event, _ticket in events]
+        opened = set(cursor.fetchall())
+    return [
+        event.created_at + window if (event.ticket_id, event.seq) in opened else None
+        for event, _ticket in events
+    ]
 
 
 def email_request_flush(*, at: datetime.datetime) -> None:

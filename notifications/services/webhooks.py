@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from core.bulk import array_literal, distinct_with_positions
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.parties import Party
 from core.secrets import decrypt_secret, encrypt_secret
@@ -234,37 +235,60 @@ def secrets_in_force(endpoint: WebhookEndpoint, *, now: datetime.datetime) -> li
 # -- the outbox ------------------------------------------------------------------------------------
 
 
-# The deliveries of a batch of events, in one statement: each event (by id, with its ticket's provider)
-# goes to every active endpoint of that provider that chose its kind. Ids and numbering come from the event
-# rows themselves, the delivery's `webhook-id` from PostgreSQL; nothing per delivery is built in Python.
+# The deliveries of a batch of events, in one statement: each event (its id, ticket, number, kind, time and
+# its ticket's provider, as the caller holds them) goes to every active endpoint of that provider that chose
+# its kind; the delivery's `webhook-id` comes from PostgreSQL. No table but the endpoints' is read, so the
+# plan does not depend on how many events and tickets there are.
 _ENQUEUE_SQL = """
 INSERT INTO notifications_webhookdelivery
     (public_id, endpoint_id, event_id, ticket_id, seq, event_type, state, attempts, round_attempts,
      next_attempt_at, last_error, created_at)
-SELECT gen_random_uuid(), w.id, e.id, e.ticket_id, e.seq, e.kind, %(pending)s, 0, 0, e.created_at, '',
-       e.created_at
-FROM unnest(%(event_ids)s::bigint[], %(provider_ids)s::bigint[]) AS q(event_id, provider_id)
-JOIN tickets_ticketevent AS e ON e.id = q.event_id
+SELECT gen_random_uuid(), w.id, q.event_id, q.ticket_id, q.seq, (%(kinds)s::text[])[q.kind], %(pending)s, 0, 0,
+       (%(times)s::timestamptz[])[q.at], '', (%(times)s::timestamptz[])[q.at]
+FROM unnest(%(event_ids)s::bigint[], %(ticket_ids)s::uuid[], %(seqs)s::int[], %(kind_of)s::int[],
+            %(provider_ids)s::bigint[], %(at_of)s::int[])
+     AS q(event_id, ticket_id, seq, kind, provider_id, at)
 JOIN notifications_webhookendpoint AS w
-  ON w.provider_id = q.provider_id AND w.state = %(active)s AND e.kind = ANY(w.event_types)
-ORDER BY e.id, w.id
+  ON w.provider_id = q.provider_id AND w.state = %(active)s AND (%(kinds)s::text[])[q.kind] = ANY(w.event_types)
+ORDER BY q.event_id, w.id
 RETURNING event_id
 """
 
 
 def webhook_deliveries_enqueue(events: Sequence[tuple[TicketEvent, Ticket]]) -> list[int]:
-    """Queue each event for every active endpoint of its ticket's provider that chose its kind — one
-    statement however many events (the SLA sweep records thousands at once). Runs in the events'
-    transaction: the deliveries commit with them or not at all. Returns the deliveries queued per event
-    (the event hook `notifications_trigger` asks for a delivery task once the transaction commits)."""
+    """Queue each event for every active endpoint of its ticket's provider that chose its kind — a query
+    for the endpoints and one insert however many events (the SLA sweep records thousands at once). Runs
+    in the events' transaction: the deliveries commit with them or not at all. Returns the deliveries queued
+    per event (the event hook `notifications_trigger` asks for a delivery task once the transaction
+    commits)."""
     if not events:
         return []
+    kinds_of: dict[int, set[str]] = {}
+    for provider_id, event_types in WebhookEndpoint.objects.filter(
+        provider_id__in={ticket.provider_id for _, ticket in events},
+        state=WebhookEndpoint.State.ACTIVE,
+        event_types__overlap=sorted({event.kind for event, _ in events}),
+    ).values_list("provider_id", "event_types"):
+        kinds_of.setdefault(provider_id, set()).update(event_types)
+    wanted = [
+        (event, ticket) for event, ticket in events if event.kind in kinds_of.get(ticket.provider_id, ())
+    ]
+    if not wanted:
+        return [0] * len(events)
+    kinds, kind_of = distinct_with_positions([event.kind for event, _ in wanted])
+    times, at_of = distinct_with_positions([event.created_at for event, _ in wanted])
     with connection.cursor() as cursor:
         cursor.execute(
             _ENQUEUE_SQL,
             {
-                "event_ids": [event.pk for event, _ in events],
-                "provider_ids": [ticket.provider_id for _, ticket in events],
+                "event_ids": array_literal([event.pk for event, _ in wanted]),
+                "ticket_ids": array_literal([event.ticket_id for event, _ in wanted]),
+                "seqs": array_literal([event.seq for event, _ in wanted]),
+                "kind_of": array_literal(kind_of),
+                "provider_ids": array_literal([ticket.provider_id for _, ticket in wanted]),
+                "at_of": array_literal(at_of),
+                "kinds": kinds,
+                "times": times,
                 "pending": WebhookDelivery.State.PENDING.value,
                 "active": WebhookEndpoint.State.ACTIVE.value,
             },
