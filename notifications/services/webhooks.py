@@ -256,36 +256,23 @@ RETURNING event_id
 
 
 def webhook_deliveries_enqueue(events: Sequence[tuple[TicketEvent, Ticket]]) -> list[int]:
-    """Queue each event for every active endpoint of its ticket's provider that chose its kind — a query
-    for the endpoints and one insert however many events (the SLA sweep records thousands at once). Runs
-    in the events' transaction: the deliveries commit with them or not at all. Returns the deliveries queued
-    per event (the event hook `notifications_trigger` asks for a delivery task once the transaction
-    commits)."""
+    """Queue each event for every active endpoint of its ticket's provider that chose its kind — one
+    statement however many events (the SLA sweep records thousands at once; a reply, one). Runs in the
+    events' transaction: the deliveries commit with them or not at all. Returns the deliveries queued per
+    event (the event hook `notifications_trigger` asks for a delivery task once the transaction commits)."""
     if not events:
         return []
-    kinds_of: dict[int, set[str]] = {}
-    for provider_id, event_types in WebhookEndpoint.objects.filter(
-        provider_id__in={ticket.provider_id for _, ticket in events},
-        state=WebhookEndpoint.State.ACTIVE,
-        event_types__overlap=sorted({event.kind for event, _ in events}),
-    ).values_list("provider_id", "event_types"):
-        kinds_of.setdefault(provider_id, set()).update(event_types)
-    wanted = [
-        (event, ticket) for event, ticket in events if event.kind in kinds_of.get(ticket.provider_id, ())
-    ]
-    if not wanted:
-        return [0] * len(events)
-    kinds, kind_of = distinct_with_positions([event.kind for event, _ in wanted])
-    times, at_of = distinct_with_positions([event.created_at for event, _ in wanted])
+    kinds, kind_of = distinct_with_positions([event.kind for event, _ in events])
+    times, at_of = distinct_with_positions([event.created_at for event, _ in events])
     with connection.cursor() as cursor:
         cursor.execute(
             _ENQUEUE_SQL,
             {
-                "event_ids": array_literal([event.pk for event, _ in wanted]),
-                "ticket_ids": array_literal([event.ticket_id for event, _ in wanted]),
-                "seqs": array_literal([event.seq for event, _ in wanted]),
+                "event_ids": array_literal([event.pk for event, _ in events]),
+                "ticket_ids": array_literal([event.ticket_id for event, _ in events]),
+                "seqs": array_literal([event.seq for event, _ in events]),
                 "kind_of": array_literal(kind_of),
-                "provider_ids": array_literal([ticket.provider_id for _, ticket in wanted]),
+                "provider_ids": array_literal([ticket.provider_id for _, ticket in events]),
                 "at_of": array_literal(at_of),
                 "kinds": kinds,
                 "times": times,
