@@ -15,7 +15,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
+from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -83,6 +83,21 @@ def provider_create(
         raise Conflict(
             f"A provider with address {address} already exists.", code="provider_exists"
         ) from error
+
+
+def provider_api_endpoint_set(*, provider: ProviderAccount, api_endpoint: str) -> ProviderAccount:
+    """Point the provider's log fetches (and any later call to its VirtEngine API) at `api_endpoint`."""
+    if api_endpoint:
+        try:
+            URLValidator(schemes=["http", "https"])(api_endpoint)
+        except DjangoValidationError as error:
+            raise ValidationFailed(
+                "api_endpoint must be an http(s) URL.",
+                fields={"api_endpoint": ["Enter a valid http(s) URL."]},
+            ) from error
+    provider.api_endpoint = api_endpoint
+    provider.save(update_fields=["api_endpoint"])
+    return provider
 
 
 def provider_credential_issue(*, provider: ProviderAccount, label: str = "") -> IssuedCredential:

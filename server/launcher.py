@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+from server.demo_provider import start as demo_provider_start
 from server.devservices import BASE_DIR, DEFAULT_STATE_DIR, use_embedded_services_unless_configured
 
 
@@ -60,6 +61,10 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Migrate, seed the demo once, then serve with uvicorn plus a Celery worker and beat until Ctrl-C."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     use_embedded_services_unless_configured()  # the children then find the same servers in the environment
+    if not os.environ.get("VE_DEMO_PROVIDER_URL"):
+        # The demo providers' log endpoint, on a free port of this process: the worker's log fetches reach it.
+        demo_provider = demo_provider_start(host="127.0.0.1", port=0)
+        os.environ["VE_DEMO_PROVIDER_URL"] = "http://{}:{}".format(*demo_provider.server_address[:2])
     _manage("migrate", "--no-input")
     _manage("seed_demo", "--if-empty")
     celery = CELERY_COMMAND

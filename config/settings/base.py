@@ -378,6 +378,9 @@ VE_SUPPORT_WALLET_PRIVATE_KEY = env("VE_SUPPORT_WALLET_PRIVATE_KEY", default="")
 # (a provider trickling bytes never trips the first); the task retries with back-off.
 VE_PROVIDER_API_READ_TIMEOUT_SECONDS = env.float("VE_PROVIDER_API_READ_TIMEOUT_SECONDS", default=10.0)
 VE_PROVIDER_API_FETCH_DEADLINE_SECONDS = env.float("VE_PROVIDER_API_FETCH_DEADLINE_SECONDS", default=30.0)
+# Where `seed_demo` points its demo providers (`<url>/<provider>`): `make run` serves their log endpoint
+# there (server.demo_provider). Unset, they point at hosts that do not exist and log fetches fail.
+VE_DEMO_PROVIDER_URL = env("VE_DEMO_PROVIDER_URL", default="")
 
 VE_TICKET_NUMBER_PREFIX = "SUP-"
 

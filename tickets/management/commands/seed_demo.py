@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass
 
 import coincurve
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
@@ -20,11 +21,18 @@ from tickets import services
 from tickets.models import Ticket
 
 DEMO_PASSWORD = "virtengine-demo"  # noqa: S105 - demo data, printed on purpose
+DEMO_PROVIDER_KEYS = {"nimbus": "Nimbus Compute", "atlas": "Atlas Cloud"}
 
 
 def demo_private_key(name: str) -> bytes:
     """A stable secp256k1 key per demo name, so demo addresses stay the same across seeds."""
     return hashlib.sha256(f"virtengine-support demo wallet {name}".encode()).digest()
+
+
+def demo_provider_endpoint(key: str) -> str:
+    """The demo provider's API: the launcher's demo log endpoint when it serves one."""
+    base = settings.VE_DEMO_PROVIDER_URL.rstrip("/")
+    return f"{base}/{key}" if base else f"https://{key}.provider.example"
 
 
 def demo_address(name: str) -> str:
@@ -55,6 +63,7 @@ class Command(BaseCommand):
             return
         if options["if_empty"] and Ticket.objects.exists():
             self.stdout.write("Demo data already present (tickets exist); nothing loaded.")
+            self._point_demo_providers()
             self._print_sign_in(issued={})
             return
         with transaction.atomic():
@@ -63,6 +72,17 @@ class Command(BaseCommand):
             self._create_tickets(cast)
         self.stdout.write(self.style.SUCCESS(f"Loaded demo: {Ticket.objects.count()} tickets."))
         self._print_sign_in(issued)
+
+    def _point_demo_providers(self) -> None:
+        """A demo seeded by an earlier run keeps up with where this run serves the demo providers' API."""
+        if not settings.VE_DEMO_PROVIDER_URL:
+            return
+        for key in DEMO_PROVIDER_KEYS:
+            provider = ProviderAccount.objects.filter(address=demo_address(key)).first()
+            if provider is not None and provider.api_endpoint != demo_provider_endpoint(key):
+                provider_services.provider_api_endpoint_set(
+                    provider=provider, api_endpoint=demo_provider_endpoint(key)
+                )
 
     def _user(self, username: str, **extra: object) -> object:
         user, _ = get_user_model().objects.get_or_create(username=username, defaults=extra)
@@ -73,11 +93,11 @@ class Command(BaseCommand):
     def _create_cast(self) -> tuple[Cast, dict[str, tuple[str, str]]]:
         providers: dict[str, ProviderAccount] = {}
         issued: dict[str, tuple[str, str]] = {}
-        for key, name in (("nimbus", "Nimbus Compute"), ("atlas", "Atlas Cloud")):
+        for key, name in DEMO_PROVIDER_KEYS.items():
             provider = ProviderAccount.objects.filter(
                 address=demo_address(key)
             ).first() or provider_services.provider_create(
-                address=demo_address(key), name=name, api_endpoint=f"https://{key}.provider.example"
+                address=demo_address(key), name=name, api_endpoint=demo_provider_endpoint(key)
             )
             providers[key] = provider
             credential = provider_services.provider_credential_issue(provider=provider, label="demo")
