@@ -57,6 +57,10 @@ CELERY_COMMAND = [sys.executable, "-m", "celery", "-A", "config.celery_app"]
 WORKER_QUEUES = "celery,outbound"
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Migrate, seed the demo once, then serve with uvicorn plus a Celery worker and beat until Ctrl-C."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -73,6 +77,8 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
         [*celery, "worker", "-Q", WORKER_QUEUES, "-l", "info", "-c", "2"],
         [*celery, "beat", "-l", "info", "-s", str(DEFAULT_STATE_DIR / "celerybeat-schedule")],
     ]
+    # A `kill` (SIGTERM) stops the children as Ctrl-C does, instead of leaving them holding the port.
+    signal.signal(signal.SIGTERM, _interrupt)
     children = [subprocess.Popen(command, cwd=BASE_DIR) for command in commands]
     _manage("seed_demo", "--sign-ins")
     print(f"\nVirtEngine Support is running at http://{host}:{port}/")
