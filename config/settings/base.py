@@ -253,6 +253,9 @@ CHANNEL_LAYERS = {
 }
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport, with the fix that keeps a worker alive when Redis goes away (see the module).
+    CELERY_BROKER_TRANSPORT = "core.celery_broker:Transport"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
