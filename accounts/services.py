@@ -24,8 +24,8 @@ from core.errors import NotAuthenticated, ValidationFailed
 from core.formats import iso_timestamp
 from core.parties import Party
 from core.secrets import decrypt_secret
-from providers.models import CustomerIdentity, ProviderAccount, ProviderMembership
-from providers.selectors import credential_get_active, party_for_address, provider_party
+from providers.models import CustomerIdentity, ProviderMembership
+from providers.selectors import credential_get_active, party_for_address, provider_by_address, provider_party
 from providers.services import credential_touch, customer_identity_link, provider_member_add, user_ensure
 
 
@@ -207,7 +207,7 @@ def wallet_sign_in(*, token: str, address: str, signature: str, pub_key: str, mo
 @transaction.atomic
 def wallet_user_for(address: str) -> AbstractBaseUser:
     """The portal user an address signs in as (created on first sign-in, named by the address)."""
-    provider = ProviderAccount.objects.filter(address=address).first()
+    provider = provider_by_address(address)
     if provider is not None:
         user = user_ensure(username=address)
         provider_member_add(provider=provider, user=user, role=ProviderMembership.Role.ADMIN)

@@ -53,9 +53,14 @@ def party_for_user(user: AbstractBaseUser | AnonymousUser) -> Party | None:
     return None
 
 
+def provider_by_address(address: str) -> ProviderAccount | None:
+    """The provider whose wallet address this is, if any."""
+    return ProviderAccount.objects.filter(address=address).first()
+
+
 def party_for_address(address: str) -> Party:
     """A wallet-signed caller: a provider if the address is a provider's, else a customer."""
-    provider = ProviderAccount.objects.filter(address=address).first()
+    provider = provider_by_address(address)
     if provider is not None:
         return provider_party(provider)
     identity = CustomerIdentity.objects.select_related("user").filter(address=address).first()

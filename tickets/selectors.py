@@ -28,7 +28,7 @@ from core.errors import Forbidden, NotFound
 from core.formats import parse_uuid
 from core.parties import Party, scope_of
 from providers.models import Deployment, ProviderAccount
-from providers.selectors import SUPPORT_GROUP, deployments_visible_to
+from providers.selectors import SUPPORT_GROUP, deployments_visible_to, provider_by_address
 from tickets import sla
 from tickets.models import (
     CREATED_ON_ANOTHERS_LEASE,
@@ -550,7 +550,7 @@ def sla_report(
         raise Forbidden("SLA reports are for providers and VirtEngine support.")
     tickets = tickets_visible_to(party).filter(created_at__gte=since)
     if provider_address:
-        provider = ProviderAccount.objects.filter(address=provider_address).first()
+        provider = provider_by_address(provider_address)
         if provider is None or not (scope_of(party).everything or provider.pk == party.provider_id):
             raise NotFound("Provider not found.", fields={"provider": ["No such provider, or not yours."]})
         tickets = tickets.filter(provider=provider)

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import ApplicationError
 from providers import services
-from providers.models import ProviderAccount, ProviderMembership
+from providers.models import ProviderMembership
+from providers.selectors import provider_by_address
 
 
 class Command(BaseCommand):
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        provider = ProviderAccount.objects.filter(address=options["provider_address"]).first()
+        provider = provider_by_address(str(options["provider_address"]))
         if provider is None:
             raise CommandError(f"No provider with address {options['provider_address']}.")
         user = services.user_ensure(

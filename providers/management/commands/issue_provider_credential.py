@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from providers import services
-from providers.models import ProviderAccount
+from providers.selectors import provider_by_address
 
 
 class Command(BaseCommand):
@@ -14,7 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--label", default="")
 
     def handle(self, *args: object, **options: object) -> None:
-        provider = ProviderAccount.objects.filter(address=options["provider_address"]).first()
+        provider = provider_by_address(str(options["provider_address"]))
         if provider is None:
             raise CommandError(f"No provider with address {options['provider_address']}.")
         issued = services.provider_credential_issue(provider=provider, label=str(options["label"]))

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import ApplicationError
 from providers import services
-from providers.models import ProviderAccount
+from providers.selectors import provider_by_address
 
 
 class Command(BaseCommand):
@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="")
 
     def handle(self, *args: object, **options: object) -> None:
-        provider = ProviderAccount.objects.filter(address=options["provider"]).first()
+        provider = provider_by_address(str(options["provider"]))
         if provider is None:
             raise CommandError(f"No provider with address {options['provider']}.")
         try:

@@ -16,7 +16,7 @@ from core.addresses import address_from_pubkey
 from core.parties import Party
 from providers import services as provider_services
 from providers.models import Deployment, ProviderAccount
-from providers.selectors import party_for_user, provider_party
+from providers.selectors import party_for_user, provider_by_address, provider_party
 from tickets import services
 from tickets.models import Ticket
 
@@ -78,7 +78,7 @@ class Command(BaseCommand):
         if not settings.VE_DEMO_PROVIDER_URL:
             return
         for key in DEMO_PROVIDER_KEYS:
-            provider = ProviderAccount.objects.filter(address=demo_address(key)).first()
+            provider = provider_by_address(demo_address(key))
             if provider is not None and provider.api_endpoint != demo_provider_endpoint(key):
                 provider_services.provider_api_endpoint_set(
                     provider=provider, api_endpoint=demo_provider_endpoint(key)
@@ -94,9 +94,7 @@ class Command(BaseCommand):
         providers: dict[str, ProviderAccount] = {}
         issued: dict[str, tuple[str, str]] = {}
         for key, name in DEMO_PROVIDER_KEYS.items():
-            provider = ProviderAccount.objects.filter(
-                address=demo_address(key)
-            ).first() or provider_services.provider_create(
+            provider = provider_by_address(demo_address(key)) or provider_services.provider_create(
                 address=demo_address(key), name=name, api_endpoint=demo_provider_endpoint(key)
             )
             providers[key] = provider
