@@ -13,6 +13,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
+from core.indexes import index_where_set
+
 URL_MAX_LENGTH = 2000
 DESCRIPTION_MAX_LENGTH = 200
 
@@ -281,14 +283,8 @@ class PendingEmail(models.Model):
                 condition=models.Q(state="sent"),
                 name="pending_email_sent_thread_idx",
             ),
-            models.Index(
-                fields=["user"], condition=models.Q(user__isnull=False), name="pending_email_user_idx"
-            ),
-            models.Index(
-                fields=["customer"],
-                condition=models.Q(customer__isnull=False),
-                name="pending_email_customer_idx",
-            ),
+            index_where_set("user", name="pending_email_user_idx"),
+            index_where_set("customer", name="pending_email_customer_idx"),
         ]
 
     def __str__(self) -> str:

@@ -12,6 +12,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from core.indexes import index_where_set
 from core.parties import PartyKind
 from tickets import sla, states
 
@@ -221,21 +222,9 @@ class Ticket(models.Model):
             ),
             models.Index(fields=["provider", "-created_at", "-id"], name="ticket_provider_idx"),
             models.Index(fields=["sla_next_due", "id"], name="ticket_sla_next_due_idx"),
-            models.Index(
-                fields=["assigned_to"],
-                condition=models.Q(assigned_to__isnull=False),
-                name="ticket_assigned_to_idx",
-            ),
-            models.Index(
-                fields=["created_by"],
-                condition=models.Q(created_by__isnull=False),
-                name="ticket_created_by_idx",
-            ),
-            models.Index(
-                fields=["logs_requested_at"],
-                condition=models.Q(logs_requested_at__isnull=False),
-                name="ticket_logs_requested_idx",
-            ),
+            index_where_set("assigned_to", name="ticket_assigned_to_idx"),
+            index_where_set("created_by", name="ticket_created_by_idx"),
+            index_where_set("logs_requested_at", name="ticket_logs_requested_idx"),
             # The SLA sweep's claims: each partial index holds only the targets still waiting for that
             # threshold, so a sweep reads the rows that crossed it and nothing else, however many tickets
             # there are.
@@ -377,14 +366,8 @@ class Assignment(models.Model):
     class Meta:
         ordering = ["created_at"]
         indexes = [
-            models.Index(
-                fields=["from_user"],
-                condition=models.Q(from_user__isnull=False),
-                name="assignment_from_user_idx",
-            ),
-            models.Index(
-                fields=["to_user"], condition=models.Q(to_user__isnull=False), name="assignment_to_user_idx"
-            ),
+            index_where_set("from_user", name="assignment_from_user_idx"),
+            index_where_set("to_user", name="assignment_to_user_idx"),
         ]
 
     def __str__(self) -> str:
@@ -526,7 +509,7 @@ class TicketEvent(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["actor"], condition=models.Q(actor__isnull=False), name="event_actor_idx"),
+            index_where_set("actor", name="event_actor_idx"),
         ]
 
     def __str__(self) -> str:
