@@ -40,6 +40,19 @@ class NextVal(models.Func):
         super().__init__(models.Value(sequence))
 
 
+def optional_user(*, related_name: str = "+") -> models.ForeignKey:
+    """A user who may be absent (a wallet party or the system acted instead), kept as NULL when the user
+    goes. Not indexed on every row: each such key has its `index_where_set`."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name=related_name,
+        db_index=False,
+    )
+
+
 class PartyKindField(models.CharField):
     """Which kind of party did something (customer, provider, support, system)."""
 
@@ -129,14 +142,7 @@ class Ticket(models.Model):
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.MEDIUM)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
     # Indexed where set (`ticket_created_by_idx`): most tickets are created by a wallet, with no user.
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-    )
+    created_by = optional_user()
     created_by_kind = PartyKindField()
     created_by_address = models.CharField(max_length=90, blank=True)
     created_by_label = models.CharField(max_length=150)
@@ -144,14 +150,7 @@ class Ticket(models.Model):
         max_length=16, choices=AssigneeKind.choices, default=AssigneeKind.PROVIDER
     )
     # Indexed where set (`ticket_assigned_to_idx`): most tickets sit in a queue, with no one assigned.
-    assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="assigned_tickets",
-        db_index=False,
-    )
+    assigned_to = optional_user(related_name="assigned_tickets")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     # The time of the last change a customer can see (no internal notes): their `updated_at` and ordering.
@@ -340,23 +339,9 @@ class Assignment(models.Model):
     from_kind = models.CharField(max_length=16, choices=Ticket.AssigneeKind.choices)
     # Indexed where set (`assignment_from_user_idx`, `assignment_to_user_idx`): most moves are between
     # queues (an escalation to support), with no user on either side.
-    from_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-    )
+    from_user = optional_user()
     to_kind = models.CharField(max_length=16, choices=Ticket.AssigneeKind.choices)
-    to_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-    )
+    to_user = optional_user()
     by_kind = PartyKindField()
     by_label = models.CharField(max_length=150)
     reason = models.TextField(blank=True)
@@ -484,14 +469,7 @@ class TicketEvent(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     is_internal = models.BooleanField(default=False)
     # Indexed where set (`event_actor_idx`): wallet parties and the system act with no user.
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-    )
+    actor = optional_user()
     actor_kind = PartyKindField()
     actor_label = models.CharField(max_length=150)
     data = models.JSONField(default=dict)
