@@ -169,11 +169,11 @@ def wallet_sign_in_challenge(*, address: str) -> SignInChallenge:
     )
 
 
-def wallet_sign_in(*, token: str, address: str, signature: str, pub_key: str, mode: str) -> AbstractBaseUser:
-    """The portal user for a wallet that signed its challenge: the signature over exactly the sign doc
-    that `mode`'s wallet call signs, by the key the address belongs to, within the challenge's lifetime,
-    once. A customer's address signs in as its customer (created on first sign-in), a provider's as the
-    provider."""
+def wallet_sign_in_verify(*, token: str, address: str, signature: str, pub_key: str, mode: str) -> str:
+    """The address that signed its challenge: the signature over exactly the sign doc that `mode`'s wallet
+    call signs, by the key the address belongs to, within the challenge's lifetime, once. Raises
+    NotAuthenticated (or ValidationFailed for an unknown mode) otherwise. Creates nothing: the caller
+    then picks the user (`wallet_user_for`)."""
     if mode not in SignInMode.__members__.values():
         raise ValidationFailed("Unknown signing mode.", fields={"mode": ["Expected arbitrary or amino."]})
     try:
@@ -201,7 +201,7 @@ def wallet_sign_in(*, token: str, address: str, signature: str, pub_key: str, mo
         raise NotAuthenticated(error.message, code=error.reason_code) from error
     if not nonce_claim("sign-in", claims["n"], settings.VE_WALLET_SIGN_IN_SECONDS + 60):
         raise NotAuthenticated("This sign-in request was already used.", code="challenge_used")
-    return wallet_user_for(address)
+    return address
 
 
 @transaction.atomic

@@ -6,9 +6,9 @@ SimpleRateThrottle, which loads and re-stores the party's whole request history 
 one budget per party; writes also count against a smaller budget of their own. When Redis is down the
 request is served unthrottled rather than failed.
 
-Anyone can make a wallet key, so a party with no role (an address that is no provider and owns nothing,
-with no portal identity) would get a fresh budget per key: such callers share one smaller budget per
-client address (`roleless`, `roleless_write`). Failed authentications count per client address too
+Anyone can make a wallet key, so a party with no role (an address that is no provider and owns no
+deployment, however it authenticates: signing in to the portal gives a key no role) would get a fresh
+budget per key: such callers share one smaller budget per client address (`roleless`, `roleless_write`). Failed authentications count per client address too
 (`VE_API_AUTH_FAILURES_PER_ADDRESS`); past it, signatures from that address are not even checked.
 """
 
@@ -26,7 +26,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from core.parties import Party
-from providers.selectors import address_has_standing
+from providers.selectors import address_has_standing, party_for_user
 
 if TYPE_CHECKING:
     # Not at run time: DRF imports this module while `rest_framework.views` is initialising.
@@ -49,17 +49,31 @@ def client_address(request: Request | HttpRequest) -> str:
     return str(meta.get("REMOTE_ADDR") or "unknown")
 
 
-def _identity(request: Request) -> tuple[str, bool] | None:
-    """(who pays, whether they have a role) for this request; None for the anonymous."""
+def _acting_party(request: Request) -> Party | None:
     party = getattr(request, "auth", None)
     if isinstance(party, Party):
-        if party.is_customer and party.user_id is None and not address_has_standing(party.address):
-            return f"address:{client_address(request)}", False
-        return party.key, True
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return None
-    return f"user:{user.pk}", True
+        return party
+    party = getattr(request, "_ve_party", None)
+    if party is None:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        party = party_for_user(user)
+        request._ve_party = party  # what accounts.authentication.request_party would compute again
+    return party
+
+
+def _identity(request: Request) -> tuple[str, bool] | None:
+    """(who pays, whether they have a role) for this request; None for the anonymous. A customer owning
+    no deployment has no role however it authenticated (a fresh key, or a portal account it made by
+    signing in with one): all such callers from one client address share one budget."""
+    party = _acting_party(request)
+    if party is None:
+        user = getattr(request, "user", None)
+        return (f"user:{user.pk}", False) if user is not None and user.is_authenticated else None
+    if party.is_customer and not (party.address and address_has_standing(party.address)):
+        return f"address:{client_address(request)}", False
+    return party.key, True
 
 
 class PartyRateThrottle(BaseThrottle):
@@ -113,10 +127,21 @@ def _increment(key: str, wait: float) -> int:
     return count
 
 
+def address_budget_spend(scope: str, rate: str, request: Request | HttpRequest) -> float | None:
+    """Count one use of `scope` (at most `rate`) by the request's client address: the seconds to wait
+    if that was one too many, else None (also when Redis is down: served rather than failed)."""
+    limit, key, wait = _window(rate, scope, client_address(request))
+    try:
+        return None if _increment(key, wait) <= limit else wait
+    except Exception:
+        logger.warning("throttle store unavailable; %s not counted", scope, exc_info=True)
+        return None
+
+
 AUTH_FAILURES = "auth_failures"
 
 
-def auth_failures_wait(request: Request) -> float | None:
+def auth_failures_wait(request: Request | HttpRequest) -> float | None:
     """Seconds this client address must wait because of its failed authentications, or None."""
     limit, key, wait = _window(
         settings.VE_API_AUTH_FAILURES_PER_ADDRESS, AUTH_FAILURES, client_address(request)
@@ -129,7 +154,7 @@ def auth_failures_wait(request: Request) -> float | None:
     return wait if count is not None and int(count) >= limit else None
 
 
-def auth_failure_record(request: Request) -> None:
+def auth_failure_record(request: Request | HttpRequest) -> None:
     """Count a failed authentication against the client address."""
     _, key, wait = _window(settings.VE_API_AUTH_FAILURES_PER_ADDRESS, AUTH_FAILURES, client_address(request))
     try:

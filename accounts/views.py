@@ -7,7 +7,6 @@ the signature and pick the user; these views only translate HTTP and start the s
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -19,9 +18,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import services
-from core.errors import ApplicationError, ValidationFailed
+from accounts import services, throttling
+from core.errors import ApplicationError, NotAuthenticated, RateLimited, ValidationFailed
 from core.formats import iso_timestamp
+from core.parsers import json_object_from_request
+from providers.selectors import address_has_portal_account
 
 SESSION_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -57,18 +58,6 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/sign_in.html", context, status=400 if form.errors else 200)
 
 
-def _json_body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValidationFailed(
-            "Expected a JSON object.", fields={"non_field_errors": ["Not JSON."]}
-        ) from error
-    if not isinstance(body, dict):
-        raise ValidationFailed("Expected a JSON object.", fields={"non_field_errors": ["Not an object."]})
-    return body
-
-
 def _text(body: dict[str, Any], field: str) -> str:
     value = body.get(field)
     if not isinstance(value, str) or not value:
@@ -77,14 +66,50 @@ def _text(body: dict[str, Any], field: str) -> str:
 
 
 def _refusal(error: ApplicationError) -> JsonResponse:
-    return JsonResponse(error.as_dict(), status=error.status_code)
+    response = JsonResponse(error.as_dict(), status=error.status_code)
+    if isinstance(error, RateLimited):
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _rate_limited(request: HttpRequest) -> RateLimited | None:
+    """Sign-in calls per client address, and its failed verifications (shared with signed API calls)."""
+    wait = throttling.address_budget_spend("sign_in", settings.VE_SIGN_IN_RATE_PER_ADDRESS, request)
+    if wait is not None:
+        return RateLimited(
+            "Too many sign-in attempts from your address; wait and try again.", retry_after=wait
+        )
+    wait = throttling.auth_failures_wait(request)
+    if wait is not None:
+        return RateLimited("Too many failed authentications from your address.", retry_after=wait)
+    return None
+
+
+def _new_account_refused(request: HttpRequest, address: str) -> RateLimited | None:
+    """Every fresh key that signs in would create a user: a client address may create only so many."""
+    if address_has_portal_account(address):
+        return None
+    wait = throttling.address_budget_spend(
+        "sign_in_new_account", settings.VE_SIGN_IN_NEW_ACCOUNTS_PER_ADDRESS, request
+    )
+    if wait is None:
+        return None
+    return RateLimited(
+        "Too many new accounts from your address; sign in with a wallet used here before, or wait.",
+        retry_after=wait,
+        code="too_many_accounts",
+    )
 
 
 @require_POST
 def wallet_challenge(request: HttpRequest) -> JsonResponse:
     """`{"address"}` → `{"text", "token", "chain_id", "expires_at"}`: what the wallet is to sign."""
     try:
-        challenge = services.wallet_sign_in_challenge(address=_text(_json_body(request), "address"))
+        if limited := _rate_limited(request):
+            raise limited
+        challenge = services.wallet_sign_in_challenge(
+            address=_text(json_object_from_request(request), "address")
+        )
     except ApplicationError as error:
         return _refusal(error)
     return JsonResponse(
@@ -101,17 +126,25 @@ def wallet_challenge(request: HttpRequest) -> JsonResponse:
 def wallet_verify(request: HttpRequest) -> JsonResponse:
     """`{"token", "address", "signature", "pub_key", "mode", "next"?}` → a session, and where to go next."""
     try:
-        body = _json_body(request)
-        user = services.wallet_sign_in(
-            token=_text(body, "token"),
-            address=_text(body, "address"),
-            signature=_text(body, "signature"),
-            pub_key=_text(body, "pub_key"),
-            mode=_text(body, "mode"),
-        )
+        if limited := _rate_limited(request):
+            raise limited
+        body = json_object_from_request(request)
+        try:
+            address = services.wallet_sign_in_verify(
+                token=_text(body, "token"),
+                address=_text(body, "address"),
+                signature=_text(body, "signature"),
+                pub_key=_text(body, "pub_key"),
+                mode=_text(body, "mode"),
+            )
+        except NotAuthenticated:
+            throttling.auth_failure_record(request)
+            raise
+        if refused := _new_account_refused(request, address):
+            raise refused
     except ApplicationError as error:
         return _refusal(error)
-    login(request, user, backend=SESSION_BACKEND)
+    login(request, services.wallet_user_for(address), backend=SESSION_BACKEND)
     return JsonResponse({"redirect": _next_url(request, body)})
 
 

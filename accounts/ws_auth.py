@@ -34,7 +34,7 @@ from django.http.request import split_domain_port, validate_host
 from accounts import hmac_signing, wallet
 from accounts.services import hmac_signature_verify, wallet_signature_verify
 from core.parties import Party
-from providers.selectors import credentials_active, party_for_address, party_for_user
+from providers.selectors import address_has_standing, credentials_active, party_for_address, party_for_user
 
 # Close codes (documented in the README and tickets/consumers.py).
 CLOSE_BAD_REQUEST = 4400
@@ -125,6 +125,14 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     return claimed in {_origin_tuple(allowed) for allowed in settings.VE_WS_ALLOWED_ORIGINS}
 
 
+NO_ROLE = "This key has no role here: it is no provider's and owns no deployment."
+
+
+def wallet_party_has_role(party: Party) -> bool:
+    """A wallet key holds sockets only as a provider or as the owner of a deployment."""
+    return not party.is_customer or address_has_standing(party.address)
+
+
 def _signed_path(scope: dict[str, Any]) -> str:
     path = scope.get("raw_path", b"").decode("latin1") or scope["path"]
     return urlparse(path).path
@@ -144,6 +152,8 @@ def _by_signature(scope: dict[str, Any], raw_query: str, params: dict[str, str])
             party = wallet_signature_verify(fields=fields, method="GET", path=path, raw_body=b"")
         except wallet.WalletAuthError as error:
             return None, Refusal(CLOSE_UNAUTHENTICATED, f"Wallet signature refused: {error.message}"), None
+        if not wallet_party_has_role(party):
+            return None, Refusal(CLOSE_FORBIDDEN, NO_ROLE), None
         return party, None, SocketCredential("wallet", party.address)
     fields = hmac_signing.hmac_fields_from_query(params) or {"principal": None}
     try:
@@ -211,7 +221,8 @@ def credentials_recheck(credentials: set[SocketCredential]) -> dict[SocketCreden
         if credential.scheme == "hmac":
             now[credential] = active.get(credential.subject, CLOSE_UNAUTHENTICATED)
         elif credential.scheme == "wallet":
-            now[credential] = party_for_address(credential.subject)
+            party = party_for_address(credential.subject)
+            now[credential] = party if wallet_party_has_role(party) else CLOSE_FORBIDDEN
         else:
             user = _session_user(credential.subject)
             if not user.is_authenticated or user.pk != credential.user_id:

@@ -15,6 +15,7 @@ too many query parameters, a failed CSRF check outside DRF) answers in the same 
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -24,7 +25,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
-from django.views import defaults
+from django.views import csrf, defaults
+from django.views.decorators.csrf import csrf_exempt
 from redis import exceptions as redis_exceptions
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -86,6 +88,17 @@ class Forbidden(ApplicationError):
 class Conflict(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+
+
+class RateLimited(ApplicationError):
+    """Too many requests of a kind from one caller; `retry_after` says when to try again (seconds)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "throttled"
+
+    def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(message, code=code, extra={"retry_after": self.retry_after})
 
 
 class ServiceUnavailable(ApplicationError):
@@ -187,19 +200,30 @@ def django_refusal(exc: BaseException) -> ApplicationError | None:
 
 
 API_PATH_PREFIX = "/api/"
+# Paths outside the API that speak JSON too: the wallet sign-in calls the sign-in page's script makes.
+JSON_PATH_PREFIXES = (API_PATH_PREFIX, "/login/wallet/")
 
 
 def is_api_request(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PATH_PREFIX)
+    """Whether `request` is to a JSON endpoint: every refusal, Django's own included, answers JSON."""
+    return request.path.startswith(JSON_PATH_PREFIXES)
 
 
 def api_error_response(error: ApplicationError) -> JsonResponse:
     return JsonResponse(error.as_dict(), status=error.status_code)
 
 
+@csrf_exempt  # it changes nothing: a POST to a route that does not exist is a 404, not a CSRF 403
 def api_not_found(request: HttpRequest) -> JsonResponse:
     """Every path under /api/v1/ that names no operation (also a trailing slash): a JSON 404."""
     return api_error_response(NotFound(f"No API operation at {request.path[:200]}."))
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the JSON error shape at JSON endpoints, Django's own page elsewhere."""
+    if is_api_request(request):
+        return api_error_response(Forbidden(f"CSRF check failed: {reason}", code="csrf_failed"))
+    return csrf.csrf_failure(request, reason)
 
 
 _DJANGO_ERRORS: dict[int, tuple[str, str]] = {

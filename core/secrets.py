@@ -15,13 +15,19 @@ from pathlib import Path
 import nacl.secret
 from django.conf import settings
 
+# The development default of SECRET_KEY (config.settings.base). Well known: `make run` gives each
+# installation its own (server.devservices.use_installation_secret_key); production refuses it.
+DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789abcdef"  # noqa: S105
+
+
+def credential_key_from(secret_key: str) -> bytes:
+    """The key the provider HMAC secrets are sealed with when VE_CREDENTIAL_KEY is empty."""
+    return hashlib.sha256(b"virtengine-support/credentials\x00" + secret_key.encode()).digest()
+
 
 def _box() -> nacl.secret.SecretBox:
     configured = settings.VE_CREDENTIAL_KEY
-    if configured:
-        key = bytes.fromhex(configured)
-    else:
-        key = hashlib.sha256(b"virtengine-support/credentials\x00" + settings.SECRET_KEY.encode()).digest()
+    key = bytes.fromhex(configured) if configured else credential_key_from(settings.SECRET_KEY)
     return nacl.secret.SecretBox(key)
 
 

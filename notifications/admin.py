@@ -5,6 +5,8 @@ preferences are visible."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from core.errors import ApplicationError
@@ -28,6 +30,18 @@ def _actor(request):
     if party is None or not party.is_support or not request.user.has_perm(MANAGE):
         raise PermissionDenied
     return party
+
+
+def secrets_page(request: HttpRequest, secrets: list[tuple[str, str]]) -> TemplateResponse:
+    """New signing secrets, in the body of this one response only: never in a message (the messages
+    cookie is signed, not encrypted, and outlives the page), a session or a log; not cached."""
+    response = TemplateResponse(
+        request,
+        "admin/notifications/secrets_shown_once.html",
+        {**admin.site.each_context(request), "secrets": secrets},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class ManagedBySupport:
@@ -150,9 +164,13 @@ class WebhookEndpointAdmin(ManagedBySupport, admin.ModelAdmin):
             description=data["description"],
         )
         obj.pk = created.endpoint.pk
-        messages.warning(
-            request, f"Signing secret (shown this once; hand it to the provider): {created.secret}"
-        )
+        request.secrets_shown_once = [(created.endpoint.url, created.secret)]
+
+    def response_add(self, request, obj, post_url_continue=None):
+        shown = getattr(request, "secrets_shown_once", None)
+        if shown:
+            return secrets_page(request, shown)
+        return super().response_add(request, obj, post_url_continue)
 
     def delete_model(self, request, obj) -> None:
         services.webhook_endpoint_delete(actor=_actor(request), endpoint_id=obj.pk)
@@ -162,11 +180,13 @@ class WebhookEndpointAdmin(ManagedBySupport, admin.ModelAdmin):
             self.delete_model(request, endpoint)
 
     @admin.action(description="Rotate the signing secret (shown once)", permissions=["manage"])
-    def rotate_secret(self, request, queryset) -> None:
+    def rotate_secret(self, request, queryset) -> TemplateResponse:
         actor = _actor(request)
+        shown = []
         for endpoint in queryset:
             rotated = services.webhook_endpoint_rotate_secret(actor=actor, endpoint_id=endpoint.pk)
-            messages.warning(request, f"New secret of {endpoint.url} (shown this once): {rotated.secret}")
+            shown.append((endpoint.url, rotated.secret))
+        return secrets_page(request, shown)
 
     @admin.action(description="Enable (held deliveries go out in order)", permissions=["manage"])
     def enable(self, request, queryset) -> None:
@@ -227,7 +247,18 @@ class WebhookDeliveryAdmin(ManagedBySupport, ReadOnly, admin.ModelAdmin):
 
 @admin.register(PendingEmail)
 class PendingEmailAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("ticket", "recipient_key", "role", "state", "first_seq", "last_seq", "due_at", "sent_at")
+    list_display = (
+        "ticket",
+        "recipient_key",
+        "role",
+        "state",
+        "first_seq",
+        "last_seq",
+        "due_at",
+        "sent_at",
+        "attempts",
+        "last_error",
+    )
     list_filter = ("state", "role")
     raw_id_fields = ("ticket", "user", "customer")
 

@@ -41,11 +41,25 @@ class AddressRefused(OSError):
     """The destination resolves to an address webhooks may not reach."""
 
 
-def refusal_reason(address: str) -> str | None:
-    """Why `address` may not receive webhooks (None when it may)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+# IPv6 ranges that carry an IPv4 address in their low 32 bits and reach it through a translator (NAT64,
+# RFC 6052 and RFC 8215) or that an IPv4-only stack may treat as the IPv4 address (IPv4-compatible, ::/96).
+_EMBEDDING_LOW_32_BITS = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped (::ffff:0:0/96), 6to4 (2002::/16),
+    Teredo (2001::/32: its server and its client), NAT64 and IPv4-compatible addresses."""
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if any(ip in network for network in _EMBEDDING_LOW_32_BITS):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+    return [address for address in found if address is not None]
+
+
+def _own_refusal(address: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     for label, flag in (
         ("loopback", ip.is_loopback),
         ("private", ip.is_private),
@@ -59,6 +73,18 @@ def refusal_reason(address: str) -> str | None:
     if not ip.is_global:
         return f"{address} is not a public address"
     return None
+
+
+def refusal_reason(address: str) -> str | None:
+    """Why `address` may not receive webhooks (None when it may): it, or an IPv4 address it embeds, is
+    not a public one."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        for inner in embedded_ipv4(ip):
+            reason = _own_refusal(str(inner), inner)
+            if reason is not None:
+                return f"{address} embeds {reason}"
+    return _own_refusal(address, ip)
 
 
 def private_addresses_allowed() -> bool:

@@ -78,21 +78,28 @@ _standing_cache: dict[str, float] = {}
 
 
 def address_has_standing(address: str) -> bool:
-    """Whether a wallet address that is no provider has a place here: a portal identity or a deployment.
-    Known ones are remembered in this process for a minute (fresh keys, the case that matters, never are)."""
+    """Whether a wallet address that is no provider has a role here: it owns a deployment (the only way
+    a customer has tickets to see or a lease to open one on). A portal account does not count: anyone
+    can make a key and sign in with it. Known ones are remembered in this process for a minute (fresh
+    keys, the case that matters, never are)."""
     now = time.monotonic()
     seen = _standing_cache.get(address)
     if seen is not None and now - seen < STANDING_CACHE_SECONDS:
         return True
-    known = (
-        Deployment.objects.filter(owner_address=address).exists()
-        or CustomerIdentity.objects.filter(address=address).exists()
-    )
+    known = Deployment.objects.filter(owner_address=address).exists()
     if known:
         if len(_standing_cache) > 10_000:
             _standing_cache.clear()
         _standing_cache[address] = now
     return known
+
+
+def address_has_portal_account(address: str) -> bool:
+    """Whether signing in with this wallet address finds a user rather than creating one."""
+    return (
+        ProviderAccount.objects.filter(address=address).exists()
+        or CustomerIdentity.objects.filter(address=address, user__isnull=False).exists()
+    )
 
 
 def provider_party(provider: ProviderAccount) -> Party:

@@ -19,9 +19,11 @@ from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.access import access_change_announce
 from core.addresses import is_valid_address
 from core.errors import Conflict, ValidationFailed
 from core.secrets import encrypt_secret
+from core.text import clean_text
 from providers.models import (
     CustomerIdentity,
     Deployment,
@@ -29,7 +31,7 @@ from providers.models import (
     ProviderCredential,
     ProviderMembership,
 )
-from providers.selectors import SUPPORT_GROUP
+from providers.selectors import SUPPORT_GROUP, credential_cache_clear
 
 LEASE_ID_PATTERN = re.compile(
     r"^(?P<owner>[a-z0-9]+)/(?P<dseq>\d{1,19})/(?P<gseq>\d{1,9})/(?P<oseq>\d{1,9})$"
@@ -40,6 +42,9 @@ LEASE_ID_PATTERN = re.compile(
 class IssuedCredential:
     credential: ProviderCredential
     secret: str
+
+
+NAME_MAX_LENGTH = 120  # provider and deployment names, credential labels (the columns' length)
 
 
 def _require_address(field: str, address: str) -> None:
@@ -69,13 +74,12 @@ def provider_create(
 ) -> ProviderAccount:
     _require_address("address", address)
     _require_envelope_key(envelope_public_key)
-    if not name.strip():
-        raise ValidationFailed("name is required.", fields={"name": ["This field may not be blank."]})
+    name = clean_text("name", name, max_length=NAME_MAX_LENGTH, single_line=True)
     try:
         with transaction.atomic():
             return ProviderAccount.objects.create(
                 address=address,
-                name=name.strip(),
+                name=name,
                 api_endpoint=api_endpoint,
                 envelope_public_key=envelope_public_key,
             )
@@ -102,12 +106,27 @@ def provider_api_endpoint_set(*, provider: ProviderAccount, api_endpoint: str) -
 
 def provider_credential_issue(*, provider: ProviderAccount, label: str = "") -> IssuedCredential:
     """Issue an HMAC credential. The secret is returned here once and stored only encrypted."""
+    label = clean_text("label", label, max_length=NAME_MAX_LENGTH, required=False, single_line=True)
     principal = f"vep_{secrets.token_hex(12)}"
     secret = secrets.token_urlsafe(32)
     credential = ProviderCredential.objects.create(
         provider=provider, principal=principal, secret_ciphertext=encrypt_secret(secret), label=label
     )
     return IssuedCredential(credential=credential, secret=secret)
+
+
+@transaction.atomic
+def credential_revoke(*, credential: ProviderCredential) -> ProviderCredential:
+    """Revoke an HMAC credential: its next request is refused, and every socket it opened is closed as
+    soon as the revocation commits (this process forgets it at once; others' caches hold it for
+    CREDENTIAL_CACHE_SECONDS at most). Revoking a revoked credential changes nothing."""
+    locked = ProviderCredential.objects.select_for_update().get(pk=credential.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        transaction.on_commit(credential_cache_clear)
+        access_change_announce(principals=[locked.principal])
+    return locked
 
 
 CREDENTIAL_TOUCH_INTERVAL = timedelta(minutes=1)
@@ -150,6 +169,7 @@ def parse_lease_id(lease_id: str) -> dict[str, str | int]:
 
 
 def deployment_register(*, lease_id: str, provider: ProviderAccount, name: str = "") -> Deployment:
+    name = clean_text("name", name, max_length=NAME_MAX_LENGTH, required=False, single_line=True)
     parts = parse_lease_id(lease_id)
     try:
         with transaction.atomic():

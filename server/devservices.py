@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,6 +31,8 @@ from urllib.parse import quote
 
 import environ
 import psycopg
+
+from core.secrets import create_secret_file_once, credential_key_from
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = BASE_DIR / ".devservices"
@@ -218,6 +221,35 @@ def use_embedded_services_unless_configured() -> None:
         os.environ["DATABASE_URL"] = services.database_url
     if want_redis:
         os.environ["REDIS_URL"] = services.redis_url
+
+
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
+CREDENTIAL_KEY_FILE = "credential_key"
+
+
+def state_dir_in_use() -> Path:
+    return Path(os.environ.get("VE_DEVSERVICES_DIR") or DEFAULT_STATE_DIR)
+
+
+def use_installation_secret_key(development_key: str) -> None:
+    """Give this installation a SECRET_KEY of its own (DJANGO_SECRET_KEY, unless the environment sets
+    one), made on first run and kept beside the embedded services' state: with the well-known development
+    key anyone could mint sign-in challenges and unsubscribe links offline.
+
+    An installation that ran before with the development key keeps its stored provider secrets readable:
+    the key they were sealed with is kept as its VE_CREDENTIAL_KEY.
+    """
+    if os.environ.get("DJANGO_SECRET_KEY"):
+        return
+    state_dir = state_dir_in_use()
+    key_file, credential_file = state_dir / SECRET_KEY_FILE, state_dir / CREDENTIAL_KEY_FILE
+    if not key_file.exists():
+        if (state_dir / "pg").exists():
+            create_secret_file_once(credential_file, credential_key_from(development_key).hex().encode())
+        create_secret_file_once(key_file, secrets.token_urlsafe(50).encode())
+    os.environ["DJANGO_SECRET_KEY"] = key_file.read_text().strip()
+    if credential_file.exists() and not os.environ.get("VE_CREDENTIAL_KEY"):
+        os.environ["VE_CREDENTIAL_KEY"] = credential_file.read_text().strip()
 
 
 def main(argv: list[str]) -> int:

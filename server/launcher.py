@@ -61,10 +61,18 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def public_base_url(host: str, port: int) -> str:
+    """The URL people reach this server at: a wildcard bind is reached through localhost."""
+    shown = "localhost" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104 - compared, not bound
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
+
+
 def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Migrate, seed the demo once, then serve with uvicorn plus a Celery worker and beat until Ctrl-C."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     use_embedded_services_unless_configured()  # the children then find the same servers in the environment
+    # Links in emails (ticket pages, unsubscribe) point where this server really listens.
+    os.environ.setdefault("VE_PUBLIC_BASE_URL", public_base_url(host, port))
     if not os.environ.get("VE_DEMO_PROVIDER_URL"):
         # The demo providers' log endpoint, on a free port of this process: the worker's log fetches reach it.
         demo_provider = demo_provider_start(host="127.0.0.1", port=0)

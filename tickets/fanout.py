@@ -10,7 +10,9 @@ The hub belongs to an event loop (daphne has one; tests have one per test), star
 member and stops with the last. Every `VE_WS_RESYNC_SECONDS` it re-joins its groups (memberships expire in
 channels_redis and vanish when Redis restarts), re-checks every socket's credential and access in one
 batch (a revoked HMAC credential or an ended session closes with 4401, lost access with 4403), renews the
-sockets' places under the per-party and per-address caps.
+sockets' places under the per-party and per-address caps. That periodic re-check is the safety net: a
+revocation, a sign-out or an access change made through the services is announced on `ACCESS_GROUP`
+(core.access), and the hub re-checks the sockets concerned at once, before delivering anything else.
 
 Live delivery heals at once rather than at the next resync: a socket that sees a gap in `seq` replays from
 the database right away, and every VE_WS_CATCH_UP_SECONDS the hub checks, in one query for all watched
@@ -39,6 +41,7 @@ from django.utils import timezone
 
 from accounts import throttling
 from accounts.ws_auth import SocketCredential
+from core.access import ACCESS_GROUP, ACCESS_MESSAGE_TYPE, AccessChange
 from core.errors import NotFound
 from core.parties import Party
 from tickets import realtime, selectors
@@ -96,6 +99,7 @@ class LocalHub:
         async with self.lock:
             if self.channel_name is None:
                 self.channel_name = await get_channel_layer().new_channel("hub.")
+                await self._listen_for_access_changes()
                 self.tasks = [
                     asyncio.create_task(self._receive_forever()),
                     asyncio.create_task(self._rejoin_forever()),
@@ -119,7 +123,16 @@ class LocalHub:
             if not self.members:
                 await self._stop()
 
+    async def _listen_for_access_changes(self) -> None:
+        try:
+            await get_channel_layer().group_add(ACCESS_GROUP, self.channel_name)
+        except Exception:  # Redis down: the periodic re-check still closes sockets that lost access
+            logger.warning("fan-out hub could not listen for access changes", exc_info=True)
+
     async def _stop(self) -> None:
+        if self.channel_name is not None:
+            with contextlib.suppress(Exception):
+                await get_channel_layer().group_discard(ACCESS_GROUP, self.channel_name)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -141,7 +154,35 @@ class LocalHub:
                 logger.warning("fan-out hub lost the channel layer; retrying", exc_info=True)
                 await asyncio.sleep(1)
                 continue
+            if message.get("type") == ACCESS_MESSAGE_TYPE:
+                # Before anything received after it is delivered: nothing committed after the change
+                # reaches a socket that lost its access.
+                await self._recheck_access(AccessChange.from_message(message))
+                continue
             await self._dispatch(message)
+
+    async def _recheck_access(self, change: AccessChange) -> None:
+        concerned = [
+            member
+            for member in self._all_members()
+            if change.concerns(
+                scheme=member.credential.scheme,
+                subject=member.credential.subject,
+                user_id=member.credential.user_id,
+                provider_id=member.party.provider_id,
+                address=member.party.address,
+            )
+        ]
+        if not concerned:
+            return
+        try:
+            verdicts = await socket_refusals([(m.party, m.credential, m.ticket_id) for m in concerned])
+        except Exception:
+            logger.warning("fan-out hub could not re-check sockets after an access change", exc_info=True)
+            return
+        for member, code in zip(concerned, verdicts, strict=True):
+            if code is not None:
+                await member.refuse(code)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         members = list(self.members.get(message.get("group", ""), ()))
@@ -157,7 +198,7 @@ class LocalHub:
     async def _rejoin_forever(self) -> None:
         while True:
             await asyncio.sleep(settings.VE_WS_RESYNC_SECONDS)
-            for group in list(self.members):
+            for group in [*self.members, ACCESS_GROUP]:
                 try:
                     await get_channel_layer().group_add(group, self.channel_name)
                 except Exception:

@@ -15,17 +15,20 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from core.secrets import DEVELOPMENT_SECRET_KEY
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-# Good for a developer's machine only: production settings refuse to start with it.
-DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789abcdef"  # noqa: S105
+# Good for tests only: `make run` makes a key per installation, production settings refuse this one.
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# A refused CSRF check answers in the API's error shape at JSON endpoints (core.errors.is_api_request).
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
 
 
 # Production sets both; the development and test settings point them at embedded servers first when unset.
@@ -367,6 +370,11 @@ VE_SIGNATURE_MAX_AGE_SECONDS = env.int("VE_SIGNATURE_MAX_AGE_SECONDS", default=3
 VE_SIGNATURE_MAX_SKEW_SECONDS = env.int("VE_SIGNATURE_MAX_SKEW_SECONDS", default=60)
 # How long a portal sign-in challenge may wait for the wallet's signature.
 VE_WALLET_SIGN_IN_SECONDS = env.int("VE_WALLET_SIGN_IN_SECONDS", default=300)
+# Wallet sign-in calls (challenge and verify together) per client address; a failed verify also counts
+# against VE_API_AUTH_FAILURES_PER_ADDRESS, the budget signed API calls share.
+VE_SIGN_IN_RATE_PER_ADDRESS = env("VE_SIGN_IN_RATE_PER_ADDRESS", default="30/min")
+# Portal accounts a client address may create by signing in with keys never seen before.
+VE_SIGN_IN_NEW_ACCOUNTS_PER_ADDRESS = env("VE_SIGN_IN_NEW_ACCOUNTS_PER_ADDRESS", default="10/hour")
 # Failed signature checks per client address; past it, that address gets 429s without a check.
 VE_API_AUTH_FAILURES_PER_ADDRESS = env("VE_API_AUTH_FAILURES_PER_ADDRESS", default="30/min")
 # Refuse VirtEngine's HMAC format (no body, no nonce) from every credential: each request must use the

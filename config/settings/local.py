@@ -1,8 +1,10 @@
 """Settings for a developer's machine (`make run`): embedded PostgreSQL and Redis unless URLs are set."""
 
-from server.devservices import use_embedded_services_unless_configured
+from core.secrets import DEVELOPMENT_SECRET_KEY
+from server.devservices import use_embedded_services_unless_configured, use_installation_secret_key
 
 use_embedded_services_unless_configured()
+use_installation_secret_key(DEVELOPMENT_SECRET_KEY)
 
 from config.settings.base import *  # noqa: E402, F403
 from config.settings.base import env  # noqa: E402

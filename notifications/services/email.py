@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import smtplib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -32,6 +33,7 @@ from django.utils import timezone
 
 from core.bulk import array_literal, distinct_with_positions
 from core.parties import Party, PartyKind
+from core.text import one_line
 from notifications import routing
 from notifications.models import EmailPreference, PendingEmail
 from notifications.selectors import (
@@ -393,7 +395,9 @@ def compose(row: PendingEmail) -> tuple[EmailMultiAlternatives, str] | None:
     ).exists()
     message_id = root if first else f"<ticket.{ticket.pk}.{row.pk}@{_message_domain()}>"
     number = format_ticket_number(ticket.number)
-    subject = f"{'' if first else 'Re: '}[{number}] {ticket.subject}"
+    # One line whatever is stored: a subject from before the services refused line breaks must not keep
+    # every email about its ticket from being sent.
+    subject = f"{'' if first else 'Re: '}[{number}] {one_line(ticket.subject)}"
     unsubscribe = unsubscribe_url(row.recipient_key)
     context = {
         "name": addressee.name,
@@ -479,24 +483,16 @@ def _send(rows: Sequence[PendingEmail], result: FlushResult, *, moment: datetime
                 continue
             try:
                 composed = compose(row)
-                if composed is None:
-                    _still_ours(row).update(state=State.SKIPPED, next_attempt_at=now)
-                    result.skipped += 1
-                    continue
-                message, message_id = composed
-                message.connection = mail_connection
-                message.send()
-            except Exception as exc:  # noqa: BLE001 - SMTP refused or down: retry this row later
-                attempts = row.attempts + 1
-                gave_up = attempts >= settings.VE_EMAIL_MAX_ATTEMPTS
-                _still_ours(row).update(
-                    state=State.FAILED if gave_up else State.RETRYING,
-                    attempts=attempts,
-                    last_error=str(exc)[:_ERROR_MAX_LENGTH],
-                    next_attempt_at=retry_from + datetime.timedelta(seconds=email_retry_delay(attempts)),
-                )
-                result.failed += 1
-                logger.warning("email: sending %s failed (attempt %d): %s", row.pk, attempts, exc)
+                if composed is not None:
+                    message, message_id = composed
+                    message.connection = mail_connection
+                    message.send()
+            except Exception as exc:  # noqa: BLE001 - one row's failure never stops the others
+                _record_failure(row, exc, result, retry_from=retry_from)
+                continue
+            if composed is None:
+                _still_ours(row).update(state=State.SKIPPED, next_attempt_at=now)
+                result.skipped += 1
                 continue
             _still_ours(row).update(
                 state=State.SENT,
@@ -510,6 +506,42 @@ def _send(rows: Sequence[PendingEmail], result: FlushResult, *, moment: datetime
             result.sent += 1
     finally:
         mail_connection.close()
+
+
+def email_failure_is_permanent(exc: BaseException) -> bool:
+    """Whether trying again would fail the same way: a 5xx from the mail server, or an email that cannot
+    be built (a header Django refuses, a template error). Connection trouble, a 4xx and a database
+    outage pass."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500
+    return not isinstance(exc, (OSError, DatabaseError))
+
+
+def _record_failure(
+    row: PendingEmail, exc: BaseException, result: FlushResult, *, retry_from: datetime.datetime
+) -> None:
+    """A permanent failure is final at once (state failed, the error kept for support to read in the
+    console); a passing one is retried with back-off until VE_EMAIL_MAX_ATTEMPTS."""
+    attempts = row.attempts + 1
+    permanent = email_failure_is_permanent(exc)
+    gave_up = permanent or attempts >= settings.VE_EMAIL_MAX_ATTEMPTS
+    error = f"{'Permanent: ' if permanent else ''}{type(exc).__name__}: {exc}"
+    _still_ours(row).update(
+        state=State.FAILED if gave_up else State.RETRYING,
+        attempts=attempts,
+        last_error=error[:_ERROR_MAX_LENGTH],
+        next_attempt_at=retry_from + datetime.timedelta(seconds=email_retry_delay(attempts)),
+    )
+    result.failed += 1
+    logger.warning(
+        "email: sending %s failed (attempt %d, %s): %s",
+        row.pk,
+        attempts,
+        "giving up" if gave_up else "will retry",
+        exc,
+    )
 
 
 def emails_flush_due(*, now: datetime.datetime | None = None, batch_size: int = 100) -> FlushResult:

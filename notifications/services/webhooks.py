@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.validators import URLValidator
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
@@ -26,6 +29,7 @@ from core.bulk import array_literal, distinct_with_positions
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.parties import Party
 from core.secrets import decrypt_secret, encrypt_secret
+from core.text import clean_text
 from notifications import signing
 from notifications.models import (
     DESCRIPTION_MAX_LENGTH,
@@ -57,26 +61,48 @@ class EndpointWithSecret:
 # -- validation ------------------------------------------------------------------------------------
 
 
+# What RFC 3986 lets a URL's path, query and fragment hold: its unreserved and reserved characters, and
+# percent-escapes. A space, a quote or an angle bracket must be escaped by whoever wrote the URL.
+_URI_REST = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+_URL_VALIDATOR = URLValidator(schemes=["http", "https"])
+
+
+def _syntax_problem(url: str) -> str | None:
+    """Why `url` is no well-formed webhook URL (None when it is one): Django's URL validator, the port in
+    1..65535, RFC 3986's characters after the host, no credentials."""
+    if len(url) > URL_MAX_LENGTH:
+        return f"Ensure this field has no more than {URL_MAX_LENGTH} characters."
+    try:
+        _URL_VALIDATOR(url)
+        parts = urlsplit(url)
+        port = parts.port
+    except (DjangoValidationError, ValueError):
+        return "Expected an http:// or https:// URL with a valid host (characters such as spaces percent-encoded)."
+    if port is not None and not 1 <= port <= 65535:
+        return "The port must be a number between 1 and 65535."
+    if parts.username or parts.password:
+        return "Credentials in the URL are not accepted; authenticate deliveries by their signature."
+    rest = url[len(f"{parts.scheme}://{parts.netloc}") :]
+    if not _URI_REST.fullmatch(rest):
+        return "The path, query and fragment may hold only URL characters; percent-encode the others."
+    return None
+
+
+def _url_problem(url: str) -> str | None:
+    problem = _syntax_problem(url)
+    if problem is not None:
+        return problem
+    parts = urlsplit(url)
+    try:
+        check_host(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+    except AddressRefused as refused:
+        return f"Refused: {refused}; webhooks are delivered to public addresses only."
+    return None
+
+
 def clean_url(url: str) -> str:
     url = (url or "").strip()
-    parts = urlsplit(url)
-    problem = None
-    if len(url) > URL_MAX_LENGTH:
-        problem = f"Ensure this field has no more than {URL_MAX_LENGTH} characters."
-    elif parts.scheme not in ("http", "https") or not parts.hostname:
-        problem = "Expected an http:// or https:// URL with a host."
-    elif parts.username or parts.password:
-        problem = "Credentials in the URL are not accepted; authenticate deliveries by their signature."
-    if problem is None:
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            problem = "The port is not a number between 0 and 65535."
-        else:
-            try:
-                check_host(parts.hostname, port)
-            except AddressRefused as refused:
-                problem = f"Refused: {refused}; webhooks are delivered to public addresses only."
+    problem = _url_problem(url)
     if problem:
         raise ValidationFailed("url is not a deliverable webhook URL.", fields={"url": [problem]})
     return url
@@ -100,15 +126,9 @@ def clean_event_types(event_types: object) -> list[str]:
 
 
 def clean_description(description: str) -> str:
-    description = (description or "").strip()
-    if len(description) > DESCRIPTION_MAX_LENGTH:
-        raise ValidationFailed(
-            "description is too long.",
-            fields={
-                "description": [f"Ensure this field has no more than {DESCRIPTION_MAX_LENGTH} characters."]
-            },
-        )
-    return description
+    return clean_text(
+        "description", description, max_length=DESCRIPTION_MAX_LENGTH, required=False, single_line=True
+    )
 
 
 def _require_manager(actor: Party) -> None:

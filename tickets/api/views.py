@@ -9,7 +9,6 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +20,7 @@ from tickets import selectors, services
 from tickets.api import serializers as io
 from tickets.api.pagination import next_link, paginate
 from tickets.files.storage import open_stored
+from tickets.files.upload import AttachmentMultiPartParser
 from tickets.presenter import audience_of, present_events
 
 ERRORS = {
@@ -255,7 +255,7 @@ class TicketLogsView(APIView):
 
 
 class AttachmentUploadView(APIView):
-    parser_classes = [MultiPartParser]
+    parser_classes = [AttachmentMultiPartParser]
 
     @extend_schema(
         operation_id="uploadAttachment",

@@ -17,6 +17,10 @@ from typing import IO, Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
+from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
+from django.http.multipartparser import MultiPartParserError
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import DataAndFiles, MultiPartParser, get_encoding
 
 # Enough for every signature `tickets.files.sniffing` looks for and for a meaningful look at text.
 HEAD_BYTES = 8192
@@ -149,3 +153,38 @@ class AttachmentUploadHandler(FileUploadHandler):
         if self.upload is not None:
             self.upload.close()
             self.upload = None
+
+
+class _KeepUnnamedFilesParser(DjangoMultiPartParser):
+    """Django's multipart parser, except that a file part whose name is only a path (`.`, `..`, `a/`) is
+    kept, named `upload` (as `sniffing.safe_filename` names what it cannot use), instead of being dropped
+    without a word: the client did send a file, and is answered about the file."""
+
+    def sanitize_file_name(self, file_name: str) -> str | None:
+        sanitized = super().sanitize_file_name(file_name)
+        if sanitized is None and file_name.strip():
+            return UNNAMED_UPLOAD
+        return sanitized
+
+
+UNNAMED_UPLOAD = "upload"
+
+
+class AttachmentMultiPartParser(MultiPartParser):
+    """DRF's multipart parser over `_KeepUnnamedFilesParser` (the attachment upload endpoint's)."""
+
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: dict | None = None
+    ) -> DataAndFiles:
+        parser_context = parser_context or {}
+        request = parser_context["request"]
+        meta = request.META.copy()
+        meta["CONTENT_TYPE"] = media_type
+        try:
+            parser = _KeepUnnamedFilesParser(
+                meta, stream, request.upload_handlers, get_encoding(parser_context)
+            )
+            data, files = parser.parse()
+        except MultiPartParserError as error:
+            raise ParseError(f"Multipart form parse error - {error}") from error
+        return DataAndFiles(data, files)

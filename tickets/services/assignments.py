@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, ValidationFailed
 from core.parties import Party
+from core.text import clean_text
 from providers.models import ProviderMembership
 from providers.selectors import user_is_support
 from tickets.models import REASON_MAX_LENGTH, Assignment, Ticket, TicketEvent
@@ -90,7 +91,7 @@ def _usernames(user_ids: Iterable[int | None]) -> dict[int, str]:
 @transaction.atomic
 def ticket_escalate(*, actor: Party, ticket_id: object, reason: str) -> Ticket:
     """Hand a ticket to the VirtEngine support queue (by customer, provider, support or an SLA breach)."""
-    reason = recording.clean_text("reason", reason, max_length=REASON_MAX_LENGTH)
+    reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH)
     ticket = recording.lock_ticket(actor, ticket_id)
     recording.require_not_closed(ticket)
     if is_escalated(ticket):
@@ -121,7 +122,7 @@ def ticket_assign(
 ) -> Ticket:
     """Support reassigns a ticket: to the provider (its queue or one member) or to support (queue or agent)."""
     assignee_kind = recording.clean_choice("assignee_kind", assignee_kind, Ticket.AssigneeKind.values)
-    reason = recording.clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
+    reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
     ticket = recording.lock_ticket(actor, ticket_id)
     if not actor.is_support:
         raise Forbidden("Only VirtEngine support assigns tickets.")

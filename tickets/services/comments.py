@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.errors import Forbidden
 from core.parties import Party, PartyKind
+from core.text import clean_text
 from tickets import states
 from tickets.models import TEXT_MAX_LENGTH, Attachment, Comment, Ticket, TicketEvent
 from tickets.services import clock, recording
@@ -70,7 +71,7 @@ def comment_add(
     A customer's reply to a ticket waiting on them or resolved moves it back to in_progress; the first
     public reply by provider or support is the ticket's first response.
     """
-    body = recording.clean_text("content", body, max_length=TEXT_MAX_LENGTH)
+    body = clean_text("content", body, max_length=TEXT_MAX_LENGTH)
     ticket = recording.lock_ticket(actor, ticket_id)
     if is_internal and not actor.sees_internal:
         raise Forbidden(

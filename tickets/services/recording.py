@@ -151,18 +151,6 @@ def save_tickets(tickets: Sequence[Ticket], *fields: str, at: datetime.datetime)
     bulk_update(Ticket, tickets, [*fields, *_EVENT_FIELDS])
 
 
-def clean_text(field: str, value: str | None, *, max_length: int, required: bool = True) -> str:
-    text = (value or "").strip()
-    if required and not text:
-        raise ValidationFailed(f"{field} is required.", fields={field: ["This field may not be blank."]})
-    if len(text) > max_length:
-        raise ValidationFailed(
-            f"{field} is too long.",
-            fields={field: [f"Ensure this field has no more than {max_length} characters."]},
-        )
-    return text
-
-
 def clean_metadata(value: object) -> dict[str, Any]:
     """A ticket's metadata: a JSON object of bounded size, depth and key count, storable in jsonb."""
     if value is None:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from core.errors import Forbidden, ValidationFailed
 from core.parties import Party
+from core.text import clean_text
 from providers.selectors import deployment_get_for
 from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, Ticket
 from tickets.services import clock, logs, recording
@@ -31,8 +32,8 @@ def ticket_create(
     """Open a ticket about a deployment the actor may see (a customer's own, a provider's lease, any for support)."""
     if actor.is_system:
         raise Forbidden("The system does not open tickets.")
-    subject = recording.clean_text("subject", subject, max_length=SUBJECT_MAX_LENGTH)
-    description = recording.clean_text("description", description, max_length=TEXT_MAX_LENGTH)
+    subject = clean_text("subject", subject, max_length=SUBJECT_MAX_LENGTH, single_line=True)
+    description = clean_text("description", description, max_length=TEXT_MAX_LENGTH)
     category = recording.clean_choice("category", category, Ticket.Category.values)
     priority = recording.clean_choice("priority", priority, Ticket.Priority.values)
     metadata = recording.clean_metadata(metadata)
@@ -88,7 +89,7 @@ def ticket_create(
 def ticket_transition(*, actor: Party, ticket_id: object, status: str, reason: str = "") -> Ticket:
     """Change a ticket's status through the state machine. Moving to the current status changes nothing."""
     status = recording.clean_choice("status", status, Ticket.Status.values)
-    reason = recording.clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
+    reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
     ticket = recording.lock_ticket(actor, ticket_id)
     if ticket.status == status:
         return ticket
@@ -162,10 +163,10 @@ def ticket_edit(
     wanted = {
         "subject": None
         if subject is None
-        else recording.clean_text("subject", subject, max_length=SUBJECT_MAX_LENGTH),
+        else clean_text("subject", subject, max_length=SUBJECT_MAX_LENGTH, single_line=True),
         "description": None
         if description is None
-        else recording.clean_text("description", description, max_length=TEXT_MAX_LENGTH),
+        else clean_text("description", description, max_length=TEXT_MAX_LENGTH),
         "category": None
         if category is None
         else recording.clean_choice("category", category, Ticket.Category.values),
