@@ -11,7 +11,7 @@ def _close_the_sessions_sockets(sender: Any, request: Any, user: Any, **kwargs: 
     session = getattr(request, "session", None)
     session_key = getattr(session, "session_key", None)
     if session_key:
-        access_change_announce(sessions=[session_key])
+        access_change_announce(ended_sessions=[session_key])
 
 
 class AccountsConfig(AppConfig):

@@ -29,10 +29,12 @@ SEND_TIMEOUT_SECONDS = 2
 
 @dataclass(frozen=True)
 class AccessChange:
-    """Whose sockets to re-check: by session key, HMAC principal, user, provider or wallet address; or
-    every socket (`everyone`), for a change whose reach is not worth working out (an admin edit)."""
+    """Whose sockets to close or re-check: the sockets of `ended_sessions` close at once (the sign-out is
+    being written as this is sent, so a re-check could still find the session); those of an HMAC
+    principal, a user, a provider or a wallet address are re-checked; `everyone`'s too, for a change whose
+    reach is not worth working out (an admin edit)."""
 
-    sessions: frozenset[str] = field(default_factory=frozenset)
+    ended_sessions: frozenset[str] = field(default_factory=frozenset)
     principals: frozenset[str] = field(default_factory=frozenset)
     user_ids: frozenset[int] = field(default_factory=frozenset)
     provider_ids: frozenset[int] = field(default_factory=frozenset)
@@ -43,7 +45,7 @@ class AccessChange:
         return {
             "type": ACCESS_MESSAGE_TYPE,
             "group": ACCESS_GROUP,
-            "sessions": sorted(self.sessions),
+            "ended_sessions": sorted(self.ended_sessions),
             "principals": sorted(self.principals),
             "user_ids": sorted(self.user_ids),
             "provider_ids": sorted(self.provider_ids),
@@ -58,13 +60,17 @@ class AccessChange:
             return frozenset(value) if isinstance(value, list) else frozenset()
 
         return cls(
-            sessions=members("sessions"),
+            ended_sessions=members("ended_sessions"),
             principals=members("principals"),
             user_ids=members("user_ids"),
             provider_ids=members("provider_ids"),
             addresses=members("addresses"),
             everyone=bool(message.get("everyone")),
         )
+
+    def ends(self, *, scheme: str, subject: str) -> bool:
+        """Whether a socket's credential (its scheme and subject) ended with this change."""
+        return scheme == "session" and subject in self.ended_sessions
 
     def concerns(
         self, *, scheme: str, subject: str, user_id: int | None, provider_id: int | None, address: str
@@ -73,7 +79,6 @@ class AccessChange:
         address) is one to re-check."""
         return (
             self.everyone
-            or (scheme == "session" and subject in self.sessions)
             or (scheme == "hmac" and subject in self.principals)
             or (user_id is not None and user_id in self.user_ids)
             or (provider_id is not None and provider_id in self.provider_ids)
@@ -83,7 +88,7 @@ class AccessChange:
 
 def access_change_announce(
     *,
-    sessions: Iterable[str] = (),
+    ended_sessions: Iterable[str] = (),
     principals: Iterable[str] = (),
     user_ids: Iterable[int] = (),
     provider_ids: Iterable[int] = (),
@@ -93,7 +98,7 @@ def access_change_announce(
     """Once the current transaction commits (at once outside one), have every web process re-check the
     sockets named. Sent before this returns, so that nothing committed afterwards can reach them first."""
     change = AccessChange(
-        sessions=frozenset(s for s in sessions if s),
+        ended_sessions=frozenset(key for key in ended_sessions if key),
         principals=frozenset(principals),
         user_ids=frozenset(user_ids),
         provider_ids=frozenset(provider_ids),

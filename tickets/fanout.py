@@ -40,7 +40,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts import throttling
-from accounts.ws_auth import SocketCredential
+from accounts.ws_auth import CLOSE_UNAUTHENTICATED, SocketCredential
 from core.access import ACCESS_GROUP, ACCESS_MESSAGE_TYPE, AccessChange
 from core.errors import NotFound
 from core.parties import Party
@@ -130,24 +130,28 @@ class LocalHub:
             logger.warning("fan-out hub could not listen for access changes", exc_info=True)
 
     async def _stop(self) -> None:
-        if self.channel_name is not None:
-            with contextlib.suppress(Exception):
-                await get_channel_layer().group_discard(ACCESS_GROUP, self.channel_name)
-        for task in self.tasks:
+        # The last socket may leave from inside one of the hub's own tasks (a re-check closing it): that
+        # task is not cancelled here, it ends once it sees the hub stopped (its channel is gone).
+        current = asyncio.current_task()
+        others = [task for task in self.tasks if task is not current]
+        channel_name, self.channel_name, self.tasks = self.channel_name, None, []
+        for task in others:
             task.cancel()
-        for task in self.tasks:
+        for task in others:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.tasks = []
-        self.channel_name = None
+        if channel_name is not None:
+            with contextlib.suppress(Exception):  # Redis down: the membership expires anyway
+                await get_channel_layer().group_discard(ACCESS_GROUP, channel_name)
         self.committed.clear()
         self.streams_checked_at = None
 
     async def _receive_forever(self) -> None:
         layer = get_channel_layer()
-        while True:
+        channel_name = self.channel_name
+        while channel_name is not None and self.channel_name == channel_name:
             try:
-                message = await layer.receive(self.channel_name)
+                message = await layer.receive(channel_name)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -162,17 +166,20 @@ class LocalHub:
             await self._dispatch(message)
 
     async def _recheck_access(self, change: AccessChange) -> None:
-        concerned = [
-            member
-            for member in self._all_members()
-            if change.concerns(
-                scheme=member.credential.scheme,
-                subject=member.credential.subject,
-                user_id=member.credential.user_id,
-                provider_id=member.party.provider_id,
-                address=member.party.address,
-            )
-        ]
+        """Close the sockets whose session just ended; re-check the others the change concerns."""
+        concerned = []
+        for member in self._all_members():
+            credential, party = member.credential, member.party
+            if change.ends(scheme=credential.scheme, subject=credential.subject):
+                await member.refuse(CLOSE_UNAUTHENTICATED)
+            elif change.concerns(
+                scheme=credential.scheme,
+                subject=credential.subject,
+                user_id=credential.user_id,
+                provider_id=party.provider_id,
+                address=party.address,
+            ):
+                concerned.append(member)
         if not concerned:
             return
         try:
@@ -196,11 +203,12 @@ class LocalHub:
                 logger.warning("delivery to a socket failed", exc_info=True)
 
     async def _rejoin_forever(self) -> None:
-        while True:
+        channel_name = self.channel_name
+        while channel_name is not None and self.channel_name == channel_name:
             await asyncio.sleep(settings.VE_WS_RESYNC_SECONDS)
             for group in [*self.members, ACCESS_GROUP]:
                 try:
-                    await get_channel_layer().group_add(group, self.channel_name)
+                    await get_channel_layer().group_add(group, channel_name)
                 except Exception:
                     logger.warning("fan-out hub could not re-join %s", group, exc_info=True)
             try:
@@ -209,7 +217,8 @@ class LocalHub:
                 logger.warning("fan-out hub could not re-check its sockets' access", exc_info=True)
 
     async def _catch_up_forever(self) -> None:
-        while True:
+        channel_name = self.channel_name
+        while channel_name is not None and self.channel_name == channel_name:
             await asyncio.sleep(settings.VE_WS_CATCH_UP_SECONDS)
             try:
                 await self._catch_up_stragglers()
