@@ -84,3 +84,21 @@ def test_every_party_that_can_write_a_ticket_may_upload(world: World, apis: Apis
     assert owner_api.upload("pod.log", TEXT).status_code == 201
     deployment.delete()
     assert owner_api.upload("pod.log", TEXT).status_code == 403
+
+
+@pytest.mark.parametrize("name", [".", "..", "logs/", "a/b/", "a\\.."])
+def test_a_file_named_only_by_a_path_is_still_a_file(apis: Apis, name: str) -> None:
+    """Django drops such a part without a word; the client did send a file, and is answered about it
+    (issue 24, class 10): it is kept under the name `sniffing.safe_filename` gives what it cannot use."""
+    response = apis.alice.upload(name, TEXT)
+    assert response.status_code == 201, (name, response.content)
+    assert response.json()["filename"] == "upload.txt"
+
+
+def test_no_file_part_at_all_is_still_a_400_naming_the_field(apis: Apis) -> None:
+    body = b'--x\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--x--\r\n'
+    response = apis.alice.request(
+        "POST", "/api/v1/attachments", raw_body=body, content_type="multipart/form-data; boundary=x"
+    )
+    assert response.status_code == 400, response.content
+    assert "file" in response.json()["fields"]
