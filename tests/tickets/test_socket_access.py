@@ -177,7 +177,7 @@ class TestKeysWithNoRole:
         ticket = await open_ticket(world)
         key, _ = make_wallet()
         path = "/api/v1/updates" if route == "stream" else updates(ticket.id)
-        socket, code = await open_socket(wallet_path(key, path), [], settle=2.0)
+        _, code = await open_socket(wallet_path(key, path), [], settle=2.0)
         assert code == 4403
 
     async def test_a_key_that_owns_a_deployment_gets_its_socket(self, world: World) -> None:
