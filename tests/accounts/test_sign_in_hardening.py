@@ -130,7 +130,9 @@ class TestSignInLimits:
         # Another address is not affected.
         other = Client(REMOTE_ADDR="10.9.1.2")
         assert (
-            other.post(CHALLENGE, json.dumps({"address": address}), content_type="application/json").status_code
+            other.post(
+                CHALLENGE, json.dumps({"address": address}), content_type="application/json"
+            ).status_code
             == 200
         )
 
