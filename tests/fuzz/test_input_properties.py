@@ -305,3 +305,155 @@ def test_arbitrary_frames_never_close_the_socket(world: World, route: str, sent:
         await sync_to_async(connections.close_all)()
 
     async_to_sync(exchange)()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sign-in and the portal's endpoints that read a body (issue 24): the wallet sign-in calls answer JSON in
+# the error shape whatever they are sent; the portal's forms answer pages, never a 5xx.
+
+SIGN_IN_CALLS = ["/login/wallet/challenge", "/login/wallet/verify"]
+SIGN_IN_FIELDS = ["address", "token", "signature", "pub_key", "mode", "next"]
+CONTENT_TYPES = st.sampled_from(
+    [
+        "application/json",
+        "application/json; charset=latin-1",
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "multipart/form-data",
+        "application/octet-stream",
+    ]
+)
+sign_in_bodies = st.one_of(
+    raw_bodies,
+    st.dictionaries(st.one_of(st.sampled_from(SIGN_IN_FIELDS), any_text), json_values, max_size=6).map(
+        lambda value: json.dumps(value).encode()
+    ),
+)
+
+
+@pytest.fixture
+def sign_in_client(settings) -> Client:
+    settings.VE_SIGN_IN_RATE_PER_ADDRESS = "1000000/min"
+    settings.VE_API_AUTH_FAILURES_PER_ADDRESS = "1000000/min"
+    return Client()
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(path=st.sampled_from(SIGN_IN_CALLS), body=sign_in_bodies, content_type=CONTENT_TYPES)
+def test_arbitrary_bodies_at_sign_in_answer_json(
+    sign_in_client: Client, path: str, body: bytes, content_type: str
+) -> None:
+    response = sign_in_client.generic("POST", path, body, content_type=content_type)
+    assert_json_answer(response, f"POST {path} ({content_type})")
+
+
+PORTAL_POSTS = [
+    "/login/",
+    "/logout/",
+    "/tickets/new/",
+    "/tickets/{ref}/reply/",
+    "/tickets/{ref}/status/",
+    "/tickets/{ref}/escalate/",
+    "/tickets/{ref}/links/",
+    "/tickets/{ref}/links/remove/",
+    "/tickets/{ref}/logs/",
+]
+PORTAL_FIELDS = [
+    "username",
+    "password",
+    "next",
+    "deployment_id",
+    "category",
+    "priority",
+    "subject",
+    "description",
+    "submission_id",
+    "content",
+    "is_internal",
+    "reason",
+    "status",
+    "attachment_ids",
+    "files",
+]
+form_values = st.one_of(any_text, st.lists(any_text, min_size=1, max_size=3))
+forms = st.dictionaries(st.one_of(st.sampled_from(PORTAL_FIELDS), any_text), form_values, max_size=8)
+
+
+def _field_part(boundary: bytes, name: str, value: str) -> bytes:
+    disposition = b'Content-Disposition: form-data; name="' + _quoted(name) + b'"'
+    return b"--" + boundary + b"\r\n" + disposition + b"\r\n\r\n" + _bytes(value) + b"\r\n"
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _quoted(text: str) -> bytes:
+    return _bytes(text).replace(b'"', b"").replace(b"\r", b"").replace(b"\n", b"")
+
+
+def _multipart(fields: dict, file_name: str, file_body: bytes) -> bytes:
+    boundary = b"fuzz-boundary"
+    parts = [
+        _field_part(boundary, name, item)
+        for name, value in fields.items()
+        for item in (value if isinstance(value, list) else [value])
+    ]
+    file_header = (
+        b'Content-Disposition: form-data; name="files"; filename="' + _quoted(file_name) + b'"\r\n'
+        b"Content-Type: application/octet-stream"
+    )
+    parts.append(b"--" + boundary + b"\r\n" + file_header + b"\r\n\r\n" + file_body + b"\r\n")
+    return b"".join(parts) + b"--" + boundary + b"--\r\n"
+
+
+portal_bodies = st.one_of(
+    forms.map(
+        lambda fields: (
+            urlencode(
+                [
+                    (k.encode("utf-8", "surrogatepass"), v.encode("utf-8", "surrogatepass"))
+                    for k, values in fields.items()
+                    for v in (values if isinstance(values, list) else [values])
+                ]
+            ).encode(),
+            "application/x-www-form-urlencoded",
+        )
+    ),
+    st.tuples(forms, any_text, st.binary(max_size=300)).map(
+        lambda parts: (_multipart(*parts), "multipart/form-data; boundary=fuzz-boundary")
+    ),
+    st.tuples(st.binary(max_size=300), CONTENT_TYPES),
+)
+
+
+@pytest.fixture
+def portal_targets(world: World) -> dict:
+    ticket = world.open_ticket()
+    clients = []
+    for party in (world.alice, world.provider_a_member, world.agent, world.bob):
+        client = Client()
+        client.force_login(get_user_model().objects.get(pk=party.user_id))
+        clients.append(client)
+    clients.append(Client())  # signed out
+    return {"reference": f"SUP-{ticket.number:06d}", "clients": clients}
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(
+    path=st.sampled_from(PORTAL_POSTS),
+    body=portal_bodies,
+    segment=segments,
+    who=st.integers(0, 4),
+)
+def test_arbitrary_bodies_at_every_portal_form_are_never_a_server_error(
+    portal_targets: dict, path: str, body: tuple[bytes, str], segment: str, who: int
+) -> None:
+    raw, content_type = body
+    url = path.replace("{ref}", portal_targets["reference"] if segment == "REAL" else segment)
+    client = portal_targets["clients"][who]
+    response = client.generic("POST", url, raw, content_type=content_type, HTTP_HX_REQUEST="true")
+    assert response.status_code < 500, (url, content_type, response.status_code, response.content[:300])
