@@ -13,31 +13,12 @@ from chain.backends import get_backend
 from chain.backends.base import Failure, Receipt, Submission
 from chain.models import OutboxEntry
 from chain.services import outbox_drain, outbox_drain_batch
-from tests.chain.cometbft_node import FakeNode, NodeServer, read_fields
+from tests.chain.cometbft_node import read_fields
 from tests.chain.helpers import make_due, verify
 from tickets import services
 from tickets.models import Comment, TicketEvent
 
 State = OutboxEntry.State
-
-
-@pytest.fixture
-def node(keyed_world, settings):
-    signer = coincurve.PrivateKey()
-    settings.VE_CHAIN_SIGNER_PRIVATE_KEY = signer.secret.hex()
-    settings.VE_CHAIN_BACKEND = "cometbft"
-    settings.VE_CHAIN_COMETBFT_CONFIRM_TIMEOUT_SECONDS = 2.0
-    settings.VE_CHAIN_COMETBFT_POLL_SECONDS = 0.01
-    settings.VE_CHAIN_COMETBFT_TIMEOUT_SECONDS = 2.0
-    fake = FakeNode(
-        chain_id=settings.VE_CHAIN_ID,
-        address=keys.relayer_address(),
-        public_key=signer.public_key.format(compressed=True),
-        sequence=3,  # the relayer has sent txs before
-    )
-    with NodeServer(fake) as server:
-        settings.VE_CHAIN_COMETBFT_RPC_URL = server.url
-        yield fake
 
 
 def decoded_message(received) -> dict:
