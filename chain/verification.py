@@ -16,19 +16,35 @@
    says they became last.
 
 Findings name the ticket (number and id) and the event seq; they never print private text.
+
+Consistent while events go on being written and anchored (an operator runs it on a live installation). The
+database is read as of one moment, taken *before* the ledger is read: a read-only REPEATABLE READ
+transaction whose snapshot is taken first. A receipt is committed only after its tx is in the ledger (the
+backend hands out a receipt once the block is written, or once the node answers `tx` with a height), so
+every receipt in that snapshot belongs to a tx the later ledger read holds: "recorded as anchored but not
+in the ledger" is then a fact, never a race. The other way round, the ledger may hold txs of events newer
+than the snapshot (written and anchored between the two reads): they are looked up afresh once the
+ledger is read and compared with their txs (an event is committed before it can be anchored, so a fresh
+read finds every one that was not deleted). Called inside a transaction (a test's, a shell's), it reads in
+that transaction as it is.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import itertools
 import json
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q
 
 from chain import envelopes, keys, mapping, messages
 from chain.backends import get_backend, local, local_backend_at
@@ -91,6 +107,8 @@ class VerificationReport:
     anchored: int = 0
     pending: int = 0
     tickets: int = 0
+    top_height: int = 0  # the highest block the ledger read reached
+    written_meanwhile: int = 0  # events newer than the database snapshot, found in the ledger (in `events`)
 
     @property
     def ok(self) -> bool:
@@ -98,9 +116,11 @@ class VerificationReport:
 
     def summary(self) -> str:
         verdict = "OK" if self.ok else f"FAILED: {len(self.findings)} finding(s)"
+        meanwhile = f", {self.written_meanwhile} written while verifying" if self.written_meanwhile else ""
         return (
             f"verify_chain {verdict} — ledger {self.blocks} block(s), {self.txs} tx(s); database "
-            f"{self.tickets} ticket(s), {self.events} event(s): {self.anchored} anchored, {self.pending} pending"
+            f"{self.tickets} ticket(s), {self.events} event(s): {self.anchored} anchored, "
+            f"{self.pending} pending{meanwhile}"
         )
 
 
@@ -189,7 +209,9 @@ class _Verifier:
                     label,
                     event.seq,
                     "missing_from_ledger",
-                    f"the event is recorded as anchored (height {outbox.height}) but its tx is not in the ledger",
+                    f"the event is recorded as anchored (tx {outbox.tx_hash or '?'}, height {outbox.height}) "
+                    f"but its tx is not in the ledger, read up to height {self.report.top_height}"
+                    f"{_recorded_by(outbox)}",
                 )
             else:
                 self.report.pending += 1
@@ -275,16 +297,29 @@ def _ticket_label(ticket_id: str, number: int | None) -> str:
     return f"{format_ticket_number(number) if number else 'SUP-?'} ({ticket_id})"
 
 
+def _recorded_by(outbox: OutboxEntry) -> str:
+    """Where a receipt says it came from, for a finding that has to explain itself."""
+    parts = [f"backend {outbox.backend}" if outbox.backend else ""]
+    parts.append(f"block time {outbox.anchored_at.isoformat()}" if outbox.anchored_at else "")
+    parts.append(f"after {outbox.attempts} failed attempt(s)" if outbox.attempts else "")
+    given = [part for part in parts if part]
+    return f" (receipt: {', '.join(given)})" if given else ""
+
+
+def _events_with_facts(condition: Q) -> list[TicketEvent]:
+    return list(
+        TicketEvent.objects.filter(condition)
+        .select_related("ticket__deployment", "ticket__provider", "outbox")
+        .order_by("ticket_id", "seq")
+    )
+
+
 def _check_tickets(verifier: _Verifier, ticket_ids: list[Any], numbers: Mapping[Any, int]) -> None:
     """Every event of these tickets against its anchored tx; each ticket's order and current state."""
     report = verifier.report
     for start in range(0, len(ticket_ids), TICKETS_PER_CHUNK):
         chunk = ticket_ids[start : start + TICKETS_PER_CHUNK]
-        events = list(
-            TicketEvent.objects.filter(ticket_id__in=chunk)
-            .select_related("ticket__deployment", "ticket__provider", "outbox")
-            .order_by("ticket_id", "seq")
-        )
+        events = _events_with_facts(Q(ticket_id__in=chunk))
         facts = messages.event_facts(events)
         histories: dict[Any, list[tuple[str, Mapping[str, Any]]]] = {tid: [] for tid in chunk}
         tickets_by_id = {}
@@ -299,6 +334,42 @@ def _check_tickets(verifier: _Verifier, ticket_ids: list[Any], numbers: Mapping[
             verifier.check_ticket_order(str(tid), label)
             if tid in tickets_by_id:
                 verifier.check_ticket_state(tickets_by_id[tid], histories[tid], label)
+
+
+def _check_written_meanwhile(verifier: _Verifier, numbers: Mapping[Any, int]) -> None:
+    """The ledger's txs of events the database snapshot did not hold yet: written (and anchored) after the
+    snapshot, before the ledger was read. Read afresh and compared with their txs; new tickets' order is
+    checked too. Their tickets' state was checked as of the snapshot. What is still missing now was deleted
+    (`_report_deleted`)."""
+    wanted: dict[uuid.UUID, list[int]] = {}
+    for key in set(verifier.ledger) - verifier.seen_keys:
+        parsed = _parse_key(key)
+        if parsed is None:
+            continue
+        try:
+            ticket_id = uuid.UUID(parsed[0])
+        except ValueError:
+            continue  # names no ticket this database could hold: reported as deleted
+        wanted.setdefault(ticket_id, []).append(parsed[1])
+    ticket_ids = sorted(wanted)
+    report = verifier.report
+    for start in range(0, len(ticket_ids), TICKETS_PER_CHUNK):
+        condition = Q()
+        for ticket_id in ticket_ids[start : start + TICKETS_PER_CHUNK]:
+            condition |= Q(ticket_id=ticket_id, seq__in=wanted[ticket_id])
+        events = _events_with_facts(condition)
+        facts = messages.event_facts(events)
+        new_tickets = {}
+        for event in events:
+            report.events += 1
+            report.written_meanwhile += 1
+            label = _ticket_label(str(event.ticket_id), numbers.get(event.ticket_id) or event.ticket.number)
+            verifier.check_event(event, facts[event.pk], label)
+            if event.ticket_id not in numbers:
+                new_tickets[event.ticket_id] = label
+        report.tickets += len(new_tickets)
+        for ticket_id, label in new_tickets.items():
+            verifier.check_ticket_order(str(ticket_id), label)
 
 
 def _report_deleted(verifier: _Verifier, numbers: Mapping[Any, int]) -> None:
@@ -329,7 +400,7 @@ def _report_deleted(verifier: _Verifier, numbers: Mapping[Any, int]) -> None:
 def _anchored(backend: ChainBackend, report: VerificationReport) -> dict[str, AnchoredTx]:
     """What the backend anchored; its findings about the ledger itself go into the report."""
     contents = backend.read_anchored()
-    report.blocks, report.txs = contents.blocks, contents.tx_count
+    report.blocks, report.txs, report.top_height = contents.blocks, contents.tx_count, contents.top_height
     problems = contents.problems
     if not contents.txs and not OutboxEntry.objects.filter(state=OutboxEntry.State.ANCHORED).exists():
         problems = [problem for problem in problems if problem.kind != "missing"]  # an empty ledger
@@ -337,6 +408,21 @@ def _anchored(backend: ChainBackend, report: VerificationReport) -> dict[str, An
     for problem in problems:
         report.findings.append(Finding(where, None, problem.kind, problem.message))
     return contents.txs
+
+
+@contextlib.contextmanager
+def _database_as_of_now() -> Iterator[None]:
+    """Every read inside sees the database as it was on entering: a read-only REPEATABLE READ transaction
+    whose snapshot is taken at once. Inside a caller's transaction, that transaction as it is."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # PostgreSQL takes a transaction's snapshot at its first query, not at BEGIN: take it now.
+            cursor.execute("SELECT 1")
+        yield
 
 
 def verify_chain(*, ticket_id: object = None, ledger_path: Path | None = None) -> VerificationReport:
@@ -348,16 +434,19 @@ def verify_chain(*, ticket_id: object = None, ledger_path: Path | None = None) -
     """
     report = VerificationReport()
     backend = local_backend_at(ledger_path) if ledger_path is not None else get_backend()
-    anchored_txs = _anchored(backend, report)
     scope_prefix = f"ticket:{ticket_id}:" if ticket_id else "ticket:"
-    ledger = {k: v for k, v in anchored_txs.items() if k.startswith(scope_prefix)}
-    verifier = _Verifier(report, ledger, source=backend.name)
-    tickets = Ticket.objects.order_by("pk")
-    if ticket_id:
-        tickets = tickets.filter(pk=ticket_id)
-    numbers = dict(tickets.values_list("pk", "number"))
-    report.tickets = len(numbers)
-    _check_tickets(verifier, list(numbers), numbers)
+    with _database_as_of_now():
+        # The ledger is read after the snapshot is taken: it holds every tx the snapshot has a receipt for.
+        anchored_txs = _anchored(backend, report)
+        ledger = {k: v for k, v in anchored_txs.items() if k.startswith(scope_prefix)}
+        verifier = _Verifier(report, ledger, source=backend.name)
+        tickets = Ticket.objects.order_by("pk")
+        if ticket_id:
+            tickets = tickets.filter(pk=ticket_id)
+        numbers = dict(tickets.values_list("pk", "number"))
+        report.tickets = len(numbers)
+        _check_tickets(verifier, list(numbers), numbers)
+    _check_written_meanwhile(verifier, numbers)
     _report_deleted(verifier, numbers)
     return report
 

@@ -78,6 +78,7 @@ class LedgerContents:
     txs: dict[str, AnchoredTx] = field(default_factory=dict)  # by idempotency key, first occurrence
     blocks: int = 0
     tx_count: int = 0
+    top_height: int = 0  # the highest block height read: how far the read reached
     problems: list[LedgerProblem] = field(default_factory=list)
 
 

@@ -427,6 +427,7 @@ class CometBftBackend(ChainBackend):
         except (BackendError, cosmos_tx.ProtoError, ValueError) as exc:
             contents.problems.append(LedgerProblem("unreachable", f"cannot read the chain: {exc}"))
         contents.blocks = len(heights)
+        contents.top_height = max(heights, default=0)
         return contents
 
 

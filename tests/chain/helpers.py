@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 from unittest import mock
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
 from django.utils import timezone
 
 from chain.backends.base import (
@@ -25,6 +28,8 @@ from chain.backends.base import (
 from chain.models import OutboxEntry
 from tickets import services
 from tickets.models import Attachment
+
+T = TypeVar("T")
 
 
 def add_attachment(world, actor, *, ticket_id, filename="trace.txt", internal=False):
@@ -120,3 +125,54 @@ def verify(*args: str) -> tuple[int, str]:
     except CommandError as error:
         return error.returncode, out.getvalue() + str(error)
     return 0, out.getvalue()
+
+
+def elsewhere(work: Callable[[], T]) -> T:
+    """Run `work` on a database connection of its own (a thread), as another process would, and wait for
+    it: what it commits is committed, whatever transaction the caller holds. Needs a transactional test."""
+    outcome: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return outcome[0]
+
+
+class ReadHook(ChainBackend):
+    """A backend whose ledger reading is bracketed by work done meanwhile (`before`, `after`): what other
+    processes write while verify_chain runs, at the two moments that matter to it."""
+
+    def __init__(
+        self,
+        inner: ChainBackend,
+        *,
+        before: Callable[[], object] | None = None,
+        after: Callable[[], object] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.before, self.after = before, after
+        self.reads = 0
+
+    def submit(self, submissions: Sequence[Submission], *, record_state: RecordState) -> list[Result]:
+        return self.inner.submit(submissions, record_state=record_state)
+
+    def read_anchored(self) -> LedgerContents:
+        self.reads += 1
+        if self.before is not None:
+            self.before()
+        contents = self.inner.read_anchored()
+        if self.after is not None:
+            self.after()
+        return contents
