@@ -19,7 +19,9 @@ A crash mid-write leaves a torn last line; it was never acknowledged, so the nex
 (keeping a copy in `<ledger>.torn` for the curious). Several processes may append: each append holds an
 exclusive `flock` on `<ledger>.lock` and first catches up with what the others appended.
 
-Verification of the file (every link, root, hash and signature) is `chain.ledger_verification`.
+Verification of the file (every link, root, hash and signature) is `chain.ledger_verification`. A reader
+that does not append takes the lock only for a moment, to learn how far the file is whole (`settled_size`),
+and reads up to there without it: appends only add bytes after that point.
 
 Pure module: no Django, no database.
 """
@@ -68,6 +70,7 @@ __all__ = [
     "make_tx",
     "merkle_root",
     "public_key_b64",
+    "settled_size",
     "tx_hash",
 ]
 
@@ -244,6 +247,37 @@ def _split_complete_lines(data: bytes, base_offset: int) -> tuple[list[tuple[int
     return lines, base_offset + start
 
 
+def lock_path_of(path: Path) -> Path:
+    """The file whose `flock` every append to the ledger at `path` holds."""
+    return path.with_name(path.name + ".lock")
+
+
+def settled_size(path: Path) -> int | None:
+    """The ledger file's size at a moment when no append is under way (None if there is no file).
+
+    Appends hold the lock exclusively while they write, so under the shared lock the file ends after a whole
+    block (or in a crash's torn tail, which the next writer truncates). Blocks appended afterwards only add
+    bytes beyond this size: a reader that stops there reads whole blocks, never one half written. The lock
+    is held only for the `stat`, so a long read does not hold up the writers. A ledger no writer has ever
+    opened has no lock file: it is not created here (the reader may be looking at a copy, read-only).
+    """
+    path = Path(path)
+    try:
+        fd = os.open(lock_path_of(path), os.O_RDONLY)
+    except FileNotFoundError:
+        fd = None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            return None
+    finally:
+        if fd is not None:
+            os.close(fd)  # closing releases the lock
+
+
 def tx_idempotency_key(tx: Any) -> str:
     if not isinstance(tx, dict):
         raise LedgerError("a tx must be a JSON object")
@@ -269,7 +303,7 @@ class Ledger:
         max_txs_per_block: int = DEFAULT_MAX_TXS_PER_BLOCK,
     ) -> None:
         self.path = Path(path)
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_path = lock_path_of(self.path)
         self.torn_path = self.path.with_name(self.path.name + ".torn")
         self.signing_key = signing_key
         self.signer_pubkey = public_key_b64(signing_key)

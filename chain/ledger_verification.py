@@ -9,17 +9,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import nacl.exceptions
 import nacl.signing
 
 from chain.ledger import GENESIS_PREV_HASH, LedgerError, block_hash_of, merkle_root, tx_idempotency_key
 
-__all__ = ["FindingKind", "LedgerFinding", "verify_ledger"]
+__all__ = ["BlockVisitor", "FindingKind", "LedgerFinding", "verify_ledger"]
 
 
 class FindingKind(StrEnum):
@@ -104,13 +104,40 @@ def _key_problems(
             first_block_of_key[key] = height
 
 
-def verify_ledger(path: Path, trusted_pubkey_b64: str | None = None) -> list[LedgerFinding]:
+def _lines(fh: BinaryIO, end: int | None) -> Iterator[bytes]:
+    """The file's lines, the last one cut at `end` bytes (if given)."""
+    offset = 0
+    for raw in fh:
+        if end is not None:
+            if offset >= end:
+                return
+            raw = raw[: end - offset]  # noqa: PLW2901 - the line as far as the settled file held it
+        offset += len(raw)
+        yield raw
+
+
+# Called with each block that has a txs list, its height (its own, or the expected one when it has none
+# usable) and its line number, whatever else is wrong with it.
+BlockVisitor = Callable[[dict[str, Any], int, int], None]
+
+
+def verify_ledger(
+    path: Path,
+    trusted_pubkey_b64: str | None = None,
+    *,
+    end: int | None = None,
+    visit: BlockVisitor | None = None,
+) -> list[LedgerFinding]:
     """Walk every block and report what does not hold; an empty list means the ledger is intact.
 
     Per block: JSON, shape, height continuity from 1, `prev_hash` = recomputed hash of the previous block,
     `merkle_root` recomputed from the txs, `block_hash` recomputed from the header, the Ed25519 signature,
     the signer (when `trusted_pubkey_b64` is given), and idempotency keys unique across the ledger.
-    Reads without the append lock: a block being appended at that moment may show as a torn tail.
+
+    Reads without the append lock, up to `end` bytes if given: with `end` from `chain.ledger.settled_size`,
+    only whole blocks (a block appended meanwhile lies beyond it); without, to the end of the file, where a
+    block being appended at that moment may show as a torn tail. `visit` sees every block read, so that a
+    caller gets the blocks it verified in the same pass.
     """
     path = Path(path)
     if not path.exists():
@@ -120,7 +147,7 @@ def verify_ledger(path: Path, trusted_pubkey_b64: str | None = None) -> list[Led
     prev_hash: str | None = GENESIS_PREV_HASH
     first_block_of_key: dict[str, int] = {}
     with path.open("rb") as fh:
-        for line_number, raw in enumerate(fh, start=1):
+        for line_number, raw in enumerate(_lines(fh, end), start=1):
             if not raw.endswith(b"\n"):
                 message = "last line has no newline (a torn, unacknowledged write)"
                 findings.append(LedgerFinding(expected, FindingKind.TORN_TAIL, message, line_number))
@@ -155,6 +182,8 @@ def verify_ledger(path: Path, trusted_pubkey_b64: str | None = None) -> list[Led
                 findings.append(LedgerFinding(height, kind, message, line_number))
             for kind, message in _key_problems(block["txs"], height, first_block_of_key):
                 findings.append(LedgerFinding(height, kind, message, line_number))
+            if visit is not None:
+                visit(block, height, line_number)
             # Continue from the block's own height so one gap is one finding, not one per later block.
             expected, prev_hash = height + 1, block_hash_of(block)
     return findings

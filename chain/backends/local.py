@@ -9,14 +9,21 @@ already anchored, not a second copy.
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import nacl.signing
 
 from chain.backends import base
-from chain.ledger import IDEMPOTENCY_KEY, Ledger, LedgerError, make_tx, public_key_b64, tx_hash
+from chain.ledger import (
+    IDEMPOTENCY_KEY,
+    Ledger,
+    LedgerError,
+    make_tx,
+    public_key_b64,
+    settled_size,
+    tx_hash,
+)
 from chain.ledger_verification import verify_ledger
 from core.formats import parse_iso_timestamp
 
@@ -73,35 +80,39 @@ class LocalLedgerBackend(base.ChainBackend):
 
     def read_anchored(self) -> base.LedgerContents:
         """Every tx readable in the file, by idempotency key (first occurrence), tolerant of damage, with
-        what `verify_ledger` finds wrong with the file (trusting only this backend's node key)."""
+        what `verify_ledger` finds wrong with the file (trusting only this backend's node key).
+
+        One pass over the file as far as it was whole when the read began (`settled_size`): the blocks
+        verified are the blocks whose txs are returned, and a block appended meanwhile is neither read
+        half-written (a torn tail that is not one) nor read at all.
+        """
         contents = base.LedgerContents()
-        for finding in verify_ledger(self.path, trusted_pubkey_b64=public_key_b64(self.signing_key)):
+
+        def collect(block: dict, height: int, line_number: int) -> None:
+            contents.blocks += 1
+            contents.top_height = max(contents.top_height, height)
+            for index, tx in enumerate(block["txs"]):
+                key = tx.get(IDEMPOTENCY_KEY) if isinstance(tx, dict) else None
+                if not isinstance(key, str):
+                    continue
+                contents.tx_count += 1
+                if key not in contents.txs:
+                    try:
+                        digest = tx_hash(tx)
+                    except (TypeError, ValueError):
+                        digest = ""
+                    contents.txs[key] = base.AnchoredTx(height, line_number, index, tx, digest)
+
+        findings = verify_ledger(
+            self.path,
+            trusted_pubkey_b64=public_key_b64(self.signing_key),
+            end=settled_size(self.path),
+            visit=collect,
+        )
+        for finding in findings:
             contents.problems.append(
                 base.LedgerProblem(str(finding.kind), f"block {finding.height}: {finding.message}")
             )
-        if not self.path.exists():
-            return contents
-        with self.path.open("rb") as fh:
-            for line_number, line in enumerate(fh, start=1):
-                try:
-                    block = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(block, dict) or not isinstance(block.get("txs"), list):
-                    continue
-                contents.blocks += 1
-                height = block.get("height") if isinstance(block.get("height"), int) else line_number
-                for index, tx in enumerate(block["txs"]):
-                    key = tx.get(IDEMPOTENCY_KEY) if isinstance(tx, dict) else None
-                    if not isinstance(key, str):
-                        continue
-                    contents.tx_count += 1
-                    if key not in contents.txs:
-                        try:
-                            digest = tx_hash(tx)
-                        except (TypeError, ValueError):
-                            digest = ""
-                        contents.txs[key] = base.AnchoredTx(height, line_number, index, tx, digest)
         return contents
 
 

@@ -7,12 +7,14 @@ import hashlib
 import json
 import multiprocessing
 import stat
+import threading
 from pathlib import Path
 
 import nacl.signing
 import pytest
 
 from chain import ledger as ledger_mod
+from chain.backends.local import LocalLedgerBackend
 from chain.ledger import Ledger, LedgerError, make_tx
 from chain.ledger_verification import FindingKind, verify_ledger
 from core.formats import canonical_json_bytes
@@ -386,6 +388,65 @@ def test_torn_tail_left_by_a_crash_is_repaired_by_the_next_append(path, key, tru
     assert path.read_bytes().endswith(b"idem")
     # ...and the next writer removes them before appending.
     assert ledger.append_block([tx(70)]).height == 3
+    assert verify_ledger(path, trusted) == []
+
+
+# -- reading while others append -------------------------------------------------------------------
+
+
+def next_block_line(path: Path, key, tmp_path: Path, txs: list[dict]) -> bytes:
+    """The exact line the next append of `txs` to the ledger at `path` writes (made on a copy)."""
+    copy = tmp_path / "copy" / path.name
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    Ledger(copy, key).append_block(txs)
+    return lines(copy)[-1]
+
+
+def test_verify_ledger_reads_up_to_the_settled_end(path, key, trusted):
+    build(path, key, blocks=2)
+    settled = ledger_mod.settled_size(path)
+    assert settled == path.stat().st_size
+    with path.open("ab") as fh:
+        fh.write(b'{"height":3,"txs":[{"idem')  # an append under way, after the size was taken
+    seen = []
+    findings = verify_ledger(path, trusted, end=settled, visit=lambda b, h, n: seen.append((h, n)))
+    assert findings == []
+    assert seen == [(1, 1), (2, 2)]
+    # Read to the end of the file, the same bytes are a torn tail.
+    assert kinds(verify_ledger(path, trusted)) == {FindingKind.TORN_TAIL}
+    # A torn tail the settled file ends in (a crash's leftover) is still reported.
+    assert kinds(verify_ledger(path, trusted, end=path.stat().st_size - 3)) == {FindingKind.TORN_TAIL}
+
+
+def test_settled_size_of_a_ledger_nobody_opened_takes_no_lock(tmp_path):
+    path = tmp_path / "copied.jsonl"
+    assert ledger_mod.settled_size(path) is None
+    path.write_bytes(b"")
+    assert ledger_mod.settled_size(path) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copied.jsonl"]  # no lock file created
+
+
+def test_reading_back_while_a_block_is_being_appended(path, key, trusted, tmp_path):
+    """verify_chain on a live local ledger: a writer holds the append lock with half its block written.
+    The backend reads the file as far as it is whole once the append is done, never the half block (which
+    `verify_ledger` to the end of the file would call a torn tail)."""
+    build(path, key, blocks=3)
+    line = next_block_line(path, key, tmp_path, [tx(90), tx(91)])
+    backend = LocalLedgerBackend(path, key, max_txs_per_block=1000)
+    read: list = []
+    with Ledger(path, key)._locked(exclusive=True), path.open("ab") as fh:
+        fh.write(line[: len(line) // 2])
+        fh.flush()
+        reader = threading.Thread(target=lambda: read.append(backend.read_anchored()))
+        reader.start()
+        reader.join(timeout=0.5)  # long enough for a reader that does not wait to have read the half
+        fh.write(line[len(line) // 2 :])
+    reader.join()
+    [contents] = read
+    assert contents.problems == []
+    assert (contents.blocks, contents.top_height, contents.tx_count) == (4, 4, 11)
+    assert contents.txs["k91"].height == 4
     assert verify_ledger(path, trusted) == []
 
 
