@@ -251,7 +251,36 @@ class FakeNode:
             return None, {"code": -32601, "message": "Method not found", "data": method}
 
     def received(self) -> list[Received]:
-        return [tx for block in self.blocks for tx in block]
+        with self.lock:
+            return [tx for block in self.blocks for tx in block]
+
+    def txs_with_memo(self, memo: str) -> list[dict[str, Any]]:
+        """Every tx carrying `memo` that the node holds, in a block or in the mempool (for a report)."""
+        found: list[dict[str, Any]] = []
+        with self.lock:
+            for height, block in enumerate(self.blocks, start=1):
+                for index, tx in enumerate(block):
+                    if tx.memo == memo:
+                        code = self.committed[tx.tx_hash]["tx_result"]["code"]
+                        found.append(
+                            {
+                                "hash": tx.tx_hash,
+                                "sequence": tx.sequence,
+                                "height": height,
+                                "index": index,
+                                "code": code,
+                            }
+                        )
+            found += [
+                {"hash": tx.tx_hash, "sequence": tx.sequence, "height": None, "index": None, "code": None}
+                for tx in self.mempool
+                if tx.memo == memo
+            ]
+        return found
+
+    def height(self) -> int:
+        with self.lock:
+            return len(self.blocks)
 
 
 def _uvarint(value: int) -> bytes:

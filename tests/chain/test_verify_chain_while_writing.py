@@ -8,10 +8,14 @@ transactional. Each runs on the local ledger and on the CometBFT test node.
 
 from __future__ import annotations
 
-import pytest
+import threading
 
-from chain import verification
-from chain.backends import get_backend
+import pytest
+from django.test import override_settings
+
+from chain import messages, verification
+from chain.backends import cometbft, get_backend
+from chain.backends.base import Receipt, Submission
 from chain.models import OutboxEntry
 from chain.services import outbox_drain
 from tests.chain.helpers import ReadHook, elsewhere, verify
@@ -123,3 +127,91 @@ def test_tampering_is_still_caught_while_events_are_anchored(keyed_world, hook):
     assert f"{label(late[0])} seq 2 [content_mismatch]: comment text" in output
     missing = f"{label(forged)} seq 1 [missing_from_ledger]: the event is recorded as anchored (tx "
     assert missing + f"{'AB' * 32}, height 999999) but its tx is not in the ledger" in output
+
+
+# -- what the consistency rests on --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_receipt_once_handed_out_is_in_every_later_read(keyed_world, backend):
+    """The backends' side of the bargain (CometBFT's semantics: once `tx` answers with a height, that block
+    is committed and every later query sees it; the local ledger: a block is acknowledged once on disk):
+    each receipt is in every read that begins after it was handed out, while other submissions go on
+    cutting blocks on another thread."""
+    ticket = keyed_world.open_ticket()
+    [item] = messages.seal_messages(
+        messages.events_for_anchoring(TicketEvent.objects.filter(ticket=ticket).values_list("pk", flat=True))
+    )
+    handed_out: list[Receipt] = []
+    errors: list[BaseException] = []
+
+    def submit(n: int) -> None:
+        submission = Submission(f"contract:{n}", f"group-{n}", item.message)
+        [result] = backend.submit([submission], record_state=lambda *_: True)
+        assert isinstance(result, Receipt), result
+        handed_out.append(result)
+
+    def submit_one_by_one() -> None:
+        try:
+            for n in range(1, 30):
+                submit(n)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    submit(0)  # the ledger exists from here on
+
+    submitter = threading.Thread(target=submit_one_by_one)
+    submitter.start()
+    reads = 0
+    while submitter.is_alive() or reads < 2:
+        before = list(handed_out)
+        contents = backend.read_anchored()
+        reads += 1
+        assert contents.problems == []
+        for receipt in before:
+            anchored = contents.txs.get(receipt.idempotency_key)
+            assert anchored is not None, f"read {reads}: {receipt} is not in the ledger"
+            assert (anchored.tx_hash, anchored.height) == (receipt.tx_hash, receipt.height)
+            assert contents.top_height >= receipt.height
+    submitter.join()
+    assert not errors, errors
+    assert len(handed_out) == 30
+
+
+@pytest.mark.django_db
+def test_the_chain_is_read_whole_while_blocks_are_cut_between_pages(keyed_world, node, monkeypatch):
+    """`tx_search` pages (by offset, oldest first) while the node cuts blocks between two pages: every tx
+    committed before the read began, each once; the blocks cut meanwhile only add at the end."""
+    monkeypatch.setattr(cometbft, "SEARCH_PAGE_SIZE", 2)
+    ticket = keyed_world.open_ticket()
+    for n in range(4):
+        services.comment_add(actor=keyed_world.alice, ticket_id=ticket.pk, body=f"reply {n}")
+    outbox_drain()
+    committed = {tx.memo for tx in node.received()}
+    assert len(committed) == 5
+    # Two more txs wait in the mempool, cut into a block between the read's first and second pages.
+    other = keyed_world.open_ticket(actor=keyed_world.bob)
+    services.comment_add(actor=keyed_world.bob, ticket_id=other.pk, body="waiting")
+    node.hold_blocks = True
+    keyed_world.open_ticket()
+    with override_settings(VE_CHAIN_COMETBFT_CONFIRM_TIMEOUT_SECONDS=0):
+        outbox_drain()
+    assert len(node.mempool) == 2
+    backend = get_backend()
+    pages = []
+    call = backend.rpc.call
+
+    def call_then_cut(method, params):
+        result = call(method, params)
+        if method == "tx_search":
+            pages.append(len(result["txs"]))
+            node.hold_blocks = False  # the next page's request cuts the block
+        return result
+
+    monkeypatch.setattr(backend.rpc, "call", call_then_cut)
+    contents = backend.read_anchored()
+    assert pages == [2, 2, 2, 1]
+    assert contents.problems == []
+    assert committed <= set(contents.txs)
+    assert contents.tx_count == len(contents.txs) == 7
+    assert sorted(tx.position for tx in contents.txs.values()) == list(range(1, 8))
