@@ -34,6 +34,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -462,6 +463,8 @@ class Soak:
         print(f"half-written tickets: {self.half_written()}")
         memos = [tx.memo for tx in self.node.received()]
         print(f"chain: {len(memos)} txs, {len(memos) - len(set(memos))} events anchored twice")
+        for line in self.explain_chain_findings(books):
+            print(f"  {line}")
         received = requests.get(self.receiver_url, timeout=10).json()
         verified = {record[1] for record in received if record[5]}
         delivered = WebhookDelivery.objects.filter(state=WebhookDelivery.State.DELIVERED).count()
@@ -478,6 +481,38 @@ class Soak:
             )
             notes = ", ".join(f"{k} {v}" for k, v in fault.notes.items())
             print(f"fault: {fault.name}: {recovered}" + (f" ({notes})" if notes else ""))
+
+    def explain_chain_findings(self, books) -> list[str]:
+        """For each event a verify_chain finding names: its outbox row (the receipt) and every tx the node
+        holds with its key, so that a failure explains itself."""
+        from chain.models import OutboxEntry, idempotency_key_for
+
+        named = dict.fromkeys(
+            (match["ticket"], int(match["seq"]), match["kind"])
+            for problem in books.problems
+            if problem.startswith("verify_chain")
+            for match in _FINDING.finditer(problem)
+        )
+        lines = []
+        for ticket_id, seq, kind in list(named)[:20]:
+            key = idempotency_key_for(ticket_id=ticket_id, seq=seq)
+            lines.append(f"{key} [{kind}]:")
+            row = OutboxEntry.objects.filter(ticket_id=ticket_id, seq=seq).select_related("event").first()
+            if row is None:
+                lines.append("  no outbox row")
+            else:
+                note = {k: v for k, v in row.submission.items() if k != "tx"}
+                lines.append(
+                    f"  event {row.event.kind} written {row.event.created_at.isoformat()}; outbox {row.state}, "
+                    f"tx {row.tx_hash or '-'}, height {row.height}, block time {row.anchored_at and row.anchored_at.isoformat()}, "
+                    f"attempts {row.attempts}, last error {row.last_error[:160]!r}, note {note}"
+                )
+            txs = self.node.txs_with_memo(key)
+            lines.append(f"  node (height {self.node.height()} now): {txs or 'no tx with this key'}")
+            if row is not None and row.height and row.height <= self.node.height():
+                block = [(tx.memo, tx.tx_hash) for tx in self.node.blocks[row.height - 1]]
+                lines.append(f"  block {row.height} holds: {block[:10]}")
+        return lines
 
     def half_written(self) -> int:
         from tickets.models import Ticket, TicketEvent
@@ -504,6 +539,10 @@ class Soak:
                     getattr(getattr(self, part), method)()
         with contextlib.suppress(Exception):
             devservices.stop(self.workdir / "services")
+
+
+# A verify_chain finding about an event: `SUP-000123 (<ticket id>) seq 6 [missing_from_ledger]: …`.
+_FINDING = re.compile(r"\((?P<ticket>[0-9a-f-]{36})\) seq (?P<seq>\d+) \[(?P<kind>\w+)\]")
 
 
 def _database_says(question: Callable[[], object]) -> object:
