@@ -16,11 +16,12 @@ from django.utils.encoding import escape_uri_path
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts import hmac_signing, throttling, wallet
+from accounts import hmac_signing, throttling
 from accounts.services import hmac_signature_verify, wallet_signature_verify
-from accounts.signing_common import SignatureRefused
+from core import wallet
 from core.errors import django_refusal
 from core.parties import Party
+from core.signing_common import SignatureRefused
 from providers.selectors import party_for_user
 
 

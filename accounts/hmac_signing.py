@@ -41,7 +41,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
-from accounts.signing_common import SignatureRefused, extract_fields
+from core.signing_common import SignatureRefused, extract_fields
 
 HEADER_PRINCIPAL = "X-VE-Principal"
 HEADER_TIMESTAMP = "X-VE-Timestamp"

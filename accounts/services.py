@@ -17,8 +17,9 @@ from django.core import signing
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing
 from accounts.models import SignatureNonce
+from core import wallet
 from core.addresses import is_valid_address
 from core.errors import NotAuthenticated, ValidationFailed
 from core.formats import iso_timestamp

@@ -31,8 +31,9 @@ from django.conf import settings
 from django.contrib import auth
 from django.http.request import split_domain_port, validate_host
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing
 from accounts.services import hmac_signature_verify, wallet_signature_verify
+from core import wallet
 from core.parties import Party
 from providers.selectors import address_has_standing, credentials_active, party_for_address, party_for_user
 

@@ -17,19 +17,16 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.utils import timezone
-from prometheus_client import REGISTRY, CollectorRegistry, Gauge, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from chain.selectors import outbox_backlog
-from tickets.selectors import sla_breach_totals
 
-websocket_connections = Gauge(
-    "ve_websocket_connections",
-    "Open WebSocket connections, by route.",
-    ["route"],
-    multiprocess_mode="livesum",
-)
+# The open WebSocket connections gauge is the sockets' own, counted where they live; imported so that it
+# is registered in whichever process serves /metrics.
+from tickets import metrics as socket_metrics  # noqa: F401
+from tickets.selectors import sla_breach_totals
 
 
 class InstallationCollector(Collector):

@@ -16,7 +16,7 @@ import requests
 import urllib3
 from django.conf import settings
 
-from accounts import wallet
+from core import wallet
 from providers.models import Deployment
 
 TAIL_LINES = 200

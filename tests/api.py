@@ -12,7 +12,8 @@ from urllib.parse import urlencode, urlsplit
 from django.conf import settings
 from django.test import Client
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing
+from core import wallet
 
 
 @dataclass

@@ -8,7 +8,7 @@ import bech32
 import factory
 from django.contrib.auth import get_user_model
 
-from accounts import wallet
+from core import wallet
 from core.addresses import address_from_pubkey
 from core.parties import Party, PartyKind
 from providers.models import CustomerIdentity, Deployment, ProviderAccount, ProviderMembership

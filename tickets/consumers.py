@@ -29,8 +29,8 @@ from core import json_input
 from core.errors import NotFound
 from core.formats import iso_timestamp, parse_uuid
 from core.parties import Party
-from ops.metrics import websocket_connections
 from tickets import fanout, realtime
+from tickets.metrics import websocket_connections
 
 TYPING_MIN_INTERVAL_SECONDS = 2.0
 # Client frames are typing indicators: a few dozen bytes. Anything much larger is refused unread.

@@ -14,7 +14,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing
+from core import wallet
 from providers import selectors as provider_selectors
 from providers.models import ProviderCredential
 from tests.api import Api, HmacSigner, WalletSigner

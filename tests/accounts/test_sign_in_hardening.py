@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from accounts import wallet
+from core import wallet
 from providers.models import CustomerIdentity
 from tests.api import Api, WalletSigner
 from tests.conftest import World

@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accounts.wallet import (
+from core.addresses import address_from_pubkey
+from core.formats import canonical_json
+from core.wallet import (
     HEADER_ADDRESS,
     HEADER_NONCE,
     HEADER_PUBKEY,
@@ -33,8 +35,6 @@ from accounts.wallet import (
     wallet_fields_from_query,
     wallet_query_params,
 )
-from core.addresses import address_from_pubkey
-from core.formats import canonical_json
 from tests.reference import reference_file
 
 CHAIN_ID = "virtengine-1"

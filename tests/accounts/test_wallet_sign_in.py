@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.test import Client
 
-from accounts import wallet
+from core import wallet
 from providers.models import CustomerIdentity
 from providers.selectors import party_for_user
 from tests import factories

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accounts.wallet import body_hash
 from core.formats import canonical_json
+from core.wallet import body_hash
 
 JS_CASES = [
     # (id, Python value, JSON.stringify output)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from accounts import wallet
+from core import wallet
 from tests.system.processes import AppServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

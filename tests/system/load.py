@@ -28,7 +28,8 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing
+from core import wallet
 from tests.api import HmacSigner, WalletSigner
 
 # Status recorded for a call that got no HTTP answer at all (connection refused or reset, timeout).

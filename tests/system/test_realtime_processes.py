@@ -15,7 +15,8 @@ import requests
 from django.db import connection
 from websockets.sync.client import ClientConnection, connect
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing
+from core import wallet
 from providers.services import provider_credential_issue
 from tests.api import WalletSigner
 from tests.conftest import World

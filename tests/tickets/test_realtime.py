@@ -19,7 +19,8 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing
+from core import wallet
 from providers.services import provider_credential_issue
 from tests.api import Api, WalletSigner
 from tests.conftest import World

@@ -18,7 +18,8 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing
+from core import wallet
 from providers.models import ProviderCredential
 from providers.services import credential_revoke, provider_credential_issue
 from tests.api import WalletSigner

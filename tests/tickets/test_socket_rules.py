@@ -19,7 +19,8 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
-from accounts import hmac_signing, wallet
+from accounts import hmac_signing
+from core import wallet
 from providers.models import ProviderCredential, ProviderMembership
 from providers.services import provider_credential_issue
 from tests.api import WalletSigner

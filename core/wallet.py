@@ -45,9 +45,9 @@ from coincurve.ecdsa import (
     signature_normalize,
 )
 
-from accounts.signing_common import SignatureRefused, extract_fields
 from core.addresses import address_from_pubkey, is_valid_address
 from core.formats import canonical_json
+from core.signing_common import SignatureRefused, extract_fields
 
 HEADER_ADDRESS = "X-VE-Address"
 HEADER_TIMESTAMP = "X-VE-Timestamp"
