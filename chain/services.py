@@ -49,6 +49,7 @@ from chain.backends.base import (
 )
 from chain.mapping import MappingError
 from chain.models import IDEMPOTENCY_KEY_SQL, OutboxEntry
+from core.tasks import task_send
 
 if TYPE_CHECKING:
     from tickets.models import TicketEvent
@@ -57,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 ANCHORED = OutboxEntry.State.ANCHORED
 DRAIN_REQUESTED_KEY = "chain:outbox-drain-requested"
+OUTBOX_DRAIN_TASK = "chain.tasks.outbox_drain_task"
 _ERROR_MAX_LENGTH = 2000
 
 
@@ -105,6 +107,12 @@ def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> int:
         return cursor.rowcount
 
 
+def outbox_enqueue_recorded(events: Sequence[tuple[TicketEvent, object]]) -> int:
+    """`outbox_enqueue_many` as a ticket event writer (`tickets.hooks.EventWriter`): events with their
+    tickets."""
+    return outbox_enqueue_many(events=[event for event, _ticket in events])
+
+
 # -- trigger ---------------------------------------------------------------------------------------
 
 
@@ -117,12 +125,9 @@ def outbox_request_drain() -> bool:
     """
     if not cache.add(DRAIN_REQUESTED_KEY, 1, timeout=settings.VE_CHAIN_TRIGGER_DEBOUNCE_SECONDS):
         return False
-    # A real cycle: the task is the worker's entry point into `outbox_drain` below.
-    from chain.tasks import outbox_drain_task  # noqa: PLC0415
-
     try:
         # No publish retries: the request path must not wait for a broker; the sweep covers a lost task.
-        outbox_drain_task.apply_async(retry=False)
+        task_send(OUTBOX_DRAIN_TASK, retry=False)
     except Exception:
         cache.delete(DRAIN_REQUESTED_KEY)
         raise

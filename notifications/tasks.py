@@ -5,21 +5,24 @@ from __future__ import annotations
 from celery import shared_task
 
 from notifications import services
+from notifications.services.delivery import WEBHOOK_DISABLED_NOTICES_TASK
+from notifications.services.email import EMAIL_FLUSH_TASK
+from notifications.services.webhooks import WEBHOOK_DELIVER_TASK
 
 
-@shared_task(name="notifications.tasks.webhook_deliver_task", ignore_result=True)
+@shared_task(name=WEBHOOK_DELIVER_TASK, ignore_result=True)
 def webhook_deliver_task() -> int:
     """Deliver due webhooks (queued after commit by events, swept by beat); deliveries that succeeded."""
     return services.webhook_deliver_due().delivered
 
 
-@shared_task(name="notifications.tasks.email_flush_task", ignore_result=True)
+@shared_task(name=EMAIL_FLUSH_TASK, ignore_result=True)
 def email_flush_task() -> int:
     """Send the pending emails whose digest window has closed, and due retries; emails sent."""
     return services.emails_flush_due().sent
 
 
-@shared_task(name="notifications.tasks.webhook_disabled_notices_task", ignore_result=True)
+@shared_task(name=WEBHOOK_DISABLED_NOTICES_TASK, ignore_result=True)
 def webhook_disabled_notices_task() -> int:
     """Tell providers about endpoints disabled after a run of failures; notices sent."""
     return services.webhook_disabled_notices_send()

@@ -1,26 +1,77 @@
-"""After-commit hooks for ticket events.
+"""Where other apps plug into the recording of ticket events, so that `tickets` knows none of them.
 
-Services call `schedule_event_hooks(*events)` inside their transaction; the hooks run only once the
-transaction has committed (never for a rolled-back write), each isolated so that a failing hook (Redis
-down, broker down) never turns a committed write into an error. Apps plug in at start-up:
-real-time broadcast (`tickets.realtime`) and the chain outbox drain trigger (`chain`). A hook may also
-give a batch form (`many`), called once for the events one transaction recorded together (the SLA sweep
-writes thousands at once).
+**Writers** run inside the transaction that records events, right after the events are inserted: the
+rows they write commit with the events or not at all. The chain outbox (`chain`) and webhook deliveries
+and emails (`notifications`) are writers; they register in their `AppConfig.ready`. Each has a batch form
+(`write`: the events one transaction recorded, each with its ticket; one statement however many) and may
+have a set-based SQL form (`write_sql`: a statement that writes its rows from the events a caller inserts
+in SQL), which the SLA sweep puts into its own statement instead of copying what the writer does.
+
+**Hooks** run once the transaction has committed (never for a rolled-back write), each isolated so that
+a failing hook (Redis down, broker down) never turns a committed write into an error: real-time broadcast
+(`tickets.realtime`), the chain outbox drain trigger, the notification tasks. A hook may also give a
+batch form (`many`), called once for the events one transaction recorded together (the SLA sweep writes
+thousands at once).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
 if TYPE_CHECKING:
-    from tickets.models import TicketEvent
+    from tickets.models import Ticket, TicketEvent
 
 logger = logging.getLogger(__name__)
+
+RecordedEvents = Sequence[tuple["TicketEvent", "Ticket"]]
+
+
+@dataclass(frozen=True)
+class EventWriter:
+    """Rows another app writes for recorded events, in the transaction that records them.
+
+    `write(events)` gets the events just inserted, each with its (locked) ticket. `write_sql(source)`, if
+    given, returns one statement, with its named parameters, that writes the same rows for every event row
+    of `source` (a table or CTE with the event table's columns, aliased `e` in the statement)."""
+
+    name: str
+    write: Callable[[RecordedEvents], object]
+    write_sql: Callable[[str], tuple[str, dict[str, Any]]] | None = None
+
+
+_writers: dict[str, EventWriter] = {}
+
+
+def register_event_writer(writer: EventWriter) -> EventWriter:
+    """Have `writer` write its rows for every event recorded from now on (once per name)."""
+    _writers[writer.name] = writer
+    return writer
+
+
+def unregister_event_writer(name: str) -> EventWriter | None:
+    return _writers.pop(name, None)
+
+
+def event_writers() -> list[EventWriter]:
+    """The registered writers, in the order they registered (the apps' order)."""
+    return list(_writers.values())
+
+
+def write_recorded_events(events: RecordedEvents, *, written_in_sql: Collection[str] = ()) -> None:
+    """Have every writer write its rows for `events`, except those whose SQL form the caller's own
+    statement already ran (`written_in_sql`, by name). Inside the recording transaction."""
+    if not events:
+        return
+    for writer in _writers.values():
+        if writer.name not in written_in_sql:
+            writer.write(events)
+
 
 EventHook = Callable[["TicketEvent"], None]
 BatchHook = Callable[[Sequence["TicketEvent"]], None]

@@ -37,6 +37,7 @@ from django.conf import settings
 from accounts import ws_auth
 from accounts.ws_auth import SocketCredential
 from core.parties import Party, scope_of
+from core.tasks import task_send
 from tickets import selectors
 from tickets.models import TicketEvent
 from tickets.presenter import Audience, Related, audience_of, present_event, present_events
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 EVENT_MESSAGE_TYPE = "ticket.event"  # the Channels handler name: TicketUpdatesConsumer.ticket_event
 TYPING_MESSAGE_TYPE = "ticket.typing"
+REALTIME_PUBLISH_TASK = "tickets.tasks.realtime_publish_task"
 PUBLISH_QUEUE_LIMIT = 10_000
 SEND_TIMEOUT_SECONDS = 5
 Sends = list[tuple[str, dict[str, Any]]]  # (group, Channels message), in the order they go out
@@ -155,10 +157,7 @@ def _submit(events: Sequence[TicketEvent]) -> None:
 
 
 def _publish_by_task(events: Sequence[TicketEvent]) -> None:
-    # A real cycle: the task calls `publish_stored_events` below.
-    from tickets.tasks import realtime_publish_task  # noqa: PLC0415
-
-    realtime_publish_task.delay([event.pk for event in events])
+    task_send(REALTIME_PUBLISH_TASK, args=[[event.pk for event in events]])
 
 
 def publish_stored_events(event_ids: Sequence[int], *, timeout: float = 300) -> int:

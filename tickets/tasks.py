@@ -6,6 +6,8 @@ from celery import shared_task
 
 from providers.provider_api import ProviderUnavailable
 from tickets import realtime, services
+from tickets.realtime import REALTIME_PUBLISH_TASK
+from tickets.services.logs import LOGS_FETCH_TASK, LOGS_QUEUE_TASK
 
 
 @shared_task(name="tickets.tasks.attachments_expire_unreferenced_task")
@@ -15,7 +17,7 @@ def attachments_expire_unreferenced_task() -> int:
 
 
 @shared_task(
-    name="tickets.tasks.deployment_logs_fetch_task",
+    name=LOGS_FETCH_TASK,
     autoretry_for=(ProviderUnavailable,),
     retry_backoff=5,
     retry_backoff_max=300,
@@ -28,7 +30,7 @@ def deployment_logs_fetch_task(ticket_id: str) -> None:
     services.deployment_logs_fetch(ticket_id=ticket_id)
 
 
-@shared_task(name="tickets.tasks.deployment_logs_queue_task")
+@shared_task(name=LOGS_QUEUE_TASK)
 def deployment_logs_queue_task(ticket_ids: list[str]) -> None:
     """Queue a log fetch for each of a batch of tickets (the SLA sweep's escalations), with the cooldown."""
     for ticket_id in ticket_ids:
@@ -55,7 +57,7 @@ def tickets_idle_sweep_task() -> int:
     return result.resolved + result.closed
 
 
-@shared_task(name="tickets.tasks.realtime_publish_task")
+@shared_task(name=REALTIME_PUBLISH_TASK)
 def realtime_publish_task(event_ids: list[int]) -> int:
     """Broadcast a large batch of committed events (the SLA sweep's) to the sockets; events published."""
     return realtime.publish_stored_events(event_ids)

@@ -39,6 +39,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.formats import canonical_json_bytes
+from core.tasks import task_send
 from notifications import signing, transport
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.services.webhooks import (
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 OPEN = WebhookDelivery.OPEN_STATES
 State = WebhookDelivery.State
 _ERROR_MAX_LENGTH = 2000
+WEBHOOK_DISABLED_NOTICES_TASK = "notifications.tasks.webhook_disabled_notices_task"
 
 
 @dataclass
@@ -374,11 +376,8 @@ def _record_endpoint_health(sent: Sequence[_Sent], *, now: datetime.datetime, re
 
 
 def _request_disabled_notice() -> None:
-    # A real cycle: the task module calls into these services.
-    from notifications.tasks import webhook_disabled_notices_task  # noqa: PLC0415
-
     try:
-        webhook_disabled_notices_task.apply_async(retry=False)
+        task_send(WEBHOOK_DISABLED_NOTICES_TASK, retry=False)
     except Exception as exc:  # noqa: BLE001 - the email sweep sends the notice later
         logger.warning("webhooks: could not queue the disabled notice (%s)", exc)
 

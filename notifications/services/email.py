@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from core.bulk import array_literal, distinct_with_positions
 from core.parties import Party, PartyKind
+from core.tasks import task_send
 from core.text import one_line
 from notifications import routing
 from notifications.models import EmailPreference, PendingEmail
@@ -57,6 +58,7 @@ State = PendingEmail.State
 UNSUBSCRIBE_SALT = "notifications.unsubscribe"
 EXCERPT_COMMENTS = 3
 _ERROR_MAX_LENGTH = 2000
+EMAIL_FLUSH_TASK = "notifications.tasks.email_flush_task"
 
 
 # -- enqueue (in the event's transaction) ----------------------------------------------------------
@@ -244,15 +246,12 @@ def email_notifications_enqueue(
 
 def email_request_flush(*, at: datetime.datetime) -> None:
     """Schedule a flush for when a digest window closes (one task per 5-second slot; beat sweeps too)."""
-    # A real cycle: the task module calls into this service.
-    from notifications.tasks import email_flush_task  # noqa: PLC0415
-
     slot = int(at.timestamp()) // 5
     try:
         if cache.add(
             f"notifications:email-flush:{slot}", 1, timeout=settings.VE_EMAIL_DIGEST_WINDOW_SECONDS + 60
         ):
-            email_flush_task.apply_async(eta=at + datetime.timedelta(seconds=0.5), retry=False)
+            task_send(EMAIL_FLUSH_TASK, eta=at + datetime.timedelta(seconds=0.5), retry=False)
     except Exception as exc:  # noqa: BLE001 - the write has committed; the beat sweep sends the email
         logger.warning("email: could not schedule a flush (%s); the beat sweep will send it", exc)
 

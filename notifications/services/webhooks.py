@@ -29,6 +29,7 @@ from core.bulk import array_literal, distinct_with_positions
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.parties import Party
 from core.secrets import decrypt_secret, encrypt_secret
+from core.tasks import task_send
 from core.text import clean_text
 from notifications import signing
 from notifications.models import (
@@ -48,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 DELIVERY_REQUESTED_KEY = "notifications:webhook-delivery-requested"
 EVENT_TYPES = tuple(sorted(SHAPES))
+WEBHOOK_DELIVER_TASK = "notifications.tasks.webhook_deliver_task"
 
 
 @dataclass(frozen=True)
@@ -307,13 +309,10 @@ def webhook_deliveries_enqueue(events: Sequence[tuple[TicketEvent, Ticket]]) -> 
 def webhook_request_delivery() -> None:
     """Queue a delivery task unless one is queued already (debounced through a Redis flag, cleared when a
     task starts). A lost trigger only delays: beat runs the task every VE_WEBHOOK_SWEEP_SECONDS."""
-    # A real cycle: the task module calls into the delivery service, which calls this after commit.
-    from notifications.tasks import webhook_deliver_task  # noqa: PLC0415
-
     try:
         if cache.add(DELIVERY_REQUESTED_KEY, 1, timeout=settings.VE_WEBHOOK_TRIGGER_DEBOUNCE_SECONDS):
             try:
-                webhook_deliver_task.apply_async(retry=False)
+                task_send(WEBHOOK_DELIVER_TASK, retry=False)
             except Exception:
                 cache.delete(DELIVERY_REQUESTED_KEY)
                 raise

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from core.errors import NotFound
 from core.parties import SYSTEM, Party
+from core.tasks import task_send
 from providers.provider_api import ProviderRefused, fetch_deployment_logs
 from tickets.files import storage
 from tickets.models import Attachment, Ticket
@@ -25,6 +26,9 @@ from tickets.services.attachments import attachment_facts
 
 LOGS_REQUEST_COOLDOWN_SECONDS = 60
 LOGS_SWEEP_BATCH = 500
+
+LOGS_FETCH_TASK = "tickets.tasks.deployment_logs_fetch_task"
+LOGS_QUEUE_TASK = "tickets.tasks.deployment_logs_queue_task"
 
 
 def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
@@ -43,9 +47,6 @@ def logs_fetch_queue(ticket_id: object) -> bool:
     """Queue a fetch of the ticket's logs after the current transaction commits, unless one was queued in
     the last minute (that one will bring the same logs); True if queued. The request is also written on
     the ticket, in the caller's transaction, so that the sweep can queue it again if the task is lost."""
-    # A real cycle: the task is the worker's entry point into `deployment_logs_fetch` below.
-    from tickets.tasks import deployment_logs_fetch_task  # noqa: PLC0415
-
     Ticket.objects.filter(pk=ticket_id, logs_requested_at__isnull=True).update(
         logs_requested_at=timezone.now()
     )
@@ -55,7 +56,7 @@ def logs_fetch_queue(ticket_id: object) -> bool:
         fresh = True
     if fresh:
         # robust: the broker being down must not turn a committed write into an error.
-        transaction.on_commit(lambda: deployment_logs_fetch_task.delay(str(ticket_id)), robust=True)
+        transaction.on_commit(lambda: task_send(LOGS_FETCH_TASK, args=[str(ticket_id)]), robust=True)
     return fresh
 
 
@@ -63,12 +64,9 @@ def logs_fetch_queue_requested(ticket_ids: Sequence[object]) -> None:
     """Queue, after commit, a fetch of each ticket's logs whose `logs_requested_at` the caller wrote in its
     transaction (the SLA sweep, in the statement that escalates them): one task, which queues each fetch
     with `logs_fetch_queue` on a worker, so that the transaction never waits on the broker per ticket."""
-    # A real cycle: the task calls `logs_fetch_queue` above.
-    from tickets.tasks import deployment_logs_queue_task  # noqa: PLC0415
-
     if ticket_ids:
         ids = [str(ticket_id) for ticket_id in ticket_ids]
-        transaction.on_commit(lambda: deployment_logs_queue_task.delay(ids), robust=True)
+        transaction.on_commit(lambda: task_send(LOGS_QUEUE_TASK, args=[ids]), robust=True)
 
 
 def deployment_logs_fetch(*, ticket_id: object) -> Attachment | None:

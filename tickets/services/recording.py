@@ -1,30 +1,28 @@
 """What every ticket service does the same way: lock the ticket, check the input, append the event.
 
 `record_events` is the single place events are written (`record_event` for one): it numbers each event
-(gap-free per ticket, and separately for what customers see), queues their chain outbox rows, webhook
-deliveries and emails in the same transaction, and schedules the after-commit hooks (real-time broadcast,
-outbox drain, delivery tasks) — for one event of one ticket or for a batch across many tickets (the SLA
-sweep: one insert each for the events and their outbox rows).
+(gap-free per ticket, and separately for what customers see), has the registered writers write their rows
+in the same transaction (the chain outbox, webhook deliveries and emails: `tickets.hooks`), and schedules
+the after-commit hooks (real-time broadcast, outbox drain, delivery tasks) — for one event of one ticket
+or for a batch across many tickets.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
 
-from chain.services import outbox_enqueue_many
 from core import json_input
 from core.bulk import bulk_insert, bulk_update
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.formats import canonical_json_bytes
 from core.parties import Party, PartyKind
-from notifications.services import notifications_enqueue
 from tickets import states
-from tickets.hooks import schedule_event_hooks
+from tickets.hooks import schedule_event_hooks, write_recorded_events
 from tickets.models import (
     METADATA_MAX_BYTES,
     METADATA_MAX_DEPTH,
@@ -93,8 +91,9 @@ def _numbered(new: NewEvent) -> TicketEvent:
 
 
 def record_events(new_events: Sequence[NewEvent]) -> list[TicketEvent]:
-    """Append events to locked tickets (in order: a ticket's events are numbered as listed), queue them for
-    the chain, hook them after commit — one insert each for the events and their outbox rows, however many.
+    """Append events to locked tickets (in order: a ticket's events are numbered as listed), have the
+    writers write their rows, hook them after commit — one insert for the events, however many, and one
+    statement per writer.
 
     The counters live on the locked ticket rows, so concurrent writers queue behind the lock and the
     sequence stays gap-free and unique; a rollback takes the increments with it. The caller saves the
@@ -106,17 +105,14 @@ def record_events(new_events: Sequence[NewEvent]) -> list[TicketEvent]:
 
 
 def record_written_events(
-    events: Sequence[tuple[TicketEvent, Ticket]], *, outbox_queued: bool = False
+    events: Sequence[tuple[TicketEvent, Ticket]], *, written_in_sql: Collection[str] = ()
 ) -> None:
-    """What follows the insert of events (each with its ticket): their chain outbox rows (unless the caller's
-    statement queued them), webhook deliveries and emails in the same transaction, and the after-commit
-    hooks. `record_events` calls it; so does the SLA sweep, which numbers and inserts its events in SQL by
-    the same rules (`tickets.services.sla`)."""
-    recorded = [event for event, _ticket in events]
-    if not outbox_queued:
-        outbox_enqueue_many(events=recorded)
-    notifications_enqueue(events)
-    schedule_event_hooks(*recorded)
+    """What follows the insert of events (each with its ticket): the writers' rows in the same transaction
+    (but those whose SQL form the caller's statement ran: `written_in_sql`), and the after-commit hooks.
+    `record_events` calls it; so does the SLA sweep, which numbers and inserts its events in SQL by the
+    same rules (`tickets.services.sla`)."""
+    write_recorded_events(events, written_in_sql=written_in_sql)
+    schedule_event_hooks(*(event for event, _ticket in events))
 
 
 def record_event(

@@ -9,10 +9,11 @@ queue when its policy says so (assignment history `by: system`, reason "SLA brea
 Set-based. Each threshold has a partial index holding only the tickets still waiting for it
 (`tickets.models.SLA_WAITING`); a batch is one statement (`_BATCH_SQL`) that claims up to
 VE_SLA_SWEEP_BATCH_SIZE rows that crossed it with `SELECT … FOR UPDATE SKIP LOCKED`, sets their marker,
-event counters and escalation, and inserts the events, their outbox rows and the assignment history;
-Python then only queues what follows the events (`recording.record_written_events`: webhooks, emails,
-after-commit hooks). The two targets run in lanes on connections of their own. Work and memory grow with
-the rows that crossed a threshold in a batch, never with the table.
+event counters and escalation, inserts the events and the assignment history, and runs the SQL form of
+every event writer that has one (the chain outbox: `tickets.hooks`); Python then has the other writers
+write theirs (`recording.record_written_events`: webhooks, emails) and schedules the after-commit hooks.
+The two targets run in lanes on connections of their own. Work and memory grow with the rows that
+crossed a threshold in a batch, never with the table.
 
 Exactly once per threshold and ticket: the marker and the event commit together, so a sweep killed
 half-way rolls both back and the next sweep does the work; a sweep running at the same time skips the
@@ -35,10 +36,9 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from chain.services import outbox_insert_sql
 from core.bulk import cyclic_gc_paused, instances_from_rows
 from core.parties import SYSTEM
-from tickets import states
+from tickets import hooks, states
 from tickets.models import SLA_WAITING, SlaPolicy, Ticket, TicketEvent
 from tickets.services import logs, recording
 
@@ -224,8 +224,7 @@ events AS (
     FROM new_events ORDER BY ticket_id, seq
     RETURNING {event_columns}
 ),
-outbox AS ({outbox}),
-history AS (
+{writers}history AS (
     INSERT INTO tickets_assignment
         (ticket_id, from_kind, from_user_id, to_kind, to_user_id, by_kind, by_label, reason, is_escalation,
          created_at)
@@ -239,18 +238,37 @@ ORDER BY e.id
 """
 
 
+def _writers_in_sql(writers: Sequence[hooks.EventWriter]) -> tuple[str, dict[str, Any]]:
+    """The CTEs that run the writers' SQL forms over the statement's `events`, and their parameters."""
+    ctes, params = [], {}
+    for number, writer in enumerate(writers):
+        assert writer.write_sql is not None
+        sql, own = writer.write_sql("events")
+        if params.keys() & own.keys():
+            raise ValueError(
+                f"Event writer {writer.name} reuses a parameter name: {params.keys() & own.keys()}"
+            )
+        ctes.append(f"writer_{number} AS ({sql}),\n")
+        params.update(own)
+    return "".join(ctes), params
+
+
+def _sql_writers() -> list[hooks.EventWriter]:
+    return [writer for writer in hooks.event_writers() if writer.write_sql is not None]
+
+
 def _batch_statement(
-    threshold: Threshold, *, now: datetime.datetime, limit: int
+    threshold: Threshold, *, now: datetime.datetime, limit: int, writers: Sequence[hooks.EventWriter]
 ) -> tuple[str, dict[str, Any]]:
     claim_sql, claim_params = claim_queryset(threshold, now=now, limit=limit).query.sql_with_params()
     # The claim's own placeholders are positional; the statement's are named.
     named = {f"claim_{n}": value for n, value in enumerate(claim_params)}
     claim_sql = claim_sql % tuple(f"%({name})s" for name in named)
-    outbox_sql, outbox_params = outbox_insert_sql("events")
+    writers_sql, writers_params = _writers_in_sql(writers)
     quote = connection.ops.quote_name
     sql = _BATCH_SQL.format(
         claim=claim_sql,
-        outbox=outbox_sql,
+        writers=writers_sql,
         marker=quote(Ticket._meta.get_field(threshold.marker).column),
         ticket_after=", ".join(f"t.{quote(column)}" for column in _TICKET_AFTER),
         due_at=_ISO_UTC.format("c.due"),
@@ -260,7 +278,7 @@ def _batch_statement(
     )
     params = {
         **named,
-        **outbox_params,
+        **writers_params,
         "now": now,
         "is_breach": threshold.is_breach,
         "public": threshold.is_breach,  # a breach is public; a warning is for provider and support
@@ -278,8 +296,9 @@ def _batch_statement(
 
 def _sweep_batch(threshold: Threshold, *, now: datetime.datetime, limit: int, result: SweepResult) -> int:
     """One claim transaction of up to `limit` tickets; how many it claimed."""
+    writers = _sql_writers()
     with transaction.atomic():  # before compiling the claim: Django refuses FOR UPDATE outside one
-        sql, params = _batch_statement(threshold, now=now, limit=limit)
+        sql, params = _batch_statement(threshold, now=now, limit=limit, writers=writers)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
@@ -296,7 +315,7 @@ def _sweep_batch(threshold: Threshold, *, now: datetime.datetime, limit: int, re
             event.ticket = tickets[event.ticket_id]
             pairs.append((event, event.ticket))
         escalated = [event.ticket_id for event in events if event.kind == Kind.ASSIGNMENT_CHANGE]
-        recording.record_written_events(pairs, outbox_queued=True)
+        recording.record_written_events(pairs, written_in_sql={writer.name for writer in writers})
         logs.logs_fetch_queue_requested(escalated)
     count = len(tickets)
     result.per_threshold[threshold.waiting] = result.per_threshold.get(threshold.waiting, 0) + count

@@ -1,0 +1,26 @@
+"""Queueing a Celery task by its registered name.
+
+A service that queues the task which calls it back would otherwise import its own caller (`tasks` imports
+`services`, and `services` imports `tasks`): every task has an explicit name, and services queue it by
+that name, looked up in the app's task registry (the same task object, with its options, that a direct
+call would use). The names are constants beside the services that queue them; the task modules use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from celery import current_app
+
+
+def task_send(
+    name: str, *, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
+) -> None:
+    """Queue the task registered as `name` (`options` are `apply_async`'s: `eta`, `retry`, …; without
+    them, `delay`). Raises celery's NotRegistered for a name no task has."""
+    task = current_app.tasks[name]
+    if options:
+        task.apply_async(args=tuple(args), kwargs=kwargs or {}, **options)
+    else:
+        task.delay(*args, **(kwargs or {}))
