@@ -1,7 +1,12 @@
 """Writes about providers, their members and credentials, deployments and identities.
 
 These are operator actions (management commands, the admin, chain sync later): they bootstrap an
-installation without a chain.
+installation without a chain. They are the one path for these changes: the admin's forms and actions call
+them too, so an edit is checked as a creation is, and a change of who sees what is announced to the open
+sockets (core.access) as it commits.
+
+What names a thing on the chain never changes here: a provider's address, an identity's address, and a
+deployment's lease ID with the owner and provider it names (a different owner is a different lease).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from django.utils import timezone
 
 from core.access import access_change_announce
 from core.addresses import is_valid_address
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.secrets import encrypt_secret
 from core.text import clean_text
 from providers.models import (
@@ -45,6 +50,8 @@ class IssuedCredential:
 
 
 NAME_MAX_LENGTH = 120  # provider and deployment names, credential labels (the columns' length)
+API_ENDPOINT_MAX_LENGTH = 200  # ProviderAccount.api_endpoint's column
+EMAIL_MAX_LENGTH = 254  # CustomerIdentity.email's column
 
 
 def _require_address(field: str, address: str) -> None:
@@ -69,12 +76,50 @@ def _require_envelope_key(public_key_b64: str) -> None:
         )
 
 
+def _clean_api_endpoint(api_endpoint: str) -> str:
+    api_endpoint = (api_endpoint or "").strip()
+    if not api_endpoint:
+        return ""
+    refusal = ValidationFailed(
+        "api_endpoint must be an http(s) URL.",
+        fields={
+            "api_endpoint": [f"Enter a valid http(s) URL of at most {API_ENDPOINT_MAX_LENGTH} characters."]
+        },
+    )
+    if len(api_endpoint) > API_ENDPOINT_MAX_LENGTH:
+        raise refusal
+    try:
+        URLValidator(schemes=["http", "https"])(api_endpoint)
+    except DjangoValidationError as error:
+        raise refusal from error
+    return api_endpoint
+
+
+def _clean_email(email: str) -> str:
+    email = (email or "").strip()
+    if not email:
+        return ""
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise ValidationFailed(
+            "email is too long.",
+            fields={"email": [f"Ensure this field has no more than {EMAIL_MAX_LENGTH} characters."]},
+        )
+    try:
+        validate_email(email)
+    except DjangoValidationError as error:
+        raise ValidationFailed(
+            "email is not an email address.", fields={"email": list(error.messages)}
+        ) from error
+    return email
+
+
 def provider_create(
     *, address: str, name: str, api_endpoint: str = "", envelope_public_key: str = ""
 ) -> ProviderAccount:
     _require_address("address", address)
     _require_envelope_key(envelope_public_key)
     name = clean_text("name", name, max_length=NAME_MAX_LENGTH, single_line=True)
+    api_endpoint = _clean_api_endpoint(api_endpoint)
     try:
         with transaction.atomic():
             return ProviderAccount.objects.create(
@@ -91,17 +136,25 @@ def provider_create(
 
 def provider_api_endpoint_set(*, provider: ProviderAccount, api_endpoint: str) -> ProviderAccount:
     """Point the provider's log fetches (and any later call to its VirtEngine API) at `api_endpoint`."""
-    if api_endpoint:
-        try:
-            URLValidator(schemes=["http", "https"])(api_endpoint)
-        except DjangoValidationError as error:
-            raise ValidationFailed(
-                "api_endpoint must be an http(s) URL.",
-                fields={"api_endpoint": ["Enter a valid http(s) URL."]},
-            ) from error
-    provider.api_endpoint = api_endpoint
+    provider.api_endpoint = _clean_api_endpoint(api_endpoint)
     provider.save(update_fields=["api_endpoint"])
     return provider
+
+
+@transaction.atomic
+def provider_update(
+    *, provider: ProviderAccount, name: str, api_endpoint: str, envelope_public_key: str
+) -> ProviderAccount:
+    """Set what may change of a provider, checked as at creation: its name, its API endpoint and the X25519
+    key chain envelopes are sealed to (a key that is not one would make every later event unsealable).
+    Its address is its identity on the chain and is never changed: another address is another provider."""
+    name = clean_text("name", name, max_length=NAME_MAX_LENGTH, single_line=True)
+    api_endpoint = _clean_api_endpoint(api_endpoint)
+    _require_envelope_key(envelope_public_key)
+    locked = ProviderAccount.objects.select_for_update().get(pk=provider.pk)
+    locked.name, locked.api_endpoint, locked.envelope_public_key = name, api_endpoint, envelope_public_key
+    locked.save(update_fields=["name", "api_endpoint", "envelope_public_key"])
+    return locked
 
 
 def provider_credential_issue(*, provider: ProviderAccount, label: str = "") -> IssuedCredential:
@@ -129,6 +182,21 @@ def credential_revoke(*, credential: ProviderCredential) -> ProviderCredential:
     return locked
 
 
+@transaction.atomic
+def credential_update(
+    *, credential: ProviderCredential, label: str, require_strong_signature: bool
+) -> ProviderCredential:
+    """Set a credential's label and whether it must sign with the stronger HMAC version. Every process
+    forgets its cached copy: this one as the change commits, others within CREDENTIAL_CACHE_SECONDS. The
+    secret and the principal never change (issue a new credential and revoke this one instead)."""
+    label = clean_text("label", label, max_length=NAME_MAX_LENGTH, required=False, single_line=True)
+    locked = ProviderCredential.objects.select_for_update().get(pk=credential.pk)
+    locked.label, locked.require_strong_signature = label, bool(require_strong_signature)
+    locked.save(update_fields=["label", "require_strong_signature"])
+    transaction.on_commit(credential_cache_clear)
+    return locked
+
+
 CREDENTIAL_TOUCH_INTERVAL = timedelta(minutes=1)
 
 
@@ -140,16 +208,58 @@ def credential_touch(*, credential: ProviderCredential) -> None:
         credential.last_used_at = now  # the object may be cached: keep it in step, or every call writes
 
 
+def _require_role(role: str) -> None:
+    if role not in ProviderMembership.Role.values:
+        raise ValidationFailed(
+            f"{role!r} is not a provider role.",
+            fields={"role": [f"Expected one of {', '.join(ProviderMembership.Role.values)}."]},
+        )
+
+
+@transaction.atomic
 def provider_member_add(
     *, provider: ProviderAccount, user: AbstractBaseUser, role: str = ProviderMembership.Role.MEMBER
 ) -> ProviderMembership:
+    """Make `user` a member of `provider` (or set the role of one already): the user now acts as the
+    provider, and their open sockets are re-checked."""
+    _require_role(role)
     existing = ProviderMembership.objects.filter(user=user).select_related("provider").first()
     if existing is not None and existing.provider_id != provider.pk:
         raise Conflict(f"{user} already works for {existing.provider.name}.", code="member_of_other_provider")
     membership, _ = ProviderMembership.objects.update_or_create(
         user=user, defaults={"provider": provider, "role": role}
     )
+    if existing is None or existing.role != role:
+        access_change_announce(user_ids=[user.pk])
     return membership
+
+
+@transaction.atomic
+def provider_member_role_set(*, membership: ProviderMembership, role: str) -> ProviderMembership:
+    """Change a member's role within their provider (a move to another provider is a removal, then an
+    addition)."""
+    _require_role(role)
+    locked = ProviderMembership.objects.select_for_update().filter(pk=membership.pk).first()
+    if locked is None:
+        raise NotFound("That membership no longer exists.", code="membership_not_found")
+    if locked.role != role:
+        locked.role = role
+        locked.save(update_fields=["role"])
+        access_change_announce(user_ids=[locked.user_id])
+    return locked
+
+
+@transaction.atomic
+def provider_member_remove(*, membership: ProviderMembership) -> None:
+    """The user no longer works for the provider: from the commit on they see none of its tickets, and
+    their open sockets are re-checked at once. Removing a removed membership changes nothing. (A provider's
+    own wallet user is made a member again when it next signs in with that wallet.)"""
+    locked = ProviderMembership.objects.select_for_update().filter(pk=membership.pk).first()
+    if locked is None:
+        return
+    user_id = locked.user_id
+    locked.delete()
+    access_change_announce(user_ids=[user_id])
 
 
 def parse_lease_id(lease_id: str) -> dict[str, str | int]:
@@ -169,6 +279,8 @@ def parse_lease_id(lease_id: str) -> dict[str, str | int]:
 
 
 def deployment_register(*, lease_id: str, provider: ProviderAccount, name: str = "") -> Deployment:
+    """Record a lease. Its ID names its owner (`owner/dseq/gseq/oseq`), who sees its tickets; with the
+    provider serving it, that never changes: a lease with another owner or provider is another lease."""
     name = clean_text("name", name, max_length=NAME_MAX_LENGTH, required=False, single_line=True)
     parts = parse_lease_id(lease_id)
     try:
@@ -176,6 +288,16 @@ def deployment_register(*, lease_id: str, provider: ProviderAccount, name: str =
             return Deployment.objects.create(lease_id=lease_id, provider=provider, name=name, **parts)
     except IntegrityError as error:
         raise Conflict(f"Deployment {lease_id} is already registered.", code="deployment_exists") from error
+
+
+@transaction.atomic
+def deployment_rename(*, deployment: Deployment, name: str) -> Deployment:
+    """Change the name a deployment is shown by: the only thing about a lease that may change here."""
+    name = clean_text("name", name, max_length=NAME_MAX_LENGTH, required=False, single_line=True)
+    locked = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    locked.name = name
+    locked.save(update_fields=["name"])
+    return locked
 
 
 def customer_identity_link(
@@ -194,13 +316,8 @@ def customer_identity_link(
         defaults["user"] = user
     if envelope_public_key:
         defaults["envelope_public_key"] = envelope_public_key
+    email = _clean_email(email)
     if email:
-        try:
-            validate_email(email)
-        except DjangoValidationError as error:
-            raise ValidationFailed(
-                "email is not an email address.", fields={"email": list(error.messages)}
-            ) from error
         defaults["email"] = email
     try:
         with transaction.atomic():
@@ -208,6 +325,33 @@ def customer_identity_link(
     except IntegrityError as error:
         raise Conflict("That user is already linked to another address.", code="identity_taken") from error
     return identity
+
+
+@transaction.atomic
+def customer_identity_update(
+    *,
+    identity: CustomerIdentity,
+    user: AbstractBaseUser | None,
+    email: str,
+    envelope_public_key: str,
+) -> CustomerIdentity:
+    """Set who signs in as an address (`user`; None leaves it a wallet-only identity), where its ticket
+    email goes (blank: the user's own address) and the X25519 key envelopes are sealed to it, checked as
+    when the identity was linked. The address is the identity and never changes. A change of user is a
+    change of who sees the address's tickets: both users' open sockets are re-checked."""
+    _require_envelope_key(envelope_public_key)
+    email = _clean_email(email)
+    locked = CustomerIdentity.objects.select_for_update().get(pk=identity.pk)
+    previous_user_id = locked.user_id
+    locked.user, locked.email, locked.envelope_public_key = user, email, envelope_public_key
+    try:
+        with transaction.atomic():
+            locked.save(update_fields=["user", "email", "envelope_public_key"])
+    except IntegrityError as error:
+        raise Conflict("That user is already linked to another address.", code="identity_taken") from error
+    if previous_user_id != locked.user_id:
+        access_change_announce(user_ids=[pk for pk in (previous_user_id, locked.user_id) if pk is not None])
+    return locked
 
 
 def user_ensure(*, username: str, email: str = "", password: str | None = None) -> AbstractBaseUser:
