@@ -1,7 +1,8 @@
 """Memory cost of a large attachment upload through the real app (target: 200 MB upload, < 64 MB growth).
 
 For each server named in `--servers` (uvicorn, the production server, and daphne — see
-`tests.system.processes.SERVER_COMMANDS`) it starts the app on a free port, signs a customer in through a session cookie (with the
+`tests.system.processes.SERVER_COMMANDS`) it starts the app on a free port, signs a customer who owns a
+deployment (uploads need a party that can write to a ticket) in through a session cookie (with the
 CSRF cookie and header SessionAuthentication wants), and POSTs a multipart body of `--size-mb` MB of log
 text to /api/v1/attachments, streamed from a generator on this side too. Meanwhile the server's RSS
 (with any children) is sampled every 50 ms. Prints baseline, peak and growth of the RSS, upload time
@@ -56,19 +57,32 @@ def setup_django(settings_module: str) -> None:
 
 
 def signed_in_cookies() -> dict[str, str]:
-    """A customer's session (via the test client's force_login) plus a CSRF token for cookie and header."""
+    """The session (via the test client's force_login) of a customer who owns a deployment — only a party
+    that can write to a ticket may upload — plus a CSRF token for cookie and header."""
     import bech32
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
     from django.utils.crypto import get_random_string
 
-    from providers.models import CustomerIdentity
+    from providers.models import CustomerIdentity, Deployment, ProviderAccount
+
+    def address() -> str:
+        return bech32.bech32_encode(settings.VE_BECH32_PREFIX, bech32.convertbits(os.urandom(20), 8, 5))
 
     user, _ = get_user_model().objects.get_or_create(username=BENCH_USERNAME)
-    if not CustomerIdentity.objects.filter(user=user).exists():
-        address = bech32.bech32_encode(settings.VE_BECH32_PREFIX, bech32.convertbits(os.urandom(20), 8, 5))
-        CustomerIdentity.objects.create(user=user, address=address)
+    identity = CustomerIdentity.objects.filter(user=user).first()
+    if identity is None:
+        identity = CustomerIdentity.objects.create(user=user, address=address())
+    if not Deployment.objects.filter(owner_address=identity.address).exists():
+        provider = ProviderAccount.objects.create(address=address(), name="Upload bench provider")
+        Deployment.objects.create(
+            lease_id=f"{identity.address}/1/1/1",
+            owner_address=identity.address,
+            dseq=1,
+            provider=provider,
+            name="upload-bench",
+        )
     client = Client()
     client.force_login(user)
     return {
