@@ -2,7 +2,8 @@
 
 In one process, on the real ASGI application, Redis channel layer and PostgreSQL (a database of its own,
 `virtengine_revokebench`), with the periodic re-check set to an hour so that only the push can close a
-socket. For each round it opens a provider's HMAC socket and a portal session's socket, then
+socket. For each round it opens a provider's HMAC socket and a portal session's socket, waits until both
+have received a note written after they opened (so both are listening), then
 - revokes the credential through `credential_revoke`, and
 - signs the session out through the portal's `/logout/`,
 and measures, for each, the time from the call to the close frame. It also writes an internal note right
@@ -55,6 +56,7 @@ async def run(rounds: int) -> int:
     from providers.services import credential_revoke, provider_credential_issue
     from tests.factories import CustomerIdentityFactory, DeploymentFactory, ProviderFactory, UserFactory
     from tickets import services
+    from tickets.models import Ticket
 
     def world() -> tuple:
         run_id = os.urandom(4).hex()
@@ -84,17 +86,23 @@ async def run(rounds: int) -> int:
         client.force_login(get_user_model().objects.get(pk=member.pk))
         return client
 
-    for _ in range(rounds):
+    def last_seq() -> int:
+        return Ticket.objects.values_list("last_seq", flat=True).get(pk=ticket.id)
+
+    for round_number in range(rounds):
+        # A socket is accepted first and joins its ticket's group a moment later: both open with `since`,
+        # so that what is written from now on reaches them whenever they join (live or caught up).
+        since = f"since={await sync_to_async(last_seq)()}"
         issued = await sync_to_async(provider_credential_issue)(provider=provider)
         query = hmac_signing.hmac_query(
-            issued.credential.principal, issued.secret, "GET", path, "", int(time.time())
+            issued.credential.principal, issued.secret, "GET", path, since, int(time.time())
         )
         machine = WebsocketCommunicator(application, f"{path}?{query}")
         assert (await machine.connect(timeout=10))[0]
         client = await sync_to_async(session_client)()
         browser = WebsocketCommunicator(
             application,
-            path,
+            f"{path}?{since}",
             headers=[
                 (b"origin", b"http://testserver"),
                 (b"host", b"testserver"),
@@ -102,7 +110,10 @@ async def run(rounds: int) -> int:
             ],
         )
         assert (await browser.connect(timeout=10))[0]
-        await asyncio.sleep(0.05)  # both admitted and listening
+        # Both listening: each receives a note written now before anything is timed.
+        await note(actor=member_party, ticket_id=ticket.id, body=f"ready {round_number}", is_internal=True)
+        await machine.receive_json_from(timeout=30)
+        await browser.receive_json_from(timeout=30)
 
         credential = await sync_to_async(ProviderCredential.objects.get)(pk=issued.credential.pk)
         started = time.perf_counter()
