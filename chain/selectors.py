@@ -19,13 +19,14 @@ from django.db.models import Count, JSONField, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from chain.models import OutboxEntry
+from tickets.hooks import CHAIN_COLUMN as CHAIN_STATE_FIELD
 
-CHAIN_STATE_FIELD = "chain"
-
+# The state as every surface presents it (`ChainOutput` of the API): a ticket with no event is pending.
 _STATE_OF_ROW_SQL = """(
     SELECT jsonb_build_object(
-               'failed', coalesce(bool_or(o.state = 'failed'), false),
-               'unanchored', coalesce(bool_or(o.state <> 'anchored'), true),
+               'state', CASE WHEN coalesce(bool_or(o.state = 'failed'), false) THEN 'failed'
+                             WHEN coalesce(bool_or(o.state <> 'anchored'), true) THEN 'pending'
+                             ELSE 'anchored' END,
                'tx_hash', (array_agg(o.tx_hash ORDER BY o.seq DESC) FILTER (WHERE o.state = 'anchored'))[1],
                'height', (array_agg(o.height ORDER BY o.seq DESC) FILTER (WHERE o.state = 'anchored'))[1])
       FROM {outbox} o
@@ -56,11 +57,13 @@ def with_chain_state(queryset: QuerySet, *, sees_internal: bool) -> QuerySet:
 
 
 def chain_state_of(value: dict[str, Any] | None) -> ChainState:
-    """The state from a row's annotated value (a ticket with no recorded events is pending)."""
+    """The state from a row's annotated value."""
     chain = value or {}
-    failed, unanchored = chain.get("failed"), chain.get("unanchored", True)
-    state = "failed" if failed else "pending" if unanchored else "anchored"
-    return ChainState(state=state, tx_hash=chain.get("tx_hash") or None, height=chain.get("height"))
+    return ChainState(
+        state=chain.get("state") or "pending",
+        tx_hash=chain.get("tx_hash") or None,
+        height=chain.get("height"),
+    )
 
 
 @dataclass(frozen=True)

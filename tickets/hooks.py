@@ -7,6 +7,9 @@ and emails (`notifications`) are writers; they register in their `AppConfig.read
 have a set-based SQL form (`write_sql`: a statement that writes its rows from the events a caller inserts
 in SQL), which the SLA sweep puts into its own statement instead of copying what the writer does.
 
+**Ticket columns** are the read side: a column another app computes for every ticket row a selector
+reads, in the rows' own query (the chain app's anchoring state, `chain`: every surface shows it).
+
 **Hooks** run once the transaction has committed (never for a rolled-back write), each isolated so that
 a failing hook (Redis down, broker down) never turns a committed write into an error: real-time broadcast
 (`tickets.realtime`), the chain outbox drain trigger, the notification tasks. A hook may also give a
@@ -25,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
     from tickets.models import Ticket, TicketEvent
 
 logger = logging.getLogger(__name__)
@@ -46,6 +51,39 @@ class EventWriter:
 
 
 _writers: dict[str, EventWriter] = {}
+
+
+# The column the chain app adds to ticket rows: `{"state": pending|anchored|failed, "tx_hash", "height"}`.
+CHAIN_COLUMN = "chain"
+
+
+@dataclass(frozen=True)
+class TicketColumn:
+    """A column of ticket rows computed by another app: `annotate(queryset, sees_internal=…)` adds it, as
+    `name`, to a ticket query (a `.values()` one or model instances); `sees_internal` is whether the
+    reader may know of internal events."""
+
+    name: str
+    annotate: Callable[..., QuerySet]
+
+
+_columns: dict[str, TicketColumn] = {}
+
+
+def register_ticket_column(column: TicketColumn) -> TicketColumn:
+    _columns[column.name] = column
+    return column
+
+
+def with_ticket_columns(queryset: QuerySet, *, sees_internal: bool) -> QuerySet:
+    """`queryset` with every registered ticket column."""
+    for column in _columns.values():
+        queryset = column.annotate(queryset, sees_internal=sees_internal)
+    return queryset
+
+
+def ticket_column_names() -> list[str]:
+    return list(_columns)
 
 
 def register_event_writer(writer: EventWriter) -> EventWriter:

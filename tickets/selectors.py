@@ -23,13 +23,12 @@ from django.db.models import Aggregate, Case, Count, DurationField, F, Q, QueryS
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from chain.selectors import CHAIN_STATE_FIELD, with_chain_state
 from core.errors import Forbidden, NotFound
 from core.formats import parse_uuid
 from core.parties import Party, scope_of
 from providers.models import Deployment, ProviderAccount
 from providers.selectors import SUPPORT_GROUP, deployments_visible_to, provider_by_address
-from tickets import sla
+from tickets import hooks, sla
 from tickets.models import (
     CREATED_ON_ANOTHERS_LEASE,
     Assignment,
@@ -293,10 +292,10 @@ def updated_at_column(party: Party) -> str:
 
 
 def _rows(tickets: QuerySet[Ticket], party: Party) -> QuerySet:
-    """Ticket rows with their chain state folded in (no second round trip)."""
-    return with_chain_state(tickets, sees_internal=party.sees_internal).values(
+    """Ticket rows with the other apps' columns folded in (the chain state: no second round trip)."""
+    return hooks.with_ticket_columns(tickets, sees_internal=party.sees_internal).values(
         *TICKET_ROW_FIELDS,
-        CHAIN_STATE_FIELD,
+        *hooks.ticket_column_names(),
         **TICKET_ROW_RELATED,
         **{VISIBLE_UPDATED_AT: F(updated_at_column(party))},
     )

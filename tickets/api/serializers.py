@@ -13,11 +13,11 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from chain.selectors import CHAIN_STATE_FIELD, chain_state_of
 from core.errors import ValidationFailed
 from core.formats import iso_timestamp
 from providers.models import LEASE_ID_MAX_LENGTH, Deployment
 from tickets import sla
+from tickets.hooks import CHAIN_COLUMN
 from tickets.models import (
     MAX_ATTACHMENTS_PER_WRITE,
     METADATA_MAX_BYTES,
@@ -321,7 +321,7 @@ class TicketOutput(serializers.Serializer):
     chain = ChainOutput()
 
     def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
-        chain = chain_state_of(row[CHAIN_STATE_FIELD])
+        chain = row.get(CHAIN_COLUMN) or {}
         targets = ticket_sla(row, now=self.context.get("now") or timezone.now())
         return {
             "id": str(row["id"]),
@@ -352,7 +352,11 @@ class TicketOutput(serializers.Serializer):
                 "first_response": _target(targets["first_response"]),
                 "resolution": _target(targets["resolution"]),
             },
-            "chain": {"state": chain.state, "tx_hash": chain.tx_hash, "height": chain.height},
+            "chain": {
+                "state": chain.get("state", "pending"),
+                "tx_hash": chain.get("tx_hash") or None,
+                "height": chain.get("height"),
+            },
         }
 
 

@@ -8,8 +8,8 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 
+from console import views
 from providers.selectors import user_is_support
-from tickets.console import views
 
 
 class SupportConsoleSite(admin.AdminSite):

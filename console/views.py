@@ -20,12 +20,12 @@ from django.urls import reverse
 
 from chain.selectors import event_receipts
 from chain.verification import verify_chain
+from console.forms import AssignForm, EditForm, PriorityForm
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
 from providers.selectors import party_for_user
 from tickets import selectors, services, states
 from tickets.api import serializers as io
-from tickets.console.forms import AssignForm, EditForm, PriorityForm
 from tickets.models import Ticket
 from tickets.portal.forms import LinkForm, ReplyForm, StatusForm
 from tickets.presenter import Audience, present_events

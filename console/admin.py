@@ -2,7 +2,7 @@
 
 Tickets, comments, attachments, links, assignments and events can be browsed and filtered but not added,
 changed or deleted here, by anyone: a change made around the services would have no event, no broadcast
-and no anchor. A ticket's page is the console's work page (tickets.console.views), where every change is a
+and no anchor. A ticket's page is the console's work page (console.views), where every change is a
 service call; the changelist's bulk actions call the services one ticket at a time.
 """
 
@@ -17,10 +17,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from chain.selectors import CHAIN_STATE_FIELD, chain_state_of, with_chain_state
+from console import views as console
+from console.forms import BulkPriorityForm
 from core.errors import ApplicationError
 from tickets import services
-from tickets.console import views as console
-from tickets.console.forms import BulkPriorityForm
 from tickets.models import (
     Assignment,
     Attachment,
