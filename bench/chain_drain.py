@@ -9,9 +9,9 @@ On a separate database (`virtengine_chainbench`, recreated each run) and a tempo
     process (bench broker, triggered after commit by the event hook, as in production) drains; lag =
     `anchored_at` (the ledger block's time) − the event's `created_at`, p50/p99 over the window.
 
-    .venv/bin/python bench/chain_drain.py [--events 20000] [--rate 100] [--seconds 30]
+    .venv/bin/python bench/chain_drain.py [--events 20000] [--rate 100] [--seconds 30] [--smoke]
 
-Exit 1 if an event is not anchored, the ledger has findings, or a target is missed.
+Exit 1 if an event is not anchored, the ledger has findings, or (but for `--smoke`) a target is missed.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def configure(workdir: Path) -> dict[str, str]:
     )
 
 
-from bench.common import bench_environment, recreate_database  # noqa: E402 - after sys.path is set
+from bench.common import bench_environment, parse_args, recreate_database  # noqa: E402 - after sys.path is set
 from tests.system.processes import celery_worker_command  # noqa: E402
 
 
@@ -226,7 +226,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="events/s in (b)")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--producers", type=int, default=4, help="producer threads in (b)")
-    args = parser.parse_args()
+    args = parse_args(parser, {"events": 100, "rate": 20, "seconds": 2, "producers": 2})
 
     with tempfile.TemporaryDirectory(prefix="chainbench-") as tmp:
         env = configure(Path(tmp))
@@ -248,7 +248,8 @@ def main() -> int:
 
         findings = verify_ledger(Path(env["VE_CHAIN_LEDGER_PATH"]))
         print(f"ledger findings after both runs: {len(findings)}")
-    return 0 if rate >= 1000 and p99 < 2.0 and not missing and not findings else 1
+    targets_met = rate >= 1000 and p99 < 2.0
+    return 0 if (targets_met or args.smoke) and not missing and not findings else 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ Builds realistic txs once (an x/support message with a real three-recipient enve
 * `find_tx` lookups per second, and the cold index rebuild when a ledger is opened,
 * envelope sealing per second (the drain seals before it submits).
 
-Usage: python bench/chain_ledger_append.py [--events 5000] [--dir /path/on/the/target/disk]
+Usage: python bench/chain_ledger_append.py [--events 5000] [--dir /path/on/the/target/disk] [--smoke]
+
+Exit 1 if verify_ledger finds anything in the ledger written.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import nacl.signing
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import parse_args
 from chain import envelopes
 from chain.ledger import Ledger, make_tx
 from chain.ledger_verification import verify_ledger
@@ -78,12 +81,12 @@ def submit_rate(directory: Path, txs: list[dict], per_block: int) -> tuple[float
     return len(txs) / elapsed, path, ledger
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--single-events", type=int, default=1000, help="events for the 1-tx-per-block run")
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: a temporary dir)")
-    args = parser.parse_args()
+    args = parse_args(parser, {"events": 200, "single_events": 20})
 
     txs, seal_rate = build_txs(args.events)
     tx_size = sum(len(canonical_json_bytes(tx)) for tx in txs) / len(txs)
@@ -120,7 +123,8 @@ def main() -> None:
         print(
             f"verify_ledger: {len(txs) / (time.perf_counter() - started):,.0f} txs/s, findings: {len(findings)}"
         )
+    return 1 if findings else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from typing import Any
+
+# Set by `bench/smoke.py`: a database already migrated, which benchmark databases are created from, so that
+# a smoke run does not spend its seconds migrating an empty database.
+TEMPLATE_ENV = "VE_BENCH_TEMPLATE_DATABASE"
 
 
 def bench_environment(*, database: str, broker_db: int, cache_prefix: str, **extra: str) -> dict[str, str]:
@@ -49,6 +54,11 @@ def _admin_connection() -> Any:
     )
 
 
+def _create_database(conn: Any, name: str) -> None:
+    template = os.environ.get(TEMPLATE_ENV)
+    conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+
 def ensure_database() -> None:
     """Create the benchmark database if it does not exist (kept between runs: seeding is slow)."""
     from django.conf import settings
@@ -56,7 +66,7 @@ def ensure_database() -> None:
     name = settings.DATABASES["default"]["NAME"]
     with _admin_connection() as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+            _create_database(conn, name)
 
 
 def recreate_database() -> None:
@@ -66,7 +76,31 @@ def recreate_database() -> None:
     name = settings.DATABASES["default"]["NAME"]
     with _admin_connection() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        _create_database(conn, name)
+
+
+def drop_database(name: str) -> None:
+    """Drop a database on the settings' server (the smoke pass's own, afterwards)."""
+    with _admin_connection() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def parse_args(parser: argparse.ArgumentParser, smoke: dict[str, Any]) -> argparse.Namespace:
+    """The command line, with `--smoke`: the run CI makes of every benchmark (`bench/smoke.py`) — `smoke`'s
+    values instead of the defaults (an option given still wins), so that the whole bench takes seconds:
+    servers started, data seeded, figures printed, and a non-zero exit when something breaks. Throughput
+    and latency targets are printed but not enforced at that size (the script checks `args.smoke`)."""
+    sizes = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in smoke.items())
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"CI's smoke size, seconds end to end ({sizes}): what breaks fails it, a missed speed target not",
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        parser.set_defaults(**smoke)
+        args = parser.parse_args()
+    return args
 
 
 def seed_tickets(total: int) -> tuple[int, str, str]:

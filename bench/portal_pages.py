@@ -13,7 +13,7 @@ times each request one at a time, interleaving the four endpoints over several r
 Printed: p50/p99 of each (the client waits one request at a time, so the time is the server's plus
 loopback), and the ratios page/API at the median. Target: each page within 1.5x of its API endpoint.
 
-    .venv/bin/python bench/portal_pages.py [--tickets 100000] [--requests 200] [--rounds 4] [--comments 30]
+    .venv/bin/python bench/portal_pages.py [--tickets 100000] [--requests 200] [--rounds 4] [--comments 30] [--smoke]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_NAME", "virtengine_bench")
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 
-from bench.common import ensure_database, seed_tickets  # noqa: E402 - after sys.path is set
+from bench.common import ensure_database, parse_args, seed_tickets  # noqa: E402 - after sys.path is set
 
 TARGET = 1.5
 
@@ -87,7 +87,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=200, help="per endpoint, over all rounds")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--comments", type=int, default=30)
-    args = parser.parse_args()
+    args = parse_args(parser, {"tickets": 200, "requests": 5, "rounds": 1, "comments": 3})
 
     import django
 
@@ -138,7 +138,7 @@ def main() -> int:
     for page, api in (("list page", "list API"), ("ticket page", "ticket API")):
         ratio = statistics.median(timings[page]) / statistics.median(timings[api])
         print(f"{page} / {api} = {ratio:.2f} at the median (target <= {TARGET})")
-        ok = ok and ratio <= TARGET
+        ok = ok and (ratio <= TARGET or args.smoke)
     return 0 if ok else 1
 
 

@@ -25,7 +25,7 @@ Unless `--nobody-to-tell`, the installation has the people a sweep's events reac
 provider for every event kind — so each round also queues the breaches' and escalations' digest emails
 and a webhook delivery per event, in the sweep's transactions.
 
-    .venv/bin/python bench/sla_sweep.py [--tickets 1000000] [--crossing 10000] [--rounds 3] [--after-checkpoint] [--nobody-to-tell]
+    .venv/bin/python bench/sla_sweep.py [--tickets 1000000] [--crossing 10000] [--rounds 3] [--after-checkpoint] [--nobody-to-tell] [--smoke]
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ os.environ.setdefault("DATABASE_NAME", "virtengine_slabench")
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
 BROKER_DB = 11  # a Redis database of its own: the sweep's after-commit tasks pile up here, then go
 
-from bench.common import ensure_database  # noqa: E402 - after sys.path is set
+from bench.common import ensure_database, parse_args  # noqa: E402 - after sys.path is set
 
 PROVIDERS = 4
 DEPLOYMENTS = 400
@@ -411,7 +411,7 @@ def main() -> int:
         action="store_true",
         help="no support agents, provider members or webhook endpoints: the sweep queues no email or webhook",
     )
-    args = parser.parse_args()
+    args = parse_args(parser, {"tickets": 2000, "crossing": 40, "rounds": 1})
     broker = configure_broker()
 
     import django

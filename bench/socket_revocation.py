@@ -9,9 +9,10 @@ have received a note written after they opened (so both are listening), then
 and measures, for each, the time from the call to the close frame. It also writes an internal note right
 after each change and counts the frames that reached a closed-off socket (must be 0).
 
-    .venv/bin/python bench/socket_revocation.py [--rounds 50]
+    .venv/bin/python bench/socket_revocation.py [--rounds 50] [--smoke]
 
-Exit 1 if a frame reached a socket after its access ended, or the p99 is 1 s or more.
+Exit 1 if a frame reached a socket after its access ended, a socket was not closed within 30 s, or (but for
+`--smoke`) the p99 is 1 s or more.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ async def _close_after(communicator, started: float) -> tuple[float, int]:
         frames += 1
 
 
-async def run(rounds: int) -> int:
+async def run(rounds: int, *, smoke: bool = False) -> int:
     from asgiref.sync import sync_to_async
     from channels.testing import WebsocketCommunicator
     from django.contrib.auth import get_user_model
@@ -144,7 +145,7 @@ async def run(rounds: int) -> int:
             f"p99 {p99 * 1000:6.1f} ms   max {max(values) * 1000:6.1f} ms   "
             f"frames after it: {late_frames[what]}"
         )
-    return 0 if not any(late_frames.values()) and worst_p99 < 1.0 else 1
+    return 0 if not any(late_frames.values()) and (worst_p99 < 1.0 or smoke) else 1
 
 
 def main() -> int:
@@ -152,9 +153,10 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=50)
-    args = parser.parse_args()
 
-    from bench.common import bench_environment
+    from bench.common import bench_environment, parse_args
+
+    args = parse_args(parser, {"rounds": 3})
 
     bench_environment(
         database="virtengine_revokebench",
@@ -171,7 +173,7 @@ def main() -> int:
 
     ensure_database()
     call_command("migrate", verbosity=0)
-    return asyncio.run(run(args.rounds))
+    return asyncio.run(run(args.rounds, smoke=args.smoke))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ removed afterwards.
 
 Runs on a database of its own (`virtengine_uploadbench`) on the settings' PostgreSQL server.
 
-Usage: python bench/upload_memory.py [--size-mb 200] [--servers uvicorn daphne] [--limit-mb 64]
+Usage: python bench/upload_memory.py [--size-mb 200] [--servers uvicorn daphne] [--limit-mb 64] [--smoke]
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ import psutil
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DATABASE_NAME", "virtengine_uploadbench")
+
+from bench.common import parse_args  # noqa: E402 - after sys.path is set
 
 MB = 1024 * 1024
 BLOCK = MB
@@ -231,7 +233,7 @@ def main() -> int:
     parser.add_argument("--servers", nargs="+", choices=["uvicorn", "daphne"], default=["uvicorn", "daphne"])
     parser.add_argument("--limit-mb", type=float, default=64.0)
     parser.add_argument("--settings", default="config.settings.local")
-    args = parser.parse_args()
+    args = parse_args(parser, {"size_mb": 4})
 
     setup_django(args.settings)
     cookies = signed_in_cookies()

@@ -19,10 +19,10 @@ How the replies are written (`--writer`):
   the same rows with less CPU, for a machine where the service cannot reach the rate asked beside the
   workers, the receiver and PostgreSQL.
 
-It prints the rate the producers reached; the run fails (exit 1) if that is under 95 % of `--rate`, if a
-delivery is missing, or if the p99 lag is 2 s or more.
+It prints the rate the producers reached; the run fails (exit 1) if a delivery is missing, duplicated or
+unverified, or (but for `--smoke`) if the rate is under 95 % of `--rate` or the p99 lag is 2 s or more.
 
-    .venv/bin/python bench/webhook_delivery.py [--events 10000] [--rate 100] [--fanout 10] [--workers 2] [--writer comment_add|recorder] [--per-commit 1]
+    .venv/bin/python bench/webhook_delivery.py [--events 10000] [--rate 100] [--fanout 10] [--workers 2] [--writer comment_add|recorder] [--per-commit 1] [--smoke]
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def configure() -> dict[str, str]:
     )
 
 
-from bench.common import bench_environment, recreate_database  # noqa: E402 - after sys.path is set
+from bench.common import bench_environment, parse_args, recreate_database  # noqa: E402 - after sys.path is set
 from tests.system.processes import celery_worker_command, free_port, stop_process, wait_for_port  # noqa: E402
 
 
@@ -246,10 +246,12 @@ def report(args, records, first_id: int, produced_in: float) -> bool:
     )
     reached = args.events / produced_in
     complete = set(ids) == expected and len(ids) == len(expected) and not unverified
-    verdict = p99 < 2.0 and reached >= 0.95 * args.rate and complete
+    targets_met = p99 < 2.0 and reached >= 0.95 * args.rate
+    verdict = complete and (targets_met or args.smoke)
     print(
         f"target (p99 < 2 s at {args.rate:g} events/s, every delivery once and verified): "
-        f"{'met' if verdict else 'NOT met'} (producers reached {reached:.0f} events/s)"
+        f"{'met' if targets_met and complete else 'NOT met'} (producers reached {reached:.0f} events/s)"
+        + ("; --smoke: only every delivery once and verified is enforced" if args.smoke else "")
     )
     return verdict
 
@@ -278,7 +280,9 @@ def main() -> int:
         help="replies per producer transaction (1 = one reply per commit, as from separate API requests)",
     )
     parser.add_argument("--tickets-per-provider", type=int, default=20)
-    args = parser.parse_args()
+    args = parse_args(
+        parser, {"events": 40, "rate": 20, "workers": 1, "producers": 2, "tickets_per_provider": 2}
+    )
 
     with tempfile.TemporaryDirectory(prefix="webhookbench-") as tmp:
         env = configure()
