@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import connection
@@ -201,3 +202,30 @@ def cyclic_gc_paused() -> Iterator[None]:
             _gc_pauses -= 1
             if _gc_pauses == 0 and _gc_was_enabled:
                 gc.enable()
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A SQL expression standing for a value in a JSON template (`jsonb_sql`): a column of the statement."""
+
+    expression: str
+
+
+def jsonb_sql(template: Any, params: dict[str, Any], *, prefix: str) -> str:
+    """The `jsonb_build_object` expression that builds `template` in SQL, so that a statement writing in
+    bulk builds exactly the payload a Python function declares: dicts become objects, `Sql` values their
+    expression, None a JSON null, other values named parameters (added to `params` as `<prefix>_<n>`)."""
+    if isinstance(template, Sql):
+        return template.expression
+    if template is None:
+        return "NULL"
+    if isinstance(template, dict):
+        if not all(re.fullmatch(r"[a-z_]+", key) for key in template):
+            raise ValueError(f"JSON template keys must be plain names: {sorted(template)}")
+        members = ", ".join(
+            f"'{key}', {jsonb_sql(value, params, prefix=prefix)}" for key, value in template.items()
+        )
+        return f"jsonb_build_object({members})"
+    name = f"{prefix}_{len(params)}"
+    params[name] = template
+    return f"%({name})s"

@@ -45,22 +45,43 @@ def assignment_change(
         is_escalation=is_escalation,
         created_at=at,
     )
-    data = {
-        "from": {
-            "kind": ticket.assignee_kind,
-            "user_id": ticket.assigned_to_id,
-            "name": names.get(ticket.assigned_to_id),
-        },
-        "to": {"kind": to_kind, "user_id": to_user_id, "name": names.get(to_user_id)},
-        "reason": reason,
-        "escalation": is_escalation,
-    }
+    data = assignment_data(
+        from_kind=ticket.assignee_kind,
+        from_user_id=ticket.assigned_to_id,
+        from_name=names.get(ticket.assigned_to_id),
+        to_kind=to_kind,
+        to_user_id=to_user_id,
+        to_name=names.get(to_user_id),
+        reason=reason,
+        escalation=is_escalation,
+    )
     ticket.assignee_kind = to_kind
     ticket.assigned_to_id = to_user_id
     if is_escalation:
         ticket.escalated_at = at
     event = recording.NewEvent(ticket, recording.Kind.ASSIGNMENT_CHANGE, actor, data, at=at)
     return assignment, event
+
+
+def assignment_data(
+    *,
+    from_kind: Any,
+    from_user_id: Any,
+    from_name: Any,
+    to_kind: Any,
+    to_user_id: Any,
+    to_name: Any,
+    reason: Any,
+    escalation: Any,
+) -> dict[str, Any]:
+    """An `assignment_change` event's data. The one declaration of its shape: the SLA sweep builds the
+    same object in SQL from it (values may be `core.bulk.Sql` expressions there)."""
+    return {
+        "from": {"kind": from_kind, "user_id": from_user_id, "name": from_name},
+        "to": {"kind": to_kind, "user_id": to_user_id, "name": to_name},
+        "reason": reason,
+        "escalation": escalation,
+    }
 
 
 def _change_assignment(ticket: Ticket, **change: Any) -> TicketEvent:

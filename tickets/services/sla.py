@@ -36,11 +36,11 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from core.bulk import cyclic_gc_paused, instances_from_rows
+from core.bulk import Sql, cyclic_gc_paused, instances_from_rows, jsonb_sql
 from core.parties import SYSTEM
 from tickets import hooks, states
 from tickets.models import SLA_WAITING, SlaPolicy, Ticket, TicketEvent
-from tickets.services import logs, recording
+from tickets.services import assignments, logs, recording
 
 Kind = TicketEvent.Kind
 # The design's targets per priority, 24×7: (first response, resolution) in minutes.
@@ -93,6 +93,18 @@ def sla_policies_ensure() -> list[SlaPolicy]:
 
 def breach_reason(target: str) -> str:
     return f"SLA breach: {TARGET_NAMES[target]}"
+
+
+WARNING_PERCENT = 80
+
+
+def threshold_event_data(threshold: Threshold, *, due_at: Any) -> dict[str, Any]:
+    """The data of the event a threshold writes (`due_at`: the target's due time, ISO 8601). The one
+    declaration of its shape: the sweep's statement builds it in SQL from this."""
+    data = {"target": threshold.target, "due_at": due_at}
+    if not threshold.is_breach:
+        data["elapsed_percent"] = WARNING_PERCENT
+    return data
 
 
 @dataclass
@@ -174,8 +186,10 @@ _ISO_UTC = (
 # the threshold's events and the escalations' assignment events and history. It returns the events with
 # their tickets as they now are. Numbering follows `recording._numbered`: `seq` counts every event,
 # `public_seq` the public ones, `public_updated_at` moves with a public one. An escalation is decided as
-# `assignments.is_escalated` would, and its event's data and history row are those
-# `assignments.assignment_change` makes (`tickets/presenter.py` declares the shapes).
+# `assignments.is_escalated` would, and its history row is the one `assignments.assignment_change` makes.
+# The events' data are built from the Python declarations (`threshold_event_data`,
+# `assignments.assignment_data`); tests/tickets/test_sla_contract.py holds the statement to the rows the
+# services write for the same ticket.
 _BATCH_SQL = """
 WITH claimed AS MATERIALIZED ({claim}),
 c AS (
@@ -203,18 +217,11 @@ new_events AS (
     SELECT c.id AS ticket_id, c.last_seq + 1 AS seq,
         CASE WHEN %(public)s THEN c.last_public_seq + 1 END AS public_seq,
         %(kind)s AS kind, NOT %(public)s AS is_internal,
-        CASE WHEN %(public)s
-            THEN jsonb_build_object('target', %(target)s, 'due_at', {due_at})
-            ELSE jsonb_build_object('target', %(target)s, 'due_at', {due_at}, 'elapsed_percent', 80)
-        END AS data
+        {threshold_data} AS data
     FROM c
     UNION ALL
     SELECT c.id, c.last_seq + 2, c.last_public_seq + %(public)s::int + 1, %(assignment_kind)s, false,
-        jsonb_build_object(
-            'from', jsonb_build_object(
-                'kind', c.assignee_kind, 'user_id', c.assigned_to_id, 'name', c.assigned_to_name),
-            'to', jsonb_build_object('kind', %(support)s, 'user_id', NULL, 'name', NULL),
-            'reason', %(reason)s, 'escalation', true)
+        {assignment_data}
     FROM c WHERE c.escalate
 ),
 events AS (
@@ -265,13 +272,32 @@ def _batch_statement(
     named = {f"claim_{n}": value for n, value in enumerate(claim_params)}
     claim_sql = claim_sql % tuple(f"%({name})s" for name in named)
     writers_sql, writers_params = _writers_in_sql(writers)
+    payload_params: dict[str, Any] = {}
+    threshold_data = jsonb_sql(
+        threshold_event_data(threshold, due_at=Sql(_ISO_UTC.format("c.due"))), payload_params, prefix="data"
+    )
+    escalation_data = jsonb_sql(
+        assignments.assignment_data(
+            from_kind=Sql("c.assignee_kind"),
+            from_user_id=Sql("c.assigned_to_id"),
+            from_name=Sql("c.assigned_to_name"),
+            to_kind=Ticket.AssigneeKind.SUPPORT.value,
+            to_user_id=None,
+            to_name=None,
+            reason=breach_reason(threshold.target),
+            escalation=True,
+        ),
+        payload_params,
+        prefix="data",
+    )
     quote = connection.ops.quote_name
     sql = _BATCH_SQL.format(
         claim=claim_sql,
         writers=writers_sql,
+        threshold_data=threshold_data,
+        assignment_data=escalation_data,
         marker=quote(Ticket._meta.get_field(threshold.marker).column),
         ticket_after=", ".join(f"t.{quote(column)}" for column in _TICKET_AFTER),
-        due_at=_ISO_UTC.format("c.due"),
         event_columns=", ".join(map(quote, _EVENT_COLUMNS)),
         event_columns_of_e=", ".join(f"e.{quote(column)}" for column in _EVENT_RETURNED),
         ticket_after_of_u=", ".join(f"u.{quote(column)}" for column in _TICKET_AFTER),
@@ -279,11 +305,11 @@ def _batch_statement(
     params = {
         **named,
         **writers_params,
+        **payload_params,
         "now": now,
         "is_breach": threshold.is_breach,
         "public": threshold.is_breach,  # a breach is public; a warning is for provider and support
         "kind": threshold.kind,
-        "target": threshold.target,
         "open_states": sorted(states.OPEN_STATES),
         "support": Ticket.AssigneeKind.SUPPORT.value,
         "assignment_kind": Kind.ASSIGNMENT_CHANGE.value,
