@@ -26,6 +26,11 @@ test: install ## Run the whole test suite (ruff, then pytest on real PostgreSQL 
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m bench.smoke
+
+bench-smoke: install ## Every bench/ script once at a smoke size, seconds each (also run by `test`); NAMES="api_list …" for only those
+	$(BIN)/python -m bench.smoke $(NAMES)
+.PHONY: bench-smoke
 
 fuzz: install ## Nightly-style fuzzing: schemathesis at 200 examples per operation, and the Hypothesis input properties at 500
 	VE_FUZZ_EXAMPLES=$${VE_FUZZ_EXAMPLES:-200} VE_PROPERTY_EXAMPLES=$${VE_PROPERTY_EXAMPLES:-500} \
