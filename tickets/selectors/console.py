@@ -1,0 +1,220 @@
+"""What the support console reads besides the API's reads: agents, the escalation queue, the dashboard."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Aggregate, Case, Count, DurationField, F, Q, Value, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from core.parties import Party
+from providers.models import ProviderAccount
+from providers.selectors import SUPPORT_GROUP
+from tickets.models import (
+    Assignment,
+    Ticket,
+    TicketEvent,
+)
+from tickets.selectors.sla import sla_at_risk, sla_breached, sla_report
+from tickets.selectors.visibility import parse_ticket_id, tickets_visible_to, visible_events_query
+
+# ---------------------------------------------------------------------------------------------------------
+# What the support console reads besides the API's reads.
+
+
+def support_agents() -> list[tuple[int, str]]:
+    """(user id, username) of the active support agents, for assigning a ticket to one of them."""
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(is_staff=True, groups__name=SUPPORT_GROUP))
+    )
+    return list(users.distinct().order_by("username").values_list("pk", "username"))
+
+
+def ticket_events_all(party: Party, ticket_id: object) -> list[TicketEvent]:
+    """Every event of a ticket the party may see, oldest first (the console's single timeline)."""
+    return list(visible_events_query(party, Ticket(pk=parse_ticket_id(ticket_id))))
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    breached: bool = False
+    due_within_hour: bool = False
+    unassigned: bool = False
+    mine: bool = False
+    provider_id: int | None = None
+    priority: str | None = None
+    agent_id: int | None = None  # who "mine" means
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, Any], *, agent_id: int | None) -> QueueFilters:
+        provider = str(query.get("provider") or "")
+        priority = str(query.get("priority") or "")
+        return cls(
+            breached=query.get("breached") == "1",
+            due_within_hour=query.get("due") == "1h",
+            unassigned=query.get("unassigned") == "1",
+            mine=query.get("mine") == "1",
+            provider_id=int(provider) if provider.isdigit() and len(provider) < 12 else None,
+            priority=priority if priority in Ticket.Priority.values else None,
+            agent_id=agent_id,
+        )
+
+
+QUEUE_LIMIT = 200
+DUE_SOON = datetime.timedelta(hours=1)
+URGENCY_LABELS = ("breached", "at_risk", "ok")
+
+
+def escalation_queue(
+    party: Party, filters: QueueFilters, *, now: datetime.datetime | None = None
+) -> list[Ticket]:
+    """The tickets assigned to VirtEngine support that are not closed: breached first, then at risk (past
+    80 % of a target), then by the next due time — with their provider and assignee (one query)."""
+    now = now or timezone.now()
+    tickets = (
+        tickets_visible_to(party)
+        .filter(assignee_kind=Ticket.AssigneeKind.SUPPORT)
+        .exclude(status=Ticket.Status.CLOSED)
+        .select_related("provider", "assigned_to", "deployment")
+        .annotate(
+            urgency=Case(
+                When(sla_breached(now), then=Value(0)),
+                When(sla_at_risk(now), then=Value(1)),
+                default=Value(2),
+            )
+        )
+    )
+    if filters.breached:
+        tickets = tickets.filter(sla_breached(now))
+    if filters.due_within_hour:
+        tickets = tickets.filter(sla_next_due__gte=now, sla_next_due__lt=now + DUE_SOON)
+    if filters.unassigned:
+        tickets = tickets.filter(assigned_to__isnull=True)
+    if filters.mine:
+        tickets = tickets.filter(assigned_to_id=filters.agent_id)
+    if filters.provider_id is not None:
+        tickets = tickets.filter(provider_id=filters.provider_id)
+    if filters.priority:
+        tickets = tickets.filter(priority=filters.priority)
+    ordered = tickets.order_by("urgency", F("sla_next_due").asc(nulls_last=True), "created_at")
+    rows = list(ordered[:QUEUE_LIMIT])
+    for row in rows:
+        row.urgency_label = URGENCY_LABELS[row.urgency]
+    return rows
+
+
+def provider_choices() -> list[tuple[int, str]]:
+    return list(ProviderAccount.objects.order_by("name").values_list("pk", "name"))
+
+
+class Median(Aggregate):
+    """PostgreSQL's median of an interval (percentile_cont 0.5)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = DurationField()
+
+
+@dataclass(frozen=True)
+class ProviderWorkload:
+    """One provider on the dashboard: targets met (per cent of those decided) and the median time to a
+    first response, over the tickets opened in the last 7 and 30 days."""
+
+    name: str
+    first_response_7d: float | None
+    first_response_30d: float | None
+    resolution_7d: float | None
+    resolution_30d: float | None
+    median_first_response_7d: datetime.timedelta | None
+    median_first_response_30d: datetime.timedelta | None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    open_by_status_and_priority: dict[str, dict[str, int]]
+    breached_now: int
+    due_within_hour: int
+    providers: list[ProviderWorkload]
+    escalations_per_day: list[tuple[datetime.date, int]]
+
+
+def _percent(attainment: float | None) -> float | None:
+    return None if attainment is None else round(100 * attainment, 1)
+
+
+def console_dashboard(party: Party, *, now: datetime.datetime | None = None) -> Dashboard:
+    """SLA attainment per provider and support's workload, in six queries whatever the data's size (the
+    attainment is the SLA report's, over the last 7 and 30 days)."""
+    now = now or timezone.now()
+    open_tickets = tickets_visible_to(party).exclude(
+        status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED]
+    )
+    by_status: dict[str, dict[str, int]] = {
+        status: {}
+        for status in Ticket.Status.values
+        if status not in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
+    }
+    for status, priority, count in (
+        open_tickets.values_list("status", "priority").annotate(count=Count("id")).order_by()
+    ):
+        by_status[status][priority] = count
+    counts = open_tickets.aggregate(
+        breached=Count("id", filter=sla_breached(now)),
+        soon=Count(
+            "id", filter=Q(sla_next_due__gte=now, sla_next_due__lt=now + DUE_SOON) & ~sla_breached(now)
+        ),
+    )
+    week = {
+        row.provider_address: row
+        for row in sla_report(party, since=now - datetime.timedelta(days=7)).providers
+    }
+    month = sla_report(party, since=now - datetime.timedelta(days=30)).providers
+    answered = Q(first_response_at__isnull=False)
+    response_time = F("first_response_at") - F("created_at")
+    medians = {
+        row["provider__address"]: row
+        for row in tickets_visible_to(party)
+        .filter(created_at__gte=now - datetime.timedelta(days=30))
+        .values("provider__address")
+        .annotate(
+            week=Median(response_time, filter=answered & Q(created_at__gte=now - datetime.timedelta(days=7))),
+            month=Median(response_time, filter=answered),
+        )
+        .order_by()
+    }
+    providers = []
+    for row in month:
+        recent = week.get(row.provider_address)
+        median = medians.get(row.provider_address, {})
+        providers.append(
+            ProviderWorkload(
+                name=row.provider_name,
+                first_response_7d=_percent(recent.first_response.attainment) if recent else None,
+                first_response_30d=_percent(row.first_response.attainment),
+                resolution_7d=_percent(recent.resolution.attainment) if recent else None,
+                resolution_30d=_percent(row.resolution.attainment),
+                median_first_response_7d=median.get("week"),
+                median_first_response_30d=median.get("month"),
+            )
+        )
+    escalations = (
+        Assignment.objects.filter(is_escalation=True, created_at__gte=now - datetime.timedelta(days=30))
+        .annotate(day=TruncDate("created_at"))
+        .values_list("day")
+        .annotate(count=Count("id"))
+        .order_by("day")
+    )
+    return Dashboard(
+        open_by_status_and_priority=by_status,
+        breached_now=counts["breached"],
+        due_within_hour=counts["soon"],
+        providers=providers,
+        escalations_per_day=list(escalations),
+    )
