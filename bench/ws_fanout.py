@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -248,6 +249,7 @@ def main() -> int:
         for server in servers:
             server.stop()
         redis.stop()
+        shutil.rmtree(redis.state_dir, ignore_errors=True)
     p99, missing = args.result
     return 0 if (p99 < 250 or args.smoke) and missing == 0 else 1
 
