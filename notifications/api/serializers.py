@@ -11,6 +11,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.api import FlagField, StrictSerializer, TextField
 from core.formats import iso_timestamp
 from notifications.models import (
     DESCRIPTION_MAX_LENGTH,
@@ -22,7 +23,6 @@ from notifications.models import (
 )
 from notifications.services.preferences import PREFERENCE_FIELDS
 from notifications.services.webhooks import EVENT_TYPES
-from tickets.api.serializers import FlagField, StrictSerializer, TextField
 
 # -- inputs ----------------------------------------------------------------------------------------
 

@@ -15,13 +15,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import request_party
+from core.api import error_responses, next_link, validated, validated_query
 from core.errors import NotFound
 from notifications import selectors, services
 from notifications.api import serializers as io
 from notifications.selectors import preference_of
 from notifications.services.preferences import recipient_of
-from tickets.api.pagination import next_link
-from tickets.api.views import _errors, _query, _valid
 
 TAGS = ["webhooks"]
 
@@ -30,7 +29,7 @@ class WebhookEndpointsView(APIView):
     @extend_schema(
         operation_id="listWebhookEndpoints",
         tags=TAGS,
-        responses={200: io.WebhookEndpointOutput(many=True), **_errors(401, 403)},
+        responses={200: io.WebhookEndpointOutput(many=True), **error_responses(401, 403)},
         description="The calling provider's endpoints.",
     )
     def get(self, request: Request) -> Response:
@@ -41,13 +40,13 @@ class WebhookEndpointsView(APIView):
         operation_id="createWebhookEndpoint",
         tags=TAGS,
         request=io.WebhookEndpointCreateInput,
-        responses={201: io.WebhookEndpointSecretOutput, **_errors(400, 401, 403)},
+        responses={201: io.WebhookEndpointSecretOutput, **error_responses(400, 401, 403)},
         description="Register an endpoint. The response carries its signing secret: this once only.",
     )
     def post(self, request: Request) -> Response:
         party = request_party(request)
         selectors.require_webhook_manager(party)
-        data = _valid(io.WebhookEndpointCreateInput, request.data)
+        data = validated(io.WebhookEndpointCreateInput, request.data)
         created = services.webhook_endpoint_create(actor=party, **data)
         return Response(io.WebhookEndpointSecretOutput(created).data, status=status.HTTP_201_CREATED)
 
@@ -56,7 +55,7 @@ class WebhookEndpointDetailView(APIView):
     @extend_schema(
         operation_id="getWebhookEndpoint",
         tags=TAGS,
-        responses={200: io.WebhookEndpointOutput, **_errors(401, 403, 404)},
+        responses={200: io.WebhookEndpointOutput, **error_responses(401, 403, 404)},
     )
     def get(self, request: Request, endpoint_id: str) -> Response:
         endpoint = selectors.webhook_endpoint_get(request_party(request), endpoint_id)
@@ -66,12 +65,12 @@ class WebhookEndpointDetailView(APIView):
         operation_id="updateWebhookEndpoint",
         tags=TAGS,
         request=io.WebhookEndpointUpdateInput,
-        responses={200: io.WebhookEndpointOutput, **_errors(400, 401, 403, 404)},
+        responses={200: io.WebhookEndpointOutput, **error_responses(400, 401, 403, 404)},
     )
     def patch(self, request: Request, endpoint_id: str) -> Response:
         party = request_party(request)
         endpoint = selectors.webhook_endpoint_get(party, endpoint_id)
-        data = _valid(io.WebhookEndpointUpdateInput, request.data)
+        data = validated(io.WebhookEndpointUpdateInput, request.data)
         endpoint = services.webhook_endpoint_update(actor=party, endpoint_id=endpoint.pk, **data)
         return Response(io.WebhookEndpointOutput(endpoint).data)
 
@@ -79,7 +78,7 @@ class WebhookEndpointDetailView(APIView):
         operation_id="deleteWebhookEndpoint",
         tags=TAGS,
         request=None,
-        responses={204: None, **_errors(401, 403, 404)},
+        responses={204: None, **error_responses(401, 403, 404)},
     )
     def delete(self, request: Request, endpoint_id: str) -> Response:
         party = request_party(request)
@@ -93,7 +92,7 @@ class WebhookSecretRotateView(APIView):
         operation_id="rotateWebhookSecret",
         tags=TAGS,
         request=None,
-        responses={200: io.WebhookEndpointSecretOutput, **_errors(401, 403, 404)},
+        responses={200: io.WebhookEndpointSecretOutput, **error_responses(401, 403, 404)},
         description="A new secret, shown this once. The old one keeps signing beside it for a grace period "
         "(VE_WEBHOOK_SECRET_ROTATION_GRACE_SECONDS, a day by default).",
     )
@@ -109,12 +108,12 @@ class WebhookDeliveriesView(APIView):
         operation_id="listWebhookDeliveries",
         tags=TAGS,
         parameters=[io.DeliveryLogQuery],
-        responses={200: io.WebhookDeliveryOutput(many=True), **_errors(400, 401, 403, 404)},
+        responses={200: io.WebhookDeliveryOutput(many=True), **error_responses(400, 401, 403, 404)},
         description='The delivery log, newest first. More pages: the `Link: <…>; rel="next"` header.',
     )
     def get(self, request: Request, endpoint_id: str) -> Response:
         endpoint = selectors.webhook_endpoint_get(request_party(request), endpoint_id)
-        query = _query(io.DeliveryLogQuery, request)
+        query = validated_query(io.DeliveryLogQuery, request)
         deliveries = selectors.webhook_delivery_log(
             endpoint,
             state=query.get("state"),
@@ -133,7 +132,7 @@ class WebhookDeliveryDetailView(APIView):
     @extend_schema(
         operation_id="getWebhookDelivery",
         tags=TAGS,
-        responses={200: io.WebhookDeliveryDetailOutput, **_errors(401, 403, 404)},
+        responses={200: io.WebhookDeliveryDetailOutput, **error_responses(401, 403, 404)},
         description="One delivery with its body and every attempt.",
     )
     def get(self, request: Request, endpoint_id: str, delivery_id: str) -> Response:
@@ -150,7 +149,7 @@ class WebhookDeliveryRedeliverView(APIView):
         responses={
             202: io.WebhookDeliveryOutput,
             409: OpenApiResponse(description="The endpoint is disabled."),
-            **_errors(401, 403, 404),
+            **error_responses(401, 403, 404),
         },
         description="Send one delivery again (same id, same body) through the queue.",
     )
@@ -172,14 +171,14 @@ class WebhookRedeliverRangeView(APIView):
         responses={
             202: io.RedeliveredOutput,
             409: OpenApiResponse(description="The endpoint is disabled."),
-            **_errors(400, 401, 403, 404),
+            **error_responses(400, 401, 403, 404),
         },
         description="Send again the deliveries queued in [since, until): those that gave up, or all.",
     )
     def post(self, request: Request, endpoint_id: str) -> Response:
         party = request_party(request)
         endpoint = selectors.webhook_endpoint_get(party, endpoint_id)
-        data = _valid(io.RedeliverRangeInput, request.data)
+        data = validated(io.RedeliverRangeInput, request.data)
         count = services.webhook_deliveries_redeliver(actor=party, endpoint_id=endpoint.pk, **data)
         return Response({"redelivered": count}, status=status.HTTP_202_ACCEPTED)
 
@@ -188,7 +187,7 @@ class EmailPreferenceView(APIView):
     @extend_schema(
         operation_id="getEmailPreferences",
         tags=["notifications"],
-        responses={200: io.EmailPreferenceOutput, **_errors(401, 403)},
+        responses={200: io.EmailPreferenceOutput, **error_responses(401, 403)},
     )
     def get(self, request: Request) -> Response:
         owner = recipient_of(request_party(request))
@@ -198,10 +197,10 @@ class EmailPreferenceView(APIView):
         operation_id="updateEmailPreferences",
         tags=["notifications"],
         request=io.EmailPreferenceInput,
-        responses={200: io.EmailPreferenceOutput, **_errors(400, 401, 403)},
+        responses={200: io.EmailPreferenceOutput, **error_responses(400, 401, 403)},
     )
     def patch(self, request: Request) -> Response:
-        data = _valid(io.EmailPreferenceInput, request.data)
+        data = validated(io.EmailPreferenceInput, request.data)
         preference = services.email_preference_update(actor=request_party(request), **data)
         return Response(io.EmailPreferenceOutput(preference).data)
 

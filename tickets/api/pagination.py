@@ -13,10 +13,8 @@ import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from django.db.models import F, Q, QuerySet
-from rest_framework.request import Request
 
 from core.errors import ValidationFailed
 from core.formats import iso_timestamp, parse_iso_timestamp
@@ -96,13 +94,3 @@ def paginate(tickets: QuerySet, *, ordering: str, limit: int, cursor: str | None
         return Page(items=rows, next_cursor=None)
     last = rows[limit - 1]
     return Page(items=rows[:limit], next_cursor=_encode(ordering, last[column], last["id"]))
-
-
-def next_link(request: Request, cursor: str) -> str:
-    """`<url>; rel="next"` with the request's own query and the new cursor."""
-    params = [
-        (key, value) for key, values in request.query_params.lists() for value in values if key != "cursor"
-    ]
-    params.append(("cursor", cursor))
-    url = request.build_absolute_uri(request.path) + "?" + urlencode(params)
-    return f'<{url}>; rel="next"'

@@ -13,6 +13,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.api import ErrorOutput, FlagField, IdField, StrictSerializer, TextField, WholeNumberField
 from core.errors import ValidationFailed
 from core.formats import iso_timestamp
 from providers.models import LEASE_ID_MAX_LENGTH, Deployment
@@ -50,48 +51,6 @@ SEARCH_MAX_LENGTH = 200
 DB_INTEGER_MAX = 2_147_483_647
 
 
-class TextField(serializers.CharField):
-    """A string, and only a string: DRF's CharField would turn 1.1e-308 or true into text."""
-
-    default_error_messages = {"not_a_string": "Expected a string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        return super().to_internal_value(data)
-
-
-class FlagField(serializers.BooleanField):
-    """A JSON boolean; DRF's BooleanField would also take "yes", "1" or 1."""
-
-    default_error_messages = {"not_a_boolean": "Expected true or false."}
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("not_a_boolean")
-        return data
-
-
-class WholeNumberField(serializers.IntegerField):
-    """A JSON integer; DRF's IntegerField would also take "5", 5.0 or true."""
-
-    default_error_messages = {"not_an_integer": "Expected an integer."}
-
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("not_an_integer")
-        return super().to_internal_value(data)
-
-
-class IdField(serializers.UUIDField):
-    """A UUID written as a string; DRF's UUIDField would also take a bare integer."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if not isinstance(data, str):
-            self.fail("invalid", value=data)
-        return super().to_internal_value(data)
-
-
 class MetadataField(serializers.DictField):
     """The ticket's free-form object, bounded as the service bounds it (`recording.clean_metadata`)."""
 
@@ -108,18 +67,6 @@ class MetadataField(serializers.DictField):
             return clean_metadata(super().to_internal_value(data))
         except ValidationFailed as refused:
             raise serializers.ValidationError(refused.fields.get("metadata") or refused.message) from refused
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses unknown fields, so a typo is a 400 naming the field instead of being silently ignored."""
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = (
-            sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
-        )
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return attrs
 
 
 class TicketCreateInput(StrictSerializer):
@@ -505,12 +452,6 @@ class SlaReportOutput(serializers.Serializer):
             "providers": ProviderAttainmentOutput(report.providers, many=True).data,
             "totals": AttainmentOutput(report.totals).data,
         }
-
-
-class ErrorOutput(serializers.Serializer):
-    error = serializers.CharField()
-    code = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
 
 
 class TransitionErrorOutput(ErrorOutput):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import FileResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -14,42 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import request_party
+from core.api import ERRORS, error_responses, next_link, validated, validated_query
 from core.errors import ValidationFailed
 from providers.selectors import deployment_list
 from tickets import selectors, services
 from tickets.api import serializers as io
-from tickets.api.pagination import next_link, paginate
+from tickets.api.pagination import paginate
 from tickets.files.storage import open_stored
 from tickets.files.upload import AttachmentMultiPartParser
 from tickets.presenter import audience_of, present_events
-
-ERRORS = {
-    400: OpenApiResponse(io.ErrorOutput, description="Invalid input; `fields` names the offending fields."),
-    401: OpenApiResponse(io.ErrorOutput, description="Missing or invalid authentication."),
-    403: OpenApiResponse(io.ErrorOutput, description="Your role may not do this."),
-    404: OpenApiResponse(io.ErrorOutput, description="No such ticket, or not visible to you."),
-    429: OpenApiResponse(io.ErrorOutput, description="Too many requests; see Retry-After."),
-}
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: ERRORS[code] for code in codes}
-
-
-def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ValidationFailed(
-            "Expected a JSON object.", fields={"non_field_errors": ["Expected a JSON object."]}
-        )
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
-def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data={key: request.query_params.get(key) for key in request.query_params})
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _detail_response(request: Request, ticket_id: object, status_code: int = status.HTTP_200_OK) -> Response:
@@ -63,12 +34,12 @@ class TicketListCreateView(APIView):
     @extend_schema(
         operation_id="listTickets",
         parameters=[io.TicketListQuery],
-        responses={200: io.TicketOutput(many=True), **_errors(400, 401, 429)},
+        responses={200: io.TicketOutput(many=True), **error_responses(400, 401, 429)},
         description='A JSON array. More pages are announced in a `Link: <…>; rel="next"` header.',
     )
     def get(self, request: Request) -> Response:
         party = request_party(request)
-        query = _query(io.TicketListQuery, request)
+        query = validated_query(io.TicketListQuery, request)
         filters = selectors.TicketFilters(
             status=query.get("status"),
             priority=query.get("priority"),
@@ -94,16 +65,18 @@ class TicketListCreateView(APIView):
     @extend_schema(
         operation_id="createTicket",
         request=io.TicketCreateInput,
-        responses={201: io.TicketDetailOutput, **_errors(400, 401, 404, 429)},
+        responses={201: io.TicketDetailOutput, **error_responses(400, 401, 404, 429)},
     )
     def post(self, request: Request) -> Response:
-        data = _valid(io.TicketCreateInput, request.data)
+        data = validated(io.TicketCreateInput, request.data)
         ticket = services.ticket_create(actor=request_party(request), **data)
         return _detail_response(request, ticket.id, status.HTTP_201_CREATED)
 
 
 class TicketDetailView(APIView):
-    @extend_schema(operation_id="getTicket", responses={200: io.TicketDetailOutput, **_errors(401, 404, 429)})
+    @extend_schema(
+        operation_id="getTicket", responses={200: io.TicketDetailOutput, **error_responses(401, 404, 429)}
+    )
     def get(self, request: Request, ticket_id: str) -> Response:
         return _detail_response(request, ticket_id)
 
@@ -115,18 +88,19 @@ class TicketDetailView(APIView):
             409: OpenApiResponse(
                 io.TransitionErrorOutput, description="Illegal transition; `allowed` lists targets."
             ),
-            **_errors(400, 401, 404, 429),
+            **error_responses(400, 401, 404, 429),
         },
     )
     def patch(self, request: Request, ticket_id: str) -> Response:
-        data = _valid(io.TicketUpdateInput, request.data)
+        data = validated(io.TicketUpdateInput, request.data)
         services.ticket_update(actor=request_party(request), ticket_id=ticket_id, **data)
         return _detail_response(request, ticket_id)
 
 
 class TicketCommentsView(APIView):
     @extend_schema(
-        operation_id="listTicketComments", responses={200: io.CommentOutput(many=True), **_errors(401, 404)}
+        operation_id="listTicketComments",
+        responses={200: io.CommentOutput(many=True), **error_responses(401, 404)},
     )
     def get(self, request: Request, ticket_id: str) -> Response:
         detail = selectors.ticket_detail(request_party(request), ticket_id)
@@ -139,11 +113,11 @@ class TicketCommentsView(APIView):
         responses={
             201: io.CommentOutput,
             409: OpenApiResponse(io.ErrorOutput, description="The ticket is closed."),
-            **_errors(400, 401, 403, 404, 429),
+            **error_responses(400, 401, 403, 404, 429),
         },
     )
     def post(self, request: Request, ticket_id: str) -> Response:
-        data = _valid(io.CommentCreateInput, request.data)
+        data = validated(io.CommentCreateInput, request.data)
         result = services.comment_add(
             actor=request_party(request),
             ticket_id=ticket_id,
@@ -161,12 +135,12 @@ class TicketEventsView(APIView):
     @extend_schema(
         operation_id="listTicketEvents",
         parameters=[io.EventsQuery],
-        responses={200: io.EventOutput(many=True), **_errors(400, 401, 404)},
+        responses={200: io.EventOutput(many=True), **error_responses(400, 401, 404)},
         description="The ticket's history after `since`, in the caller's own sequence numbering.",
     )
     def get(self, request: Request, ticket_id: str) -> Response:
         party = request_party(request)
-        query = _query(io.EventsQuery, request)
+        query = validated_query(io.EventsQuery, request)
         ticket = selectors.ticket_get(party, ticket_id)
         events = selectors.events_visible_to(party, ticket, since=query["since"], limit=query["limit"])
         presented = present_events(events, audience_of(party), selectors.event_related(events))
@@ -177,10 +151,10 @@ class TicketEscalateView(APIView):
     @extend_schema(
         operation_id="escalateTicket",
         request=io.EscalateInput,
-        responses={200: io.TicketDetailOutput, 409: ERRORS[400], **_errors(400, 401, 404)},
+        responses={200: io.TicketDetailOutput, 409: ERRORS[400], **error_responses(400, 401, 404)},
     )
     def post(self, request: Request, ticket_id: str) -> Response:
-        data = _valid(io.EscalateInput, request.data)
+        data = validated(io.EscalateInput, request.data)
         services.ticket_escalate(actor=request_party(request), ticket_id=ticket_id, reason=data["reason"])
         return _detail_response(request, ticket_id)
 
@@ -189,11 +163,11 @@ class TicketAssignView(APIView):
     @extend_schema(
         operation_id="assignTicket",
         request=io.AssignInput,
-        responses={200: io.TicketDetailOutput, **_errors(400, 401, 403, 404)},
+        responses={200: io.TicketDetailOutput, **error_responses(400, 401, 403, 404)},
         description="VirtEngine support only.",
     )
     def post(self, request: Request, ticket_id: str) -> Response:
-        data = _valid(io.AssignInput, request.data)
+        data = validated(io.AssignInput, request.data)
         services.ticket_assign(
             actor=request_party(request),
             ticket_id=ticket_id,
@@ -208,10 +182,10 @@ class TicketLinksView(APIView):
     @extend_schema(
         operation_id="linkDeployment",
         request=io.DeploymentLinkInput,
-        responses={201: io.DeploymentLinkOutput, **_errors(400, 401, 404)},
+        responses={201: io.DeploymentLinkOutput, **error_responses(400, 401, 404)},
     )
     def post(self, request: Request, ticket_id: str) -> Response:
-        data = _valid(io.DeploymentLinkInput, request.data)
+        data = validated(io.DeploymentLinkInput, request.data)
         link = services.deployment_link(
             actor=request_party(request), ticket_id=ticket_id, deployment_id=data["deployment_id"]
         )
@@ -226,13 +200,13 @@ class TicketLinksView(APIView):
         operation_id="unlinkDeployment",
         parameters=[OpenApiParameter("deployment_id", OpenApiTypes.STR, required=True)],
         request=None,
-        responses={204: None, **_errors(400, 401, 404)},
+        responses={204: None, **error_responses(400, 401, 404)},
     )
     def delete(self, request: Request, ticket_id: str) -> Response:
         deployment_id = request.query_params.get("deployment_id") or (
             request.data.get("deployment_id") if isinstance(request.data, dict) else None
         )
-        data = _valid(io.DeploymentLinkInput, {"deployment_id": deployment_id} if deployment_id else {})
+        data = validated(io.DeploymentLinkInput, {"deployment_id": deployment_id} if deployment_id else {})
         services.deployment_unlink(
             actor=request_party(request), ticket_id=ticket_id, deployment_id=data["deployment_id"]
         )
@@ -245,7 +219,7 @@ class TicketLogsView(APIView):
         request=None,
         responses={
             202: inline_serializer("LogsRequested", {"status": serializers.CharField()}),
-            **_errors(401, 403, 404, 429),
+            **error_responses(401, 403, 404, 429),
         },
         description="Fetch the deployment's recent logs from the provider now; they arrive as an internal attachment.",
     )
@@ -266,7 +240,7 @@ class AttachmentUploadView(APIView):
             201: io.AttachmentOutput,
             413: OpenApiResponse(io.ErrorOutput, description="File larger than the limit."),
             415: OpenApiResponse(io.ErrorOutput, description="File type not accepted."),
-            **_errors(400, 401, 429),
+            **error_responses(400, 401, 429),
         },
     )
     def post(self, request: Request) -> Response:
@@ -280,7 +254,7 @@ class AttachmentUploadView(APIView):
 class AttachmentDownloadView(APIView):
     @extend_schema(
         operation_id="downloadAttachment",
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **_errors(401, 404)},
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **error_responses(401, 404)},
     )
     def get(self, request: Request, attachment_id: str) -> FileResponse:
         attachment = selectors.attachment_get_for_download(request_party(request), attachment_id)
@@ -305,13 +279,13 @@ class SlaReportView(APIView):
             200: io.SlaReportOutput,
             403: OpenApiResponse(io.ErrorOutput, description="Customers get no SLA report."),
             404: OpenApiResponse(io.ErrorOutput, description="No such provider, or not yours."),
-            **_errors(400, 401, 429),
+            **error_responses(400, 401, 429),
         },
         description="SLA attainment per provider over the tickets opened since `since`: providers see their "
         "own, VirtEngine support every provider (or the one named by `provider`).",
     )
     def get(self, request: Request) -> Response:
-        query = _query(io.SlaReportQuery, request)
+        query = validated_query(io.SlaReportQuery, request)
         report = selectors.sla_report(
             request_party(request), since=query.get("since"), provider_address=query.get("provider")
         )
@@ -320,7 +294,8 @@ class SlaReportView(APIView):
 
 class DeploymentListView(APIView):
     @extend_schema(
-        operation_id="listMyDeployments", responses={200: io.DeploymentOutput(many=True), **_errors(401)}
+        operation_id="listMyDeployments",
+        responses={200: io.DeploymentOutput(many=True), **error_responses(401)},
     )
     def get(self, request: Request) -> Response:
         return Response(io.DeploymentOutput(deployment_list(request_party(request)), many=True).data)

@@ -1,0 +1,120 @@
+"""What every REST API of the project shares: strict input fields and serializers, validating a body or
+a query string with them, the documented error responses, and the `Link` header of the next page.
+
+DRF's own fields coerce what a JSON client did not mean (`"yes"` to true, `5.0` to 5, `true` to text); these
+take only the JSON type they name, and a serializer refuses fields it does not know, so that every mistake
+is a 400 naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from core.errors import ValidationFailed
+
+
+class TextField(serializers.CharField):
+    """A string, and only a string: DRF's CharField would turn 1.1e-308 or true into text."""
+
+    default_error_messages = {"not_a_string": "Expected a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class FlagField(serializers.BooleanField):
+    """A JSON boolean; DRF's BooleanField would also take "yes", "1" or 1."""
+
+    default_error_messages = {"not_a_boolean": "Expected true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("not_a_boolean")
+        return data
+
+
+class WholeNumberField(serializers.IntegerField):
+    """A JSON integer; DRF's IntegerField would also take "5", 5.0 or true."""
+
+    default_error_messages = {"not_an_integer": "Expected an integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("not_an_integer")
+        return super().to_internal_value(data)
+
+
+class IdField(serializers.UUIDField):
+    """A UUID written as a string; DRF's UUIDField would also take a bare integer."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses unknown fields, so a typo is a 400 naming the field instead of being silently ignored."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = (
+            sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
+        )
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return attrs
+
+
+class ErrorOutput(serializers.Serializer):
+    error = serializers.CharField()
+    code = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+ERRORS = {
+    400: OpenApiResponse(ErrorOutput, description="Invalid input; `fields` names the offending fields."),
+    401: OpenApiResponse(ErrorOutput, description="Missing or invalid authentication."),
+    403: OpenApiResponse(ErrorOutput, description="Your role may not do this."),
+    404: OpenApiResponse(ErrorOutput, description="No such ticket, or not visible to you."),
+    429: OpenApiResponse(ErrorOutput, description="Too many requests; see Retry-After."),
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """The documented error responses of these status codes, for `extend_schema(responses=…)`."""
+    return {code: ERRORS[code] for code in codes}
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """A request body checked by `serializer_class` (a JSON object, or a 400 naming what is wrong)."""
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "Expected a JSON object.", fields={"non_field_errors": ["Expected a JSON object."]}
+        )
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def validated_query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """The request's query string checked by `serializer_class` (the last value of a repeated key)."""
+    serializer = serializer_class(data={key: request.query_params.get(key) for key in request.query_params})
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def next_link(request: Request, cursor: str) -> str:
+    """`<url>; rel="next"` with the request's own query and the new cursor."""
+    params = [
+        (key, value) for key, values in request.query_params.lists() for value in values if key != "cursor"
+    ]
+    params.append(("cursor", cursor))
+    url = request.build_absolute_uri(request.path) + "?" + urlencode(params)
+    return f'<{url}>; rel="next"'
