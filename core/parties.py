@@ -48,6 +48,20 @@ class Party:
         """Internal notes are for the provider and support (and the system's own bookkeeping)."""
         return self.kind is not PartyKind.CUSTOMER
 
+    def snapshot(
+        self, prefix: str, fields: tuple[str, ...] = ("id", "kind", "address", "label")
+    ) -> dict[str, object]:
+        """Who acted, as a row that records it keeps it (`<prefix>_id`, `_kind`, `_address`, `_label`, or
+        those of `fields`): a copy, so that the record says what it said even once the person's account
+        changes or goes. The address is a customer's (a provider is named by its label)."""
+        values: dict[str, object] = {
+            "id": self.user_id,
+            "kind": self.kind.value,
+            "address": self.address if self.is_customer else "",
+            "label": self.label,
+        }
+        return {f"{prefix}_{name}": values[name] for name in fields}
+
     @property
     def key(self) -> str:
         """A stable identity string, for throttling and logs."""

@@ -31,10 +31,7 @@ def new_comment(
     """An unsaved comment by `actor` on a locked ticket (its body already cleaned)."""
     return Comment(
         ticket=ticket,
-        author_id=actor.user_id,
-        author_kind=actor.kind.value,
-        author_address=actor.address if actor.is_customer else "",
-        author_label=actor.label,
+        **actor.snapshot("author"),
         body=body,
         is_internal=is_internal,
         created_at=at,

@@ -82,9 +82,7 @@ def _numbered(new: NewEvent) -> TicketEvent:
         public_seq=public_seq,
         kind=new.kind,
         is_internal=new.is_internal,
-        actor_id=new.actor.user_id,
-        actor_kind=new.actor.kind.value,
-        actor_label=new.actor.label,
+        **new.actor.snapshot("actor", ("id", "kind", "label")),
         data=new.data,
         created_at=at,
     )
