@@ -8,6 +8,7 @@ use_installation_secret_key(DEVELOPMENT_SECRET_KEY)
 
 from config.settings.base import *  # noqa: E402, F403
 from config.settings.base import env  # noqa: E402
+from config.settings.delivery import *  # noqa: E402, F403
 
 # Debug pages only on request (DJANGO_DEBUG=true): the demo serves plain error pages, and even a debug page
 # hides connection strings (core/reporting.py).

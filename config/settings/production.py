@@ -8,6 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DEVELOPMENT_SECRET_KEY, env
+from config.settings.delivery import *  # noqa: F403
 
 if env.bool("DJANGO_DEBUG", default=False):
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")

@@ -8,6 +8,7 @@ use_embedded_services_unless_configured()
 
 from config.settings.base import *  # noqa: E402, F403
 from config.settings.base import CACHES, CHANNEL_LAYERS, REDIS_URL, channel_layer_host, env  # noqa: E402
+from config.settings.delivery import *  # noqa: E402, F403
 
 
 def _redis_db(url: str, db: int) -> str:
