@@ -22,9 +22,10 @@ install: $(STAMP) ## Create .venv and install the pinned dependencies
 run: install ## Run the app: embedded PostgreSQL + Redis (unless DATABASE_URL/REDIS_URL), migrate, demo data, uvicorn + Celery worker + beat
 	$(BIN)/python -m server.launcher
 
-test: install ## Run the whole test suite (ruff, then pytest on real PostgreSQL and Redis)
+test: install ## Run the whole test suite (ruff, the import layers, then pytest on real PostgreSQL and Redis)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/python -m bench.smoke
 
@@ -36,9 +37,10 @@ fuzz: install ## Nightly-style fuzzing: schemathesis at 200 examples per operati
 	VE_FUZZ_EXAMPLES=$${VE_FUZZ_EXAMPLES:-200} VE_PROPERTY_EXAMPLES=$${VE_PROPERTY_EXAMPLES:-500} \
 		$(BIN)/pytest tests/fuzz -p no:cacheprovider --hypothesis-show-statistics $(PYTEST_ARGS)
 
-lint: install ## ruff check + format check
+lint: install ## ruff check + format check + the import layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
