@@ -16,8 +16,9 @@ provider log endpoint hanging for 20 s and the chain node stopped for 60 s. Afte
 recovery time: from the moment the part is back until a new ticket has been written and every event
 written before that moment is anchored.
 
-At the end it stops the load, lets the system settle and checks the books (`tests/system/books.py`): every
-event each listener may see reached it exactly once and in order and nothing it may not see; every
+At the end it stops the load, waits until the system stops writing on its own (the logs of the last
+technical tickets are fetched after the load), lets it settle and checks the books (`tests/system/books.py`):
+every event each listener may see reached it exactly once and in order and nothing it may not see; every
 ticket's sequence is gap-free and starts with its creation; every event is anchored in exactly one
 transaction and `verify_chain` is clean; every webhook was delivered (and verified by svix) and every email
 sent. It prints operations, throughput, p50/p99 and errors by status per kind, and the books.
@@ -104,6 +105,7 @@ class Soak:
     env: dict[str, str] = field(default_factory=dict)
     pgdata: Path | None = None
     faults: list[Fault] = field(default_factory=list)
+    quiet_after_load: str = ""
 
     # --- the installation --------------------------------------------------------------------------
 
@@ -426,11 +428,40 @@ class Soak:
                     self.run.load.run_for(10)
             self.run.load.run_for(max(0.0, self.args.seconds - (time.monotonic() - started)))
             duration = time.monotonic() - started
+            self.run.load.stop()  # (settle stops it too: a no-op then)
+            self.quiet_after_load = self.quiet()
             books = settle(self.run, timeout=240)
             self.report(duration, books)
             return 0 if books.clean and not self.run.load.recorder.rule_breaks else 1
         finally:
             self.installation.stop()
+
+    def quiet(self, *, still: float = 3.0, limit: float = 180.0) -> str:
+        """Once the load has stopped, wait until the system stops writing on its own (the logs of the last
+        technical tickets, fetches retried after the faults): no log request waiting and no event written for
+        `still` seconds. The books count and compare at one moment each, so they need a quiet system;
+        verify_chain is consistent while writes go on (bench/verify_chain_under_load.py runs it so)."""
+        from django.utils import timezone
+
+        from tickets.models import Ticket, TicketEvent
+
+        stopped = timezone.now()
+        begun = time.monotonic()
+
+        def quiet() -> bool:
+            latest = TicketEvent.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+            return not Ticket.objects.filter(logs_requested_at__isnull=False).exists() and (
+                latest is None or (timezone.now() - latest).total_seconds() >= still
+            )
+
+        while not _database_says(quiet):
+            if time.monotonic() - begun > limit:
+                break
+            time.sleep(0.5)
+        after = TicketEvent.objects.filter(created_at__gte=stopped).count()
+        waited = time.monotonic() - begun
+        verdict = "quiet" if waited <= limit else f"NOT quiet within {limit:g} s"
+        return f"{verdict} {waited:.1f} s after the load stopped; {after} event(s) written meanwhile"
 
     def report(self, duration: float, books) -> None:
         import requests
@@ -468,6 +499,7 @@ class Soak:
                 f"frames {len(listener.frames):5}, last frame at {last and round(last)} s, "
                 f"deduplicated {listener.deduplicated}, errors {listener.errors[:2]}"
             )
+        print(f"after the load: {self.quiet_after_load}")
         print("books: " + books.report().replace("\n", "\n       "))
         print(f"half-written tickets: {self.half_written()}")
         memos = [tx.memo for tx in self.node.received()]
