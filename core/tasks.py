@@ -14,12 +14,20 @@ from typing import Any
 from celery import current_app
 
 
+def registered_task(name: str) -> Any:
+    """The task registered as `name`. A worker imports every app's `tasks` module when it starts; a web
+    process imports them here, the first time it queues a task (importing them is all registering takes)."""
+    if name not in current_app.tasks:
+        current_app.loader.import_default_modules()
+    return current_app.tasks[name]
+
+
 def task_send(
     name: str, *, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
 ) -> None:
     """Queue the task registered as `name` (`options` are `apply_async`'s: `eta`, `retry`, …; without
     them, `delay`). Raises celery's NotRegistered for a name no task has."""
-    task = current_app.tasks[name]
+    task = registered_task(name)
     if options:
         task.apply_async(args=tuple(args), kwargs=kwargs or {}, **options)
     else:
