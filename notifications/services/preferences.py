@@ -10,7 +10,7 @@ from django.utils import timezone
 from core.errors import Forbidden, NotFound
 from core.parties import Party
 from notifications.models import EmailPreference
-from notifications.services.email import UNSUBSCRIBE_SALT
+from notifications.services.email_compose import UNSUBSCRIBE_SALT
 from providers.models import CustomerIdentity
 
 PREFERENCE_FIELDS = (
