@@ -9,7 +9,7 @@ X-VE-Principal and no wallet address or key, it is an HMAC request.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import BinaryIO
 
 from django.core.exceptions import RequestDataTooBig
 from django.utils.encoding import escape_uri_path
@@ -46,6 +46,11 @@ class PartyPrincipal:
         return self.party.label
 
 
+def _method(request: Request) -> str:
+    """The request's method: Django sets it on every request it builds (its type allows None)."""
+    return request.method or ""
+
+
 def _raw_path(request: Request) -> str:
     """The still percent-encoded path, as the client's `url.pathname` was when it signed."""
     return escape_uri_path(request._request.path)
@@ -54,7 +59,7 @@ def _raw_path(request: Request) -> str:
 class _HashingStream:
     """Hashes a request body while Django's multipart parser streams it to temporary files."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self.sha256 = hashlib.sha256()
         self.size = 0
@@ -82,14 +87,15 @@ def _signed_body(request: Request) -> tuple[bytes, str | None]:
     content_type = django_request.META.get("CONTENT_TYPE", "")
     if content_type.startswith("multipart/"):
         hashing = _HashingStream(django_request._stream)
-        django_request._stream = hashing
+        # Django reads the body through `read` and `readline` only, which the wrapper offers.
+        django_request._stream = hashing  # type: ignore[assignment]
         _ = request.data  # parse now: files stream to temporary storage while hashed
         hashing.drain()
         return b"", hashing.sha256.hexdigest() if hashing.size else ""
     try:
         return django_request.body, None
     except RequestDataTooBig as error:
-        raise django_refusal(error) from error
+        raise (django_refusal(error) or error) from error
 
 
 def _refuse(request: Request, error: SignatureRefused) -> exceptions.AuthenticationFailed:
@@ -131,7 +137,7 @@ class WalletSignatureAuthentication(authentication.BaseAuthentication):
         try:
             party = wallet_signature_verify(
                 fields=fields,
-                method=request.method,
+                method=_method(request),
                 path=_raw_path(request),
                 raw_body=raw_body,
                 body_digest=digest,
@@ -156,7 +162,7 @@ class ProviderHmacAuthentication(authentication.BaseAuthentication):
         try:
             party = hmac_signature_verify(
                 fields=fields,
-                method=request.method,
+                method=_method(request),
                 path=_raw_path(request),
                 raw_query=request._request.META.get("QUERY_STRING", ""),
                 body_sha256=lambda: _body_sha256(request),
@@ -175,11 +181,11 @@ class PortalSessionAuthentication(authentication.SessionAuthentication):
 
 def request_party(request: Request) -> Party:
     """The party acting in this request; 403 for a signed-in user with no role at all."""
-    cached = getattr(request, "_ve_party", None)
+    cached: Party | None = getattr(request, throttling.PARTY_ATTRIBUTE, None)
     if cached is not None:
         return cached
     party = request.auth if isinstance(request.auth, Party) else party_for_user(request.user)
     if party is None:
         raise exceptions.PermissionDenied("Your account is not a customer, provider member or support agent.")
-    request._ve_party = party
+    setattr(request, throttling.PARTY_ATTRIBUTE, party)
     return party

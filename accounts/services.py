@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core import signing
 from django.db import connection, transaction
 from django.utils import timezone
@@ -88,7 +88,7 @@ def hmac_signature_verify(
     if credential is None:
         raise hmac_signing.HmacAuthError("unknown_principal", "Unknown or revoked credential.")
     hmac_signing.verify_hmac(
-        secret=decrypt_secret(credential.secret_ciphertext),
+        secret=decrypt_secret(bytes(credential.secret_ciphertext)),
         method=method,
         path=path,
         raw_query=raw_query,
@@ -206,7 +206,7 @@ def wallet_sign_in_verify(*, token: str, address: str, signature: str, pub_key: 
 
 
 @transaction.atomic
-def wallet_user_for(address: str) -> AbstractBaseUser:
+def wallet_user_for(address: str) -> User:
     """The portal user an address signs in as (created on first sign-in, named by the address)."""
     provider = provider_by_address(address)
     if provider is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -29,12 +29,18 @@ from core.parties import Party
 from providers.selectors import address_has_standing, party_for_user
 
 if TYPE_CHECKING:
+    from django.core.cache.backends.redis import RedisCache
+    from redis import Redis
+
     # Not at run time: DRF imports this module while `rest_framework.views` is initialising.
     from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Where a request's acting party is kept once computed, by the throttles or by
+# `accounts.authentication.request_party`, whichever asks first.
+PARTY_ATTRIBUTE = "_ve_party"
 DURATIONS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -53,13 +59,14 @@ def _acting_party(request: Request) -> Party | None:
     party = getattr(request, "auth", None)
     if isinstance(party, Party):
         return party
-    party = getattr(request, "_ve_party", None)
+    party = getattr(request, PARTY_ATTRIBUTE, None)
     if party is None:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None
         party = party_for_user(user)
-        request._ve_party = party  # what accounts.authentication.request_party would compute again
+        # What accounts.authentication.request_party would compute again.
+        setattr(request, PARTY_ATTRIBUTE, party)
     return party
 
 
@@ -112,17 +119,24 @@ def _window(rate: str, scope: str, identity: str) -> tuple[int, str, float]:
 
 def _count(scope: str, identity: str) -> float | None:
     """Count one request against `scope`; the wait in seconds if that was one too many, else None."""
-    rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+    # DRF's rates are "count/period" strings; djangorestframework-stubs types them as numbers.
+    rate: str | None = api_settings.DEFAULT_THROTTLE_RATES.get(scope)  # type: ignore[assignment]
     if not rate:
         return None
     limit, key, wait = _window(rate, scope, identity)
     return None if _increment(key, wait) <= limit else wait
 
 
+def _redis(key: str | None, *, write: bool = False) -> Redis:
+    """The Redis client behind the cache (Django's Redis cache in every setting) that serves `key`."""
+    return cast("RedisCache", cache)._cache.get_client(key, write=write)
+
+
 def _increment(key: str, wait: float) -> int:
-    pipeline = cache._cache.get_client(key, write=True).pipeline()
+    pipeline = _redis(key, write=True).pipeline()
     pipeline.incr(key)
     pipeline.expire(key, int(wait) + 2)
+    count: int
     count, _ = pipeline.execute()
     return count
 
@@ -147,7 +161,7 @@ def auth_failures_wait(request: Request | HttpRequest) -> float | None:
         settings.VE_API_AUTH_FAILURES_PER_ADDRESS, AUTH_FAILURES, client_address(request)
     )
     try:
-        count = cache._cache.get_client(key).get(key)
+        count = _redis(key).get(key)
     except Exception:
         logger.warning("throttle store unavailable; authentication failures not checked", exc_info=True)
         return None
@@ -185,7 +199,7 @@ return 0
 
 
 def socket_claim_lifetime() -> float:
-    return 3 * settings.VE_WS_RESYNC_SECONDS + 30
+    return float(3 * settings.VE_WS_RESYNC_SECONDS + 30)
 
 
 def _slot_keys(identity: str, client_address: str) -> list[str]:
@@ -201,8 +215,8 @@ def socket_slot_claim(*, socket_id: str, identity: str, client_address: str) -> 
     limits = [settings.VE_WS_MAX_SOCKETS_PER_PARTY, settings.VE_WS_MAX_SOCKETS_PER_CLIENT_ADDRESS]
     now = time.time()
     try:
-        client = cache._cache.get_client(keys[0], write=True)
-        over = client.eval(
+        client = _redis(keys[0], write=True)
+        over: int = client.eval(
             _CLAIM_SCRIPT, len(keys), *keys, now, now + socket_claim_lifetime(), socket_id, *limits
         )
     except Exception:  # Redis unreachable: let the socket in rather than fail it (as the API throttles do)
@@ -217,7 +231,7 @@ def socket_slots_renew(claims: list[tuple[str, str, str]]) -> None:
         return
     expires = time.time() + socket_claim_lifetime()
     try:
-        pipeline = cache._cache.get_client(None, write=True).pipeline(transaction=False)
+        pipeline = _redis(None, write=True).pipeline(transaction=False)
         for socket_id, identity, client_address in claims:
             for key in _slot_keys(identity, client_address):
                 pipeline.zadd(key, {socket_id: expires}, xx=True)
@@ -228,7 +242,7 @@ def socket_slots_renew(claims: list[tuple[str, str, str]]) -> None:
 
 def socket_slot_release(*, socket_id: str, identity: str, client_address: str) -> None:
     try:
-        pipeline = cache._cache.get_client(None, write=True).pipeline(transaction=False)
+        pipeline = _redis(None, write=True).pipeline(transaction=False)
         for key in _slot_keys(identity, client_address):
             pipeline.zrem(key, socket_id)
         pipeline.execute()

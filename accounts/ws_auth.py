@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlparse, urlsplit
 
@@ -29,6 +28,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib import auth
+from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
 
 from accounts import hmac_signing
@@ -76,13 +76,18 @@ class SocketCredential:
         return f"{self.scheme}:{self.subject}"
 
 
+# (party, refusal, credential) of a WebSocket handshake: a party and its credential, or a refusal.
+Handshake = tuple[Party | None, Refusal | None, SocketCredential | None]
+
+
 def query_params(scope: dict[str, Any]) -> tuple[str, dict[str, str]]:
     raw = scope.get("query_string", b"").decode("latin1")
     return raw, {key: values[-1] for key, values in parse_qs(raw, keep_blank_values=True).items()}
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
         if key.lower() == name:
             return value.decode("latin1")
     return None
@@ -135,11 +140,11 @@ def wallet_party_has_role(party: Party) -> bool:
 
 
 def _signed_path(scope: dict[str, Any]) -> str:
-    path = scope.get("raw_path", b"").decode("latin1") or scope["path"]
+    path: str = scope.get("raw_path", b"").decode("latin1") or scope["path"]
     return urlparse(path).path
 
 
-def _by_signature(scope: dict[str, Any], raw_query: str, params: dict[str, str]) -> tuple[Any, ...]:
+def _by_signature(scope: dict[str, Any], raw_query: str, params: dict[str, str]) -> Handshake:
     """(party, refusal, credential) for a connection that carries signature parameters."""
     wallet_meant = bool(WALLET_PARAMS & params.keys())
     hmac_meant = bool(HMAC_PARAMS & params.keys())
@@ -170,7 +175,7 @@ def _by_signature(scope: dict[str, Any], raw_query: str, params: dict[str, str])
 
 
 @database_sync_to_async
-def authenticate_socket(scope: dict[str, Any]) -> tuple[Party | None, Refusal | None, Any]:
+def authenticate_socket(scope: dict[str, Any]) -> Handshake:
     """(party, refusal, credential) of a WebSocket handshake; exactly one of party and refusal is set."""
     raw_query, params = query_params(scope)
     if SIGNATURE_PARAMS & params.keys():
@@ -209,7 +214,9 @@ def _session_user(session_key: str) -> Any:
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     # Django's own check: the session exists, names a user of a configured backend, and its auth hash
     # still matches (a password change signs every session out).
-    return auth.get_user(SimpleNamespace(session=store))
+    request = HttpRequest()
+    request.session = store
+    return auth.get_user(request)
 
 
 def credentials_recheck(credentials: set[SocketCredential]) -> dict[SocketCredential, Party | int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from core.errors import NotFound
@@ -14,7 +14,7 @@ from providers.models import CustomerIdentity, Deployment, ProviderAccount, Prov
 SUPPORT_GROUP = "support"
 
 
-def user_is_support(user: AbstractBaseUser | AnonymousUser) -> bool:
+def user_is_support(user: User | AnonymousUser) -> bool:
     """VirtEngine staff: `is_staff` and in the support group (superusers count as support)."""
     if not user.is_authenticated or not user.is_active:
         return False
@@ -23,7 +23,7 @@ def user_is_support(user: AbstractBaseUser | AnonymousUser) -> bool:
     return bool(user.is_staff and user.groups.filter(name=SUPPORT_GROUP).exists())
 
 
-def party_for_user(user: AbstractBaseUser | AnonymousUser) -> Party | None:
+def party_for_user(user: User | AnonymousUser) -> Party | None:
     """The party a portal/admin user acts as: support, then provider member, then customer.
 
     A user with none of these roles is no party at all (None) and sees nothing.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
@@ -218,7 +218,7 @@ def _require_role(role: str) -> None:
 
 @transaction.atomic
 def provider_member_add(
-    *, provider: ProviderAccount, user: AbstractBaseUser, role: str = ProviderMembership.Role.MEMBER
+    *, provider: ProviderAccount, user: User, role: str = ProviderMembership.Role.MEMBER
 ) -> ProviderMembership:
     """Make `user` a member of `provider` (or set the role of one already): the user now acts as the
     provider, and their open sockets are re-checked."""
@@ -303,7 +303,7 @@ def deployment_rename(*, deployment: Deployment, name: str) -> Deployment:
 def customer_identity_link(
     *,
     address: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     envelope_public_key: str = "",
     email: str = "",
 ) -> CustomerIdentity:
@@ -331,7 +331,7 @@ def customer_identity_link(
 def customer_identity_update(
     *,
     identity: CustomerIdentity,
-    user: AbstractBaseUser | None,
+    user: User | None,
     email: str,
     envelope_public_key: str,
 ) -> CustomerIdentity:
@@ -354,7 +354,7 @@ def customer_identity_update(
     return locked
 
 
-def user_ensure(*, username: str, email: str = "", password: str | None = None) -> AbstractBaseUser:
+def user_ensure(*, username: str, email: str = "", password: str | None = None) -> User:
     """The portal user `username`, created if missing. A given password is set; a user created without one
     gets an unusable password (it can only sign in once someone sets one)."""
     user, created = get_user_model().objects.get_or_create(username=username, defaults={"email": email})
@@ -367,7 +367,7 @@ def user_ensure(*, username: str, email: str = "", password: str | None = None) 
     return user
 
 
-def support_staff_create(*, username: str, email: str = "", password: str | None = None) -> AbstractBaseUser:
+def support_staff_create(*, username: str, email: str = "", password: str | None = None) -> User:
     """A VirtEngine support agent: staff, in the support group, with the admin permissions it needs."""
     with transaction.atomic():
         user = user_ensure(username=username, email=email, password=password)
