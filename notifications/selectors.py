@@ -7,6 +7,7 @@ import datetime
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
 from core.errors import Forbidden, NotFound
@@ -82,23 +83,23 @@ def webhook_delivery_get(
 # -- email recipients ------------------------------------------------------------------------------
 
 
-def _with_email(users: QuerySet) -> QuerySet:
+def _with_email(users: QuerySet[User]) -> QuerySet[User]:
     return users.filter(is_active=True).exclude(email="")
 
 
-def provider_member_recipients(provider_id: int) -> QuerySet:
+def provider_member_recipients(provider_id: int) -> QuerySet[User]:
     """Members of a provider who have an email address."""
     return _with_email(get_user_model().objects.filter(provider_membership__provider_id=provider_id))
 
 
-def provider_members_recipients(provider_ids: Iterable[int]) -> QuerySet:
+def provider_members_recipients(provider_ids: Iterable[int]) -> QuerySet[User]:
     """Members of any of these providers who have an email address."""
     return _with_email(
         get_user_model().objects.filter(provider_membership__provider_id__in=set(provider_ids))
     )
 
 
-def support_recipients() -> QuerySet:
+def support_recipients() -> QuerySet[User]:
     """VirtEngine support agents with an email address."""
     return _with_email(get_user_model().objects.filter(is_staff=True, groups__name=SUPPORT_GROUP)).distinct()
 

@@ -32,6 +32,9 @@ from notifications.services.webhooks import (
 )
 from tickets.models import Ticket, TicketEvent
 
+# The attribute a `Queued` rides on, on its event object, from `notifications_enqueue` to the hook.
+_QUEUED = "notifications_queued"
+
 
 @dataclass(frozen=True)
 class Queued:
@@ -54,7 +57,7 @@ def notifications_enqueue(events: Sequence[tuple[TicketEvent, Ticket]]) -> list[
         )
     ]
     for (event, _ticket), event_queued in zip(events, queued, strict=True):
-        event.notifications_queued = event_queued
+        setattr(event, _QUEUED, event_queued)
     return queued
 
 
@@ -66,7 +69,7 @@ def notifications_trigger(event: TicketEvent) -> None:
 def notifications_trigger_many(events: Sequence[TicketEvent]) -> None:
     """`notifications_trigger` for events committed together: one delivery request, one flush per distinct
     digest close (a sweep's thousands of events ask once, not once each)."""
-    queued = [q for q in (getattr(event, "notifications_queued", None) for event in events) if q is not None]
+    queued = [q for q in (getattr(event, _QUEUED, None) for event in events) if q is not None]
     if any(q.webhooks for q in queued):
         webhook_request_delivery()
     for due_at in sorted({q.email_due_at for q in queued if q.email_due_at is not None}):

@@ -26,6 +26,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -148,7 +149,7 @@ class _Sent:
     result: transport.AttemptResult
 
 
-def _bodies(rows: Sequence[WebhookDelivery], endpoints: dict[object, WebhookEndpoint]) -> dict[int, bytes]:
+def _bodies(rows: Sequence[WebhookDelivery], endpoints: dict[uuid.UUID, WebhookEndpoint]) -> dict[int, bytes]:
     """The body of each delivery: kept from its first attempt, or presented now (and then kept)."""
     bodies = {row.pk: bytes(row.body) for row in rows if row.body is not None}
     missing = [row for row in rows if row.body is None]
@@ -166,9 +167,9 @@ def _bodies(rows: Sequence[WebhookDelivery], endpoints: dict[object, WebhookEndp
         payload = present_event(event, Audience.STAFF, related)
         presented[event.pk] = canonical_json_bytes(payload) if payload is not None else None
     for row in missing:
-        event = events.get(row.event_id)
+        row_event = events.get(row.event_id)
         # Never another provider's ticket, whatever queued it.
-        if event is not None and event.ticket.provider_id == endpoints[row.endpoint_id].provider_id:
+        if row_event is not None and row_event.ticket.provider_id == endpoints[row.endpoint_id].provider_id:
             body = presented.get(row.event_id)
             if body is not None:
                 bodies[row.pk] = body
@@ -281,7 +282,7 @@ def _record(
         )
         _update_rows(
             [row for row in updates if row.pk in alive],
-            new_bodies={pk for pk in bodies if pk not in kept_bodies},
+            new_bodies={pk: body for pk, body in bodies.items() if pk not in kept_bodies},
         )
         WebhookAttempt.objects.bulk_create(attempt for attempt in attempts if attempt.delivery_id in alive)
         _record_endpoint_health(sent, now=now, result=result)
@@ -302,7 +303,7 @@ WHERE d.id = r.id
 """
 
 
-def _update_rows(rows: Sequence[WebhookDelivery], *, new_bodies: set[int]) -> None:
+def _update_rows(rows: Sequence[WebhookDelivery], *, new_bodies: dict[int, bytes]) -> None:
     if not rows:
         return
     with connection.cursor() as cursor:
@@ -314,7 +315,7 @@ def _update_rows(rows: Sequence[WebhookDelivery], *, new_bodies: set[int]) -> No
                 [row.attempts for row in rows],
                 [row.round_attempts for row in rows],
                 [row.next_attempt_at for row in rows],
-                [bytes(row.body) if row.pk in new_bodies else None for row in rows],
+                [new_bodies.get(row.pk) for row in rows],
                 [row.last_attempt_at for row in rows],
                 [row.last_status_code for row in rows],
                 [row.last_latency_ms for row in rows],
@@ -326,7 +327,7 @@ def _update_rows(rows: Sequence[WebhookDelivery], *, new_bodies: set[int]) -> No
 
 def _record_endpoint_health(sent: Sequence[_Sent], *, now: datetime.datetime, result: DeliveryResult) -> None:
     """Per endpoint: a success ends its run of failures; failures lengthen it; a long run disables it."""
-    by_endpoint: dict[object, list[_Sent]] = defaultdict(list)
+    by_endpoint: dict[uuid.UUID, list[_Sent]] = defaultdict(list)
     for item in sent:
         by_endpoint[item.delivery.endpoint_id].append(item)
     # The common case, every attempt of an endpoint succeeded: one statement for all of them.
@@ -398,7 +399,7 @@ def webhook_deliver_batch(*, batch_size: int | None = None) -> DeliveryResult:
     now = timezone.now()
     signing_secrets = {pk: secrets_in_force(endpoint, now=now) for pk, endpoint in endpoints.items()}
     bodies = _bodies(rows, endpoints)
-    runs: dict[tuple[object, object], list[WebhookDelivery]] = defaultdict(list)
+    runs: dict[tuple[uuid.UUID, uuid.UUID], list[WebhookDelivery]] = defaultdict(list)
     for row in rows:  # already in (endpoint, ticket, seq) order
         runs[(row.endpoint_id, row.ticket_id)].append(row)
     futures = [

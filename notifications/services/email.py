@@ -61,6 +61,11 @@ class _Recipient:
     customer_id: int | None = None
 
 
+# What decides whom an event's routes reach: the routes, the ticket's provider, its customer addresses (when a
+# route is a customer's) and the actor (never told about their own doing).
+_RecipientsKey = tuple[tuple[routing.Route, ...], int, tuple[str, str] | None, int | None]
+
+
 class _RecipientsFinder:
     """Who the routes of a batch of events reach: one query per (role, topic) the batch needs, however
     many events and tickets."""
@@ -79,34 +84,34 @@ class _RecipientsFinder:
                     support.add(route.topic)
         self.customers: dict[str, dict[str, list[int]]] = {}
         for topic, wanted in addresses.items():
-            found = self.customers.setdefault(topic, {})
-            rows = (
+            by_address = self.customers.setdefault(topic, {})
+            identities = (
                 customer_recipients(wanted)
                 .filter(opted_in(topic))
                 .order_by("pk")
                 .values_list("pk", "address")
             )
-            for pk, address in rows:
-                found.setdefault(address, []).append(pk)
+            for pk, address in identities:
+                by_address.setdefault(address, []).append(pk)
         self.members: dict[str, dict[int, list[int]]] = {}
         for topic, provider_ids in providers.items():
-            found = self.members.setdefault(topic, {})
-            rows = (
+            by_provider = self.members.setdefault(topic, {})
+            members = (
                 provider_members_recipients(provider_ids)
                 .filter(opted_in(topic))
                 .order_by("pk")
                 .values_list("pk", "provider_membership__provider_id")
                 .distinct()
             )
-            for pk, provider_id in rows:
-                found.setdefault(provider_id, []).append(pk)
+            for pk, provider_id in members:
+                by_provider.setdefault(provider_id, []).append(pk)
         self.agents: dict[str, list[int]] = {
             topic: list(
                 support_recipients().filter(opted_in(topic)).order_by("pk").values_list("pk", flat=True)
             )
             for topic in support
         }
-        self._memo: dict[tuple, list[_Recipient]] = {}
+        self._memo: dict[_RecipientsKey, list[_Recipient]] = {}
 
     @staticmethod
     def _addresses(ticket: Ticket) -> set[str]:
@@ -117,7 +122,7 @@ class _RecipientsFinder:
         customer addresses where a route is a customer's, actor) of the batch — a sweep's thousands of
         breaches reach the same agents."""
         to_customer = any(route.role == Role.CUSTOMER for route in routes)
-        key = (
+        key: _RecipientsKey = (
             tuple(routes),
             ticket.provider_id,
             (ticket.customer_address, ticket.created_by_address) if to_customer else None,
@@ -223,7 +228,8 @@ def email_notifications_enqueue(
                 "at_of": array_literal(at_of),
                 "roles": roles,
                 "times": times,
-                "window": window,
+                # psycopg sends a timedelta as an interval; django-stubs' parameter types leave it out.
+                "window": window,  # type: ignore[dict-item]
             },
         )
         opened = set(cursor.fetchall())
@@ -257,7 +263,8 @@ class FlushResult:
 
 def email_retry_delay(attempts: int) -> float:
     base = float(settings.VE_EMAIL_RETRY_BASE_SECONDS)
-    return min(float(settings.VE_EMAIL_RETRY_MAX_SECONDS), base * 2 ** max(attempts - 1, 0))
+    factor: int = 2 ** max(attempts - 1, 0)
+    return min(float(settings.VE_EMAIL_RETRY_MAX_SECONDS), base * factor)
 
 
 def _claim(now: datetime.datetime, batch_size: int) -> list[PendingEmail]:

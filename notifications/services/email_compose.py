@@ -9,8 +9,10 @@ Queueing and sending the pending rows is `notifications.services.email`.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parseaddr
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -49,6 +51,7 @@ class Addressee:
 
 
 def _addressee(row: PendingEmail) -> Addressee | None:
+    party: Party | None
     if row.customer_id is not None:
         identity = CustomerIdentity.objects.select_related("user").filter(pk=row.customer_id).first()
         if identity is None:
@@ -62,19 +65,21 @@ def _addressee(row: PendingEmail) -> Addressee | None:
             address=identity.address,
         )
         preference = preference_of(customer_id=identity.pk)
-    else:
+    elif row.user_id is not None:
         user = get_user_model().objects.filter(pk=row.user_id, is_active=True).first()
         party = party_for_user(user) if user is not None else None
         if user is None or party is None or party.is_customer:
             return None
         email = user.email
         preference = preference_of(user_id=user.pk)
+    else:
+        return None  # a row names its user or its customer identity; this one neither
     if not email:
         return None
     return Addressee(email=email, name=party.label, party=party, preference=preference)
 
 
-_HEADLINES = {
+_HEADLINES: dict[str, Callable[[dict[str, Any], str], str]] = {
     routing.Kind.TICKET_CREATED: lambda d, actor: (
         f"New {d.get('priority')} {d.get('category')} ticket opened by {actor}"
     ),
@@ -93,7 +98,7 @@ _HEADLINES = {
 }
 
 
-def _headline(item: dict) -> str:
+def _headline(item: dict[str, Any]) -> str:
     """One line for an event, from its presented payload only (never from stored data)."""
     describe = _HEADLINES.get(item["type"])
     if describe is None:
@@ -101,7 +106,7 @@ def _headline(item: dict) -> str:
     return describe(item["data"], item["actor"])
 
 
-def _detail(item: dict) -> str:
+def _detail(item: dict[str, Any]) -> str:
     data = item["data"]
     if item["type"] == routing.Kind.NEW_COMMENT:
         return data.get("content") or ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import transaction
@@ -23,7 +25,14 @@ PREFERENCE_FIELDS = (
 )
 
 
-def recipient_of(party: Party) -> dict[str, int]:
+class PreferenceOwner(TypedDict, total=False):
+    """Whose switches: a portal user's or a customer identity's (one of the two keys)."""
+
+    user_id: int
+    customer_id: int
+
+
+def recipient_of(party: Party) -> PreferenceOwner:
     """The preference owner behind a party: a customer's identity, anyone else's portal user."""
     if party.is_customer:
         identity = CustomerIdentity.objects.filter(address=party.address).values_list("pk", flat=True).first()
@@ -34,7 +43,7 @@ def recipient_of(party: Party) -> dict[str, int]:
     raise Forbidden("Only people receive email: this credential has no email preferences.")
 
 
-def _save(owner: dict[str, int], changes: dict[str, bool]) -> EmailPreference:
+def _save(owner: PreferenceOwner, changes: dict[str, bool]) -> EmailPreference:
     preference, _ = EmailPreference.objects.select_for_update().get_or_create(**owner)
     for name, value in changes.items():
         setattr(preference, name, value)
@@ -52,11 +61,11 @@ def email_preference_update(*, actor: Party, **changes: bool) -> EmailPreference
     return _save(recipient_of(actor), changes)
 
 
-def _owner_from_token(token: str) -> dict[str, int]:
+def _owner_from_token(token: str) -> PreferenceOwner:
     try:
         key = signing.loads(token, salt=UNSUBSCRIBE_SALT)["r"]
         kind, _, pk = key.partition(":")
-        owner = {"user_id" if kind == "user" else "customer_id": int(pk)}
+        owner: PreferenceOwner = {"user_id": int(pk)} if kind == "user" else {"customer_id": int(pk)}
     except (signing.BadSignature, KeyError, TypeError, ValueError) as error:
         raise NotFound("This unsubscribe link is not valid.") from error
     if kind not in ("user", "customer"):
@@ -73,7 +82,10 @@ def unsubscribe_check(*, token: str) -> None:
 def email_unsubscribe(*, token: str) -> EmailPreference:
     """Follow a signed unsubscribe link: no more email to that recipient until they turn it back on."""
     owner = _owner_from_token(token)
-    model = get_user_model() if "user_id" in owner else CustomerIdentity
-    if not model.objects.filter(pk=next(iter(owner.values()))).exists():
+    if "user_id" in owner:
+        exists = get_user_model().objects.filter(pk=owner["user_id"]).exists()
+    else:
+        exists = CustomerIdentity.objects.filter(pk=owner["customer_id"]).exists()
+    if not exists:
         raise NotFound("This unsubscribe link is not valid.")  # deleted since the email went out
     return _save(owner, {"email_enabled": False})

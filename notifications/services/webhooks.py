@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -138,7 +139,7 @@ def _require_manager(actor: Party) -> None:
         raise Forbidden("Only providers (and VirtEngine support) manage webhook endpoints.")
 
 
-def _lock_endpoint(actor: Party, endpoint_id: object) -> WebhookEndpoint:
+def _lock_endpoint(actor: Party, endpoint_id: uuid.UUID | str) -> WebhookEndpoint:
     _require_manager(actor)
     endpoint = webhook_endpoints_of(actor).select_for_update().filter(pk=endpoint_id).first()
     if endpoint is None:
@@ -162,6 +163,7 @@ def webhook_endpoint_create(
     here once and stored only encrypted."""
     _require_manager(actor)
     if actor.is_provider:
+        assert actor.provider_id is not None  # _require_manager refuses a provider party without one
         provider_id = actor.provider_id
     elif provider is not None:
         provider_id = provider.pk
@@ -186,7 +188,7 @@ def webhook_endpoint_create(
 def webhook_endpoint_update(
     *,
     actor: Party,
-    endpoint_id: object,
+    endpoint_id: uuid.UUID | str,
     url: str | None = None,
     event_types: list[str] | None = None,
     description: str | None = None,
@@ -223,13 +225,13 @@ def webhook_endpoint_update(
 
 
 @transaction.atomic
-def webhook_endpoint_delete(*, actor: Party, endpoint_id: object) -> None:
+def webhook_endpoint_delete(*, actor: Party, endpoint_id: uuid.UUID | str) -> None:
     """Delete an endpoint with its delivery log."""
     _lock_endpoint(actor, endpoint_id).delete()
 
 
 @transaction.atomic
-def webhook_endpoint_rotate_secret(*, actor: Party, endpoint_id: object) -> EndpointWithSecret:
+def webhook_endpoint_rotate_secret(*, actor: Party, endpoint_id: uuid.UUID | str) -> EndpointWithSecret:
     """A new secret, returned once. The old one keeps signing (beside the new) for
     VE_WEBHOOK_SECRET_ROTATION_GRACE_SECONDS, so the receiver can switch without losing a delivery."""
     endpoint = _lock_endpoint(actor, endpoint_id)
@@ -247,10 +249,10 @@ def webhook_endpoint_rotate_secret(*, actor: Party, endpoint_id: object) -> Endp
 
 def secrets_in_force(endpoint: WebhookEndpoint, *, now: datetime.datetime) -> list[str]:
     """The secrets deliveries are signed with now: the current one, and the previous one in its grace."""
-    current = [decrypt_secret(endpoint.secret_ciphertext)]
+    current = [decrypt_secret(bytes(endpoint.secret_ciphertext))]
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret_ciphertext and expires is not None and expires > now:
-        current.append(decrypt_secret(endpoint.previous_secret_ciphertext))
+        current.append(decrypt_secret(bytes(endpoint.previous_secret_ciphertext)))
     return current
 
 
@@ -336,7 +338,9 @@ def _require_active(endpoint: WebhookEndpoint) -> None:
 
 
 @transaction.atomic
-def webhook_delivery_redeliver(*, actor: Party, endpoint_id: object, delivery_id: object) -> WebhookDelivery:
+def webhook_delivery_redeliver(
+    *, actor: Party, endpoint_id: uuid.UUID | str, delivery_id: uuid.UUID | str
+) -> WebhookDelivery:
     """Send one delivery again (same id, same body), whatever its state, through the normal queue."""
     endpoint = _lock_endpoint(actor, endpoint_id)
     _require_active(endpoint)
@@ -352,7 +356,7 @@ def webhook_delivery_redeliver(*, actor: Party, endpoint_id: object, delivery_id
 def webhook_deliveries_redeliver(
     *,
     actor: Party,
-    endpoint_id: object,
+    endpoint_id: uuid.UUID | str,
     since: datetime.datetime,
     until: datetime.datetime,
     failed_only: bool = True,
