@@ -15,7 +15,7 @@ batch of events by `tickets.selectors.event_related`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -251,7 +251,7 @@ def _declared_facts(event: TicketEvent, audience: Audience, related: Related) ->
 
 
 # Kinds whose payload is built from rows or reshaped; every other kind's is its declared keys' values.
-_BUILDERS = {
+_BUILDERS: dict[str, Callable[[TicketEvent, Audience, Related], dict[str, Any]]] = {
     Kind.NEW_COMMENT: _comment_facts,
     Kind.ATTACHMENT_ADDED: _attachment_event_facts,
     Kind.LOGS_FETCHED: _logs_facts,
