@@ -26,6 +26,7 @@ test: install ## Run the whole test suite (ruff, the import layers, then pytest 
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	DATABASE_URL=postgres://mypy.invalid/mypy REDIS_URL=redis://mypy.invalid/0 $(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/python -m bench.smoke
 
@@ -41,6 +42,7 @@ lint: install ## ruff check + format check + the import layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	DATABASE_URL=postgres://mypy.invalid/mypy REDIS_URL=redis://mypy.invalid/0 $(BIN)/mypy
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
