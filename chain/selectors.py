@@ -12,6 +12,7 @@ evaluated for the rows of the page only, so a page of tickets costs no second ro
 from __future__ import annotations
 
 import datetime
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,10 @@ from django.db.models import Count, JSONField, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from chain.models import OutboxEntry
-from tickets.hooks import CHAIN_COLUMN as CHAIN_STATE_FIELD
+from tickets.hooks import CHAIN_COLUMN
+
+# The row column the chain state is read under (registered with tickets as its ticket column).
+CHAIN_STATE_FIELD = CHAIN_COLUMN
 
 # The state as every surface presents it (`ChainOutput` of the API): a ticket with no event is pending.
 _STATE_OF_ROW_SQL = """(
@@ -41,7 +45,7 @@ class ChainState:
     height: int | None
 
 
-def _state_column(queryset: QuerySet, *, sees_internal: bool) -> RawSQL:
+def _state_column(queryset: QuerySet[Any, Any], *, sees_internal: bool) -> RawSQL:
     sql = _STATE_OF_ROW_SQL.format(
         outbox=OutboxEntry._meta.db_table,
         tickets=queryset.model._meta.db_table,
@@ -51,9 +55,12 @@ def _state_column(queryset: QuerySet, *, sees_internal: bool) -> RawSQL:
     return RawSQL(sql, [], output_field=JSONField())  # noqa: S611 - no user input in the SQL
 
 
-def with_chain_state(queryset: QuerySet, *, sees_internal: bool) -> QuerySet:
+def with_chain_state(queryset: QuerySet[Any, Any], *, sees_internal: bool) -> QuerySet[Any, Any]:
     """Ticket rows (a `.values()` query or model instances) annotated with their chain state."""
-    return queryset.annotate(**{CHAIN_STATE_FIELD: _state_column(queryset, sees_internal=sees_internal)})
+    annotated: QuerySet[Any, Any] = queryset.annotate(
+        **{CHAIN_STATE_FIELD: _state_column(queryset, sees_internal=sees_internal)}
+    )
+    return annotated
 
 
 def chain_state_of(value: dict[str, Any] | None) -> ChainState:
@@ -79,7 +86,7 @@ class EventReceipt:
     last_error: str
 
 
-def event_receipts(ticket_id: object) -> dict[int, EventReceipt]:
+def event_receipts(ticket_id: uuid.UUID | str) -> dict[int, EventReceipt]:
     """seq → receipt for every event of a ticket, in one query (the support console's ticket page)."""
     rows = OutboxEntry.objects.filter(ticket_id=ticket_id).values_list(
         "seq", "state", "tx_hash", "height", "anchored_at", "attempts", "last_error"

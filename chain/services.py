@@ -81,7 +81,7 @@ def outbox_insert_sql(source: str) -> tuple[str, dict[str, Any]]:
         for field in OutboxEntry._meta.concrete_fields
         if not field.primary_key and field.attname not in from_event
     }
-    columns = [*from_event, *(field.column for field in defaults.values())]
+    columns: list[str] = [*from_event, *(str(field.column) for field in defaults.values())]
     values = [*from_event.values(), *(f"%({name})s" for name in defaults)]
     sql = (
         f"INSERT INTO {quote(OutboxEntry._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
@@ -104,7 +104,7 @@ def outbox_enqueue_many(*, events: Sequence[TicketEvent]) -> int:
             f"{insert} WHERE e.id = ANY(%(event_ids)s) ORDER BY e.id",
             {**params, "event_ids": [e.pk for e in events]},
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def outbox_enqueue_recorded(events: Sequence[tuple[TicketEvent, object]]) -> int:
@@ -170,7 +170,7 @@ def outbox_retry_delay(attempts: int) -> float:
     base = float(settings.VE_CHAIN_RETRY_BASE_SECONDS)
     cap = float(settings.VE_CHAIN_RETRY_MAX_SECONDS)
     delay = min(cap, base * 2 ** max(attempts - 1, 0))
-    return delay * (1 - 0.2 * random.random())  # noqa: S311 - jitter, not cryptography
+    return float(delay * (1 - 0.2 * random.random()))  # noqa: S311 - jitter, not cryptography
 
 
 def _claim(batch_size: int) -> list[OutboxEntry]:
@@ -224,8 +224,11 @@ def _note_taker(token: uuid.UUID, rows: Sequence[OutboxEntry]) -> RecordState:
     row_of = {row.idempotency_key: row.pk for row in rows}
 
     def record_state(idempotency_key: str, state: Mapping[str, Any]) -> bool:
+        row_id = row_of.get(idempotency_key)
+        if row_id is None:
+            return False
         updated = (
-            OutboxEntry.objects.filter(pk=row_of.get(idempotency_key), claim_token=token)
+            OutboxEntry.objects.filter(pk=row_id, claim_token=token)
             .exclude(state=ANCHORED)
             .update(submission=dict(state), next_attempt_at=_lease_end())
         )
@@ -238,12 +241,13 @@ def _submit(rows: Sequence[OutboxEntry], token: uuid.UUID, backend: ChainBackend
     """Seal the rows' events and submit them; a result per idempotency key."""
     events = {event.pk: event for event in messages.events_for_anchoring(row.event_id for row in rows)}
     ordered_events = [events[row.event_id] for row in rows if row.event_id in events]
-    sealed, errors = {}, {}
-    for event, item in zip(ordered_events, messages.seal_messages(ordered_events), strict=True):
-        if isinstance(item, MappingError):
-            errors[event.pk] = item
+    sealed: dict[int, messages.SealedMessage] = {}
+    errors: dict[int, MappingError] = {}
+    for event, outcome in zip(ordered_events, messages.seal_messages(ordered_events), strict=True):
+        if isinstance(outcome, MappingError):
+            errors[event.pk] = outcome
         else:
-            sealed[event.pk] = item
+            sealed[event.pk] = outcome
     results: dict[str, Result] = {}
     submissions = []
     for row in rows:
@@ -294,7 +298,7 @@ def _record_receipts(receipts: Sequence[tuple[int, Receipt]]) -> int:
                 [r.anchored_at for _, r in receipts],
             ],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def _record(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +74,7 @@ URGENCY_LABELS = ("breached", "at_risk", "ok")
 
 def escalation_queue(
     party: Party, filters: QueueFilters, *, now: datetime.datetime | None = None
-) -> list[Ticket]:
+) -> Sequence[Ticket]:
     """The tickets assigned to VirtEngine support that are not closed: breached first, then at risk (past
     80 % of a target), then by the next due time — with their provider and assignee (one query)."""
     now = now or timezone.now()
@@ -106,7 +106,8 @@ def escalation_queue(
     ordered = tickets.order_by("urgency", F("sla_next_due").asc(nulls_last=True), "created_at")
     rows = list(ordered[:QUEUE_LIMIT])
     for row in rows:
-        row.urgency_label = URGENCY_LABELS[row.urgency]
+        # What the queue page shows of the annotation; not a field of the model.
+        row.urgency_label = URGENCY_LABELS[row.urgency]  # type: ignore[attr-defined]
     return rows
 
 
@@ -192,7 +193,7 @@ def console_dashboard(party: Party, *, now: datetime.datetime | None = None) -> 
     providers = []
     for row in month:
         recent = week.get(row.provider_address)
-        median = medians.get(row.provider_address, {})
+        median: Mapping[str, Any] = medians.get(row.provider_address, {})
         providers.append(
             ProviderWorkload(
                 name=row.provider_name,

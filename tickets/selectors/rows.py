@@ -90,7 +90,7 @@ def updated_at_column(party: Party) -> str:
     return "updated_at" if party.sees_internal else "public_updated_at"
 
 
-def _rows(tickets: QuerySet[Ticket], party: Party) -> QuerySet:
+def _rows(tickets: QuerySet[Ticket], party: Party) -> QuerySet[Any, Any]:
     """Ticket rows with the other apps' columns folded in (the chain state: no second round trip)."""
     return hooks.with_ticket_columns(tickets, sees_internal=party.sees_internal).values(
         *TICKET_ROW_FIELDS,
@@ -145,7 +145,7 @@ def ticket_list(
     *,
     rank_by_priority: bool = False,
     now: datetime.datetime | None = None,
-) -> QuerySet:
+) -> QuerySet[Any, Any]:
     """Rows of the tickets a party may see, filtered (the SLA filter as of `now`); with `priority_rank`
     when ordering by priority."""
     tickets = tickets_visible_to(party)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, F, Q
 from django.utils import timezone
@@ -158,6 +159,7 @@ def sla_report(
         .annotate(tickets=Count("id"), **_target_counts("first_response"), **_target_counts("resolution"))
         .order_by("provider__name", "provider__address")
     )
+    counted: list[dict[str, Any]] = [dict(row) for row in rows]  # keys made from the targets' names
     providers = [
         ProviderAttainment(
             provider_address=row["provider__address"],
@@ -172,7 +174,7 @@ def sla_report(
                 for target in ("first_response", "resolution")
             },
         )
-        for row in rows
+        for row in counted
     ]
     return SlaReport(since=since, until=until, providers=providers)
 

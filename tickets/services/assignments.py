@@ -47,10 +47,10 @@ def assignment_change(
     data = assignment_data(
         from_kind=ticket.assignee_kind,
         from_user_id=ticket.assigned_to_id,
-        from_name=names.get(ticket.assigned_to_id),
+        from_name=_name_of(names, ticket.assigned_to_id),
         to_kind=to_kind,
         to_user_id=to_user_id,
-        to_name=names.get(to_user_id),
+        to_name=_name_of(names, to_user_id),
         reason=reason,
         escalation=is_escalation,
     )
@@ -60,6 +60,10 @@ def assignment_change(
         ticket.escalated_at = at
     event = recording.NewEvent(ticket, recording.Kind.ASSIGNMENT_CHANGE, actor, data, at=at)
     return assignment, event
+
+
+def _name_of(names: Mapping[int, str], user_id: int | None) -> str | None:
+    return None if user_id is None else names.get(user_id)
 
 
 def assignment_data(

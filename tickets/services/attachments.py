@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -73,9 +74,8 @@ def attach_uploads(
                 ]
             },
         )
-    wanted = [_canonical(attachment_id) for attachment_id in wanted]
     attached = []
-    for attachment_id in wanted:
+    for attachment_id in (str(parse_uuid(attachment_id)) for attachment_id in wanted):
         attachment = attachments[attachment_id]
         attachment.ticket = ticket
         attachment.comment = comment
@@ -175,5 +175,5 @@ def attachments_expire_unreferenced(*, now: datetime.datetime | None = None) -> 
                 return deleted
             Attachment.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
             storage_keys = [storage_key for _, storage_key in batch]
-            transaction.on_commit(lambda keys=storage_keys: _delete_stored_quietly(keys))
+            transaction.on_commit(partial(_delete_stored_quietly, storage_keys))
         deleted += len(batch)

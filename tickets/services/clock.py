@@ -153,8 +153,9 @@ def clock_status_change(ticket: Ticket, *, source: str, target: str, at: datetim
         if moved > 0 and ticket.sla_resolution_met is None and ticket.sla_resolution_due is not None:
             # Counted on from the old due time, the paused working time moves it (and the warning) later.
             ticket.sla_resolution_due = sla.add_working_seconds(clock, ticket.sla_resolution_due, moved)
-            ticket.sla_resolution_warn_at = sla.add_working_seconds(
-                clock, ticket.sla_resolution_warn_at, moved
-            )
+            if ticket.sla_resolution_warn_at is not None:
+                ticket.sla_resolution_warn_at = sla.add_working_seconds(
+                    clock, ticket.sla_resolution_warn_at, moved
+                )
     ticket.sla_paused_seconds, ticket.sla_paused_since = state.paused_seconds, state.paused_since
     _set_next_due(ticket)

@@ -25,8 +25,9 @@ from tickets.models import Ticket
 from tickets.services.comments import comment_add
 from tickets.services.tickets import ticket_transition
 
-Status = Ticket.Status
-IDLE_DAYS_SETTINGS = {
+# The status machine's own statuses (tickets.states), which the idle transitions are keyed by.
+Status = states.Status
+IDLE_DAYS_SETTINGS: dict[str, str] = {
     Status.WAITING_CUSTOMER: "VE_IDLE_WAITING_CUSTOMER_DAYS",
     Status.RESOLVED: "VE_IDLE_RESOLVED_DAYS",
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import uuid
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -43,7 +44,7 @@ def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
     logs_fetch_queue(ticket.pk)
 
 
-def logs_fetch_queue(ticket_id: object) -> bool:
+def logs_fetch_queue(ticket_id: uuid.UUID | str) -> bool:
     """Queue a fetch of the ticket's logs after the current transaction commits, unless one was queued in
     the last minute (that one will bring the same logs); True if queued. The request is also written on
     the ticket, in the caller's transaction, so that the sweep can queue it again if the task is lost."""
@@ -60,7 +61,7 @@ def logs_fetch_queue(ticket_id: object) -> bool:
     return fresh
 
 
-def logs_fetch_queue_requested(ticket_ids: Sequence[object]) -> None:
+def logs_fetch_queue_requested(ticket_ids: Sequence[uuid.UUID | str]) -> None:
     """Queue, after commit, a fetch of each ticket's logs whose `logs_requested_at` the caller wrote in its
     transaction (the SLA sweep, in the statement that escalates them): one task, which queues each fetch
     with `logs_fetch_queue` on a worker, so that the transaction never waits on the broker per ticket."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -150,11 +150,13 @@ _CLAIM_COLUMNS = (
 )
 
 
-def claim_queryset(threshold: Threshold, *, now: datetime.datetime, limit: int) -> QuerySet[Ticket]:
+def claim_queryset(
+    threshold: Threshold, *, now: datetime.datetime, limit: int
+) -> QuerySet[Ticket, dict[str, Any]]:
     """Up to `limit` tickets that crossed the threshold by `now`, locked (skipping locked ones), as the
     columns the batch's statement reads: a range scan of the threshold's partial index."""
     column, waiting = SLA_WAITING[threshold.waiting]
-    return (
+    claim: QuerySet[Ticket, dict[str, Any]] = (
         Ticket.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(waiting, **{f"{column}__lte": now})
         .order_by(column)
@@ -165,6 +167,7 @@ def claim_queryset(threshold: Threshold, *, now: datetime.datetime, limit: int) 
         )
         .values(*_CLAIM_COLUMNS)[:limit]
     )
+    return claim
 
 
 # What notifications and the after-commit hooks read of a ticket (who is told); in the model's field order,
@@ -245,9 +248,17 @@ ORDER BY e.id
 """
 
 
+def _column_of(field_name: str) -> str:
+    field = Ticket._meta.get_field(field_name)
+    assert isinstance(field, models.Field), field_name
+    assert field.column is not None, field_name
+    return field.column
+
+
 def _writers_in_sql(writers: Sequence[hooks.EventWriter]) -> tuple[str, dict[str, Any]]:
     """The CTEs that run the writers' SQL forms over the statement's `events`, and their parameters."""
-    ctes, params = [], {}
+    ctes: list[str] = []
+    params: dict[str, Any] = {}
     for number, writer in enumerate(writers):
         assert writer.write_sql is not None
         sql, own = writer.write_sql("events")
@@ -296,7 +307,7 @@ def _batch_statement(
         writers=writers_sql,
         threshold_data=threshold_data,
         assignment_data=escalation_data,
-        marker=quote(Ticket._meta.get_field(threshold.marker).column),
+        marker=quote(_column_of(threshold.marker)),
         ticket_after=", ".join(f"t.{quote(column)}" for column in _TICKET_AFTER),
         event_columns=", ".join(map(quote, _EVENT_COLUMNS)),
         event_columns_of_e=", ".join(f"e.{quote(column)}" for column in _EVENT_RETURNED),
