@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,18 @@ import coincurve
 from coincurve.ecdsa import cdata_to_der, der_to_cdata, deserialize_compact, serialize_compact
 
 from chain import mapping
+from chain.protobuf import (
+    Fields,
+    ProtoError,
+    any_field,
+    bytes_field,
+    iter_fields,
+    len_field,
+    message_field,
+    str_field,
+    string_map_field,
+    uint_field,
+)
 from core.formats import canonical_json_bytes
 
 PUBKEY_TYPE_URL = "/cosmos.crypto.secp256k1.PubKey"
@@ -42,157 +54,6 @@ BASE_ACCOUNT_TYPE_URL = "/cosmos.auth.v1beta1.BaseAccount"
 ACCOUNT_QUERY_PATH = "/cosmos.auth.v1beta1.Query/Account"
 SIGN_MODE_DIRECT = 1
 WRAP_ALGORITHM = "X25519-SealedBox"
-
-_VARINT, _LEN = 0, 2
-
-
-class ProtoError(ValueError):
-    """Bytes that are not the protobuf message expected."""
-
-
-# -- wire format -----------------------------------------------------------------------------------
-
-
-def _varint(value: int) -> bytes:
-    if value < 0:
-        raise ProtoError("negative varint")
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _key(number: int, wire_type: int) -> bytes:
-    return _varint(number << 3 | wire_type)
-
-
-def _len_field(number: int, payload: bytes) -> bytes:
-    return _key(number, _LEN) + _varint(len(payload)) + payload
-
-
-def _str(number: int, value: str | None) -> bytes:
-    return _len_field(number, value.encode()) if value else b""
-
-
-def _bytes(number: int, value: bytes | None) -> bytes:
-    return _len_field(number, value) if value else b""
-
-
-def _uint(number: int, value: int | None) -> bytes:
-    return _key(number, _VARINT) + _varint(value) if value else b""
-
-
-def _message(number: int, payload: bytes | None) -> bytes:
-    # An embedded message is written even when empty if it is present (proto3 message presence).
-    return b"" if payload is None else _len_field(number, payload)
-
-
-def _string_map(number: int, values: Mapping[str, str] | None) -> bytes:
-    return b"".join(
-        _len_field(number, _str(1, key) + _str(2, str(values[key]))) for key in sorted(values or {})
-    )
-
-
-def _any(type_url: str, value: bytes) -> bytes:
-    return _str(1, type_url) + _bytes(2, value)
-
-
-def _read_varint(data: bytes, position: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if position >= len(data):
-            raise ProtoError("truncated varint")
-        byte = data[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, position
-        shift += 7
-        if shift > 63:
-            raise ProtoError("varint too long")
-
-
-def iter_fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """(field number, wire type, value) of every field: an int for varints, bytes for length-delimited."""
-    position = 0
-    while position < len(data):
-        key, position = _read_varint(data, position)
-        number, wire_type = key >> 3, key & 7
-        if number == 0:
-            raise ProtoError("field number 0")
-        if wire_type == _VARINT:
-            value, position = _read_varint(data, position)
-            yield number, wire_type, value
-        elif wire_type == _LEN:
-            length, position = _read_varint(data, position)
-            if position + length > len(data):
-                raise ProtoError("truncated length-delimited field")
-            yield number, wire_type, data[position : position + length]
-            position += length
-        elif wire_type == 1:  # fixed64
-            position += 8
-        elif wire_type == 5:  # fixed32
-            position += 4
-        else:
-            raise ProtoError(f"unsupported wire type {wire_type}")
-    if position != len(data):
-        raise ProtoError("trailing bytes")
-
-
-@dataclass
-class _Fields:
-    """Decoded fields of one message: repeated fields keep every value, in order."""
-
-    values: dict[int, list[int | bytes]]
-
-    @classmethod
-    def parse(cls, data: bytes) -> _Fields:
-        values: dict[int, list[int | bytes]] = {}
-        for number, _wire, value in iter_fields(data):
-            values.setdefault(number, []).append(value)
-        return cls(values)
-
-    def raw(self, number: int) -> bytes | None:
-        found = self.values.get(number)
-        if not found:
-            return None
-        value = found[-1]
-        if not isinstance(value, bytes):
-            raise ProtoError(f"field {number} is not length-delimited")
-        return value
-
-    def text(self, number: int) -> str:
-        raw = self.raw(number)
-        return raw.decode() if raw is not None else ""
-
-    def uint(self, number: int) -> int:
-        found = self.values.get(number)
-        if not found:
-            return 0
-        value = found[-1]
-        if not isinstance(value, int):
-            raise ProtoError(f"field {number} is not a varint")
-        return value
-
-    def repeated(self, number: int) -> list[bytes]:
-        out = []
-        for value in self.values.get(number, []):
-            if not isinstance(value, bytes):
-                raise ProtoError(f"field {number} is not length-delimited")
-            out.append(value)
-        return out
-
-    def string_map(self, number: int) -> dict[str, str]:
-        entries = {}
-        for raw in self.repeated(number):
-            entry = _Fields.parse(raw)
-            entries[entry.text(1)] = entry.text(2)
-        return entries
 
 
 # -- x/support messages ----------------------------------------------------------------------------
@@ -202,29 +63,29 @@ def _envelope_proto(envelope: Mapping[str, Any]) -> bytes:
     recipients = envelope.get("recipients") or []
     return b"".join(
         [
-            _uint(1, int(envelope.get("v", 0))),
-            _str(2, str(envelope.get("alg", ""))),
-            _uint(3, 1),
-            *(_str(4, str(r.get("key_id", ""))) for r in recipients),
+            uint_field(1, int(envelope.get("v", 0))),
+            str_field(2, str(envelope.get("alg", ""))),
+            uint_field(3, 1),
+            *(str_field(4, str(r.get("key_id", ""))) for r in recipients),
             *(
-                _len_field(
+                len_field(
                     7,
-                    _str(1, str(r.get("id", "")))
-                    + _bytes(2, base64.b64decode(str(r.get("sealed_key", ""))))
-                    + _str(3, WRAP_ALGORITHM),
+                    str_field(1, str(r.get("id", "")))
+                    + bytes_field(2, base64.b64decode(str(r.get("sealed_key", ""))))
+                    + str_field(3, WRAP_ALGORITHM),
                 )
                 for r in recipients
             ),
-            _bytes(8, base64.b64decode(str(envelope.get("nonce", "")))),
-            _bytes(9, base64.b64decode(str(envelope.get("ciphertext", "")))),
+            bytes_field(8, base64.b64decode(str(envelope.get("nonce", "")))),
+            bytes_field(9, base64.b64decode(str(envelope.get("ciphertext", "")))),
         ]
     )
 
 
 def _envelope_from_proto(data: bytes) -> dict[str, Any]:
-    fields = _Fields.parse(data)
+    fields = Fields.parse(data)
     key_ids = [raw.decode() for raw in fields.repeated(4)]
-    wrapped = [_Fields.parse(raw) for raw in fields.repeated(7)]
+    wrapped = [Fields.parse(raw) for raw in fields.repeated(7)]
     if len(key_ids) != len(wrapped):
         raise ProtoError("recipient_key_ids and wrapped_keys differ in length")
 
@@ -248,16 +109,16 @@ def _payload_proto(payload: Mapping[str, Any] | None) -> bytes | None:
         return None
     envelope = json.loads(base64.b64decode(str(payload["envelope"])))
     return (
-        _message(1, _envelope_proto(envelope))
-        + _bytes(3, bytes.fromhex(str(payload["sha256"])))
-        + _uint(4, int(payload["size"]))
+        message_field(1, _envelope_proto(envelope))
+        + bytes_field(3, bytes.fromhex(str(payload["sha256"])))
+        + uint_field(4, int(payload["size"]))
     )
 
 
 def _payload_from_proto(data: bytes | None) -> dict[str, Any] | None:
     if data is None:
         return None
-    fields = _Fields.parse(data)
+    fields = Fields.parse(data)
     envelope_raw = fields.raw(1)
     envelope_bytes = (
         canonical_json_bytes(_envelope_from_proto(envelope_raw)) if envelope_raw is not None else b""
@@ -272,14 +133,14 @@ def _payload_from_proto(data: bytes | None) -> dict[str, Any] | None:
 def _update_proto(message: Mapping[str, Any], *, status: str | None = None) -> bytes:
     return b"".join(
         [
-            _str(1, message.get("sender")),
-            _str(2, message.get("ticket_id")),
-            _str(3, message.get("category")),
-            _str(4, message.get("priority")),
-            _str(5, status or message.get("status")),
-            _str(6, message.get("assigned_agent")),
-            _message(7, _payload_proto(message.get("payload"))),
-            _string_map(8, message.get("public_metadata")),
+            str_field(1, message.get("sender")),
+            str_field(2, message.get("ticket_id")),
+            str_field(3, message.get("category")),
+            str_field(4, message.get("priority")),
+            str_field(5, status or message.get("status")),
+            str_field(6, message.get("assigned_agent")),
+            message_field(7, _payload_proto(message.get("payload"))),
+            string_map_field(8, message.get("public_metadata")),
         ]
     )
 
@@ -291,12 +152,17 @@ def support_messages_to_any(message: Mapping[str, Any]) -> list[tuple[str, bytes
         related = message.get("related_entity") or {}
         body = b"".join(
             [
-                _str(1, message.get("sender")),
-                _str(2, message.get("category")),
-                _str(3, message.get("priority")),
-                _message(4, _payload_proto(message.get("payload")) or b""),
-                _message(5, (_str(1, related.get("type")) + _str(2, related.get("id"))) if related else None),
-                _string_map(6, message.get("public_metadata")),
+                str_field(1, message.get("sender")),
+                str_field(2, message.get("category")),
+                str_field(3, message.get("priority")),
+                message_field(4, _payload_proto(message.get("payload")) or b""),
+                message_field(
+                    5,
+                    (str_field(1, related.get("type")) + str_field(2, related.get("id")))
+                    if related
+                    else None,
+                ),
+                string_map_field(6, message.get("public_metadata")),
             ]
         )
         return [(message_type, body)]
@@ -304,16 +170,16 @@ def support_messages_to_any(message: Mapping[str, Any]) -> list[tuple[str, bytes
         return [(message_type, _update_proto(message))]
     if message_type == mapping.MSG_ADD_SUPPORT_RESPONSE:
         body = (
-            _str(1, message.get("sender"))
-            + _str(2, message.get("ticket_id"))
-            + _message(3, _payload_proto(message.get("payload")) or b"")
+            str_field(1, message.get("sender"))
+            + str_field(2, message.get("ticket_id"))
+            + message_field(3, _payload_proto(message.get("payload")) or b"")
         )
         return [(message_type, body)]
     if message_type == mapping.MSG_ARCHIVE_SUPPORT_REQUEST:
         archive = (
-            _str(1, message.get("sender"))
-            + _str(2, message.get("ticket_id"))
-            + _str(3, message.get("reason"))
+            str_field(1, message.get("sender"))
+            + str_field(2, message.get("ticket_id"))
+            + str_field(3, message.get("reason"))
         )
         return [
             (mapping.MSG_UPDATE_SUPPORT_REQUEST, _update_proto(message, status="closed")),
@@ -323,10 +189,10 @@ def support_messages_to_any(message: Mapping[str, Any]) -> list[tuple[str, bytes
 
 
 def _support_message_from_any(type_url: str, value: bytes) -> dict[str, Any]:
-    fields = _Fields.parse(value)
+    fields = Fields.parse(value)
     if type_url == mapping.MSG_CREATE_SUPPORT_REQUEST:
         related_raw = fields.raw(5)
-        related = _Fields.parse(related_raw) if related_raw is not None else None
+        related = Fields.parse(related_raw) if related_raw is not None else None
         decoded: dict[str, Any] = {
             "@type": type_url,
             "sender": fields.text(1),
@@ -386,8 +252,8 @@ class Fee:
     def proto(self) -> bytes:
         coin = b""
         if self.amount not in ("", "0"):
-            coin = _len_field(1, _str(1, self.denom) + _str(2, self.amount))
-        return coin + _uint(2, self.gas_limit)
+            coin = len_field(1, str_field(1, self.denom) + str_field(2, self.amount))
+        return coin + uint_field(2, self.gas_limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,20 +268,27 @@ def tx_hash_of(tx_bytes: bytes) -> str:
 
 
 def body_bytes(messages: Sequence[tuple[str, bytes]], *, memo: str) -> bytes:
-    return b"".join(_len_field(1, _any(type_url, value)) for type_url, value in messages) + _str(2, memo)
+    return b"".join(len_field(1, any_field(type_url, value)) for type_url, value in messages) + str_field(
+        2, memo
+    )
 
 
 def auth_info_bytes(*, public_key: bytes, sequence: int, fee: Fee) -> bytes:
     signer_info = (
-        _len_field(1, _any(PUBKEY_TYPE_URL, _bytes(1, public_key)))
-        + _len_field(2, _len_field(1, _uint(1, SIGN_MODE_DIRECT)))
-        + _uint(3, sequence)
+        len_field(1, any_field(PUBKEY_TYPE_URL, bytes_field(1, public_key)))
+        + len_field(2, len_field(1, uint_field(1, SIGN_MODE_DIRECT)))
+        + uint_field(3, sequence)
     )
-    return _len_field(1, signer_info) + _message(2, fee.proto())
+    return len_field(1, signer_info) + message_field(2, fee.proto())
 
 
 def sign_doc_bytes(*, body: bytes, auth_info: bytes, chain_id: str, account_number: int) -> bytes:
-    return _bytes(1, body) + _bytes(2, auth_info) + _str(3, chain_id) + _uint(4, account_number)
+    return (
+        bytes_field(1, body)
+        + bytes_field(2, auth_info)
+        + str_field(3, chain_id)
+        + uint_field(4, account_number)
+    )
 
 
 def sign_tx(
@@ -437,7 +310,7 @@ def sign_tx(
     )
     # libsecp256k1 signs deterministically (RFC 6979) and low-S: the same tx always has the same bytes.
     signature = serialize_compact(der_to_cdata(key.sign(hashlib.sha256(sign_doc).digest(), hasher=None)))
-    tx_bytes = _bytes(1, body) + _bytes(2, auth_info) + _bytes(3, signature)
+    tx_bytes = bytes_field(1, body) + bytes_field(2, auth_info) + bytes_field(3, signature)
     return SignedTx(tx_bytes=tx_bytes, tx_hash=tx_hash_of(tx_bytes), sequence=sequence)
 
 
@@ -458,24 +331,24 @@ class DecodedTx:
 
 def decode_tx(tx_bytes: bytes) -> DecodedTx:
     """TxRaw → body, auth info and signatures (one signer, as every tx here has)."""
-    raw = _Fields.parse(tx_bytes)
+    raw = Fields.parse(tx_bytes)
     body, auth_info = raw.raw(1) or b"", raw.raw(2) or b""
-    body_fields = _Fields.parse(body)
+    body_fields = Fields.parse(body)
     messages = []
     for any_raw in body_fields.repeated(1):
-        any_fields = _Fields.parse(any_raw)
+        any_fields = Fields.parse(any_raw)
         messages.append((any_fields.text(1), any_fields.raw(2) or b""))
-    auth = _Fields.parse(auth_info)
+    auth = Fields.parse(auth_info)
     signer_infos = auth.repeated(1)
     if len(signer_infos) != 1:
         raise ProtoError(f"expected one signer, got {len(signer_infos)}")
-    signer = _Fields.parse(signer_infos[0])
-    public_key_any = _Fields.parse(signer.raw(1) or b"")
-    public_key = _Fields.parse(public_key_any.raw(2) or b"").raw(1) or b""
-    mode_info = _Fields.parse(signer.raw(2) or b"")
-    single = _Fields.parse(mode_info.raw(1) or b"")
-    fee = _Fields.parse(auth.raw(2) or b"")
-    coins = [(_Fields.parse(c).text(1), _Fields.parse(c).text(2)) for c in fee.repeated(1)]
+    signer = Fields.parse(signer_infos[0])
+    public_key_any = Fields.parse(signer.raw(1) or b"")
+    public_key = Fields.parse(public_key_any.raw(2) or b"").raw(1) or b""
+    mode_info = Fields.parse(signer.raw(2) or b"")
+    single = Fields.parse(mode_info.raw(1) or b"")
+    fee = Fields.parse(auth.raw(2) or b"")
+    coins = [(Fields.parse(c).text(1), Fields.parse(c).text(2)) for c in fee.repeated(1)]
     return DecodedTx(
         body_bytes=body,
         auth_info_bytes=auth_info,
@@ -511,23 +384,23 @@ def verify_tx_signature(tx: DecodedTx, *, chain_id: str, account_number: int) ->
 
 def account_query_data(address: str) -> bytes:
     """QueryAccountRequest{address}."""
-    return _str(1, address)
+    return str_field(1, address)
 
 
 def base_account_any(*, address: str, account_number: int, sequence: int, public_key: bytes | None) -> bytes:
     """QueryAccountResponse{account: Any(BaseAccount)} (what a node answers; used by the test node)."""
-    pub = _message(2, _any(PUBKEY_TYPE_URL, _bytes(1, public_key))) if public_key else b""
-    account = _str(1, address) + pub + _uint(3, account_number) + _uint(4, sequence)
-    return _len_field(1, _any(BASE_ACCOUNT_TYPE_URL, account))
+    pub = message_field(2, any_field(PUBKEY_TYPE_URL, bytes_field(1, public_key))) if public_key else b""
+    account = str_field(1, address) + pub + uint_field(3, account_number) + uint_field(4, sequence)
+    return len_field(1, any_field(BASE_ACCOUNT_TYPE_URL, account))
 
 
 def parse_account_response(data: bytes) -> tuple[int, int]:
     """(account_number, sequence) from a QueryAccountResponse holding a BaseAccount."""
-    response = _Fields.parse(data)
-    account_any = _Fields.parse(response.raw(1) or b"")
+    response = Fields.parse(data)
+    account_any = Fields.parse(response.raw(1) or b"")
     if account_any.text(1) != BASE_ACCOUNT_TYPE_URL:
         raise ProtoError(f"unexpected account type {account_any.text(1)!r}")
-    account = _Fields.parse(account_any.raw(2) or b"")
+    account = Fields.parse(account_any.raw(2) or b"")
     return account.uint(3), account.uint(4)
 
 
