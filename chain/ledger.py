@@ -29,7 +29,6 @@ Pure module: no Django, no database.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import fcntl
 import hashlib
@@ -44,18 +43,25 @@ from typing import Any, NamedTuple
 
 import nacl.signing
 
+from chain.blocks import (
+    GENESIS_PREV_HASH,
+    IDEMPOTENCY_KEY,
+    LedgerError,
+    block_hash_of,
+    fsync_dir,
+    load_or_create_node_key,
+    make_tx,
+    merkle_root,
+    merkle_root_of_bytes,
+    public_key_b64,
+    tx_hash,
+    tx_idempotency_key,
+)
 from core.formats import canonical_json_bytes, iso_timestamp
-from core.secrets import create_secret_file_once
 
 logger = logging.getLogger(__name__)
 
-GENESIS_PREV_HASH = "0" * 64
-IDEMPOTENCY_KEY = "idempotency_key"
 DEFAULT_MAX_TXS_PER_BLOCK = 1000
-_LEAF_PREFIX = b"\x00"
-_NODE_PREFIX = b"\x01"
-_HEADER_FIELDS = ("height", "time", "prev_hash", "merkle_root", "signer_pubkey")
-_SEED_SIZE = 32
 
 __all__ = [
     "GENESIS_PREV_HASH",
@@ -72,87 +78,8 @@ __all__ = [
     "public_key_b64",
     "settled_size",
     "tx_hash",
+    "tx_idempotency_key",
 ]
-
-
-class LedgerError(Exception):
-    """The ledger cannot be appended to or read as asked (corrupt file, duplicate key, bad tx)."""
-
-
-def make_tx(message: Mapping[str, Any], idempotency_key: str) -> dict[str, Any]:
-    """The ledger tx for one chain message: `{"idempotency_key": ..., "msg": {...}}`."""
-    if not idempotency_key:
-        raise LedgerError("a tx needs a non-empty idempotency key")
-    return {IDEMPOTENCY_KEY: idempotency_key, "msg": dict(message)}
-
-
-def tx_hash(tx: Mapping[str, Any]) -> str:
-    """Hex SHA-256 of the tx's canonical JSON."""
-    return hashlib.sha256(canonical_json_bytes(tx)).hexdigest()
-
-
-def _merkle_root_of_bytes(leaves: Sequence[bytes]) -> str:
-    if not leaves:
-        return hashlib.sha256(b"").hexdigest()
-    level = [hashlib.sha256(_LEAF_PREFIX + leaf).digest() for leaf in leaves]
-    while len(level) > 1:
-        paired = [
-            hashlib.sha256(_NODE_PREFIX + level[i] + level[i + 1]).digest()
-            for i in range(0, len(level) - 1, 2)
-        ]
-        # Promoting the odd last node (instead of duplicating it, as Bitcoin does) gives RFC 6962's tree
-        # and avoids the duplicate-leaf ambiguity (CVE-2012-2459).
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
-    return level[0].hex()
-
-
-def merkle_root(txs: Sequence[Mapping[str, Any]]) -> str:
-    """RFC 6962 Merkle tree hash over the canonical bytes of `txs` (hex)."""
-    return _merkle_root_of_bytes([canonical_json_bytes(tx) for tx in txs])
-
-
-def _header_of(block: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: block.get(name) for name in _HEADER_FIELDS}
-
-
-def block_hash_of(block: Mapping[str, Any]) -> str:
-    """Hex SHA-256 of the block header's canonical JSON (recomputed, never read from the block)."""
-    return hashlib.sha256(canonical_json_bytes(_header_of(block))).hexdigest()
-
-
-def public_key_b64(signing_key: nacl.signing.SigningKey) -> str:
-    """The base64 Ed25519 verify key of a node key, as written into blocks' `signer_pubkey`."""
-    return base64.b64encode(bytes(signing_key.verify_key)).decode("ascii")
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a new directory entry durable (a created file is not, until its directory is fsync'ed)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def load_or_create_node_key(path: Path) -> nacl.signing.SigningKey:
-    """The node's Ed25519 block-signing key, created once (mode 0600) and reused afterwards.
-
-    The file holds the base64 32-byte seed (see `core.secrets.create_secret_file_once`).
-    """
-    path = Path(path)
-    create_secret_file_once(path, base64.b64encode(nacl.signing.SigningKey.generate().encode()) + b"\n")
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        logger.warning("node key %s is readable by others (mode %o); it should be 0600", path, mode)
-    try:
-        seed = base64.b64decode(path.read_bytes().strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise LedgerError(f"node key {path} is not base64") from exc
-    if len(seed) != _SEED_SIZE:
-        raise LedgerError(f"node key {path} must hold a 32-byte seed")
-    return nacl.signing.SigningKey(seed)
 
 
 class BlockReceipt(NamedTuple):
@@ -278,15 +205,6 @@ def settled_size(path: Path) -> int | None:
             os.close(fd)  # closing releases the lock
 
 
-def tx_idempotency_key(tx: Any) -> str:
-    if not isinstance(tx, dict):
-        raise LedgerError("a tx must be a JSON object")
-    key = tx.get(IDEMPOTENCY_KEY)
-    if not isinstance(key, str) or not key:
-        raise LedgerError(f"a tx needs a non-empty string {IDEMPOTENCY_KEY!r}")
-    return key
-
-
 class Ledger:
     """An append-only signed block file with an in-memory idempotency index.
 
@@ -315,7 +233,7 @@ class Ledger:
             # O_APPEND without O_TRUNC: creating is a no-op for an existing ledger.
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             self._refresh(repair=True)
 
     # -- locking and the cached view of the file -------------------------------------------------
@@ -544,7 +462,7 @@ class Ledger:
             "height": height,
             "time": iso_timestamp(datetime.now(UTC)),
             "prev_hash": self._last_hash,
-            "merkle_root": _merkle_root_of_bytes(tx_bytes),
+            "merkle_root": merkle_root_of_bytes(tx_bytes),
             "signer_pubkey": self.signer_pubkey,
         }
         block_hash = block_hash_of(block)
