@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import random
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from chain.backends.base import (
 )
 from chain.mapping import MappingError
 from chain.models import IDEMPOTENCY_KEY_SQL, OutboxEntry
+from core import outbox
 from core.tasks import task_send
 
 if TYPE_CHECKING:
@@ -167,10 +167,12 @@ class DrainResult:
 def outbox_retry_delay(attempts: int) -> float:
     """Seconds before attempt `attempts + 1`: base × 2^(attempts−1), capped, minus up to 20 % jitter (so
     that a fleet of rows that failed together does not retry in lockstep)."""
-    base = float(settings.VE_CHAIN_RETRY_BASE_SECONDS)
-    cap = float(settings.VE_CHAIN_RETRY_MAX_SECONDS)
-    delay = min(cap, base * 2 ** max(attempts - 1, 0))
-    return float(delay * (1 - 0.2 * random.random()))  # noqa: S311 - jitter, not cryptography
+    return outbox.exponential_backoff(
+        attempts,
+        base=float(settings.VE_CHAIN_RETRY_BASE_SECONDS),
+        cap=float(settings.VE_CHAIN_RETRY_MAX_SECONDS),
+        jitter=0.2,
+    )
 
 
 def _claim(batch_size: int) -> list[OutboxEntry]:
@@ -179,42 +181,32 @@ def _claim(batch_size: int) -> list[OutboxEntry]:
     waiting_predecessor = OutboxEntry.objects.filter(
         ticket_id=OuterRef("ticket_id"), seq__lt=OuterRef("seq"), next_attempt_at__gt=now
     ).exclude(state=ANCHORED)
-    with transaction.atomic():
-        rows = list(
-            OutboxEntry.objects.exclude(state=ANCHORED)
-            .filter(next_attempt_at__lte=now)
-            .exclude(Exists(waiting_predecessor))
-            .order_by("id")
-            .select_for_update(skip_locked=True, of=("self",))[:batch_size]
-        )
-        if not rows:
-            return []
-        # Keep, per ticket, only the run that starts at its first unanchored seq: a predecessor skipped
-        # because another transaction holds its lock must not be overtaken.
-        first_unanchored = dict(
-            OutboxEntry.objects.filter(ticket_id__in={row.ticket_id for row in rows})
-            .exclude(state=ANCHORED)
-            .values("ticket_id")
-            .annotate(first=Min("seq"))
-            .values_list("ticket_id", "first")
-        )
-        expected = dict(first_unanchored)
-        claimed = []
-        for row in rows:
-            if row.seq == expected.get(row.ticket_id):
-                claimed.append(row)
-                expected[row.ticket_id] = row.seq + 1
-        token = uuid.uuid4()
-        OutboxEntry.objects.filter(pk__in=[row.pk for row in claimed]).update(
-            next_attempt_at=_lease_end(), claim_token=token
-        )
-        for row in claimed:
-            row.claim_token = token
-    return claimed
+    due = (
+        OutboxEntry.objects.exclude(state=ANCHORED)
+        .filter(next_attempt_at__lte=now)
+        .exclude(Exists(waiting_predecessor))
+        .order_by("id")
+    )
+    return outbox.claim(
+        due, batch_size=batch_size, lease_seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS, keep=_in_seq_order
+    )
+
+
+def _in_seq_order(rows: list[OutboxEntry]) -> list[OutboxEntry]:
+    """Per ticket, only the run that starts at its first unanchored seq: a predecessor skipped because
+    another transaction holds its lock must not be overtaken."""
+    first_unanchored = dict(
+        OutboxEntry.objects.filter(ticket_id__in={row.ticket_id for row in rows})
+        .exclude(state=ANCHORED)
+        .values("ticket_id")
+        .annotate(first=Min("seq"))
+        .values_list("ticket_id", "first")
+    )
+    return outbox.in_order_runs(rows, stream=lambda row: row.ticket_id, first_open=first_unanchored)
 
 
 def _lease_end() -> datetime.datetime:
-    return timezone.now() + datetime.timedelta(seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS)
+    return outbox.lease_end(settings.VE_CHAIN_CLAIM_LEASE_SECONDS)
 
 
 def _note_taker(token: uuid.UUID, rows: Sequence[OutboxEntry]) -> RecordState:

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -39,6 +39,7 @@ from django.db.models import Exists, F, Min, OuterRef, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core import outbox
 from core.formats import canonical_json_bytes
 from core.tasks import task_send
 from notifications import signing, transport
@@ -105,38 +106,40 @@ def _claim(batch_size: int) -> list[WebhookDelivery]:
         state__in=OPEN,
         next_attempt_at__gt=now,
     )
-    with transaction.atomic():
-        rows = list(
-            WebhookDelivery.objects.filter(
-                state__in=OPEN, next_attempt_at__lte=now, endpoint__state=WebhookEndpoint.State.ACTIVE
-            )
-            .exclude(Exists(waiting_predecessor))
-            .order_by("next_attempt_at", "id")
-            .select_for_update(skip_locked=True, of=("self",))[:batch_size]
+    due = (
+        WebhookDelivery.objects.filter(
+            state__in=OPEN, next_attempt_at__lte=now, endpoint__state=WebhookEndpoint.State.ACTIVE
         )
-        if not rows:
-            return []
-        # Keep, per (endpoint, ticket), only the run that starts at its first open seq: a predecessor
-        # skipped because another transaction holds its lock must not be overtaken.
-        first_open = {
-            (row["endpoint_id"], row["ticket_id"]): row["first"]
-            for row in WebhookDelivery.objects.filter(
-                state__in=OPEN,
-                endpoint_id__in={row.endpoint_id for row in rows},
-                ticket_id__in={row.ticket_id for row in rows},
-            )
-            .values("endpoint_id", "ticket_id")
-            .annotate(first=Min("seq"))
-        }
-        claimed = []
-        for row in sorted(rows, key=lambda r: (r.endpoint_id, r.ticket_id, r.seq)):
-            key = (row.endpoint_id, row.ticket_id)
-            if row.seq == first_open.get(key):
-                claimed.append(row)
-                first_open[key] = row.seq + 1
-        lease_until = now + datetime.timedelta(seconds=settings.VE_WEBHOOK_CLAIM_LEASE_SECONDS)
-        WebhookDelivery.objects.filter(pk__in=[row.pk for row in claimed]).update(next_attempt_at=lease_until)
-    return claimed
+        .exclude(Exists(waiting_predecessor))
+        .order_by("next_attempt_at", "id")
+    )
+    return outbox.claim(
+        due,
+        batch_size=batch_size,
+        lease_seconds=settings.VE_WEBHOOK_CLAIM_LEASE_SECONDS,
+        keep=_in_seq_order,
+        token_field=None,  # a delivery records its attempt only while it is still open: no token needed
+    )
+
+
+def _in_seq_order(rows: list[WebhookDelivery]) -> list[WebhookDelivery]:
+    """Per (endpoint, ticket), only the run that starts at its first open seq: a predecessor skipped
+    because another transaction holds its lock must not be overtaken."""
+    first_open: dict[Hashable, int] = {
+        (row["endpoint_id"], row["ticket_id"]): row["first"]
+        for row in WebhookDelivery.objects.filter(
+            state__in=OPEN,
+            endpoint_id__in={row.endpoint_id for row in rows},
+            ticket_id__in={row.ticket_id for row in rows},
+        )
+        .values("endpoint_id", "ticket_id")
+        .annotate(first=Min("seq"))
+    }
+    return outbox.in_order_runs(
+        sorted(rows, key=lambda r: (r.endpoint_id, r.ticket_id, r.seq)),
+        stream=lambda row: (row.endpoint_id, row.ticket_id),
+        first_open=first_open,
+    )
 
 
 # -- send ------------------------------------------------------------------------------------------

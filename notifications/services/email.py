@@ -16,17 +16,17 @@ from __future__ import annotations
 import datetime
 import logging
 import smtplib
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import get_connection
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from core import outbox
 from core.bulk import array_literal, distinct_with_positions
 from core.tasks import task_send
 from notifications import routing
@@ -262,31 +262,27 @@ class FlushResult:
 
 
 def email_retry_delay(attempts: int) -> float:
-    base = float(settings.VE_EMAIL_RETRY_BASE_SECONDS)
-    factor: int = 2 ** max(attempts - 1, 0)
-    return min(float(settings.VE_EMAIL_RETRY_MAX_SECONDS), base * factor)
+    return outbox.exponential_backoff(
+        attempts,
+        base=float(settings.VE_EMAIL_RETRY_BASE_SECONDS),
+        cap=float(settings.VE_EMAIL_RETRY_MAX_SECONDS),
+    )
 
 
 def _claim(now: datetime.datetime, batch_size: int) -> list[PendingEmail]:
-    with transaction.atomic():
-        rows = list(
-            PendingEmail.objects.filter(
-                state__in=[State.PENDING, State.SENDING, State.RETRYING], next_attempt_at__lte=now
-            )
-            .order_by("next_attempt_at")
-            .select_for_update(skip_locked=True)[:batch_size]
-        )
-        token = uuid.uuid4()
-        PendingEmail.objects.filter(pk__in=[row.pk for row in rows]).update(
-            state=State.SENDING, next_attempt_at=_lease_end(), claim_token=token
-        )
-        for row in rows:
-            row.claim_token = token
-    return rows
+    due = PendingEmail.objects.filter(
+        state__in=[State.PENDING, State.SENDING, State.RETRYING], next_attempt_at__lte=now
+    ).order_by("next_attempt_at")
+    return outbox.claim(
+        due,
+        batch_size=batch_size,
+        lease_seconds=settings.VE_EMAIL_CLAIM_LEASE_SECONDS,
+        also={"state": State.SENDING},
+    )
 
 
 def _lease_end() -> datetime.datetime:
-    return timezone.now() + datetime.timedelta(seconds=settings.VE_EMAIL_CLAIM_LEASE_SECONDS)
+    return outbox.lease_end(settings.VE_EMAIL_CLAIM_LEASE_SECONDS)
 
 
 def _still_ours(row: PendingEmail) -> QuerySet[PendingEmail]:
