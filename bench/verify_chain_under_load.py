@@ -97,14 +97,10 @@ def writer(index: int, stop_file: Path, rate: float) -> int:
     import django
 
     django.setup()
-    from chain.services import outbox_drain, outbox_drain_trigger
-    from notifications.services import notifications_trigger
+    from chain.services import outbox_drain
     from tickets import services
-    from tickets.hooks import unregister_event_hook
-    from tickets.realtime import publish_event
 
-    for hook in (outbox_drain_trigger, notifications_trigger, publish_event):
-        unregister_event_hook(hook)  # nobody listens: this process drains, and nothing else is under test
+    without_after_commit_hooks()
     customer, provider, deployments = parties()
     ticket = None
     n = 0
@@ -131,6 +127,18 @@ def writer(index: int, stop_file: Path, rate: float) -> int:
         n += 1
     outbox_drain()
     return 0
+
+
+def without_after_commit_hooks() -> None:
+    """No drain task, broadcast or notification after a commit: nobody listens (the writers drain
+    themselves), and nothing but anchoring and verifying is under test."""
+    from chain.services import outbox_drain_trigger
+    from notifications.services import notifications_trigger
+    from tickets.hooks import unregister_event_hook
+    from tickets.realtime import publish_event
+
+    for hook in (outbox_drain_trigger, notifications_trigger, publish_event):
+        unregister_event_hook(hook)
 
 
 def start_chain_node():
@@ -253,6 +261,7 @@ def main() -> int:
 
         connection.close()
         call_command("migrate", verbosity=0)
+        without_after_commit_hooks()  # this process writes too: the forged ticket
         make_world()
         node = start_chain_node() if args.backend == "cometbft" else None
         if node is not None:
