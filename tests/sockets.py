@@ -11,6 +11,8 @@ import asyncio
 import time
 
 from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client
 
 from config.asgi import application
 
@@ -46,3 +48,10 @@ async def refused_with(path: str, headers: list[tuple[bytes, bytes]] | None = No
     if code is None:
         await communicator.disconnect()
     return code
+
+
+def session_client(user_id: int | None) -> Client:
+    """A test client signed in as the user (its `sessionid` cookie opens that session's sockets)."""
+    client = Client()
+    client.force_login(get_user_model().objects.get(pk=user_id))
+    return client

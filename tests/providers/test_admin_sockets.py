@@ -15,7 +15,7 @@ from django.test import Client
 
 from providers.models import CustomerIdentity, ProviderMembership
 from tests.conftest import World
-from tests.sockets import BROWSER, open_socket
+from tests.sockets import BROWSER, open_socket, session_client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -34,19 +34,13 @@ def _no_periodic_recheck(settings) -> None:
     settings.VE_WS_RESYNC_SECONDS = 3600
 
 
-def _signed_in_client(user_id: int | None) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.get(pk=user_id))
-    return client
-
-
 def _superuser_client() -> Client:
-    return _signed_in_client(get_user_model().objects.create_superuser("root", "root@example.test", "pw").pk)
+    return session_client(get_user_model().objects.create_superuser("root", "root@example.test", "pw").pk)
 
 
 async def socket_of(user_id: int | None, ticket_id: object):
     """A socket on the ticket's updates, opened by the user's browser session."""
-    client = await sync_to_async(_signed_in_client)(user_id)
+    client = await sync_to_async(session_client)(user_id)
     cookie = (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
     socket, code = await open_socket(f"/api/v1/tickets/{ticket_id}/updates", [*BROWSER, cookie])
     assert code is None

@@ -16,7 +16,6 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.test import Client
 
 from accounts import hmac_signing
 from core import wallet
@@ -25,7 +24,7 @@ from providers.services import credential_revoke, provider_credential_issue
 from tests.api import WalletSigner
 from tests.conftest import World
 from tests.factories import make_wallet
-from tests.sockets import BROWSER, open_socket
+from tests.sockets import BROWSER, open_socket, session_client
 from tickets import services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -70,13 +69,7 @@ async def frames_until_close(communicator) -> tuple[list[dict], int]:
             frames.append(output)
 
 
-def _signed_in_client(user_id: int | None) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.get(pk=user_id))
-    return client
-
-
-signed_in_client = sync_to_async(_signed_in_client)
+signed_in_client = sync_to_async(session_client)
 
 
 async def test_a_revoked_credentials_sockets_close_before_anything_later_reaches_them(world: World) -> None:
