@@ -11,16 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from chain.selectors import CHAIN_STATE_FIELD, chain_state_of, with_chain_state
 from console import views as console
 from console.forms import BulkPriorityForm
 from core.errors import ApplicationError
-from tickets import services
+from tickets import selectors, services
 from tickets.models import (
     Assignment,
     Attachment,
@@ -50,7 +53,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class TicketAdmin(ReadOnlyAdmin):
     list_display = (
         "display_number",
-        "subject",
+        "subject_with_match",
         "status",
         "priority",
         "provider",
@@ -61,13 +64,57 @@ class TicketAdmin(ReadOnlyAdmin):
         "last_activity_at",
     )
     list_filter = ("status", "priority", "category", "assignee_kind", "provider")
-    search_fields = ("subject", "number", "deployment__lease_id", "customer_address")
+    # The search box reads through the one search service (`get_search_results`); Django needs a
+    # non-empty `search_fields` to show it.
+    search_fields = ("subject",)
+    search_help_text = (
+        'Words in any form, "an exact phrase", -without, or; a ticket number (SUP-000123, 123); a customer\'s '
+        "name, email or address; a provider; a lease ID. Best match first unless you sort by a column."
+    )
     list_select_related = ("provider", "assigned_to")
     date_hierarchy = "created_at"
     actions = ("assign_to_me", "change_priority", "close_resolved")
 
+    class Media:
+        css = {"all": ("portal/console.css",)}
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Ticket]:
         return with_chain_state(super().get_queryset(request), sees_internal=True)
+
+    # -- search: the same service as the portal and the API ----------------------------------------------
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Ticket], search_term: str
+    ) -> tuple[QuerySet[Ticket], bool]:
+        query = selectors.parse_search(search_term)
+        if query is None:
+            return queryset, False
+        return selectors.ticket_search(queryset, console.support_party(request), query), False
+
+    def get_ordering(self, request: HttpRequest) -> list[str] | tuple[str, ...]:
+        searching = selectors.parse_search(request.GET.get(SEARCH_VAR)) is not None
+        if searching and ORDER_VAR not in request.GET:
+            return ("-" + selectors.SEARCH_RANK, "-number")
+        return super().get_ordering(request)
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        query = selectors.parse_search(changelist.query)
+        if query is not None:
+            snippets = selectors.search_snippets(
+                console.support_party(request), [ticket.pk for ticket in changelist.result_list], query
+            )
+            for ticket in changelist.result_list:
+                ticket.search_snippet = snippets.get(str(ticket.pk))
+        return changelist
+
+    @admin.display(description="Subject")
+    def subject_with_match(self, ticket: Ticket) -> str:
+        snippet = getattr(ticket, "search_snippet", None)
+        if not snippet:
+            return ticket.subject
+        # The snippet is escaped by the selector, with only its <mark> tags as markup.
+        return format_html('{}<span class="search-snippet">{}</span>', ticket.subject, mark_safe(snippet))  # noqa: S308
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -78,6 +78,7 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
         demo_provider = demo_provider_start(host="127.0.0.1", port=0)
         os.environ["VE_DEMO_PROVIDER_URL"] = "http://{}:{}".format(*demo_provider.server_address[:2])
     _manage("migrate", "--no-input")
+    _manage("search_reindex", "--missing", "--verbosity", "0")  # tickets from before the index existed
     _manage("seed_demo", "--if-empty")
     celery = CELERY_COMMAND
     commands = [

@@ -18,7 +18,7 @@ from django.db.models import F, Q, QuerySet
 
 from core.errors import ValidationFailed
 from core.formats import iso_timestamp, parse_iso_timestamp
-from tickets.selectors import VISIBLE_UPDATED_AT
+from tickets.selectors import SEARCH_RANK, VISIBLE_UPDATED_AT
 
 # The API's ordering names and the column (or annotation) each sorts on.
 # `updated_at` is the party's own (customers: the last change they can see; see tickets.selectors).
@@ -27,7 +27,10 @@ SORT_COLUMNS = {
     "updated_at": VISIBLE_UPDATED_AT,
     "priority": "priority_rank",
     "sla_due": "sla_next_due",
+    # Best match first (searches only): always descending.
+    "relevance": SEARCH_RANK,
 }
+ALWAYS_DESCENDING = frozenset({"relevance"})
 # Columns that may be NULL (no running SLA target): those rows come last in either direction.
 NULLS_LAST = frozenset({"sla_next_due"})
 
@@ -64,6 +67,8 @@ def _decode(cursor: str, ordering: str) -> tuple[Any, uuid.UUID]:
         column = SORT_COLUMNS[ordering.lstrip("-")]
         if column == "priority_rank":
             value: Any = int(data["v"])
+        elif column == SEARCH_RANK:
+            value = float(data["v"])
         elif data["v"] is None and column in NULLS_LAST:
             value = None
         else:
@@ -75,7 +80,7 @@ def _decode(cursor: str, ordering: str) -> tuple[Any, uuid.UUID]:
 
 def paginate(tickets: QuerySet, *, ordering: str, limit: int, cursor: str | None) -> Page:
     """One page of `tickets` (selector rows) in `ordering` (e.g. `-created_at`), after `cursor` if given."""
-    descending = ordering.startswith("-")
+    descending = ordering.startswith("-") or ordering in ALWAYS_DESCENDING
     column = SORT_COLUMNS[ordering.lstrip("-")]
     nullable = column in NULLS_LAST
     nulls_last = True if nullable else None

@@ -34,6 +34,8 @@ from tickets.models import (
 )
 from tickets.presenter import present_attachment, present_comment, present_events
 from tickets.selectors import (
+    SEARCH_RANK,
+    SEARCH_SNIPPET,
     VISIBLE_UPDATED_AT,
     ProviderAttainment,
     SlaReport,
@@ -138,7 +140,18 @@ class TicketListQuery(serializers.Serializer):
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
     category = serializers.ChoiceField(choices=Ticket.Category.choices, required=False)
     deployment_id = TextField(max_length=LEASE_ID_MAX_LENGTH, required=False)
-    q = TextField(max_length=SEARCH_MAX_LENGTH, required=False, trim_whitespace=True)
+    q = TextField(
+        max_length=SEARCH_MAX_LENGTH,
+        required=False,
+        trim_whitespace=True,
+        help_text=(
+            'Search, as on the web: words (any form, accents ignored), `"an exact phrase"`, `-excluded`, '
+            "`or` between two terms; the last word also matches as a prefix. A ticket number in any form "
+            "(`SUP-000123`, `#123`, `123`). Matches subject, description, the comments and file names the "
+            "caller may read, lease IDs and deployment names, and for providers and support the customer's "
+            "address, name and email and the provider's name. Each result's `match` shows where."
+        ),
+    )
     sla = serializers.ChoiceField(
         choices=["breached", "at_risk"],
         required=False,
@@ -154,12 +167,25 @@ class TicketListQuery(serializers.Serializer):
             "-priority",
             "sla_due",
             "-sla_due",
+            "relevance",
         ],
-        default="-created_at",
-        help_text="`sla_due`: by the earliest due time of a running SLA target (tickets with none come last).",
+        required=False,
+        help_text=(
+            "`sla_due`: by the earliest due time of a running SLA target (tickets with none come last). "
+            "`relevance`: best match first (with `q` only). Default: `relevance` with `q`, else `-created_at`."
+        ),
     )
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
     cursor = TextField(max_length=500, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        searching = bool(attrs.get("q"))
+        if attrs.get("ordering") == "relevance" and not searching:
+            raise serializers.ValidationError(
+                {"ordering": ["`relevance` sorts search results: give `q` too."]}
+            )
+        attrs.setdefault("ordering", "relevance" if searching else "-created_at")
+        return attrs
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -238,6 +264,18 @@ class ChainOutput(serializers.Serializer):
     height = serializers.IntegerField(allow_null=True)
 
 
+class MatchOutput(serializers.Serializer):
+    rank = serializers.FloatField(help_text="Relevance: higher is a better match.")
+    snippet = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "An excerpt of the text that matched (the newest matching comment the caller may read, else the "
+            "description or subject), HTML-escaped, the matched words in `<mark>`; null when the ticket "
+            "matched by its number, a lease ID or a person."
+        ),
+    )
+
+
 class TicketOutput(serializers.Serializer):
     """A ticket as listed (VirtEngine's `Ticket` plus the portal's fields), rendered from a selector row."""
 
@@ -266,6 +304,9 @@ class TicketOutput(serializers.Serializer):
     metadata = serializers.DictField()
     sla = SlaOutput()
     chain = ChainOutput()
+    match = MatchOutput(
+        allow_null=True, help_text="Where the ticket matched the search (`q`); null when not searching."
+    )
 
     def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
         chain = row.get(CHAIN_COLUMN) or {}
@@ -304,7 +345,14 @@ class TicketOutput(serializers.Serializer):
                 "tx_hash": chain.get("tx_hash") or None,
                 "height": chain.get("height"),
             },
+            "match": _match(row),
         }
+
+
+def _match(row: dict[str, Any]) -> dict[str, Any] | None:
+    if SEARCH_RANK not in row:
+        return None
+    return {"rank": row[SEARCH_RANK], "snippet": row.get(SEARCH_SNIPPET)}
 
 
 class DeploymentLinkOutput(serializers.Serializer):

@@ -57,7 +57,8 @@ class TicketListCreateView(APIView):
             limit=query["limit"],
             cursor=query.get("cursor"),
         )
-        response = Response(io.TicketOutput(page.items, many=True, context={"now": now}).data)
+        rows = selectors.rows_with_snippets(party, page.items, filters.q)
+        response = Response(io.TicketOutput(rows, many=True, context={"now": now}).data)
         if page.next_cursor:
             response["Link"] = next_link(request, page.next_cursor)
         return response

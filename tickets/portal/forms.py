@@ -16,6 +16,8 @@ from providers.models import LEASE_ID_MAX_LENGTH
 from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, Ticket
 
 ORDERINGS = [
+    # Blank: best match first when searching, else newest first (`views._list_query`).
+    ("", "Best match"),
     ("-created_at", "Newest first"),
     ("created_at", "Oldest first"),
     ("-updated_at", "Recently updated"),

@@ -95,7 +95,10 @@ def _base_context(party: Party) -> dict[str, Any]:
 
 
 def _list_query(filters: dict[str, str]) -> tuple[selectors.TicketFilters, str]:
-    ordering = filters.get("ordering") or "-created_at"
+    searching = selectors.parse_search(filters.get("q")) is not None
+    ordering = filters.get("ordering") or ("relevance" if searching else "-created_at")
+    if ordering == "relevance" and not searching:
+        ordering = "-created_at"
     return (
         selectors.TicketFilters(
             status=filters.get("status"), deployment_id=filters.get("deployment"), q=filters.get("q")
@@ -131,7 +134,9 @@ def ticket_list(request: HttpRequest, party: Party) -> HttpResponse:
     context = {
         **_base_context(party),
         "form": form,
-        "tickets": io.TicketOutput(page.items, many=True).data,
+        "tickets": io.TicketOutput(
+            selectors.rows_with_snippets(party, page.items, ticket_filters.q), many=True
+        ).data,
         "filters_query": urlencode(filters),
         "next_query": next_query,
         "filtered": bool(filters),
@@ -151,6 +156,7 @@ def ticket_row(request: HttpRequest, party: Party, ticket_id: str) -> HttpRespon
     row = selectors.ticket_list(party, ticket_filters).filter(pk=selectors.parse_ticket_id(ticket_id)).first()
     if row is None:
         return HttpResponse(status=204)
+    (row,) = selectors.rows_with_snippets(party, [row], ticket_filters.q)
     return render(request, "portal/_ticket_row.html", {"ticket": io.TicketOutput(row).data})
 
 

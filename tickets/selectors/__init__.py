@@ -3,6 +3,7 @@
 - `visibility`: who may see which ticket (the single source of it), and the reads scoped by it;
 - `rows`: ticket rows as every surface lists and shows them (the list, one ticket's detail);
 - `streams`: what the real-time layer reads (touched tickets, parties, sequence positions, events by id);
+- `search`: what people type, read as a web search over the index, and the results' snippets;
 - `sla`: the SLA filters, breach totals and the attainment report;
 - `portal` and `console`: what those surfaces read besides the API's reads.
 
@@ -40,6 +41,15 @@ from tickets.selectors.rows import (
     ticket_list,
     ticket_sla,
     updated_at_column,
+)
+from tickets.selectors.search import RANK as SEARCH_RANK
+from tickets.selectors.search import SNIPPET as SEARCH_SNIPPET
+from tickets.selectors.search import (
+    TicketSearchQuery,
+    parse_search,
+    rows_with_snippets,
+    search_snippets,
+    ticket_search,
 )
 from tickets.selectors.sla import (
     SLA_FILTERS,
@@ -85,6 +95,8 @@ __all__ = [
     "HISTORY_EXCLUDED_KINDS",
     "PRIORITY_RANK",
     "QUEUE_LIMIT",
+    "SEARCH_RANK",
+    "SEARCH_SNIPPET",
     "SLA_FILTERS",
     "SLA_REPORT_DEFAULT_DAYS",
     "TICKET_ROW_FIELDS",
@@ -103,6 +115,7 @@ __all__ = [
     "TicketDetail",
     "TicketFilters",
     "TicketParties",
+    "TicketSearchQuery",
     "attachment_get_for_download",
     "attachments_visible_to",
     "comments_visible_to",
@@ -114,9 +127,12 @@ __all__ = [
     "last_seqs",
     "last_visible_seq",
     "linkable_deployments",
+    "parse_search",
     "parse_ticket_id",
     "party_may_write_a_ticket",
     "provider_choices",
+    "rows_with_snippets",
+    "search_snippets",
     "sla_at_risk",
     "sla_breach_totals",
     "sla_breached",
@@ -130,6 +146,7 @@ __all__ = [
     "ticket_is_visible_to",
     "ticket_list",
     "ticket_parties",
+    "ticket_search",
     "ticket_sla",
     "tickets_for_visibility",
     "tickets_parties",

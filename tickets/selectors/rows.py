@@ -10,7 +10,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 
 from core.errors import NotFound
@@ -24,6 +24,7 @@ from tickets.models import (
     TicketEvent,
 )
 from tickets.presenter import Related
+from tickets.selectors.search import RANK, parse_search, ticket_search
 from tickets.selectors.sla import SLA_FILTERS
 from tickets.selectors.visibility import (
     attachments_visible_to,
@@ -90,11 +91,13 @@ def updated_at_column(party: Party) -> str:
     return "updated_at" if party.sees_internal else "public_updated_at"
 
 
-def _rows(tickets: QuerySet[Ticket], party: Party) -> QuerySet[Any, Any]:
-    """Ticket rows with the other apps' columns folded in (the chain state: no second round trip)."""
+def _rows(tickets: QuerySet[Ticket], party: Party, *annotations: str) -> QuerySet[Any, Any]:
+    """Ticket rows with the other apps' columns folded in (the chain state: no second round trip), and
+    the named annotations of `tickets`."""
     return hooks.with_ticket_columns(tickets, sees_internal=party.sees_internal).values(
         *TICKET_ROW_FIELDS,
         *hooks.ticket_column_names(),
+        *annotations,
         **TICKET_ROW_RELATED,
         **{VISIBLE_UPDATED_AT: F(updated_at_column(party))},
     )
@@ -157,11 +160,12 @@ def ticket_list(
         tickets = tickets.filter(category=filters.category)
     if filters.deployment_id:
         tickets = tickets.filter(deployment__lease_id=filters.deployment_id)
-    if filters.q:
-        tickets = tickets.filter(_search(filters.q))
+    search = parse_search(filters.q)
+    if search is not None:
+        tickets = ticket_search(tickets, party, search)
     if filters.sla:
         tickets = tickets.filter(SLA_FILTERS[filters.sla](now or timezone.now()))
-    rows = _rows(tickets, party)
+    rows = _rows(tickets, party, *([RANK] if search is not None else []))
     if rank_by_priority:
         rows = rows.annotate(
             priority_rank=Case(
@@ -169,15 +173,6 @@ def ticket_list(
             )
         )
     return rows
-
-
-def _search(text: str) -> Q:
-    """Subject or description contains the text; `SUP-000123` or `123` also matches the number."""
-    condition = Q(subject__icontains=text) | Q(description__icontains=text)
-    digits = text.upper().removeprefix("SUP-").lstrip("0")
-    if digits.isdigit() and len(digits) <= 18:
-        condition |= Q(number=int(digits))
-    return condition
 
 
 # The detail's `history`: every event but those its `comments` and `attachments` already show.

@@ -1,0 +1,45 @@
+"""The search index: one row per ticket with what each audience may find it by.
+
+Two documents per ticket, because a search must never match text its reader may not read:
+- `public_doc`: what a customer may read (subject, number, description, public comments and file names,
+  the deployments' lease IDs and names);
+- `staff_doc`: all of that plus internal notes and internal file names, and the people on the ticket (the
+  customer's address, name and email, the provider's name and address), for providers and support.
+
+The rows are written by `tickets.services.search_index` in the transaction that records the change, and
+rebuilt by `manage.py search_reindex`. They live apart from the ticket row: a ticket row is rewritten by
+every status change and SLA sweep, and each rewrite would otherwise re-insert every word into the GIN
+indexes.
+"""
+
+from __future__ import annotations
+
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.utils import timezone
+
+# The text search configurations the migration creates: English stems without accents (`SEARCH_CONFIG`),
+# and whole words without accents or English stop words (`PREFIX_CONFIG`), which the documents also hold
+# so that a word typed halfway ("deployme") still finds its whole form ("deployment"): its stem ("deploy")
+# is not a prefix of what was typed.
+SEARCH_CONFIG = "ve_search"
+PREFIX_CONFIG = "ve_search_words"
+
+
+class TicketSearch(models.Model):
+    ticket = models.OneToOneField(
+        "tickets.Ticket", on_delete=models.CASCADE, primary_key=True, related_name="search"
+    )
+    public_doc = SearchVectorField()
+    staff_doc = SearchVectorField()
+    indexed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["public_doc"], name="ticket_search_public_idx"),
+            GinIndex(fields=["staff_doc"], name="ticket_search_staff_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"search document of {self.ticket_id}"

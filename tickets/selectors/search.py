@@ -1,0 +1,249 @@
+"""Search: what people type, read as a web search, matched against the index (`tickets.models.search`).
+
+The one search behind every face (the portal's list, the console, the API's `q=`): `ticket_list` filters
+and ranks with it, and `search_snippets` gives the page's highlighted excerpts.
+
+How a query reads:
+- words are ANDed, and match any form of the word (English stems, accents ignored);
+- `"an exact phrase"`, `-word` or `-"a phrase"` to exclude, `or` between two terms;
+- the last word also matches as a prefix (search as you type);
+- a ticket number in any form people type: `SUP-000123`, `SUP-123`, `#123`, `000123`, or `123` (which also
+  matches the text "123").
+
+Visibility: a customer's search reads the public document only, so it can never match on an internal
+note or file (no oracle); providers and support read the staff document. Scoping to the tickets a party
+may see is `tickets_visible_to`'s, as for every read.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import BooleanField, F, FloatField, Func, QuerySet
+from django.db.models.expressions import RawSQL
+
+from core.parties import Party
+from tickets.models import Comment, Ticket
+from tickets.models.search import PREFIX_CONFIG, SEARCH_CONFIG
+
+# A query's terms beyond these are ignored: they bound the work one query can ask of the database.
+MAX_TERMS = 16
+# The rank annotation; `ordering=relevance` sorts on it.
+RANK = "search_rank"
+# A last word this short is not read as a prefix: "e" would match every word starting with it.
+PREFIX_MIN_LENGTH = 2
+SNIPPET = "search_snippet"
+
+_TOKEN = re.compile(r'(?P<negated>-?)(?:"(?P<phrase>[^"]*)"?|(?P<word>[^\s"]+))')
+_DIGITS = re.compile(r"0*(\d{1,18})")
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    phrase: bool = False
+    negated: bool = False
+    prefix: bool = False
+    number: int | None = None  # the text names a ticket number
+
+
+@dataclass(frozen=True)
+class TicketSearchQuery:
+    """A parsed query: groups ANDed together, the terms of a group ORed; `sql` and `params` give it as a
+    PostgreSQL `tsquery` expression."""
+
+    text: str
+    groups: tuple[tuple[Term, ...], ...]
+    sql: str
+    params: tuple[Any, ...]
+
+
+def _number_in(word: str) -> tuple[int | None, bool]:
+    """The ticket number a word names, and whether it is only that (`SUP-12`, `#12`) rather than digits
+    that may also be text (`12`)."""
+    prefix = settings.VE_TICKET_NUMBER_PREFIX.lower()
+    lowered = word.lower()
+    for marker in (prefix, prefix.rstrip("-"), "#"):
+        if marker and lowered.startswith(marker):
+            digits = _DIGITS.fullmatch(lowered.removeprefix(marker))
+            return (int(digits.group(1)), True) if digits else (None, False)
+    digits = _DIGITS.fullmatch(lowered)
+    return (int(digits.group(1)), False) if digits else (None, False)
+
+
+def _terms(text: str) -> list[tuple[Term, bool]]:
+    """The terms of a query, each with whether an `or` joins it to the one before."""
+    terms: list[tuple[Term, bool]] = []
+    joined = False
+    for match in _TOKEN.finditer(text):
+        negated = bool(match.group("negated"))
+        phrase = match.group("phrase")
+        word = match.group("word")
+        if word is not None and not negated and word.lower() == "or":
+            joined = bool(terms)
+            continue
+        if phrase is not None:
+            if phrase.strip():
+                terms.append((Term(phrase.strip(), phrase=True, negated=negated), joined))
+        elif word:
+            number, only_number = _number_in(word)
+            terms.append((Term(word, negated=negated, number=number, phrase=only_number), joined))
+        joined = False
+        if len(terms) >= MAX_TERMS:
+            break
+    if terms:
+        last, joined_last = terms[-1]
+        if not (last.phrase or last.negated) and len(last.text) >= PREFIX_MIN_LENGTH:
+            terms[-1] = (Term(last.text, prefix=True, number=last.number), joined_last)
+    return terms
+
+
+def _as_prefix(config: str) -> str:
+    # The words' query with its last lexeme made a prefix (`'deploy':*`); left as is if it has no lexeme
+    # (a stop word) or does not end in one.
+    choose = (
+        "CASE WHEN numnode(w) = 0 OR right(w::text, 1) <> '''' THEN w ELSE (w::text || ':*')::tsquery END"
+    )
+    return f"(SELECT {choose} FROM websearch_to_tsquery('{config}', %s) AS w)"  # noqa: S608
+
+
+def _term_sql(term: Term) -> tuple[str, list[Any]]:
+    if term.phrase and term.number is not None:  # SUP-123, #123: the number and nothing else
+        sql, params = "to_tsquery('simple', %s)", [f"{term.number:06d}"]
+    elif term.phrase:
+        sql, params = f"websearch_to_tsquery('{SEARCH_CONFIG}', %s)", [f'"{term.text}"']
+    elif term.prefix:
+        sql = f"({_as_prefix(SEARCH_CONFIG)} || {_as_prefix(PREFIX_CONFIG)})"
+        params = [term.text, term.text]
+    else:
+        sql, params = f"websearch_to_tsquery('{SEARCH_CONFIG}', %s)", [term.text]
+    if term.number is not None and not term.phrase:  # 123: the number, or the text "123"
+        sql, params = f"(to_tsquery('simple', %s) || {sql})", [f"{term.number:06d}", *params]
+    if term.negated:
+        sql = f"(!! {sql})"
+    return sql, params
+
+
+def parse_search(text: str | None) -> TicketSearchQuery | None:
+    """The query people typed, or None when it holds nothing to search for."""
+    if not text or not text.strip():
+        return None
+    groups: list[list[Term]] = []
+    for term, joined in _terms(text):
+        if joined and groups:
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+    if not groups:
+        return None
+    group_sqls, params = [], []
+    for group in groups:
+        compiled = [_term_sql(term) for term in group]
+        group_sqls.append("(" + " || ".join(sql for sql, _ in compiled) + ")")
+        params.extend(param for _, term_params in compiled for param in term_params)
+    return TicketSearchQuery(
+        text=text,
+        groups=tuple(tuple(group) for group in groups),
+        sql="(" + " && ".join(group_sqls) + ")",
+        params=tuple(params),
+    )
+
+
+def _document(party: Party) -> str:
+    """The document a party's search reads: customers only ever the public one."""
+    return "search__staff_doc" if party.sees_internal else "search__public_doc"
+
+
+class _Matches(Func):
+    arg_joiner = " @@ "
+    template = "(%(expressions)s)"
+    output_field = BooleanField()
+
+
+class _Rank(Func):
+    function = "ts_rank"
+    output_field = FloatField()
+
+
+def ticket_search(tickets: QuerySet[Ticket], party: Party, query: TicketSearchQuery) -> QuerySet[Ticket]:
+    """`tickets` (already scoped to what the party sees) that match the query, with their relevance as
+    `search_rank`."""
+    tsquery = RawSQL(query.sql, query.params)  # noqa: S611 — built by parse_search; text only in params
+    document = F(_document(party))
+    return tickets.filter(_Matches(document, tsquery)).annotate(
+        **{RANK: Func(_Rank(document, tsquery), function="float8", output_field=FloatField())}
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Snippets: where a result matched, from text the party may read, HTML-escaped with the matches marked.
+
+_START, _STOP = "\x02", "\x03"
+HEADLINE_OPTIONS = 'MaxWords=30, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "'
+
+
+def _snippet_sql(sees_internal: bool) -> str:
+    internal = "" if sees_internal else "AND NOT c.is_internal"
+    comments = Comment._meta.db_table
+    tickets = Ticket._meta.db_table
+
+    def matches(text: str) -> str:
+        return f"(to_tsvector('{SEARCH_CONFIG}', {text}) || to_tsvector('{PREFIX_CONFIG}', {text})) @@ q.q"
+
+    return f"""
+    SELECT t.id, ts_headline(
+        '{SEARCH_CONFIG}',
+        translate(coalesce(
+            (SELECT c.body FROM {comments} c
+             WHERE c.ticket_id = t.id {internal} AND {matches("c.body")}
+             ORDER BY c.created_at DESC LIMIT 1),
+            CASE WHEN {matches("t.description")} THEN t.description END,
+            CASE WHEN {matches("t.subject")} THEN t.subject END
+        ), chr(2) || chr(3), ''),
+        q.q,
+        'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', ' || %(options)s
+    )
+    FROM {tickets} t CROSS JOIN (SELECT {{query}} AS q) q
+    WHERE t.id = ANY(%(ids)s)
+    """  # noqa: S608 — names from the models; the query's text is passed as parameters
+
+
+def search_snippets(
+    party: Party, ticket_ids: Iterable[uuid.UUID | str], query: TicketSearchQuery
+) -> dict[str, str]:
+    """For each ticket id that matched in its text, an excerpt of where (the newest matching comment the
+    party may read, else the description or subject): HTML-escaped, the matched words in `<mark>`."""
+    ids = [str(ticket_id) for ticket_id in ticket_ids]
+    if not ids:
+        return {}
+    # The query's placeholders are positional (%s); the statement's own are named: number them all.
+    named = {f"q{index}": param for index, param in enumerate(query.params)}
+    query_sql = query.sql
+    for index in range(len(query.params)):
+        query_sql = query_sql.replace("%s", f"%(q{index})s", 1)
+    statement = _snippet_sql(party.sees_internal).replace("{query}", query_sql)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, {**named, "ids": ids, "options": HEADLINE_OPTIONS})
+        rows = cursor.fetchall()
+    return {str(ticket_id): _marked(headline) for ticket_id, headline in rows if headline}
+
+
+def _marked(headline: str) -> str:
+    return escape(headline).replace(_START, "<mark>").replace(_STOP, "</mark>")
+
+
+def rows_with_snippets(party: Party, rows: list[dict[str, Any]], text: str | None) -> list[dict[str, Any]]:
+    """A page of ticket rows from a search for `text`, each with its snippet (`search_snippet`, None where
+    the ticket matched by something else than its text: a number, a lease ID, a person)."""
+    query = parse_search(text)
+    if query is None or not rows:
+        return rows
+    snippets = search_snippets(party, [row["id"] for row in rows], query)
+    return [{**row, SNIPPET: snippets.get(str(row["id"]))} for row in rows]

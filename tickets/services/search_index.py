@@ -1,0 +1,263 @@
+"""Writing the search index (`tickets.models.search`): in the transaction that records a change, and in
+batches when rebuilding it.
+
+A ticket's documents are computed in one statement from what it holds now (so writing them twice writes
+the same thing, and a rebuild can never disagree with the live path). The index writer is an event writer
+(`tickets.hooks`): every recorded event that can change what a ticket is found by rewrites its documents,
+inside the transaction that records it, under the ticket's row lock. A comment is therefore searchable
+the moment its socket frame is sent, and a rolled-back change leaves the index as it was.
+
+What a document holds, by weight (relevance ranks A highest):
+- A: the subject and the ticket number (`000123`; every form people type is read as this);
+- B: the description, the deployments' lease IDs and names, the file names;
+- C: the comments, newest first;
+- D (staff document only): the customer's address, name and emails, the provider's name and address.
+Each text is also indexed as whole words (`PREFIX_CONFIG`) for search-as-you-type. A document is bounded
+(`COMMENT_TEXT_LIMIT` per comment, `CONVERSATION_TEXT_LIMIT` for all of them, newest first): PostgreSQL
+refuses a `tsvector` over 1 MB, and a ticket's search must never make its write fail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from providers.models import CustomerIdentity, Deployment, ProviderAccount
+from tickets.hooks import EventWriter, RecordedEvents
+from tickets.models import (
+    Attachment,
+    Comment,
+    DeploymentLink,
+    Ticket,
+    TicketEvent,
+    TicketSearch,
+)
+from tickets.models.search import PREFIX_CONFIG, SEARCH_CONFIG
+
+logger = logging.getLogger(__name__)
+
+COMMENT_TEXT_LIMIT = 20_000
+CONVERSATION_TEXT_LIMIT = 200_000
+DESCRIPTION_TEXT_LIMIT = 50_000
+
+# Events that cannot change what a ticket is found by; every other kind (new ones included) rewrites the
+# ticket's documents.
+KINDS_THAT_CHANGE_NO_TEXT = frozenset(
+    {
+        TicketEvent.Kind.STATUS_CHANGE,
+        TicketEvent.Kind.PRIORITY_CHANGE,
+        TicketEvent.Kind.ASSIGNMENT_CHANGE,
+        TicketEvent.Kind.SLA_WARNING,
+        TicketEvent.Kind.SLA_BREACHED,
+    }
+)
+
+
+def _vector(text_sql: str, weight: str) -> str:
+    """The stems and the whole words of a text, with one weight."""
+    return (
+        f"setweight(to_tsvector('{SEARCH_CONFIG}', {text_sql}) "
+        f"|| to_tsvector('{PREFIX_CONFIG}', {text_sql}), '{weight}')"
+    )
+
+
+def _documents_sql() -> str:
+    """An upsert of the documents of the tickets whose ids are `%(ticket_ids)s`."""
+    t = {
+        model: model._meta.db_table
+        for model in (
+            Ticket,
+            Comment,
+            Attachment,
+            DeploymentLink,
+            Deployment,
+            ProviderAccount,
+            CustomerIdentity,
+            TicketSearch,
+        )
+    }
+    user_table = get_user_model()._meta.db_table
+    head = _vector("tk.subject || ' ' || lpad(tk.number::text, 6, '0')", "A")
+    public_b = _vector(
+        f"concat_ws(' ', left(tk.description, {DESCRIPTION_TEXT_LIMIT}), dep.lease_id, "
+        "translate(dep.lease_id, '/', ' '), dep.name, "
+        "files.public_names, links.leases)",
+        "B",
+    )
+    internal_b = _vector("coalesce(files.internal_names, '')", "B")
+    public_c = _vector("coalesce(conversation.public_text, '')", "C")
+    all_c = _vector("coalesce(conversation.all_text, '')", "C")
+    people = _vector(
+        "concat_ws(' ', tk.customer_address, ident.email, person.username, person.first_name, "
+        "person.last_name, person.email, prov.name, prov.address)",
+        "D",
+    )
+    # Names from the models and constants of this module; the ids are a parameter.
+    return f"""
+    INSERT INTO {t[TicketSearch]} (ticket_id, public_doc, staff_doc, indexed_at)
+    SELECT tk.id, v.head || v.public_b || v.public_c,
+           v.head || v.public_b || v.internal_b || v.all_c || v.people, now()
+    FROM {t[Ticket]} tk
+    JOIN {t[Deployment]} dep ON dep.id = tk.deployment_id
+    JOIN {t[ProviderAccount]} prov ON prov.id = tk.provider_id
+    LEFT JOIN {t[CustomerIdentity]} ident ON ident.address = tk.customer_address
+    LEFT JOIN {user_table} person ON person.id = ident.user_id
+    CROSS JOIN LATERAL (
+        SELECT left(string_agg(left(c.body, {COMMENT_TEXT_LIMIT}), E'\\n' ORDER BY c.created_at DESC)
+                    FILTER (WHERE NOT c.is_internal), {CONVERSATION_TEXT_LIMIT}) AS public_text,
+               left(string_agg(left(c.body, {COMMENT_TEXT_LIMIT}), E'\\n' ORDER BY c.created_at DESC),
+                    {CONVERSATION_TEXT_LIMIT}) AS all_text
+        FROM {t[Comment]} c WHERE c.ticket_id = tk.id
+    ) conversation
+    CROSS JOIN LATERAL (
+        SELECT string_agg(a.filename, ' ') FILTER (WHERE NOT a.is_internal) AS public_names,
+               string_agg(a.filename, ' ') FILTER (WHERE a.is_internal) AS internal_names
+        FROM {t[Attachment]} a WHERE a.ticket_id = tk.id
+    ) files
+    CROSS JOIN LATERAL (
+        SELECT string_agg(concat_ws(' ', linked.lease_id, translate(linked.lease_id, '/', ' '), linked.name), ' ')
+               AS leases
+        FROM {t[DeploymentLink]} link JOIN {t[Deployment]} linked ON linked.id = link.deployment_id
+        WHERE link.ticket_id = tk.id
+    ) links
+    CROSS JOIN LATERAL (
+        SELECT {head} AS head, {public_b} AS public_b, {internal_b} AS internal_b,
+               {public_c} AS public_c, {all_c} AS all_c, {people} AS people
+    ) v
+    WHERE tk.id = ANY(%(ticket_ids)s)
+    ON CONFLICT (ticket_id) DO UPDATE
+        SET public_doc = EXCLUDED.public_doc, staff_doc = EXCLUDED.staff_doc, indexed_at = EXCLUDED.indexed_at
+    """  # noqa: S608
+
+
+_DOCUMENTS_SQL: str | None = None
+
+
+def search_documents_write(ticket_ids: Iterable[Any]) -> int:
+    """(Re)write the search documents of these tickets from what they hold now; how many were written."""
+    global _DOCUMENTS_SQL  # noqa: PLW0603 — built once, on first use (the models must be loaded)
+    ids = list(dict.fromkeys(str(ticket_id) for ticket_id in ticket_ids))
+    if not ids:
+        return 0
+    if _DOCUMENTS_SQL is None:
+        _DOCUMENTS_SQL = _documents_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(_DOCUMENTS_SQL, {"ticket_ids": ids})
+        return cursor.rowcount
+
+
+def _write_for_events(events: RecordedEvents) -> None:
+    search_documents_write(
+        ticket.pk for event, ticket in events if event.kind not in KINDS_THAT_CHANGE_NO_TEXT
+    )
+
+
+SEARCH_INDEX_WRITER = EventWriter(name="search", write=_write_for_events)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the people on a ticket are called lives outside it: a change of name, email or deployment name
+# rewrites the documents of their tickets, in the transaction that saves it (`tickets.apps` connects these
+# to the models' saves).
+
+PEOPLE_FIELDS = frozenset({"username", "first_name", "last_name", "email"})
+
+
+def _saved_fields_matter(update_fields: Iterable[str] | None, fields: frozenset[str]) -> bool:
+    return update_fields is None or bool(fields & set(update_fields))
+
+
+def reindex_after_user_save(instance: Any, update_fields: Iterable[str] | None = None, **_: Any) -> None:
+    # A sign-in saves `last_login` alone: nothing search holds.
+    if _saved_fields_matter(update_fields, PEOPLE_FIELDS):
+        addresses = CustomerIdentity.objects.filter(user_id=instance.pk).values("address")
+        search_documents_write_where(customer_address__in=addresses)
+
+
+def reindex_after_identity_save(instance: CustomerIdentity, **_: Any) -> None:
+    search_documents_write_where(customer_address=instance.address)
+
+
+def reindex_after_provider_save(
+    instance: ProviderAccount, update_fields: Iterable[str] | None = None, **_: Any
+) -> None:
+    if _saved_fields_matter(update_fields, frozenset({"name", "address"})):
+        search_documents_write_where(provider_id=instance.pk)
+
+
+def reindex_after_deployment_save(
+    instance: Deployment, created: bool = False, update_fields: Iterable[str] | None = None, **_: Any
+) -> None:
+    if not created and _saved_fields_matter(update_fields, frozenset({"name", "lease_id"})):
+        linked = DeploymentLink.objects.filter(deployment_id=instance.pk).values("ticket_id")
+        search_documents_write_where(deployment_id=instance.pk)
+        search_documents_write_where(pk__in=linked)
+
+
+REBUILD_BATCH_SIZE = 500
+
+
+def search_documents_write_where(**ticket_filter: Any) -> int:
+    """Rewrite the documents of the tickets matching `ticket_filter`, in batches, under each batch's row
+    locks (so a concurrent change of one of them waits, then writes after it)."""
+    written = 0
+    for batch in _id_batches(Ticket.objects.filter(**ticket_filter), REBUILD_BATCH_SIZE):
+        written += _write_locked(batch)
+    return written
+
+
+def _id_batches(tickets: Any, size: int) -> Iterable[list[Any]]:
+    last = None
+    while True:
+        page = tickets.order_by("pk")
+        if last is not None:
+            page = page.filter(pk__gt=last)
+        ids = list(page.values_list("pk", flat=True)[:size])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def _write_locked(ticket_ids: Sequence[Any]) -> int:
+    """Documents written under a share lock of their tickets: a writer that changes a ticket holds its row
+    lock until it commits, so documents computed after taking the lock cannot miss its change, and a
+    change that comes later rewrites them after this."""
+    with transaction.atomic():
+        locked = list(
+            Ticket.objects.select_for_update(of=("self",), no_key=True)
+            .filter(pk__in=ticket_ids)
+            .values_list("pk", flat=True)
+        )
+        return search_documents_write(locked)
+
+
+@dataclass(frozen=True)
+class RebuildProgress:
+    done: int
+    total: int
+
+
+def search_index_rebuild(
+    *,
+    only_missing: bool = False,
+    batch_size: int = REBUILD_BATCH_SIZE,
+    progress: Callable[[RebuildProgress], None] | None = None,
+) -> int:
+    """Rewrite every ticket's documents (or only those of tickets that have none), one short transaction
+    per batch of `batch_size` tickets, so writes go on meanwhile; `progress` is told after each batch."""
+    tickets = Ticket.objects.all()
+    if only_missing:
+        tickets = tickets.filter(search__isnull=True)
+    total = tickets.count()
+    done = 0
+    for batch in _id_batches(tickets, batch_size):
+        done += _write_locked(batch)
+        if progress is not None:
+            progress(RebuildProgress(done=done, total=total))
+    return done
