@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR
+from django.contrib.admin.views.main import ORDER_VAR
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -89,13 +89,10 @@ class TicketAdmin(ReadOnlyAdmin):
         query = selectors.parse_search(search_term)
         if query is None:
             return queryset, False
-        return selectors.ticket_search(queryset, console.support_party(request), query), False
-
-    def get_ordering(self, request: HttpRequest) -> list[str] | tuple[str, ...]:
-        searching = selectors.parse_search(request.GET.get(SEARCH_VAR)) is not None
-        if searching and ORDER_VAR not in request.GET:
-            return ("-" + selectors.SEARCH_RANK, "-number")
-        return super().get_ordering(request)
+        results = selectors.ticket_search(queryset, console.support_party(request), query)
+        if ORDER_VAR not in request.GET:  # best match first, unless a column is chosen to sort by
+            results = results.order_by(f"-{selectors.SEARCH_RANK}", "-number")
+        return results, False
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         changelist = super().get_changelist_instance(request)

@@ -41,6 +41,7 @@ from tickets.selectors import (
     SlaReport,
     TargetAttainment,
     TicketDetail,
+    parse_search,
     ticket_sla,
 )
 from tickets.services.recording import clean_metadata
@@ -179,7 +180,7 @@ class TicketListQuery(serializers.Serializer):
     cursor = TextField(max_length=500, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        searching = bool(attrs.get("q"))
+        searching = parse_search(attrs.get("q")) is not None
         if attrs.get("ordering") == "relevance" and not searching:
             raise serializers.ValidationError(
                 {"ordering": ["`relevance` sorts search results: give `q` too."]}

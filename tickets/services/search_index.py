@@ -82,6 +82,8 @@ def _documents_sql() -> str:
         )
     }
     user_table = get_user_model()._meta.db_table
+    # A file name whole ("node-panic.log" is one token to PostgreSQL: a host name) and in its words.
+    name = "a.filename || ' ' || regexp_replace(a.filename, '[^[:alnum:]]+', ' ', 'g')"
     head = _vector("tk.subject || ' ' || lpad(tk.number::text, 6, '0')", "A")
     public_b = _vector(
         f"concat_ws(' ', left(tk.description, {DESCRIPTION_TEXT_LIMIT}), dep.lease_id, "
@@ -115,8 +117,8 @@ def _documents_sql() -> str:
         FROM {t[Comment]} c WHERE c.ticket_id = tk.id
     ) conversation
     CROSS JOIN LATERAL (
-        SELECT string_agg(a.filename, ' ') FILTER (WHERE NOT a.is_internal) AS public_names,
-               string_agg(a.filename, ' ') FILTER (WHERE a.is_internal) AS internal_names
+        SELECT string_agg({name}, ' ') FILTER (WHERE NOT a.is_internal) AS public_names,
+               string_agg({name}, ' ') FILTER (WHERE a.is_internal) AS internal_names
         FROM {t[Attachment]} a WHERE a.ticket_id = tk.id
     ) files
     CROSS JOIN LATERAL (

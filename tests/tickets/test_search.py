@@ -1,0 +1,273 @@
+"""Search through every face (API `q=`, the portal's list and its live rows, the console's ticket list):
+what it finds, how it reads a query, ranking, snippets, consistency with writes, the rebuild command, and
+that a customer's search never matches text they may not read (no oracle over internal notes)."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client
+
+from providers import services as provider_services
+from tests.conftest import Apis, World
+from tickets import services
+from tickets.models import Ticket, TicketSearch
+
+pytestmark = pytest.mark.django_db
+
+TICKETS = "/api/v1/tickets"
+
+
+def numbers(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [ticket["number"] for ticket in response.json()]
+
+
+def signed_in(user_id: int | None) -> Client:
+    client = Client()
+    client.force_login(get_user_model().objects.get(pk=user_id))
+    return client
+
+
+def portal_numbers(client: Client, **params: str) -> list[str]:
+    response = client.get("/tickets/", params)
+    assert response.status_code == 200
+    return re.findall(r'class="ticket-number">(SUP-\d+)<', response.content.decode())
+
+
+def console_numbers(client: Client, q: str) -> list[str]:
+    response = client.get("/admin/tickets/ticket/", {"q": q})
+    assert response.status_code == 200
+    return re.findall(r">(SUP-\d{6})<", response.content.decode())
+
+
+@pytest.fixture
+def refund_note(world: World) -> Ticket:
+    """A ticket whose only mention of "refund" is an internal note (and an internal file name)."""
+    ticket = world.open_ticket(subject="Ingress returns 502", description="Since the redeploy.")
+    services.comment_add(actor=world.alice, ticket_id=ticket.id, body="Still broken this morning.")
+    services.comment_add(
+        actor=world.provider_a_member,
+        ticket_id=ticket.id,
+        body="Offer a refund if the node stays down.",
+        is_internal=True,
+    )
+    return ticket
+
+
+class TestWhatItFinds:
+    def test_the_ticket_number_in_every_form_people_type(self, world: World, apis: Apis) -> None:
+        tickets = [world.open_ticket(subject=f"Ticket {word}") for word in ("one", "two", "three", "four", "five")]
+        fourth = tickets[3].display_number  # e.g. SUP-000004
+        number = tickets[3].number
+        for typed in (fourth, fourth.lower(), f"{number:06d}", str(number), f"#{number}", f"SUP-{number}"):
+            assert numbers(apis.agent.get(TICKETS, q=typed))[0] == fourth, typed
+        # A bare number is that ticket, not every ticket whose number contains the digit.
+        assert numbers(apis.agent.get(TICKETS, q=str(number))) == [fourth]
+
+    def test_subject_description_comments_file_names_and_lease(self, world: World, apis: Apis) -> None:
+        subject = world.open_ticket(subject="Kubelet eviction storm")
+        description = world.open_ticket(description="The volume mount hangs forever")
+        comment = world.open_ticket()
+        services.comment_add(actor=world.alice, ticket_id=comment.id, body="Now the certificate expired")
+        upload = apis.alice.upload("netstat-dump.txt", b"tcp 0 0 LISTEN\n")
+        assert upload.status_code == 201, upload.content
+        filed = world.open_ticket(attachment_ids=[upload.json()["id"]])
+        leased = world.open_ticket(deployment_id=world.alice_second_deployment.lease_id)
+        dseq = str(world.alice_second_deployment.dseq)
+        for typed, expected in (
+            ("eviction", subject),
+            ("volume hangs", description),
+            ("certificate", comment),
+            ("netstat-dump.txt", filed),
+            (world.alice_second_deployment.lease_id, leased),
+            (world.alice_second_deployment.name, leased),
+        ):
+            assert numbers(apis.alice.get(TICKETS, q=typed)) == [expected.display_number], typed
+        assert leased.display_number in numbers(apis.alice.get(TICKETS, q=dseq))
+
+    def test_people_for_providers_and_support_only(self, world: World, apis: Apis) -> None:
+        ticket = world.open_ticket(subject="Slow disk")
+        user = get_user_model().objects.get(pk=world.alice.user_id)
+        user.first_name, user.last_name, user.email = "Alice", "Lindqvist", "alice@lindqvist.example"
+        user.save()
+        for typed in ("Lindqvist", "alice@lindqvist.example", world.alice.address, "Provider A"):
+            assert numbers(apis.agent.get(TICKETS, q=typed)) == [ticket.display_number], typed
+            assert numbers(apis.provider_a.get(TICKETS, q=typed)) == [ticket.display_number], typed
+        # Customers do not search by the people on their tickets (it would match them all anyway).
+        assert numbers(apis.alice.get(TICKETS, q="Lindqvist")) == []
+
+
+class TestHowItReadsAQuery:
+    @pytest.fixture
+    def corpus(self, world: World) -> dict[str, Ticket]:
+        return {
+            "crashed": world.open_ticket(subject="Pod crashed twice", description="after the update"),
+            "memory": world.open_ticket(subject="Out of memory", description="the pod crashed"),
+            "cafe": world.open_ticket(subject="Café menu service down", description="deployment of v2"),
+            "timeout": world.open_ticket(subject="Gateway timeout", description="intermittent"),
+        }
+
+    def search(self, apis: Apis, q: str) -> set[str]:
+        return set(numbers(apis.alice.get(TICKETS, q=q)))
+
+    def test_stems_accents_phrases_exclusions_or_and_prefixes(self, apis: Apis, corpus) -> None:
+        number = {name: ticket.display_number for name, ticket in corpus.items()}
+        assert self.search(apis, "crashing") == {number["crashed"], number["memory"]}  # stems
+        assert self.search(apis, "cafe") == {number["cafe"]}  # accents
+        assert self.search(apis, '"pod crashed"') == {number["crashed"], number["memory"]}
+        assert self.search(apis, '"crashed pod"') == set()  # a phrase is in order
+        assert self.search(apis, "crashed -memory") == {number["crashed"]}
+        assert self.search(apis, "memory or timeout") == {number["memory"], number["timeout"]}
+        assert self.search(apis, "pod memory") == {number["memory"]}  # words are ANDed
+        assert self.search(apis, "gatew") == {number["timeout"]}  # search as you type
+        assert self.search(apis, "deployme") == {number["cafe"]}  # halfway through a stemmed word
+
+    @pytest.mark.parametrize(
+        "q",
+        ['"', "-", "or", "!", "a & b | c", "(", "'", ":*", "\\", "%s", "%(x)s", "-\"", "🙂", "SUP-", "#", "0"],
+    )
+    def test_any_text_is_a_query_or_nothing_never_an_error(self, apis: Apis, corpus, q: str) -> None:
+        assert apis.alice.get(TICKETS, q=q).status_code == 200
+
+    def test_a_query_too_long_or_a_relevance_sort_without_one_is_refused(self, apis: Apis) -> None:
+        too_long = apis.alice.get(TICKETS, q="x" * 1000)
+        assert too_long.status_code == 400 and "q" in too_long.json()["fields"]
+        no_query = apis.alice.get(TICKETS, ordering="relevance")
+        assert no_query.status_code == 400 and "ordering" in no_query.json()["fields"]
+
+
+class TestResults:
+    def test_best_match_first_in_keyset_pages_with_the_other_filters(self, world: World, apis: Apis) -> None:
+        in_comment = world.open_ticket(subject="Something odd")
+        services.comment_add(actor=world.alice, ticket_id=in_comment.id, body="the firewall drops packets")
+        in_subject = world.open_ticket(subject="Firewall drops packets")
+        world.open_ticket(subject="Firewall closed", priority="low")
+        seen, cursor = [], None
+        while True:
+            response = apis.alice.get(TICKETS, q="firewall", limit=1, **({"cursor": cursor} if cursor else {}))
+            seen += numbers(response)
+            link = response.headers.get("Link")
+            if not link:
+                break
+            cursor = re.search(r"cursor=([^&>]+)", link).group(1)
+        assert len(seen) == len(set(seen)) == 3
+        assert seen[-1] == in_comment.display_number  # a subject weighs more than a comment
+        filtered = numbers(apis.alice.get(TICKETS, q="firewall", priority="high"))
+        assert set(filtered) == {in_comment.display_number, in_subject.display_number}
+        by_date = numbers(apis.alice.get(TICKETS, q="firewall", ordering="created_at"))
+        assert by_date[0] == in_comment.display_number
+
+    def test_a_snippet_marks_the_match_and_escapes_the_text(self, world: World, apis: Apis) -> None:
+        ticket = world.open_ticket()
+        services.comment_add(
+            actor=world.alice,
+            ticket_id=ticket.id,
+            body='the widget \x02leaks\x03 when x<3 && y>"2" <img src=x onerror=alert(1)>',
+        )
+        (result,) = apis.alice.get(TICKETS, q="widget").json()
+        snippet = result["match"]["snippet"]
+        assert "<mark>widget</mark>" in snippet
+        assert "x&lt;3 &amp;&amp; y&gt;&quot;2&quot;" in snippet
+        assert "<img" not in snippet and "<" not in snippet.replace("<mark>", "").replace("</mark>", "")
+        assert "\x02" not in snippet and "<mark>leaks" not in snippet  # planted markers are dropped
+        assert result["match"]["rank"] > 0
+        assert apis.alice.get(TICKETS).json()[0]["match"] is None  # not searching
+
+
+class TestVisibility:
+    """The oracle case: an internal note says "refund"; the customer's search for it must find nothing."""
+
+    def test_api(self, world: World, apis: Apis, refund_note: Ticket) -> None:
+        assert numbers(apis.alice.get(TICKETS, q="refund")) == []
+        assert numbers(apis.alice.get(TICKETS, q='"offer a refund"')) == []
+        assert numbers(apis.alice.get(TICKETS, q="refu")) == []  # as a prefix neither
+        assert numbers(apis.alice.get(TICKETS, q="ingress -refund")) == [refund_note.display_number]
+        assert numbers(apis.provider_a.get(TICKETS, q="refund")) == [refund_note.display_number]
+        assert numbers(apis.agent.get(TICKETS, q="refund")) == [refund_note.display_number]
+        # Another party's ticket does not exist for the search either.
+        assert numbers(apis.bob.get(TICKETS, q="ingress")) == []
+        assert numbers(apis.provider_b.get(TICKETS, q="ingress")) == []
+
+    def test_internal_files_such_as_deployment_logs(self, world: World, apis: Apis, refund_note) -> None:
+        upload = apis.provider_a_member.upload("node-kernel-panic.log", b"panic\n")
+        assert upload.status_code == 201, upload.content
+        services.attachment_attach(
+            actor=world.provider_a_member,
+            ticket_id=refund_note.id,
+            attachment_ids=[upload.json()["id"]],
+            is_internal=True,
+        )
+        assert numbers(apis.alice.get(TICKETS, q="node-kernel-panic.log")) == []
+        assert numbers(apis.alice.get(TICKETS, q="panic")) == []
+        assert numbers(apis.provider_a.get(TICKETS, q="panic")) == [refund_note.display_number]
+
+    def test_portal_list_and_its_live_rows(self, world: World, apis: Apis, refund_note: Ticket) -> None:
+        alice = signed_in(world.alice.user_id)
+        assert portal_numbers(alice, q="refund") == []
+        assert portal_numbers(alice, q="ingress") == [refund_note.display_number]
+        # The row the list fetches when a socket frame about the ticket arrives.
+        row = alice.get(f"/tickets/rows/{refund_note.id}/", {"q": "refund"})
+        assert row.status_code == 204
+        assert alice.get(f"/tickets/rows/{refund_note.id}/", {"q": "ingress"}).status_code == 200
+        provider = signed_in(world.provider_a_member.user_id)
+        assert portal_numbers(provider, q="refund") == [refund_note.display_number]
+
+    def test_console(self, world: World, refund_note: Ticket) -> None:
+        agent = signed_in(world.agent.user_id)
+        assert console_numbers(agent, "refund") == [refund_note.display_number]
+        assert console_numbers(agent, refund_note.display_number) == [refund_note.display_number]
+        assert console_numbers(agent, "alice") == [refund_note.display_number]  # the customer's name
+        page = agent.get("/admin/tickets/ticket/", {"q": "refund"}).content.decode()
+        assert "<mark>refund</mark>" in page
+        # A customer has no console at all.
+        alice = signed_in(world.alice.user_id)
+        assert alice.get("/admin/tickets/ticket/", {"q": "refund"}).status_code == 302
+
+
+class TestConsistency:
+    def test_a_comment_is_found_in_the_transaction_that_writes_it(self, world: World, apis: Apis) -> None:
+        ticket = world.open_ticket()
+        with transaction.atomic():
+            services.comment_add(actor=world.alice, ticket_id=ticket.id, body="zebrafish mismatch")
+            assert numbers(apis.alice.get(TICKETS, q="zebrafish")) == [ticket.display_number]
+        rolled_back = world.open_ticket()
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.comment_add(actor=world.alice, ticket_id=rolled_back.id, body="quagga")
+            raise RuntimeError
+        assert numbers(apis.alice.get(TICKETS, q="quagga")) == []
+
+    def test_renames_are_searchable_at_once(self, world: World, apis: Apis) -> None:
+        ticket = world.open_ticket()
+        provider_services.provider_update(
+            provider=world.provider_a,
+            name="Borealis Hosting",
+            api_endpoint=world.provider_a.api_endpoint,
+            envelope_public_key=world.provider_a.envelope_public_key,
+        )
+        provider_services.deployment_rename(deployment=world.alice_deployment, name="checkout-api")
+        assert numbers(apis.agent.get(TICKETS, q="Borealis")) == [ticket.display_number]
+        assert numbers(apis.agent.get(TICKETS, q='"Provider A"')) == []
+        assert numbers(apis.alice.get(TICKETS, q="checkout-api")) == [ticket.display_number]
+
+    def test_a_ticket_full_of_distinct_words_still_takes_comments(self, world: World, apis: Apis) -> None:
+        # PostgreSQL refuses a tsvector over 1 MB: the documents are bounded, so writes never fail on it.
+        ticket = world.open_ticket()
+        for round_ in range(12):
+            body = " ".join(f"w{round_}x{n:05d}hexword" for n in range(1200))
+            services.comment_add(actor=world.alice, ticket_id=ticket.id, body=body[:20_000])
+        assert numbers(apis.alice.get(TICKETS, q="w11x00001hexword")) == [ticket.display_number]
+
+    def test_the_rebuild_command_restores_a_lost_index(self, world: World, apis: Apis) -> None:
+        tickets = [world.open_ticket(subject=f"Lost index {n}") for n in range(3)]
+        TicketSearch.objects.all().delete()
+        assert numbers(apis.alice.get(TICKETS, q="lost index")) == []
+        output = io.StringIO()
+        call_command("search_reindex", "--missing", "--batch-size", "2", stdout=output)
+        assert "2 of 3 tickets" in output.getvalue() and "3 of 3 tickets" in output.getvalue()
+        assert set(numbers(apis.alice.get(TICKETS, q="lost index"))) == {t.display_number for t in tickets}
