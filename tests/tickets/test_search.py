@@ -73,6 +73,7 @@ class TestWhatItFinds:
     def test_subject_description_comments_file_names_and_lease(self, world: World, apis: Apis) -> None:
         subject = world.open_ticket(subject="Kubelet eviction storm")
         description = world.open_ticket(description="The volume mount hangs forever")
+        bracketed = world.open_ticket(description="kubectl shows <pending> for the external IP")
         comment = world.open_ticket()
         services.comment_add(actor=world.alice, ticket_id=comment.id, body="Now the certificate expired")
         upload = apis.alice.upload("netstat-dump.txt", b"tcp 0 0 LISTEN\n")
@@ -83,6 +84,7 @@ class TestWhatItFinds:
         for typed, expected in (
             ("eviction", subject),
             ("volume hangs", description),
+            ("pending", bracketed),  # words in angle brackets are words, not HTML tags
             ("certificate", comment),
             ("netstat-dump.txt", filed),
             (world.alice_second_deployment.lease_id, leased),

@@ -27,6 +27,12 @@ SEARCH_CONFIG = "ve_search"
 PREFIX_CONFIG = "ve_search_words"
 
 
+def searchable_text_sql(text_sql: str) -> str:
+    """A text as the index reads it: PostgreSQL's parser takes anything between `<` and `>` for an HTML
+    tag and skips it, and people write `<checkout>` or paste `<none>` from a terminal: those are words."""
+    return f"translate({text_sql}, '<>', '  ')"
+
+
 class TicketSearch(models.Model):
     ticket = models.OneToOneField(
         "tickets.Ticket", on_delete=models.CASCADE, primary_key=True, related_name="search"

@@ -31,7 +31,7 @@ from django.db.models.expressions import RawSQL
 
 from core.parties import Party
 from tickets.models import Comment, Ticket
-from tickets.models.search import PREFIX_CONFIG, SEARCH_CONFIG
+from tickets.models.search import PREFIX_CONFIG, SEARCH_CONFIG, searchable_text_sql
 
 # A query's terms beyond these are ignored: they bound the work one query can ask of the database.
 MAX_TERMS = 16
@@ -186,6 +186,9 @@ def ticket_search(tickets: QuerySet[Ticket], party: Party, query: TicketSearchQu
 # Snippets: where a result matched, from text the party may read, HTML-escaped with the matches marked.
 
 _START, _STOP = "\x02", "\x03"
+# `<` and `>` travel through ts_headline as two private-use characters (it would drop what looks like a tag,
+# and the index reads them as spaces: `searchable_text_sql`), and come back escaped.
+_LT, _GT = 0xE000, 0xE001
 HEADLINE_OPTIONS = 'MaxWords=30, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "'
 
 
@@ -195,6 +198,7 @@ def _snippet_sql(sees_internal: bool) -> str:
     tickets = Ticket._meta.db_table
 
     def matches(text: str) -> str:
+        text = searchable_text_sql(text)
         return f"(to_tsvector('{SEARCH_CONFIG}', {text}) || to_tsvector('{PREFIX_CONFIG}', {text})) @@ q.q"
 
     return f"""
@@ -206,7 +210,7 @@ def _snippet_sql(sees_internal: bool) -> str:
              ORDER BY c.created_at DESC LIMIT 1),
             CASE WHEN {matches("t.description")} THEN t.description END,
             CASE WHEN {matches("t.subject")} THEN t.subject END
-        ), chr(2) || chr(3), ''),
+        ), '<>' || chr(2) || chr(3) || chr({_LT}) || chr({_GT}), chr({_LT}) || chr({_GT})),
         q.q,
         'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', ' || %(options)s
     )
@@ -236,7 +240,8 @@ def search_snippets(
 
 
 def _marked(headline: str) -> str:
-    return escape(headline).replace(_START, "<mark>").replace(_STOP, "</mark>")
+    marked = escape(headline).replace(_START, "<mark>").replace(_STOP, "</mark>")
+    return marked.replace(chr(_LT), "&lt;").replace(chr(_GT), "&gt;")
 
 
 def rows_with_snippets(party: Party, rows: list[dict[str, Any]], text: str | None) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ from tickets.models import (
     TicketEvent,
     TicketSearch,
 )
-from tickets.models.search import PREFIX_CONFIG, SEARCH_CONFIG
+from tickets.models.search import PREFIX_CONFIG, SEARCH_CONFIG, searchable_text_sql
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ KINDS_THAT_CHANGE_NO_TEXT = frozenset(
 
 def _vector(text_sql: str, weight: str) -> str:
     """The stems and the whole words of a text, with one weight."""
+    text_sql = searchable_text_sql(text_sql)
     return (
         f"setweight(to_tsvector('{SEARCH_CONFIG}', {text_sql}) "
         f"|| to_tsvector('{PREFIX_CONFIG}', {text_sql}), '{weight}')"
