@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from playwright.sync_api import Browser, expect
 
 from providers.models import ProviderMembership
@@ -34,7 +35,9 @@ def tickets(transactional_db: None) -> dict[str, Any]:
     support_staff_create(username="support", password=PASSWORD)
     user = factories.UserFactory(username="dana", first_name="Dana", last_name="Okafor")
     identity = factories.CustomerIdentityFactory(user=user)
-    deployment = factories.DeploymentFactory(owner_address=identity.address, provider=provider, name="shop-api")
+    deployment = factories.DeploymentFactory(
+        owner_address=identity.address, provider=provider, name="shop-api"
+    )
     customer = party_for_user(user)
     provider_party = party_for_user(member)
     gateway = services.ticket_create(
@@ -81,7 +84,9 @@ def test_customer_and_provider_search_the_portal(
     page.fill("#id_q", "SUP-" + f"{gateway.number:06d}")
     page.press("#id_q", "Enter")
     expect(rows).to_have_count(1)
-    rows.first.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"q=SUP"))
+    page.wait_for_load_state("networkidle")
+    rows.first.get_by_role("link", name=re.compile(gateway.display_number)).click()
     expect(page.locator("h1")).to_contain_text("Gateway timeouts on checkout")
     page.set_viewport_size(PHONE)
     page.goto(f"{portal.http}/tickets/?q=gateway")
@@ -126,4 +131,36 @@ def test_support_searches_the_console(browser: Browser, portal: AppServer, ticke
     screenshot(page, "console-search")
     page.locator("#result_list tbody tr").first.get_by_role("link").first.click()
     expect(page.locator("h1")).to_contain_text(gateway.display_number)
+    context.close()
+
+
+def test_a_live_search_list_follows_matches_and_never_internal_ones(
+    browser: Browser, portal: AppServer, tickets: dict[str, Any]
+) -> None:
+    """The list a customer has searched stays live: a public reply that makes a ticket match puts it on the
+    list; an internal note with the same word changes nothing (its event never reaches the customer, and
+    the row the list would fetch is searched in the public document)."""
+    gateway: Ticket = tickets["gateway"]
+    disk = Ticket.objects.exclude(pk=gateway.pk).get()
+    provider = party_for_user(get_user_model().objects.get(username="nimbus-ops"))
+    context, page = new_page(browser)
+    sign_in_with_password(page, portal, "dana", PASSWORD)
+    expect(page.locator("#live-status")).to_have_text("Live")
+    page.locator("#id_q").press_sequentially("voucher", delay=40)
+    expect(page.locator(".empty-state")).to_contain_text("No tickets match")
+    expect(page).to_have_url(re.compile(r"q=voucher"))
+    services.comment_add(
+        actor=provider, ticket_id=gateway.id, body="A voucher is owed to this customer.", is_internal=True
+    )
+    services.comment_add(actor=provider, ticket_id=disk.id, body="We sent you a voucher for the downtime.")
+    rows = page.locator("#ticket-rows tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(disk.display_number)
+    expect(rows.first.locator(".tickets__snippet mark")).to_have_text("voucher")
+    # The gateway ticket never appears, even after a public event on it reaches the customer's socket.
+    services.comment_add(actor=provider, ticket_id=gateway.id, body="We are on it.")
+    expect(page.locator("#ticket-rows")).not_to_contain_text(gateway.display_number)
+    services.comment_add(actor=provider, ticket_id=disk.id, body="And the volume was grown.")
+    expect(rows.first.locator(".tickets__snippet")).to_contain_text("voucher")
+    expect(rows).to_have_count(1)
     context.close()

@@ -271,8 +271,8 @@ class MatchOutput(serializers.Serializer):
         allow_null=True,
         help_text=(
             "An excerpt of the text that matched (the newest matching comment the caller may read, else the "
-            "description or subject), HTML-escaped, the matched words in `<mark>`; null when the ticket "
-            "matched by its number, a lease ID or a person."
+            "description), HTML-escaped, the matched words in `<mark>`; null when the ticket "
+            "matched by its subject, number, a file name, a lease ID or a person."
         ),
     )
 

@@ -208,8 +208,7 @@ def _snippet_sql(sees_internal: bool) -> str:
             (SELECT c.body FROM {comments} c
              WHERE c.ticket_id = t.id {internal} AND {matches("c.body")}
              ORDER BY c.created_at DESC LIMIT 1),
-            CASE WHEN {matches("t.description")} THEN t.description END,
-            CASE WHEN {matches("t.subject")} THEN t.subject END
+            CASE WHEN {matches("t.description")} THEN t.description END
         ), '<>' || chr(2) || chr(3) || chr({_LT}) || chr({_GT}), chr({_LT}) || chr({_GT})),
         q.q,
         'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', ' || %(options)s
@@ -222,8 +221,9 @@ def _snippet_sql(sees_internal: bool) -> str:
 def search_snippets(
     party: Party, ticket_ids: Iterable[uuid.UUID | str], query: TicketSearchQuery
 ) -> dict[str, str]:
-    """For each ticket id that matched in its text, an excerpt of where (the newest matching comment the
-    party may read, else the description or subject): HTML-escaped, the matched words in `<mark>`."""
+    """For each ticket id that matched in its conversation, an excerpt of where (the newest matching comment
+    the party may read, else the description; the subject is shown anyway): HTML-escaped, the matched words
+    in `<mark>`."""
     ids = [str(ticket_id) for ticket_id in ticket_ids]
     if not ids:
         return {}

@@ -22,10 +22,18 @@ const ROW_EVENTS = new Set([
 ]);
 
 function liveList(section) {
-  const rowUrl = (ticketId) => `${section.dataset.rowUrl.replace("TICKET", ticketId)}?${section.dataset.filters}`;
+  // The list's filters as they are now: htmx pushes each new search or filter into the address bar.
+  function currentFilters() {
+    const filters = new URLSearchParams(window.location.search);
+    filters.delete("cursor");
+    return filters;
+  }
+  const rowUrl = (ticketId, filters) => `${section.dataset.rowUrl.replace("TICKET", ticketId)}?${filters}`;
 
   async function refreshRow(message) {
-    const response = await fetch(rowUrl(message.ticket_id), { headers: { "HX-Request": "true" } });
+    const filters = currentFilters();
+    const searching = Boolean(filters.get("q"));
+    const response = await fetch(rowUrl(message.ticket_id, filters), { headers: { "HX-Request": "true" } });
     const existing = document.getElementById(`ticket-${message.ticket_id}`);
     if (response.status === 204) {
       if (existing) existing.remove();
@@ -39,13 +47,15 @@ function liveList(section) {
     row.classList.add("is-fresh");
     if (existing) {
       existing.replaceWith(row);
-    } else if (message.type === "ticket_created") {
+    } else if (message.type === "ticket_created" || searching) {
+      // A new ticket, or (in a search) one that a change made match: it goes on top.
       const body = document.getElementById("ticket-rows");
       if (!body) return;
       body.closest("table").hidden = false;
       document.querySelector("#ticket-table .empty-state")?.remove();
       body.prepend(row);
-      announce(`New ticket: ${row.querySelector(".tickets__title a")?.textContent.trim() ?? ""}`);
+      const title = row.querySelector(".tickets__title a")?.textContent.trim() ?? "";
+      announce(`${message.type === "ticket_created" ? "New ticket" : "New match"}: ${title}`);
     } else {
       return;
     }
