@@ -143,7 +143,8 @@ def parse_search(text: str | None) -> TicketSearchQuery | None:
             groups.append([term])
     if not groups:
         return None
-    group_sqls, params = [], []
+    group_sqls: list[str] = []
+    params: list[Any] = []
     for group in groups:
         compiled = [_term_sql(term) for term in group]
         group_sqls.append("(" + " || ".join(sql for sql, _ in compiled) + ")")

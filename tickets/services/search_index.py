@@ -151,7 +151,7 @@ def search_documents_write(ticket_ids: Iterable[Any]) -> int:
         _DOCUMENTS_SQL = _documents_sql()
     with connection.cursor() as cursor:
         cursor.execute(_DOCUMENTS_SQL, {"ticket_ids": ids})
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def _write_for_events(events: RecordedEvents) -> None:
