@@ -33,6 +33,10 @@ from tickets import fanout, realtime
 from tickets.metrics import websocket_connections
 
 TYPING_MIN_INTERVAL_SECONDS = 2.0
+# A viewer's "still here" at most this often (clients send one every 25 s; others forget a viewer after 60).
+PRESENCE_MIN_INTERVAL_SECONDS = 5.0
+# Frames one socket relays from another (never back to their sender).
+_PEER_MESSAGE_TYPES = frozenset({realtime.TYPING_MESSAGE_TYPE, realtime.PRESENCE_MESSAGE_TYPE})
 # Client frames are typing indicators: a few dozen bytes. Anything much larger is refused unread.
 FRAME_MAX_CHARS = 4_096
 FRAME_MAX_DEPTH = 4
@@ -133,7 +137,7 @@ class _EventForwarding(AsyncJsonWebsocketConsumer):
             return
         if message["type"] == realtime.EVENT_MESSAGE_TYPE:
             await self._forward(message["payload"], text)
-        elif message["type"] == realtime.TYPING_MESSAGE_TYPE and message.get("sender") != self.member_id:
+        elif message["type"] in _PEER_MESSAGE_TYPES and message.get("sender") != self.member_id:
             await self.send(text_data=text)
 
     # --- ordering ------------------------------------------------------------------------------------
@@ -237,6 +241,7 @@ class TicketUpdatesConsumer(_EventForwarding):
     """`/api/v1/tickets/{id}/updates[?since=SEQ]`: one ticket's events, then typing indicators."""
 
     route_name = "ticket"
+    present = False  # announced to the other staff viewers, who are told when it leaves
 
     async def connect(self) -> None:
         if not await self._admit():
@@ -268,10 +273,52 @@ class TicketUpdatesConsumer(_EventForwarding):
         else:
             self.last_seq[ticket_id] = int(since_text)
             await self._catch_up(ticket_id)
+        self.last_presence = 0.0
+        if party.sees_internal:
+            self.present = True
+            await self._announce_presence("joined")
+
+    async def disconnect(self, code: int) -> None:
+        if self.present:
+            self.present = False
+            await self._announce_presence("left", force=True)
+        await super().disconnect(code)
+
+    async def _announce_presence(self, state: str, *, force: bool = False) -> None:
+        """Tell the other provider and support viewers of the ticket who has it open (`joined`, `here`,
+        `left`): collision detection. Customers neither receive nor send these."""
+        if state == "here":
+            now = time.monotonic()
+            if not force and now - self.last_presence < PRESENCE_MIN_INTERVAL_SECONDS:
+                return
+            self.last_presence = now
+        group = realtime.ticket_group(self.ticket_id, staff=True)
+        payload = self._frame(
+            "presence",
+            {
+                "viewer": self.member_id,
+                "user": self.party.label,
+                "user_type": self.party.kind.value,
+                "state": state,
+            },
+        )
+        message = {
+            "type": realtime.PRESENCE_MESSAGE_TYPE,
+            "group": group,
+            "payload": payload,
+            "sender": self.member_id,
+        }
+        await get_channel_layer().group_send(group, message)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict) or content.get("type") != "typing":
-            await self.send_error('Only {"type": "typing"} may be sent.')
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "presence" and self.party.sees_internal:
+            await self._announce_presence("here")
+            return
+        if kind != "typing":
+            await self.send_error(
+                'Only {"type": "typing"} (and, for staff, {"type": "presence"}) may be sent.'
+            )
             return
         now = time.monotonic()
         if now - self.last_typing < TYPING_MIN_INTERVAL_SECONDS:

@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 EVENT_MESSAGE_TYPE = "ticket.event"  # the Channels handler name: TicketUpdatesConsumer.ticket_event
 TYPING_MESSAGE_TYPE = "ticket.typing"
+# Who (provider or support) has a ticket open: sent to the staff group only, never to customers.
+PRESENCE_MESSAGE_TYPE = "ticket.presence"
 REALTIME_PUBLISH_TASK = "tickets.tasks.realtime_publish_task"
 PUBLISH_QUEUE_LIMIT = 10_000
 SEND_TIMEOUT_SECONDS = 5
