@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 
-from console import views
+from console import people, views
 from providers.selectors import user_is_support
 
 
@@ -29,6 +29,7 @@ class SupportConsoleSite(admin.AdminSite):
         return [
             path("models/", self.admin_view(self.models_index), name="models"),
             path("dashboard/", self.admin_view(self.dashboard), name="console-dashboard"),
+            path("customers/<str:address>/", self.admin_view(self.customer), name="console-customer"),
             *super().get_urls(),
         ]
 
@@ -38,3 +39,6 @@ class SupportConsoleSite(admin.AdminSite):
 
     def dashboard(self, request: HttpRequest) -> HttpResponse:
         return views.dashboard(request, self)
+
+    def customer(self, request: HttpRequest, address: str) -> HttpResponse:
+        return people.customer_page(request, self, address)
