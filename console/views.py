@@ -24,7 +24,7 @@ from console.forms import AssignForm, EditForm, PriorityForm
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
 from providers.selectors import party_for_user
-from tickets import selectors, services, states
+from tickets import humanise, selectors, services, states
 from tickets.api import serializers as io
 from tickets.models import Ticket
 from tickets.portal.forms import LinkForm, ReplyForm, StatusForm
@@ -192,7 +192,8 @@ def _assign(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | N
         assignee_user_id=user_id,
         reason=form.cleaned_data["reason"],
     )
-    return f"Assigned the ticket ({form.cleaned_data['assignee']}).", {}
+    chosen = dict(getattr(form.fields["assignee"], "choices", ())).get(form.cleaned_data["assignee"])
+    return f"Assigned the ticket ({chosen}).", {}
 
 
 def _hand_back(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
@@ -206,7 +207,7 @@ def _move(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | Non
     if not form.is_valid():
         raise ApplicationError("Choose a status.")
     services.ticket_transition(actor=party, ticket_id=ticket_id, status=form.cleaned_data["status"])
-    return f"Moved the ticket to {form.cleaned_data['status']}.", {}
+    return f"Moved the ticket to {humanise.status_phrase(form.cleaned_data['status'])}.", {}
 
 
 def _priority(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
@@ -214,7 +215,7 @@ def _priority(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str |
     if not form.is_valid():
         return None, {"priority_form": form}
     services.ticket_priority_set(actor=party, ticket_id=ticket_id, priority=form.cleaned_data["priority"])
-    return f"Set the priority to {form.cleaned_data['priority']}.", {}
+    return f"Set the priority to {humanise.priority_phrase(form.cleaned_data['priority'])}.", {}
 
 
 def _link(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:

@@ -21,6 +21,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from core.formats import parse_iso_timestamp
 from core.parties import Party, PartyKind
 from core.text import one_line
 from notifications import routing
@@ -28,6 +29,7 @@ from notifications.models import EmailPreference, PendingEmail
 from notifications.selectors import customer_email, preference_of
 from providers.models import CustomerIdentity
 from providers.selectors import party_for_user
+from tickets import humanise
 from tickets.models import Comment, Ticket, TicketEvent, format_ticket_number
 from tickets.presenter import Audience, audience_of, present_event
 from tickets.selectors import comments_visible_to, event_related, ticket_is_visible_to
@@ -79,9 +81,19 @@ def _addressee(row: PendingEmail) -> Addressee | None:
     return Addressee(email=email, name=party.label, party=party, preference=preference)
 
 
+def _due(value: object) -> str:
+    """A due time of the payload (ISO) as the exact time every page shows on hover."""
+    try:
+        return humanise.exact_time(parse_iso_timestamp(str(value)))
+    except ValueError:
+        return "an unknown time"
+
+
+# Every code in words (`tickets.humanise`, as on the pages): a status, priority, category or SLA target.
 _HEADLINES: dict[str, Callable[[dict[str, Any], str], str]] = {
     routing.Kind.TICKET_CREATED: lambda d, actor: (
-        f"New {d.get('priority')} {d.get('category')} ticket opened by {actor}"
+        f"New {humanise.priority_phrase(d.get('priority'))}-priority "
+        f"{humanise.category_phrase(d.get('category'))} ticket opened by {actor}"
     ),
     routing.Kind.NEW_COMMENT: lambda d, actor: (
         f"New {'internal note' if d.get('is_internal') else 'reply'} from {actor}"
@@ -89,11 +101,12 @@ _HEADLINES: dict[str, Callable[[dict[str, Any], str], str]] = {
     routing.Kind.STATUS_CHANGE: lambda d, actor: (
         f"Resolved by {actor}"
         if d.get("to") == Ticket.Status.RESOLVED
-        else f"Status changed from {d.get('from')} to {d.get('to')} by {actor}"
+        else f"Status changed from {humanise.status_phrase(d.get('from'))} to "
+        f"{humanise.status_phrase(d.get('to'))} by {actor}"
     ),
     routing.Kind.ASSIGNMENT_CHANGE: lambda _data, actor: f"Escalated to VirtEngine support by {actor}",
     routing.Kind.SLA_BREACHED: lambda d, _actor: (
-        f"SLA breached: {d.get('target')} was due at {d.get('due_at')}"
+        f"SLA breached: the {humanise.sla_target_phrase(d.get('target'))} was due {_due(d.get('due_at'))}"
     ),
 }
 
@@ -102,15 +115,15 @@ def _headline(item: dict[str, Any]) -> str:
     """One line for an event, from its presented payload only (never from stored data)."""
     describe = _HEADLINES.get(item["type"])
     if describe is None:
-        return f"{item['type'].replace('_', ' ').capitalize()} by {item['actor']}"
+        return f"{humanise.event_kind(item['type'])} by {item['actor']}"
     return describe(item["data"], item["actor"])
 
 
 def _detail(item: dict[str, Any]) -> str:
     data = item["data"]
     if item["type"] == routing.Kind.NEW_COMMENT:
-        return data.get("content") or ""
-    return data.get("reason") or ""
+        return str(data.get("content") or "")
+    return humanise.reason(data.get("reason"))
 
 
 def ticket_url(ticket: Ticket, party: Party) -> str:

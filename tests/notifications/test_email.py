@@ -67,7 +67,7 @@ def test_who_is_told_what(world, smtp, agent_email) -> None:
     ticket = world.open_ticket(subject="Pod crash-looping")
     flush()
     (new_ticket,) = smtp.to(MEMBER_A)
-    assert "New high technical ticket opened by alice" in text_of(new_ticket)
+    assert "New high-priority technical ticket opened by alice" in text_of(new_ticket)
     assert smtp.to(ALICE) == []
     assert smtp.to(AGENT) == []
     assert smtp.to(MEMBER_B) == []
@@ -116,7 +116,7 @@ def test_sla_breach_tells_support(world, smtp, agent_email) -> None:
         recording.save_ticket(locked, at=timezone.now())
     flush()
     assert [rcpts for rcpts, _ in smtp.messages] == [[AGENT]]
-    assert "SLA breached: first_response" in text_of(smtp.messages[0][1])
+    assert "SLA breached: the first response was due 2 Dec 2026, 05:00 UTC" in text_of(smtp.messages[0][1])
 
 
 def test_the_sweep_s_breaches_and_escalations_reach_support_in_one_digest(world, smtp, agent_email) -> None:
@@ -133,7 +133,7 @@ def test_the_sweep_s_breaches_and_escalations_reach_support_in_one_digest(world,
     to_support = smtp.to(AGENT)
     assert len(to_support) == len(tickets)
     for message in to_support:
-        assert "SLA breached: first_response" in text_of(message)
+        assert "SLA breached: the first response was due" in text_of(message)
         assert "Escalated to VirtEngine support" in text_of(message)
     assert len(smtp.to(MEMBER_A)) == len(tickets)  # the provider hears of the escalation of its tickets
     assert smtp.to(ALICE) == []  # nothing here is for the customer
@@ -179,7 +179,7 @@ def test_digest_and_threading_headers(world, smtp) -> None:
     first, other_mail = sorted(to_member, key=lambda m: "Another one" in str(m["Subject"]))
     body = text_of(first)
     assert body.count("New reply from alice") == 3
-    assert "New high technical ticket" in body
+    assert "New high-priority technical ticket" in body
     assert all(f"update number {n}" in body for n in range(3))
     root = f"<ticket.{ticket.pk}@support.example.test>"
     assert first["Message-ID"] == root

@@ -234,13 +234,13 @@ class TestConsoleActions:
         page = support_client.get(f"/admin/tickets/ticket/{busy_ticket.pk}/change/").content.decode()
         assert page.index("Customer words") < page.index("note")
         assert "Internal note (provider and support only)" in page
-        assert "#1 ticket_created" in page
+        assert "#1 Ticket opened" in page
         assert "Move to In progress" in page
         assert "Move to Open" not in page
 
 
 class TestBulkActions:
-    def test_assign_to_me_and_close_resolved_report_each_ticket(
+    def test_assign_to_me_and_close_resolved_say_what_they_did_and_skipped_in_one_line(
         self, world: World, support_client: Client
     ) -> None:
         first, second = world.open_ticket(subject="One"), world.open_ticket(subject="Two")
@@ -250,18 +250,27 @@ class TestBulkActions:
             {"action": "close_resolved", "_selected_action": [first.pk, second.pk]},
             follow=True,
         )
-        text = response.content.decode()
-        assert f"Closed: {first.display_number}" in text
-        assert f"{second.display_number}: not resolved" in text
+        (message,) = [str(m) for m in response.context["messages"]]
+        assert message == (
+            f"Closed: 1 ticket ({first.display_number}). Skipped 1: not resolved (open) ({second.display_number})."
+        )
         first.refresh_from_db()
         second.refresh_from_db()
         assert (first.status, second.status) == ("closed", "open")
-        support_client.post(
-            "/admin/tickets/ticket/", {"action": "assign_to_me", "_selected_action": [second.pk]}
+        # Select all, closed one included: the closed ticket is skipped without an error per ticket.
+        response = support_client.post(
+            "/admin/tickets/ticket/",
+            {"action": "assign_to_me", "_selected_action": [first.pk, second.pk]},
+            follow=True,
+        )
+        (message,) = [str(m) for m in response.context["messages"]]
+        assert message == (
+            f"Assigned to you: 1 ticket ({second.display_number}). Skipped 1: closed ({first.display_number})."
         )
         second.refresh_from_db()
         assert second.assigned_to_id == world.agent.user_id
         assert events_of(second)[-1] == "assignment_change"
+        assert events_of(first)[-1] == "status_change"  # nothing written on the skipped ticket
 
     def test_change_priority_asks_for_the_priority_then_changes_each(
         self, world: World, support_client: Client

@@ -18,7 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from tests.conftest import World
+from tests.conftest import FrozenClock, World
 from tickets import services, tasks
 from tickets.models import Comment, Ticket
 
@@ -141,10 +141,12 @@ class TestList:
         assert f'id="ticket-{ticket.id}"' in row.content.decode()
         assert client.get(f"/tickets/rows/{ticket.id}/", {"status": "closed"}).status_code == 204
 
-    def test_sla_and_chain_badges_say_it_in_words(self, world: World) -> None:
+    def test_sla_and_chain_badges_say_it_in_words(self, world: World, frozen_clock: FrozenClock) -> None:
         world.open_ticket(priority="critical")
+        frozen_clock.advance(datetime.timedelta(minutes=20, seconds=30))
         body = signed_in(world.alice.user_id).get("/tickets/").content.decode()
-        assert "First response due in" in body
+        # The due time is a <time> (the exact time on hover) inside the badge's words, rounded down.
+        assert "First response due in 39 min" in re.sub(r"<[^>]+>", "", body)
         assert "badge--chain-pending" in body
         assert ">Queued<" in body
 

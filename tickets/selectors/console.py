@@ -106,9 +106,21 @@ def escalation_queue(
     ordered = tickets.order_by("urgency", F("sla_next_due").asc(nulls_last=True), "created_at")
     rows = list(ordered[:QUEUE_LIMIT])
     for row in rows:
-        # What the queue page shows of the annotation; not a field of the model.
+        # What the queue page shows of the annotation and the clock; not fields of the model.
         row.urgency_label = URGENCY_LABELS[row.urgency]  # type: ignore[attr-defined]
+        row.sla_target, row.sla_target_due = current_sla_target(row)  # type: ignore[attr-defined]
     return rows
+
+
+def current_sla_target(ticket: Ticket) -> tuple[str | None, datetime.datetime | None]:
+    """The target that matters now and its due time, as the portal's SLA badge picks it: the first
+    response until it is decided, then the resolution; (target, None) while the resolution clock is paused
+    (its due time moves), (None, None) without a running target."""
+    if ticket.sla_first_response_met is None and ticket.sla_first_response_due is not None:
+        return "first_response", ticket.sla_first_response_due
+    if ticket.sla_resolution_met is not None or ticket.sla_resolution_due is None:
+        return None, None
+    return "resolution", None if ticket.sla_paused_since is not None else ticket.sla_resolution_due
 
 
 def provider_choices() -> list[tuple[int, str]]:

@@ -21,7 +21,7 @@ from core.bulk import bulk_insert, bulk_update
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.formats import canonical_json_bytes
 from core.parties import Party, PartyKind
-from tickets import states
+from tickets import humanise, states
 from tickets.hooks import schedule_event_hooks, write_recorded_events
 from tickets.models import (
     METADATA_MAX_BYTES,
@@ -198,9 +198,14 @@ def apply_status(
         states.check_transition(source, target, role)
     except states.IllegalTransition as illegal:
         raise Conflict(
-            f"A ticket that is {source} cannot be moved to {target} by {role.value}.",
+            f"A ticket that is {humanise.status_phrase(source)} cannot be moved to "
+            f"{humanise.status_phrase(target)} by {humanise.party_phrase(role.value)}.",
             code="illegal_transition",
-            fields={"status": [f"Allowed: {', '.join(s.value for s in illegal.allowed) or 'none'}."]},
+            fields={
+                "status": [
+                    f"Allowed: {', '.join(humanise.status_phrase(s) for s in illegal.allowed) or 'none'}."
+                ]
+            },
             extra={"current": source, "allowed": [s.value for s in illegal.allowed]},
         ) from illegal
     clock.clock_status_change(ticket, source=source, target=target, at=at)

@@ -1,5 +1,6 @@
-"""Template helpers of the portal's pages: labels, times and the SLA indicator, computed from what the API
-returns (no queries here)."""
+"""Template helpers of the portal's and the console's pages: codes in words and times in words, all from
+`tickets.humanise` (the emails use it too), computed from what the API or a selector returned (no queries
+here)."""
 
 from __future__ import annotations
 
@@ -9,58 +10,47 @@ from typing import Any
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from core.formats import parse_iso_timestamp
+from tickets import humanise
 from tickets.models import Ticket
 
 register = template.Library()
 
-STATUS_LABELS = dict(Ticket.Status.choices)
-PRIORITY_LABELS = dict(Ticket.Priority.choices)
-CATEGORY_LABELS = dict(Ticket.Category.choices)
-# The chain's anchoring state in VirtEngine's portal vocabulary.
-CHAIN_LABELS = {"pending": "Queued", "anchored": "Confirmed", "failed": "Failed"}
-ACTOR_LABELS = {
-    "customer": "Customer",
-    "provider": "Provider",
-    "support": "VirtEngine support",
-    "system": "System",
-}
-ASSIGNEE_LABELS = {"provider": "the provider", "support": "VirtEngine support"}
-
-
-@register.filter
-def status_label(value: str) -> str:
-    return STATUS_LABELS.get(value, value)
-
-
-@register.filter
-def priority_label(value: str) -> str:
-    return PRIORITY_LABELS.get(value, value)
-
-
-@register.filter
-def category_label(value: str) -> str:
-    return CATEGORY_LABELS.get(value, value)
-
-
-@register.filter
-def chain_label(value: str) -> str:
-    return CHAIN_LABELS.get(value, value)
-
-
-@register.filter
-def actor_label(value: str) -> str:
-    return ACTOR_LABELS.get(value, value)
+register.filter("status_label", humanise.status)
+register.filter("status_phrase", humanise.status_phrase)
+register.filter("priority_label", humanise.priority)
+register.filter("category_label", humanise.category)
+register.filter("chain_label", humanise.chain_state)
+register.filter("actor_label", humanise.party_kind)
+register.filter("event_label", humanise.event_kind)
+register.filter("reason_label", humanise.reason)
+register.filter("field_label", humanise.field)
+register.filter("sla_target_label", humanise.sla_target)
+register.filter("urgency_label", humanise.urgency)
+register.filter("queue_label", humanise.assignee_kind)
 
 
 @register.filter
 def assignee(value: dict[str, Any] | None) -> str:
-    """`{"kind", "name"}` of an assignment event, in words."""
+    """`{"kind", "name"}` of an assignment event, in words: "alice (VirtEngine support)"."""
     if not value:
         return "nobody"
-    queue = ASSIGNEE_LABELS.get(value.get("kind") or "", value.get("kind") or "")
-    return f"{value['name']} ({queue})" if value.get("name") else queue
+    return humanise.assignee(value.get("kind"), value.get("name"))
+
+
+@register.filter
+def duration(value: datetime.timedelta | None) -> str:
+    """A measured span (a median response time) in words: "15 ms", "3 h 20 min"; "—" for none."""
+    return "—" if value is None else humanise.duration(value)
+
+
+@register.filter
+def exact_time(value: str | datetime.datetime | None) -> str:
+    """The exact time in UTC, as every hover title shows it: "6 Dec 2026, 14:05 UTC" (emails)."""
+    moment = _moment(value)
+    return "" if moment is None else humanise.exact_time(moment)
 
 
 @register.filter
@@ -77,32 +67,34 @@ def _moment(value: str | datetime.datetime | None) -> datetime.datetime | None:
         return None
 
 
-def _relative(delta: datetime.timedelta) -> str:
-    seconds = int(abs(delta.total_seconds()))
-    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
-    return "less than a minute"
-
-
 @register.simple_tag
-def timestamp(value: str | datetime.datetime | None, *, relative: bool = True) -> str:
-    """`<time>` with the UTC time as text; the page's script shows it in the reader's zone and, with
-    `relative`, how long ago (or until) it is."""
+def timestamp(value: str | datetime.datetime | None, *, relative: bool = True) -> SafeString | str:
+    """`<time>` with the exact UTC time on hover and, with `relative`, how long ago (or until) it is in
+    words; the page's script keeps the words current and shows the exact time in the reader's zone."""
     moment = _moment(value)
     if moment is None:
         return ""
-    utc = moment.astimezone(datetime.UTC)
-    delta = timezone.now() - utc
-    words = _relative(delta)
-    ago = f"{words} ago" if delta.total_seconds() >= 0 else f"in {words}"
     return format_html(
         '<time datetime="{}" title="{}"{}>{}</time>',
-        utc.isoformat().replace("+00:00", "Z"),
-        utc.strftime("%d %b %Y, %H:%M UTC"),
+        humanise.iso_datetime(moment),
+        humanise.exact_time(moment),
         " data-relative" if relative else "",
-        ago if relative else utc.strftime("%d %b %Y, %H:%M UTC"),
+        humanise.relative(moment, timezone.now()) if relative else humanise.exact_time(moment),
+    )
+
+
+@register.simple_tag
+def sla_due(value: str | datetime.datetime | None) -> SafeString | str:
+    """An SLA due time in the words of every page ("due in 3 h 20 min", "overdue by 20 min"), the exact
+    time on hover; the page's script keeps the words current by the same rule."""
+    moment = _moment(value)
+    if moment is None:
+        return ""
+    return format_html(
+        '<time datetime="{}" title="{}" data-relative="due">{}</time>',
+        humanise.iso_datetime(moment),
+        humanise.exact_time(moment),
+        humanise.sla_due(moment, timezone.now()),
     )
 
 
@@ -113,23 +105,37 @@ AT_RISK_SECONDS = 3600
 def sla_indicator(ticket: dict[str, Any]) -> dict[str, str] | None:
     """The target that matters now (first response until it is decided, then resolution) and where the
     ticket stands against it, from the API's `sla` object: `{"state": ok|at_risk|breached|paused, "label",
-    "due"}`, or None when no target runs."""
+    "due"}`, or None when no target runs. The page writes `label` and then, when `due` is set, the due
+    time in the words of `sla_due` ("First response due in 3 h 20 min")."""
     if ticket["status"] in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED):
         return None
     sla = ticket.get("sla") or {}
     first, resolution = sla.get("first_response") or {}, sla.get("resolution") or {}
-    name, target = (
-        ("First response", first) if first and first.get("met") is None else ("Resolution", resolution)
+    code, target = (
+        ("first_response", first) if first and first.get("met") is None else ("resolution", resolution)
     )
     if not target:
         return None
+    name = humanise.sla_target(code)
+    due = target.get("due_at") or ""
     if target.get("breached") or target.get("met") is False:
-        return {"state": "breached", "label": f"{name} target breached", "due": target.get("due_at") or ""}
+        return {"state": "breached", "label": f"{name} target breached", "due": due}
     if target.get("paused"):
         return {"state": "paused", "label": f"{name} clock paused (waiting for the customer)", "due": ""}
     remaining = target.get("seconds_remaining")
-    if remaining is None:
+    if remaining is None or not due:
         return None
-    words = _relative(datetime.timedelta(seconds=remaining))
     state = "at_risk" if remaining <= AT_RISK_SECONDS else "ok"
-    return {"state": state, "label": f"{name} due in {words}", "due": target.get("due_at") or ""}
+    return {"state": state, "label": name, "due": due}
+
+
+@register.simple_tag
+def sla_words(indicator: dict[str, str] | None) -> SafeString | str:
+    """An `sla_indicator` in words: "First response due in 3 h 20 min", "Resolution target breached,
+    overdue by 20 min", "Resolution clock paused (waiting for the customer)"."""
+    if not indicator:
+        return ""
+    if not indicator.get("due"):
+        return indicator["label"]
+    separator = ", " if indicator["state"] == "breached" else " "
+    return format_html("{}{}{}", indicator["label"], separator, sla_due(indicator["due"]))

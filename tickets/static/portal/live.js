@@ -1,5 +1,7 @@
 // The live parts shared by the portal's pages and the support console: a WebSocket that reconnects and
-// resumes with ?since=, times shown in the reader's zone and as "5 minutes ago", a polite announcer.
+// resumes with ?since=, times in words ("5 min ago", "due in 3 h") kept current, a polite announcer.
+
+import { relative, slaDue } from "./humanise.js";
 
 const SOCKET_BASE = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
 
@@ -10,26 +12,20 @@ export function announce(text) {
   window.setTimeout(() => { announcer.textContent = text; }, 50);
 }
 
-// --- Times: the reader's own zone, and how long ago --------------------------------------------------
+// --- Times: the reader's own zone on hover, and how long ago or until in words ---------------------------
 
-const absoluteFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
-const UNITS = [["day", 86400], ["hour", 3600], ["minute", 60]];
-
-function relative(date) {
-  const seconds = (date.getTime() - Date.now()) / 1000;
-  for (const [unit, size] of UNITS) {
-    if (Math.abs(seconds) >= size) return relativeFormat.format(Math.round(seconds / size), unit);
-  }
-  return relativeFormat.format(0, "minute");
-}
+// The words follow tickets/humanise.py's rule (./humanise.js): the same as the server wrote into the page.
+const exactFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "short" });
+const WORDS = { "": relative, due: slaDue };
 
 export function renderTimes(root = document) {
+  const now = Date.now();
   for (const element of root.querySelectorAll("time[datetime]")) {
     const date = new Date(element.getAttribute("datetime"));
     if (Number.isNaN(date.getTime())) continue;
-    element.title = absoluteFormat.format(date);
-    element.textContent = element.hasAttribute("data-relative") ? relative(date) : absoluteFormat.format(date);
+    element.title = exactFormat.format(date);
+    const words = element.hasAttribute("data-relative") ? WORDS[element.dataset.relative] ?? relative : null;
+    element.textContent = words ? words(date, now) : exactFormat.format(date);
   }
 }
 
