@@ -13,3 +13,4 @@ class ConsoleAdminConfig(AdminConfig):
         # The tickets' pages live in this package, which autodiscovery does not search: this app's module
         # is Django's admin.
         import_module("console.admin")
+        import_module("console.admin_macros")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tickets.api import views
+from tickets.api import macros, views
 
 urlpatterns = [
     path("tickets", views.TicketListCreateView.as_view(), name="api-tickets"),
@@ -13,6 +13,13 @@ urlpatterns = [
     path("tickets/<str:ticket_id>/assign", views.TicketAssignView.as_view(), name="api-ticket-assign"),
     path("tickets/<str:ticket_id>/links", views.TicketLinksView.as_view(), name="api-ticket-links"),
     path("tickets/<str:ticket_id>/logs", views.TicketLogsView.as_view(), name="api-ticket-logs"),
+    path(
+        "tickets/<str:ticket_id>/macros/<str:macro_id>/apply",
+        macros.MacroApplyView.as_view(),
+        name="api-ticket-macro-apply",
+    ),
+    path("macros", macros.MacroListCreateView.as_view(), name="api-macros"),
+    path("macros/<str:macro_id>", macros.MacroDetailView.as_view(), name="api-macro-detail"),
     path("attachments", views.AttachmentUploadView.as_view(), name="api-attachments"),
     path(
         "attachments/<str:attachment_id>",

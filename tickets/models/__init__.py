@@ -461,6 +461,7 @@ class TicketEvent(models.Model):
         SLA_BREACHED = "sla_breached"
         LOGS_FETCHED = "logs_fetched"
         TICKET_EDITED = "ticket_edited"
+        SATISFACTION_RATED = "satisfaction_rated"
 
     # Not indexed alone: the unique (ticket, seq) index starts with it.
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events", db_index=False)
@@ -494,5 +495,6 @@ class TicketEvent(models.Model):
         return f"{self.ticket_id}#{self.seq} {self.kind}"
 
 
-# Defined in its own module (this one is long enough); imported here so that Django registers it.
+from tickets.models import macros as macros  # noqa: E402 - models in modules of their own, registered here
+from tickets.models import satisfaction as satisfaction  # noqa: E402
 from tickets.models.search import TicketSearch as TicketSearch  # noqa: E402

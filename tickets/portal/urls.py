@@ -2,12 +2,15 @@
 
 from django.urls import path
 
-from tickets.portal import views
+from tickets.portal import macros, views
 
 urlpatterns = [
     path("", views.ticket_list, name="portal-ticket-list"),
     path("new/", views.ticket_create, name="portal-ticket-create"),
     path("rows/<str:ticket_id>/", views.ticket_row, name="portal-ticket-row"),
+    path("macros/", macros.macro_list, name="portal-macros"),
+    path("macros/<str:macro_id>/", macros.macro_edit, name="portal-macro-edit"),
+    path("macros/<str:macro_id>/delete/", macros.macro_delete, name="portal-macro-delete"),
     path("<str:reference>/", views.ticket_detail, name="portal-ticket-detail"),
     path("<str:reference>/live/", views.ticket_live, name="portal-ticket-live"),
     path("<str:reference>/comments/<str:comment_id>/", views.ticket_comment, name="portal-ticket-comment"),
@@ -17,4 +20,5 @@ urlpatterns = [
     path("<str:reference>/links/", views.ticket_link, name="portal-ticket-link"),
     path("<str:reference>/links/remove/", views.ticket_unlink, name="portal-ticket-unlink"),
     path("<str:reference>/logs/", views.ticket_fetch_logs, name="portal-ticket-logs"),
+    path("<str:reference>/macro/", macros.ticket_macro_apply, name="portal-ticket-macro"),
 ]

@@ -246,6 +246,7 @@ def _ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any
         "can_escalate": open_ticket and not escalated,
         "can_fetch_logs": open_ticket and party.sees_internal,
         "linkable": selectors.linkable_deployments(party, detail) if open_ticket else [],
+        "macros": list(selectors.macros_usable_by(party)) if open_ticket else [],
         "reply_form": forms.get("reply_form") or ReplyForm(),
         "escalate_form": forms.get("escalate_form") or EscalateForm(),
         "error": forms.get("error"),

@@ -5,7 +5,8 @@
 - `streams`: what the real-time layer reads (touched tickets, parties, sequence positions, events by id);
 - `search`: what people type, read as a web search over the index, and the results' snippets;
 - `sla`: the SLA filters, breach totals and the attainment report;
-- `portal` and `console`: what those surfaces read besides the API's reads.
+- `portal` and `console`: what those surfaces read besides the API's reads;
+- `macros`: the macros a party may use or manage, and what their placeholders stand for.
 
 Callers import from here.
 """
@@ -23,6 +24,15 @@ from tickets.selectors.console import (
     provider_choices,
     support_agents,
     ticket_events_all,
+)
+from tickets.selectors.macros import (
+    PlaceholderValues,
+    macro_get,
+    macro_list,
+    macros_manageable_by,
+    macros_usable_by,
+    party_uses_macros,
+    placeholder_values,
 )
 from tickets.selectors.portal import (
     linkable_deployments,
@@ -106,6 +116,7 @@ __all__ = [
     "VISIBLE_UPDATED_AT",
     "Dashboard",
     "Median",
+    "PlaceholderValues",
     "ProviderAttainment",
     "ProviderWorkload",
     "QueueFilters",
@@ -127,9 +138,15 @@ __all__ = [
     "last_seqs",
     "last_visible_seq",
     "linkable_deployments",
+    "macro_get",
+    "macro_list",
+    "macros_manageable_by",
+    "macros_usable_by",
     "parse_search",
     "parse_ticket_id",
     "party_may_write_a_ticket",
+    "party_uses_macros",
+    "placeholder_values",
     "provider_choices",
     "rows_with_snippets",
     "search_snippets",

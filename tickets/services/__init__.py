@@ -21,6 +21,7 @@ from tickets.services.logs import (
     logs_fetch_queue,
     logs_requests_sweep,
 )
+from tickets.services.macros import PLACEHOLDERS, macro_apply, macro_create, macro_delete, macro_update
 from tickets.services.sla import SweepResult, sla_policies_ensure, sla_sweep
 from tickets.services.tickets import (
     ticket_create,
@@ -32,6 +33,7 @@ from tickets.services.tickets import (
 
 __all__ = [
     "LOGS_REQUEST_COOLDOWN_SECONDS",
+    "PLACEHOLDERS",
     "CommentResult",
     "SweepResult",
     "attachment_attach",
@@ -44,6 +46,10 @@ __all__ = [
     "deployment_unlink",
     "logs_fetch_queue",
     "logs_requests_sweep",
+    "macro_apply",
+    "macro_create",
+    "macro_delete",
+    "macro_update",
     "sla_policies_ensure",
     "sla_sweep",
     "ticket_assign",
