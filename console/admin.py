@@ -8,6 +8,8 @@ service call; the changelist's bulk actions call the services one ticket at a ti
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import admin, messages
@@ -15,15 +17,17 @@ from django.contrib.admin.views.main import ORDER_VAR
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from chain.selectors import CHAIN_STATE_FIELD, chain_state_of, with_chain_state
 from console import views as console
 from console.forms import BulkPriorityForm
 from core.errors import ApplicationError
-from tickets import selectors, services
+from core.parties import Party
+from tickets import humanise, selectors, services
+from tickets.api import serializers as io
 from tickets.models import (
     Assignment,
     Attachment,
@@ -34,6 +38,8 @@ from tickets.models import (
     Ticket,
     TicketEvent,
 )
+from tickets.selectors.people import people_by_address
+from tickets.templatetags.portal import sla_indicator, sla_words
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -51,18 +57,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Ticket)
 class TicketAdmin(ReadOnlyAdmin):
+    # What an agent scans a list by; fits 1366 px (names, not addresses: the address is on hover and on the
+    # customer's page).
     list_display = (
         "display_number",
         "subject_with_match",
-        "status",
-        "priority",
-        "provider",
-        "assignee",
-        "sla_resolution_due",
-        "chain_state",
-        "created_at",
-        "last_activity_at",
+        "customer",
+        "provider_name",
+        "status_words",
+        "priority_words",
+        "sla",
+        "age",
     )
+    list_display_links = ("display_number", "subject_with_match")
     list_filter = ("status", "priority", "category", "assignee_kind", "provider")
     # The search box reads through the one search service (`get_search_results`); Django needs a
     # non-empty `search_fields` to show it.
@@ -78,9 +85,6 @@ class TicketAdmin(ReadOnlyAdmin):
     class Media:
         css = {"all": ("portal/console.css",)}
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Ticket]:
-        return with_chain_state(super().get_queryset(request), sees_internal=True)
-
     # -- search: the same service as the portal and the API ----------------------------------------------
 
     def get_search_results(
@@ -94,16 +98,74 @@ class TicketAdmin(ReadOnlyAdmin):
             results = results.order_by(f"-{selectors.SEARCH_RANK}", "-number")
         return results, False
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(request, {"title": "Tickets", **(extra_context or {})})
+
     def get_changelist_instance(self, request: HttpRequest) -> Any:
+        """The page's tickets with what the columns show, read for the whole page at once: the people by
+        their names, the SLA as every other page words it, and where a search matched."""
         changelist = super().get_changelist_instance(request)
-        query = selectors.parse_search(changelist.query)
-        if query is not None:
-            snippets = selectors.search_snippets(
-                console.support_party(request), [ticket.pk for ticket in changelist.result_list], query
+        party = console.support_party(request)
+        page = list(changelist.result_list)
+        people = people_by_address([ticket.customer_address for ticket in page])
+        rows = {
+            row["id"]: io.TicketOutput(row, context={"now": timezone.now()}).data
+            for row in selectors.ticket_list(party, selectors.TicketFilters()).filter(
+                pk__in=[ticket.pk for ticket in page]
             )
-            for ticket in changelist.result_list:
-                ticket.search_snippet = snippets.get(str(ticket.pk))
+        }
+        query = selectors.parse_search(changelist.query)
+        snippets = selectors.search_snippets(party, [t.pk for t in page], query) if query is not None else {}
+        for ticket in page:
+            ticket.person = people.get(ticket.customer_address)
+            ticket.row = rows.get(ticket.pk)
+            ticket.search_snippet = snippets.get(str(ticket.pk))
         return changelist
+
+    @admin.display(description="Customer")
+    def customer(self, ticket: Ticket) -> str:
+        person = getattr(ticket, "person", None)
+        name = person.name if person is not None else ""
+        url = reverse("admin:console-customer", args=[ticket.customer_address])
+        return format_html(
+            '<a href="{}" title="{}">{}</a>',
+            url,
+            ticket.customer_address,
+            name or f"{ticket.customer_address[:10]}…{ticket.customer_address[-4:]}",
+        )
+
+    @admin.display(description="Provider", ordering="provider__name")
+    def provider_name(self, ticket: Ticket) -> str:
+        return format_html('<span title="{}">{}</span>', ticket.provider.address, ticket.provider.name)
+
+    @admin.display(description="Status", ordering="status")
+    def status_words(self, ticket: Ticket) -> str:
+        return format_html(
+            '<span class="badge badge--status-{}">{}</span>', ticket.status, humanise.status(ticket.status)
+        )
+
+    @admin.display(description="Priority", ordering="priority")
+    def priority_words(self, ticket: Ticket) -> str:
+        return humanise.priority(ticket.priority)
+
+    @admin.display(description="SLA", ordering="sla_next_due")
+    def sla(self, ticket: Ticket) -> str:
+        row = getattr(ticket, "row", None)
+        indicator = sla_indicator(row) if row is not None else None
+        if indicator is None:
+            return "—"
+        return format_html('<span class="sla sla--{}">{}</span>', indicator["state"], sla_words(indicator))
+
+    @admin.display(description="Age", ordering="-created_at")
+    def age(self, ticket: Ticket) -> str:
+        return format_html(
+            '<time datetime="{}" title="{}">{}</time>',
+            humanise.iso_datetime(ticket.created_at),
+            humanise.exact_time(ticket.created_at),
+            humanise.duration(timezone.now() - ticket.created_at, resolution="min"),
+        )
 
     @admin.display(description="Subject")
     def subject_with_match(self, ticket: Ticket) -> str:
@@ -122,17 +184,6 @@ class TicketAdmin(ReadOnlyAdmin):
     @admin.display(description="Number", ordering="number")
     def display_number(self, ticket: Ticket) -> str:
         return ticket.display_number
-
-    @admin.display(description="Assigned to")
-    def assignee(self, ticket: Ticket) -> str:
-        if ticket.assigned_to_id:
-            return f"{ticket.assigned_to.get_username()} ({ticket.assignee_kind})"
-        return f"{ticket.assignee_kind} queue"
-
-    @admin.display(description="Chain")
-    def chain_state(self, ticket: Ticket) -> str:
-        """pending | anchored | failed, as the API shows it (failed: an event is retrying with back-off)."""
-        return chain_state_of(getattr(ticket, CHAIN_STATE_FIELD, None)).state
 
     # -- the work page and its actions ------------------------------------------------------------------
 
@@ -162,26 +213,42 @@ class TicketAdmin(ReadOnlyAdmin):
     # -- bulk actions: one service call per ticket, each with its own event ------------------------------
 
     def _each(
-        self, request: HttpRequest, queryset: QuerySet[Ticket], verb: str, change: Any
-    ) -> tuple[list[str], list[str]]:
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Ticket],
+        verb: str,
+        change: Callable[[Party, Ticket], object],
+        skip: Callable[[Ticket], str | None] = lambda _ticket: None,
+    ) -> BulkOutcome:
+        """Apply `change` to each selected ticket it applies to (`skip` gives why not, else None), and say
+        what happened in one line: what was done, and what was skipped and why."""
         party = console.support_party(request)
-        done, refused = [], []
+        outcome = BulkOutcome()
         for ticket in queryset.order_by("number"):
-            try:
-                change(party, ticket)
-            except ApplicationError as error:
-                refused.append(f"{ticket.display_number}: {error.message}")
+            reason = skip(ticket)
+            if reason is None:
+                try:
+                    change(party, ticket)
+                except ApplicationError as error:
+                    reason = error.message.rstrip(".").lower()
+            if reason is not None:
+                outcome.skipped.setdefault(reason, []).append(ticket.display_number)
                 continue
             console.log_console_action(request, ticket.pk, verb)
-            done.append(ticket.display_number)
-        if done:
-            self.message_user(request, f"{verb}: {', '.join(done)}.", messages.SUCCESS)
-        for refusal in refused:
-            self.message_user(request, refusal, messages.ERROR)
-        return done, refused
+            outcome.done.append(ticket.display_number)
+        level = messages.SUCCESS if outcome.done else messages.WARNING
+        self.message_user(request, outcome.summary(verb), level)
+        return outcome
 
     @admin.action(description="Assign the selected tickets to me")
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        def skip(ticket: Ticket) -> str | None:
+            if ticket.status == Ticket.Status.CLOSED:
+                return "closed"
+            if ticket.assigned_to_id == request.user.pk:
+                return "already yours"
+            return None
+
         self._each(
             request,
             queryset,
@@ -191,8 +258,9 @@ class TicketAdmin(ReadOnlyAdmin):
                 ticket_id=ticket.pk,
                 assignee_kind=Ticket.AssigneeKind.SUPPORT,
                 assignee_user_id=request.user.pk,
-                reason="Taken from the changelist",
+                reason="Taken from the ticket list",
             ),
+            skip,
         )
 
     @admin.action(description="Change the priority of the selected tickets")
@@ -209,24 +277,70 @@ class TicketAdmin(ReadOnlyAdmin):
             }
             return TemplateResponse(request, "admin/console/bulk_priority.html", context)
         priority = form.cleaned_data["priority"]
+
+        def skip(ticket: Ticket) -> str | None:
+            if ticket.status == Ticket.Status.CLOSED:
+                return "closed"
+            if ticket.priority == priority:
+                return f"already {Ticket.Priority(priority).label.lower()}"
+            return None
+
         self._each(
             request,
             queryset,
-            f"Priority set to {priority}",
+            f"Priority set to {Ticket.Priority(priority).label.lower()}",
             lambda party, ticket: services.ticket_priority_set(
                 actor=party, ticket_id=ticket.pk, priority=priority
             ),
+            skip,
         )
         return None
 
     @admin.action(description="Close the selected tickets that are resolved")
     def close_resolved(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
-        def close(party: Any, ticket: Ticket) -> None:
-            if ticket.status != Ticket.Status.RESOLVED:
-                raise ApplicationError(f"not resolved ({ticket.get_status_display().lower()}); left as it is")
-            services.ticket_transition(actor=party, ticket_id=ticket.pk, status=Ticket.Status.CLOSED)
+        def skip(ticket: Ticket) -> str | None:
+            if ticket.status == Ticket.Status.RESOLVED:
+                return None
+            return f"not resolved ({ticket.get_status_display().lower()})"
 
-        self._each(request, queryset, "Closed", close)
+        self._each(
+            request,
+            queryset,
+            "Closed",
+            lambda party, ticket: services.ticket_transition(
+                actor=party, ticket_id=ticket.pk, status=Ticket.Status.CLOSED
+            ),
+            skip,
+        )
+
+
+@dataclass
+class BulkOutcome:
+    done: list[str] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # why → which tickets
+
+    def summary(self, verb: str) -> str:
+        """One line: "Closed 2 tickets (SUP-000001, SUP-000002). Skipped 3: not resolved (…)."."""
+        parts = []
+        if self.done:
+            parts.append(f"{verb}: {_tickets(self.done)}.")
+        else:
+            parts.append("Nothing changed.")
+        if self.skipped:
+            count = sum(len(numbers) for numbers in self.skipped.values())
+            reasons = "; ".join(
+                f"{reason} ({', '.join(_shortened(numbers))})" for reason, numbers in self.skipped.items()
+            )
+            parts.append(f"Skipped {count}: {reasons}.")
+        return " ".join(parts)
+
+
+def _tickets(numbers: list[str]) -> str:
+    return f"{len(numbers)} ticket{'s' if len(numbers) != 1 else ''} ({', '.join(_shortened(numbers))})"
+
+
+def _shortened(numbers: list[str], shown: int = 5) -> list[str]:
+    return numbers if len(numbers) <= shown else [*numbers[:shown], f"and {len(numbers) - shown} more"]
 
 
 @admin.register(Comment)

@@ -71,6 +71,8 @@ class TestWhatItFinds:
             assert numbers(apis.agent.get(TICKETS, q=typed))[0] == fourth, typed
         # A bare number is that ticket, not every ticket whose number contains the digit.
         assert numbers(apis.agent.get(TICKETS, q=str(number))) == [fourth]
+        # Nor every ticket whose lease ID ends in /1/1 (gseq and oseq are not words of their own).
+        assert set(numbers(apis.agent.get(TICKETS, q="1"))) <= {"SUP-000001"}
 
     def test_subject_description_comments_file_names_and_lease(self, world: World, apis: Apis) -> None:
         subject = world.open_ticket(subject="Kubelet eviction storm")

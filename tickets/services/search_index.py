@@ -67,6 +67,12 @@ def _vector(text_sql: str, weight: str) -> str:
     )
 
 
+def _lease_parts(lease_sql: str) -> str:
+    """A lease ID's owner and `dseq` as words of their own (`owner/dseq/gseq/oseq` is one token to
+    PostgreSQL); not `gseq` and `oseq`, almost always 1, which would make every ticket match "1"."""
+    return f"split_part({lease_sql}, '/', 1), split_part({lease_sql}, '/', 2)"
+
+
 def _documents_sql() -> str:
     """An upsert of the documents of the tickets whose ids are `%(ticket_ids)s`."""
     t = {
@@ -88,7 +94,7 @@ def _documents_sql() -> str:
     head = _vector("tk.subject || ' ' || lpad(tk.number::text, 6, '0')", "A")
     public_b = _vector(
         f"concat_ws(' ', left(tk.description, {DESCRIPTION_TEXT_LIMIT}), dep.lease_id, "
-        "translate(dep.lease_id, '/', ' '), dep.name, "
+        f"{_lease_parts('dep.lease_id')}, dep.name, "
         "files.public_names, links.leases)",
         "B",
     )
@@ -123,7 +129,7 @@ def _documents_sql() -> str:
         FROM {t[Attachment]} a WHERE a.ticket_id = tk.id
     ) files
     CROSS JOIN LATERAL (
-        SELECT string_agg(concat_ws(' ', linked.lease_id, translate(linked.lease_id, '/', ' '), linked.name), ' ')
+        SELECT string_agg(concat_ws(' ', linked.lease_id, {_lease_parts('linked.lease_id')}, linked.name), ' ')
                AS leases
         FROM {t[DeploymentLink]} link JOIN {t[Deployment]} linked ON linked.id = link.deployment_id
         WHERE link.ticket_id = tk.id
