@@ -15,7 +15,10 @@ export function announce(text) {
 // --- Times: the reader's own zone on hover, and how long ago or until in words ---------------------------
 
 // The words follow tickets/humanise.py's rule (./humanise.js): the same as the server wrote into the page.
-const exactFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "short" });
+// (Not dateStyle/timeStyle: Chromium refuses them together with timeZoneName, and the whole module stops.)
+const exactFormat = new Intl.DateTimeFormat(undefined, {
+  day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+});
 const WORDS = { "": relative, due: slaDue };
 
 export function renderTimes(root = document) {
