@@ -29,6 +29,8 @@ from tickets.api import serializers as io
 from tickets.models import Ticket
 from tickets.portal.forms import LinkForm, ReplyForm, StatusForm
 from tickets.presenter import Audience, present_events
+from tickets.selectors.collisions import LaterReply, replies_after
+from tickets.selectors.people import people_by_address
 
 WORK_PERMISSION = "tickets.work_ticket"
 
@@ -138,6 +140,10 @@ def ticket_page(
         "linkable": selectors.linkable_deployments(party, detail) if open_ticket else [],
         "mine": detail.row["assigned_to_username"] == request.user.get_username(),
         "verification": bound.pop("verification", None),
+        "later_replies": bound.pop("later_replies", None),
+        "last_seq": detail.last_seq,
+        "me": party.label,
+        "customer": people_by_address([detail.row["customer_address"]])[detail.row["customer_address"]],
         "urls": {
             action: reverse("admin:tickets_ticket_act", args=[ticket["id"], action])
             for action in (*ACTIONS, "verify")
@@ -154,6 +160,9 @@ def _reply(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | No
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return None, {"reply_form": form}
+    later = _replies_since_opened(request, party, ticket_id)
+    if later:  # as Zendesk does: someone answered while this one was being written; read it first
+        return None, {"reply_form": form, "later_replies": later}
     attachment_ids = [
         str(services.attachment_upload(actor=party, upload=upload).id)
         for upload in form.cleaned_data["files"]
@@ -167,6 +176,14 @@ def _reply(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | No
         attachment_ids=attachment_ids,
     )
     return ("Added an internal note." if internal else "Replied to the customer."), {}
+
+
+def _replies_since_opened(request: HttpRequest, party: Party, ticket_id: Any) -> list[LaterReply]:
+    """Replies by others after the event the page showed last (`seen_seq`), unless "Send anyway"."""
+    seen = request.POST.get("seen_seq", "")
+    if request.POST.get("send_anyway") or not seen.isdigit() or len(seen) > 10:
+        return []
+    return replies_after(party, ticket_id, int(seen))
 
 
 def _take(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
@@ -283,6 +300,9 @@ def ticket_act(request: HttpRequest, site: AdminSite, ticket_id: object, action:
     except ApplicationError as error:
         messages.error(request, error.message)
         return ticket_page(request, site, ticket_id, status=400)
+    if done is None and bound.get("later_replies"):
+        messages.warning(request, "Someone replied after you opened this ticket: read it, then send yours.")
+        return ticket_page(request, site, ticket_id, status=409, **bound)
     if done is None:  # a form did not validate: shown again with its errors
         messages.error(request, "Check the form below.")
         return ticket_page(request, site, ticket_id, status=400, **bound)

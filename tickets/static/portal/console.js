@@ -43,3 +43,98 @@ renderTimes();
 window.setInterval(() => renderTimes(), 30000);
 const queue = document.querySelector("[data-live-queue]");
 if (queue) liveQueue(queue);
+
+// --- The page to work one ticket, live: events refresh the header and the timeline in place (the forms
+// and what is being typed stay), others' typing shows, other agents on the ticket are listed, and a reply
+// someone else sent after the page opened is pointed out before ours goes.
+
+const PRESENCE_EVERY_MS = 20000;
+const PRESENCE_FORGET_MS = 60000;
+const TYPING_SHOWN_MS = 4000;
+const TYPING_SENT_EVERY_MS = 2000;
+
+function liveWorkPage(root) {
+  const ticketId = root.dataset.ticketId;
+  const me = root.dataset.me;
+  let lastSeq = Number(root.dataset.lastSeq || 0);
+  let refreshTimer = null;
+  let typingTimer = null;
+  let lastTypingSent = 0;
+  const viewers = new Map();
+  const presence = document.getElementById("presence");
+  const typing = document.getElementById("typing");
+  const newer = document.getElementById("newer-replies");
+  const reply = document.getElementById("id_content");
+  const internal = document.getElementById("id_is_internal");
+
+  async function refresh() {
+    const response = await fetch(location.pathname, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const id of ["ticket-head", "ticket-timeline"]) {
+      const fresh = page.getElementById(id);
+      const current = document.getElementById(id);
+      if (fresh && current) {
+        current.replaceWith(fresh);
+        renderTimes(fresh);
+      }
+    }
+  }
+
+  function showViewers() {
+    const now = Date.now();
+    for (const [id, viewer] of viewers) if (now - viewer.seen > PRESENCE_FORGET_MS) viewers.delete(id);
+    const names = [...new Set([...viewers.values()].map((v) => v.user))];
+    presence.hidden = names.length === 0;
+    presence.textContent = names.length ? `Also on this ticket: ${names.join(", ")}` : "";
+  }
+
+  function onPresence(message) {
+    const { viewer, user, state } = message.data;
+    if (state === "left") viewers.delete(viewer);
+    else viewers.set(viewer, { user, seen: Date.now() });
+    if (state === "joined") socket.send({ type: "presence" }); // so that the newcomer learns of us
+    showViewers();
+  }
+
+  function onTyping(message) {
+    const what = message.data.internal ? "an internal note" : "a reply";
+    typing.textContent = `${message.data.user} is typing ${what}…`;
+    typing.hidden = false;
+    window.clearTimeout(typingTimer);
+    typingTimer = window.setTimeout(() => { typing.hidden = true; }, TYPING_SHOWN_MS);
+  }
+
+  function onEvent(message) {
+    if (typeof message.seq === "number") lastSeq = Math.max(lastSeq, message.seq);
+    if (message.type === "new_comment" && message.actor !== me && newer) {
+      newer.textContent = `${message.actor} replied after you opened this ticket: read it before you send yours.`;
+      newer.hidden = false;
+      announce(newer.textContent);
+    }
+    window.clearTimeout(refreshTimer);
+    refreshTimer = window.setTimeout(refresh, REFRESH_DEBOUNCE_MS);
+  }
+
+  const socket = new LiveSocket(`/api/v1/tickets/${ticketId}/updates`, {
+    status: document.getElementById("ticket-live-status"),
+    sinceOf: () => lastSeq,
+    onMessage: (message) => {
+      if (message.type === "presence") onPresence(message);
+      else if (message.type === "typing") onTyping(message);
+      else if (message.type !== "error") onEvent(message);
+    },
+  });
+  window.setInterval(() => { socket.send({ type: "presence" }); showViewers(); }, PRESENCE_EVERY_MS);
+  if (reply) {
+    reply.addEventListener("input", () => {
+      const now = Date.now();
+      if (now - lastTypingSent < TYPING_SENT_EVERY_MS) return;
+      lastTypingSent = now;
+      socket.send({ type: "typing", internal: Boolean(internal && internal.checked) });
+    });
+  }
+}
+
+const workPage = document.querySelector("[data-live-work-page]");
+if (workPage) liveWorkPage(workPage);

@@ -1,0 +1,91 @@
+"""The console's work page, live, in real browsers: two agents on one ticket see each other and each
+other's typing; a customer's reply appears without a reload; a reply written meanwhile is held back until
+the agent has seen what arrived."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from providers.models import ProviderMembership
+from providers.selectors import party_for_user
+from providers.services import support_staff_create
+from tests import factories
+from tests.e2e.conftest import new_page, screenshot
+from tests.e2e.test_portal import axe_serious
+from tests.system.processes import AppServer
+from tickets import services
+from tickets.models import Comment, Ticket
+
+pytestmark = [pytest.mark.e2e]
+
+PASSWORD = "correct horse battery staple"
+# Generous for a live update on a loaded machine, and still what an agent would call "at once".
+LIVE_WITHIN_MS = 2000
+
+
+@pytest.fixture
+def ticket(transactional_db: None) -> dict[str, Any]:
+    services.sla_policies_ensure()  # a transactional test's flush removes what the migrations created
+    provider = factories.ProviderFactory(name="Atlas Cloud")
+    ProviderMembership.objects.create(provider=provider, user=factories.UserFactory(username="atlas-ops"))
+    support_staff_create(username="support", password=PASSWORD)
+    support_staff_create(username="support2", password=PASSWORD)
+    identity = factories.CustomerIdentityFactory(user=factories.UserFactory(username="bob"))
+    deployment = factories.DeploymentFactory(owner_address=identity.address, provider=provider, name="api")
+    customer = party_for_user(identity.user)
+    created = services.ticket_create(
+        actor=customer, deployment_id=deployment.lease_id, subject="API down", description="502 everywhere."
+    )
+    return {"ticket": created, "customer": customer}
+
+
+def open_work_page(browser: Browser, server: AppServer, username: str, ticket: Ticket) -> Page:
+    _, page = new_page(browser)
+    page.goto(f"{server.http}/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name=re.compile("Log in", re.I)).click()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{server.http}/admin/tickets/ticket/{ticket.pk}/change/")
+    expect(page.locator("#ticket-live-status")).to_have_text("Live")
+    assert errors == []  # a script error would silently stop the page being live
+    return page
+
+
+def test_two_agents_a_live_reply_and_the_reply_guard(
+    browser: Browser, portal: AppServer, ticket: dict[str, Any]
+) -> None:
+    work: Ticket = ticket["ticket"]
+    first = open_work_page(browser, portal, "support", work)
+    second = open_work_page(browser, portal, "support2", work)
+    expect(first.locator("#presence")).to_have_text("Also on this ticket: support2")
+    expect(second.locator("#presence")).to_have_text("Also on this ticket: support")
+
+    second.locator("#id_content").press_sequentially("Looking", delay=30)
+    expect(first.locator("#typing")).to_have_text("support2 is typing a reply…")
+
+    first.fill("#id_content", "We are restarting the ingress now.")
+    services.comment_add(actor=ticket["customer"], ticket_id=work.id, body="It is back by itself!")
+    expect(first.locator("#ticket-timeline")).to_contain_text("It is back by itself!", timeout=LIVE_WITHIN_MS)
+    expect(first.locator("#newer-replies")).to_be_visible()
+    expect(first.locator("#id_content")).to_have_value("We are restarting the ingress now.")  # kept
+    assert axe_serious(first) == [], "live work page"
+    screenshot(first, "console-ticket-live")
+
+    # Sent anyway by the form alone: the server holds it back too, with the text, until confirmed.
+    first.get_by_role("button", name="Send").click()
+    expect(first.locator(".messagelist")).to_contain_text("Someone replied after you opened this ticket")
+    expect(first.locator("#newer-replies")).to_contain_text("bob replied after you opened this ticket")
+    assert not Comment.objects.filter(ticket=work, body__startswith="We are restarting").exists()
+    first.get_by_role("button", name="Send").click()
+    expect(first.locator(".messagelist")).to_contain_text("Replied to the customer")
+    assert Comment.objects.filter(ticket=work, body="We are restarting the ingress now.").count() == 1
+
+    second.close()
+    expect(first.locator("#presence")).to_be_hidden()

@@ -1,0 +1,59 @@
+"""Collision detection on the console's work page, without a script: a reply written while someone else
+answered is held back, with the text kept, until the agent has seen what arrived; "Send anyway" sends it."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from tests.conftest import World
+from tickets import services
+from tickets.models import Comment, Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agent(world: World) -> Client:
+    client = Client()
+    client.force_login(get_user_model().objects.get(pk=world.agent.user_id))
+    return client
+
+
+def reply(client: Client, ticket: Ticket, **fields: str):
+    return client.post(
+        f"/admin/tickets/ticket/{ticket.pk}/act/reply/", {"content": "Restarting it now.", **fields}
+    )
+
+
+def test_a_reply_after_the_page_opened_is_shown_before_ours_goes(world: World, agent: Client) -> None:
+    ticket = world.open_ticket()
+    page = agent.get(f"/admin/tickets/ticket/{ticket.pk}/change/")
+    seen = page.context["last_seq"]
+    assert f'name="seen_seq" value="{seen}"' in page.content.decode()
+    services.comment_add(actor=world.alice, ticket_id=ticket.id, body="Never mind, it works again.")
+
+    held = reply(agent, ticket, seen_seq=str(seen))
+    assert held.status_code == 409
+    html = held.content.decode()
+    assert "alice replied after you opened this ticket" in html
+    assert "Restarting it now." in html  # the text is kept
+    assert "Never mind, it works again." in html  # and what arrived is on the page
+    assert not Comment.objects.filter(ticket=ticket, body="Restarting it now.").exists()
+
+    sent = reply(agent, ticket, seen_seq=str(seen), send_anyway="1")
+    assert sent.status_code == 302
+    assert Comment.objects.filter(ticket=ticket, body="Restarting it now.").count() == 1
+
+
+def test_own_replies_and_an_up_to_date_page_go_at_once(world: World, agent: Client) -> None:
+    ticket = world.open_ticket()
+    seen = agent.get(f"/admin/tickets/ticket/{ticket.pk}/change/").context["last_seq"]
+    assert reply(agent, ticket, seen_seq=str(seen)).status_code == 302
+    # The agent's own reply is no reason to stop the next one.
+    assert reply(agent, ticket, seen_seq=str(seen), content="And one more thing.").status_code == 302
+    # A status change by someone else is not a reply.
+    services.ticket_transition(actor=world.provider_a_member, ticket_id=ticket.id, status="in_progress")
+    assert reply(agent, ticket, seen_seq=str(seen), content="Third.").status_code == 302
+    assert Comment.objects.filter(ticket=ticket).count() == 3
