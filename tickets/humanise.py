@@ -41,6 +41,7 @@ EVENT_KINDS: dict[str, str] = {
     Kind.SLA_BREACHED: "SLA breached",
     Kind.LOGS_FETCHED: "Deployment logs fetched",
     Kind.TICKET_EDITED: "Ticket edited",
+    Kind.SATISFACTION_RATED: "Satisfaction rated",
 }
 
 # Who acted or wrote (`core.parties.PartyKind`, the presenter's `actor_type` and `author_type`).

@@ -119,7 +119,7 @@ def sla_indicator(ticket: dict[str, Any]) -> dict[str, str] | None:
     name = humanise.sla_target(code)
     due = target.get("due_at") or ""
     if target.get("breached") or target.get("met") is False:
-        return {"state": "breached", "label": f"{name} target breached", "due": due}
+        return {"state": "breached", "label": name if due else f"{name} target breached", "due": due}
     if target.get("paused"):
         return {"state": "paused", "label": f"{name} clock paused (waiting for the customer)", "due": ""}
     remaining = target.get("seconds_remaining")
@@ -131,11 +131,15 @@ def sla_indicator(ticket: dict[str, Any]) -> dict[str, str] | None:
 
 @register.simple_tag
 def sla_words(indicator: dict[str, str] | None) -> SafeString | str:
-    """An `sla_indicator` in words: "First response due in 3 h 20 min", "Resolution target breached,
-    overdue by 20 min", "Resolution clock paused (waiting for the customer)"."""
+    """An `sla_indicator` in words: "First response due in 3 h 20 min", "Resolution overdue by 20 min",
+    "Resolution clock paused (waiting for the customer)"; a target breached before its (since moved) due
+    time says so: "Resolution target breached, due in 2 h"."""
     if not indicator:
         return ""
-    if not indicator.get("due"):
+    due = _moment(indicator.get("due"))
+    if due is None:
         return indicator["label"]
-    separator = ", " if indicator["state"] == "breached" else " "
-    return format_html("{}{}{}", indicator["label"], separator, sla_due(indicator["due"]))
+    label = indicator["label"]
+    if indicator["state"] == "breached" and due > timezone.now():
+        label = f"{label} target breached,"
+    return format_html("{} {}", label, sla_due(due))
