@@ -76,7 +76,8 @@ class TicketAdmin(ReadOnlyAdmin):
     search_fields = ("subject",)
     search_help_text = (
         'Words in any form, "an exact phrase", -without, or; a ticket number (SUP-000123, 123); a customer\'s '
-        "name, email or address; a provider; a lease ID. Best match first unless you sort by a column."
+        "name, email or address; a provider; a lease ID. Best match first (among the 500 most recently updated "
+        "matches) unless you sort by a column, which lists them all."
     )
     list_select_related = ("provider", "assigned_to")
     date_hierarchy = "created_at"
@@ -93,8 +94,11 @@ class TicketAdmin(ReadOnlyAdmin):
         query = selectors.parse_search(search_term)
         if query is None:
             return queryset, False
-        results = selectors.ticket_search(queryset, console.support_party(request), query)
-        if ORDER_VAR not in request.GET:  # best match first, unless a column is chosen to sort by
+        best_first = ORDER_VAR not in request.GET  # best match first, unless a column is chosen to sort by
+        results = selectors.ticket_search(
+            queryset, console.support_party(request), query, best_first=best_first
+        )
+        if best_first:
             results = results.order_by(f"-{selectors.SEARCH_RANK}", "-number")
         return results, False
 

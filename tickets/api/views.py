@@ -51,7 +51,11 @@ class TicketListCreateView(APIView):
         now = timezone.now()
         page = paginate(
             selectors.ticket_list(
-                party, filters, rank_by_priority=query["ordering"].endswith("priority"), now=now
+                party,
+                filters,
+                rank_by_priority=query["ordering"].endswith("priority"),
+                best_match_first=query["ordering"] == "relevance",
+                now=now,
             ),
             ordering=query["ordering"],
             limit=query["limit"],

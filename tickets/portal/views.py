@@ -35,6 +35,7 @@ from tickets.portal.forms import (
     TicketFilterForm,
     add_refusal,
 )
+from tickets.portal.satisfaction_forms import SatisfactionForm
 from tickets.presenter import audience_of
 from tickets.services.recording import ROLE_OF_PARTY
 
@@ -116,14 +117,24 @@ def ticket_list(request: HttpRequest, party: Party) -> HttpResponse:
     ticket_filters, ordering = _list_query(filters)
     try:
         page = paginate(
-            selectors.ticket_list(party, ticket_filters, rank_by_priority=ordering.endswith("priority")),
+            selectors.ticket_list(
+                party,
+                ticket_filters,
+                rank_by_priority=ordering.endswith("priority"),
+                best_match_first=ordering == "relevance",
+            ),
             ordering=ordering,
             limit=PAGE_SIZE,
             cursor=request.GET.get("cursor") or None,
         )
     except ApplicationError:  # a stale or edited cursor: start from the first page
         page = paginate(
-            selectors.ticket_list(party, ticket_filters, rank_by_priority=ordering.endswith("priority")),
+            selectors.ticket_list(
+                party,
+                ticket_filters,
+                rank_by_priority=ordering.endswith("priority"),
+                best_match_first=ordering == "relevance",
+            ),
             ordering=ordering,
             limit=PAGE_SIZE,
             cursor=None,
@@ -247,6 +258,8 @@ def _ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any
         "can_fetch_logs": open_ticket and party.sees_internal,
         "linkable": selectors.linkable_deployments(party, detail) if open_ticket else [],
         "macros": list(selectors.macros_usable_by(party)) if open_ticket else [],
+        "satisfaction": selectors.satisfaction_panel(party, ticket),
+        "satisfaction_form": SatisfactionForm(),
         "reply_form": forms.get("reply_form") or ReplyForm(),
         "escalate_form": forms.get("escalate_form") or EscalateForm(),
         "error": forms.get("error"),

@@ -147,6 +147,7 @@ def ticket_list(
     filters: TicketFilters,
     *,
     rank_by_priority: bool = False,
+    best_match_first: bool = False,
     now: datetime.datetime | None = None,
 ) -> QuerySet[Any, Any]:
     """Rows of the tickets a party may see, filtered (the SLA filter as of `now`); with `priority_rank`
@@ -160,11 +161,11 @@ def ticket_list(
         tickets = tickets.filter(category=filters.category)
     if filters.deployment_id:
         tickets = tickets.filter(deployment__lease_id=filters.deployment_id)
-    search = parse_search(filters.q)
-    if search is not None:
-        tickets = ticket_search(tickets, party, search)
     if filters.sla:
         tickets = tickets.filter(SLA_FILTERS[filters.sla](now or timezone.now()))
+    search = parse_search(filters.q)  # last: best match first ranks among what the other filters keep
+    if search is not None:
+        tickets = ticket_search(tickets, party, search, best_first=best_match_first)
     rows = _rows(tickets, party, *([RANK] if search is not None else []))
     if rank_by_priority:
         rows = rows.annotate(

@@ -21,6 +21,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -30,7 +31,7 @@ from django.db.models import BooleanField, F, FloatField, Func, QuerySet
 from django.db.models.expressions import RawSQL
 
 from core.parties import Party
-from tickets.models import Comment, Ticket
+from tickets.models import Comment, Ticket, TicketSearch
 from tickets.models.search import PREFIX_CONFIG, SEARCH_CONFIG, searchable_text_sql
 
 # A query's terms beyond these are ignored: they bound the work one query can ask of the database.
@@ -173,12 +174,56 @@ class _Rank(Func):
     output_field = FloatField()
 
 
-def ticket_search(tickets: QuerySet[Ticket], party: Party, query: TicketSearchQuery) -> QuerySet[Ticket]:
+# How many matches the index is asked for first: fewer, and the search is those tickets by id (whatever
+# else filters them); more (a common word), and PostgreSQL walks the party's own tickets in the page's order
+# checking each one, which finds a page of a common word quickly.
+FEW_MATCHES = 2000
+# Best match first ranks the most recently updated matches only, this many: ranking reads every ranked
+# document, and a common word matches hundreds of thousands.
+RELEVANCE_CANDIDATES = 500
+
+
+@lru_cache(maxsize=512)
+def _tsquery_text(sql: str, params: tuple[Any, ...]) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT ({sql})::text", params)
+        (text,) = cursor.fetchone()
+    return str(text)
+
+
+def resolved(query: TicketSearchQuery) -> TicketSearchQuery:
+    """The query as the `tsquery` constant it stands for. Passed as a constant, PostgreSQL plans with it (its
+    statistics say how many documents match); as the expression that builds it, it guesses."""
+    if query.params and query.sql == "%s::tsquery":
+        return query
+    text = _tsquery_text(query.sql, query.params)
+    return TicketSearchQuery(text=query.text, groups=query.groups, sql="%s::tsquery", params=(text,))
+
+
+def ticket_search(
+    tickets: QuerySet[Ticket], party: Party, query: TicketSearchQuery, *, best_first: bool = False
+) -> QuerySet[Ticket]:
     """`tickets` (already scoped to what the party sees) that match the query, with their relevance as
-    `search_rank`."""
-    tsquery = RawSQL(query.sql, query.params)  # noqa: S611 — built by parse_search; text only in params
-    document = F(_document(party))
-    return tickets.filter(_Matches(document, tsquery)).annotate(
+    `search_rank`; with `best_first`, only the `RELEVANCE_CANDIDATES` most recently updated matches (the
+    ones worth ranking)."""
+    query = resolved(query)
+    tsquery = RawSQL(query.sql, query.params)  # noqa: S611 — a tsquery constant, passed as a parameter
+    column = "staff_doc" if party.sees_internal else "public_doc"
+    few = list(
+        TicketSearch.objects.filter(_Matches(F(column), tsquery)).values_list("ticket_id", flat=True)[
+            : FEW_MATCHES + 1
+        ]
+    )
+    if len(few) <= FEW_MATCHES:
+        tickets = tickets.filter(pk__in=few)
+    else:
+        tickets = tickets.filter(_Matches(F(f"search__{column}"), tsquery))
+    if best_first:
+        updated = "updated_at" if party.sees_internal else "public_updated_at"
+        recent = tickets.order_by(f"-{updated}", "-id").values("pk")[:RELEVANCE_CANDIDATES]
+        tickets = tickets.filter(pk__in=recent)
+    document = F(f"search__{column}")
+    return tickets.annotate(
         **{RANK: Func(_Rank(document, tsquery), function="float8", output_field=FloatField())}
     )
 
@@ -228,6 +273,7 @@ def search_snippets(
     ids = [str(ticket_id) for ticket_id in ticket_ids]
     if not ids:
         return {}
+    query = resolved(query)
     # The query's placeholders are positional (%s); the statement's own are named: number them all.
     named = {f"q{index}": param for index, param in enumerate(query.params)}
     query_sql = query.sql

@@ -54,6 +54,7 @@ KINDS_THAT_CHANGE_NO_TEXT = frozenset(
         TicketEvent.Kind.ASSIGNMENT_CHANGE,
         TicketEvent.Kind.SLA_WARNING,
         TicketEvent.Kind.SLA_BREACHED,
+        TicketEvent.Kind.SATISFACTION_RATED,  # a rating's comment is not searched
     }
 )
 
@@ -100,7 +101,7 @@ def _documents_sql() -> str:
     )
     internal_b = _vector("coalesce(files.internal_names, '')", "B")
     public_c = _vector("coalesce(conversation.public_text, '')", "C")
-    all_c = _vector("coalesce(conversation.all_text, '')", "C")
+    internal_c = _vector("coalesce(conversation.internal_text, '')", "C")
     people = _vector(
         "concat_ws(' ', tk.customer_address, ident.email, person.username, person.first_name, "
         "person.last_name, person.email, prov.name, prov.address)",
@@ -110,7 +111,7 @@ def _documents_sql() -> str:
     return f"""
     INSERT INTO {t[TicketSearch]} (ticket_id, public_doc, staff_doc, indexed_at)
     SELECT tk.id, v.head || v.public_b || v.public_c,
-           v.head || v.public_b || v.internal_b || v.all_c || v.people, now()
+           v.head || v.public_b || v.internal_b || v.public_c || v.internal_c || v.people, now()
     FROM {t[Ticket]} tk
     JOIN {t[Deployment]} dep ON dep.id = tk.deployment_id
     JOIN {t[ProviderAccount]} prov ON prov.id = tk.provider_id
@@ -119,8 +120,8 @@ def _documents_sql() -> str:
     CROSS JOIN LATERAL (
         SELECT left(string_agg(left(c.body, {COMMENT_TEXT_LIMIT}), E'\\n' ORDER BY c.created_at DESC)
                     FILTER (WHERE NOT c.is_internal), {CONVERSATION_TEXT_LIMIT}) AS public_text,
-               left(string_agg(left(c.body, {COMMENT_TEXT_LIMIT}), E'\\n' ORDER BY c.created_at DESC),
-                    {CONVERSATION_TEXT_LIMIT}) AS all_text
+               left(string_agg(left(c.body, {COMMENT_TEXT_LIMIT}), E'\\n' ORDER BY c.created_at DESC)
+                    FILTER (WHERE c.is_internal), {CONVERSATION_TEXT_LIMIT}) AS internal_text
         FROM {t[Comment]} c WHERE c.ticket_id = tk.id
     ) conversation
     CROSS JOIN LATERAL (
@@ -129,14 +130,14 @@ def _documents_sql() -> str:
         FROM {t[Attachment]} a WHERE a.ticket_id = tk.id
     ) files
     CROSS JOIN LATERAL (
-        SELECT string_agg(concat_ws(' ', linked.lease_id, {_lease_parts('linked.lease_id')}, linked.name), ' ')
+        SELECT string_agg(concat_ws(' ', linked.lease_id, {_lease_parts("linked.lease_id")}, linked.name), ' ')
                AS leases
         FROM {t[DeploymentLink]} link JOIN {t[Deployment]} linked ON linked.id = link.deployment_id
         WHERE link.ticket_id = tk.id
     ) links
     CROSS JOIN LATERAL (
         SELECT {head} AS head, {public_b} AS public_b, {internal_b} AS internal_b,
-               {public_c} AS public_c, {all_c} AS all_c, {people} AS people
+               {public_c} AS public_c, {internal_c} AS internal_c, {people} AS people
     ) v
     WHERE tk.id = ANY(%(ticket_ids)s)
     ON CONFLICT (ticket_id) DO UPDATE
