@@ -78,6 +78,9 @@ MESSAGE_TABLE: dict[str, str] = {
     "sla_warning": MSG_UPDATE_SUPPORT_REQUEST,
     "sla_breached": MSG_UPDATE_SUPPORT_REQUEST,
     "ticket_edited": MSG_UPDATE_SUPPORT_REQUEST,
+    # The customer's rating: its score and comment travel in the envelope only. A ticket may be rated once
+    # closed (archived on chain) too; the local and CometBFT backends anchor it like any update.
+    "satisfaction_rated": MSG_UPDATE_SUPPORT_REQUEST,
 }
 
 ALL_RECIPIENTS = ("customer", "provider", "support")

@@ -16,6 +16,7 @@ Content (the private text, inside the envelope):
   assignment_change   from, to (assignee kinds), reason
   deployment_linked,
   deployment_unlinked the other deployment's lease ID
+  satisfaction_rated  rating, comment
 
 Recipients: the customer (the `CustomerIdentity` of the ticket's `customer_address`), the provider
 (`ProviderAccount.envelope_public_key`) and support (`chain.keys.support_keypair`); internal events go to
@@ -44,6 +45,11 @@ Kind = TicketEvent.Kind
 ATTACHMENT_KINDS = frozenset({Kind.ATTACHMENT_ADDED, Kind.LOGS_FETCHED})
 LINK_KINDS = frozenset({Kind.DEPLOYMENT_LINKED, Kind.DEPLOYMENT_UNLINKED})
 CHANGE_KINDS = frozenset({Kind.STATUS_CHANGE, Kind.PRIORITY_CHANGE})
+# Kinds whose private content is some of their presented keys, as they are.
+CONTENT_KEYS: dict[str, tuple[str, ...]] = {
+    Kind.TICKET_EDITED: ("changes",),
+    Kind.SATISFACTION_RATED: ("rating", "comment"),
+}
 ABSENT = "absent"
 # What the adapter reads (the drain loads hundreds of events per batch: no wide ticket columns it ignores).
 EVENT_FIELDS = (
@@ -131,9 +137,7 @@ def _content(event: TicketEvent, data: Mapping[str, Any]) -> dict[str, Any]:
         return content
     if event.kind in LINK_KINDS:
         return {"deployment_id": data.get("deployment_id")}
-    if event.kind == Kind.TICKET_EDITED:
-        return {"changes": data.get("changes")}
-    return {}
+    return {key: data.get(key) for key in CONTENT_KEYS.get(event.kind, ())}
 
 
 def _actor_address(event: TicketEvent, ticket: Ticket, comment: Comment | None) -> str:

@@ -161,6 +161,8 @@ SHAPES: dict[str, EventShape] = {
     Kind.SLA_BREACHED: EventShape(("target", "due_at")),
     # The fields changed, each with its old and new value.
     Kind.TICKET_EDITED: EventShape(("changes",)),
+    # The customer's rating of a resolved ticket (1 to 5) and their comment: public, like the rating itself.
+    Kind.SATISFACTION_RATED: EventShape(("rating", "comment")),
 }
 
 # The envelope of a presented event: the same keys on every surface.

@@ -32,7 +32,8 @@ from providers.selectors import party_for_user
 from tickets import humanise
 from tickets.models import Comment, Ticket, TicketEvent, format_ticket_number
 from tickets.presenter import Audience, audience_of, present_event
-from tickets.selectors import comments_visible_to, event_related, ticket_is_visible_to
+from tickets.selectors import comments_visible_to, event_related, ticket_is_visible_to, ticket_rateable
+from tickets.services import satisfaction_token
 
 State = PendingEmail.State
 UNSUBSCRIBE_SALT = "notifications.unsubscribe"
@@ -133,6 +134,21 @@ def ticket_url(ticket: Ticket, party: Party) -> str:
     return f"{base}/tickets/{format_ticket_number(ticket.number)}/"
 
 
+def rating_url(ticket: Ticket, party: Party) -> str | None:
+    """The single-use link that rates a resolved ticket as this customer (None for anyone else)."""
+    if not party.is_customer or not party.address or not ticket_rateable(ticket):
+        return None
+    token = satisfaction_token(ticket_id=ticket.pk, customer_address=party.address)
+    return f"{settings.VE_PUBLIC_BASE_URL.rstrip('/')}{reverse('portal-satisfaction-link', args=[token])}"
+
+
+def _tells_resolution(events: list[TicketEvent]) -> bool:
+    return any(
+        event.kind == routing.Kind.STATUS_CHANGE and (event.data or {}).get("to") == Ticket.Status.RESOLVED
+        for event in events
+    )
+
+
 def unsubscribe_token(recipient_key: str) -> str:
     return signing.dumps({"r": recipient_key}, salt=UNSUBSCRIBE_SALT, compress=True)
 
@@ -204,6 +220,8 @@ def compose(row: PendingEmail) -> tuple[EmailMultiAlternatives, str] | None:
         "ticket_url": ticket_url(ticket, addressee.party),
         "unsubscribe_url": unsubscribe,
         "is_customer": audience is Audience.PUBLIC,
+        # The resolution email asks the customer to rate the ticket (tickets.services.satisfaction).
+        "rating_url": rating_url(ticket, addressee.party) if _tells_resolution(chosen) else None,
     }
     headers = {
         "Message-ID": message_id,

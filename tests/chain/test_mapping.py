@@ -146,6 +146,9 @@ TABLE = [
                      data={"changes": {"subject": {"from": "Old", "to": "New"}}}), UPDATE, {"ticket_id": TICKET_ID}),
     ("sla-breached", event("sla_breached", actor_kind="system", actor_address=PROVIDER), UPDATE,
      {"ticket_id": TICKET_ID}),
+    # The score and comment are private: on chain only the kind shows.
+    ("satisfaction", event("satisfaction_rated", data={"rating": 4, "comment": "Thanks"},
+                           content={"rating": 4, "comment": "Thanks"}), UPDATE, {"ticket_id": TICKET_ID}),
 ]  # fmt: skip
 
 
@@ -173,7 +176,7 @@ def test_event_maps_to_message(encrypt, facts, message_type, fields):
 def test_every_event_kind_is_in_the_table():
     kinds = {"ticket_created", "new_comment", "status_change", "priority_change", "assignment_change"}
     kinds |= {"attachment_added", "deployment_linked", "deployment_unlinked", "sla_warning", "sla_breached"}
-    kinds |= {"logs_fetched", "ticket_edited"}
+    kinds |= {"logs_fetched", "ticket_edited", "satisfaction_rated"}
     assert set(MESSAGE_TABLE) == kinds
     assert {t[1].kind for t in TABLE} == kinds
 

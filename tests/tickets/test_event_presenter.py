@@ -152,6 +152,10 @@ def _make_every_kind(apis: Apis, world: World, provider_log_server: str) -> str:
     # (internal), a breach (public) and the escalation it causes, by the system.
     due = Ticket.objects.get(pk=ticket).sla_resolution_due
     services.sla_sweep(now=due + datetime.timedelta(seconds=1))
+    # Resolved, the customer rates it (a public event of its own).
+    services.ticket_transition(actor=world.agent, ticket_id=ticket, status="resolved")
+    rated = apis.alice.post(f"{base}/satisfaction", {"rating": 4, "comment": "Sorted in the end"})
+    assert rated.status_code == 201, rated.json()
     return ticket
 
 

@@ -7,7 +7,6 @@ up to 200 tickets per request and DRF's per-field machinery would dominate its c
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -18,6 +17,9 @@ from core.errors import ValidationFailed
 from core.formats import iso_timestamp
 from providers.models import LEASE_ID_MAX_LENGTH, Deployment
 from tickets import sla
+
+# The SLA report's serializers are a module of their own; the views read them from here, like every other.
+from tickets.api.sla_serializers import SlaReportOutput, SlaReportQuery  # noqa: F401
 from tickets.hooks import CHAIN_COLUMN
 from tickets.models import (
     MAX_ATTACHMENTS_PER_WRITE,
@@ -37,9 +39,6 @@ from tickets.selectors import (
     SEARCH_RANK,
     SEARCH_SNIPPET,
     VISIBLE_UPDATED_AT,
-    ProviderAttainment,
-    SlaReport,
-    TargetAttainment,
     TicketDetail,
     parse_search,
     ticket_sla,
@@ -431,75 +430,6 @@ class DeploymentOutput(serializers.Serializer):
             "provider": deployment.provider.address,
             "provider_name": deployment.provider.name,
             "created_at": iso_timestamp(deployment.created_at),
-        }
-
-
-class SlaReportQuery(serializers.Serializer):
-    provider = TextField(max_length=90, required=False, help_text="A provider's address (support: any).")
-    since = serializers.DateTimeField(
-        required=False, help_text="ISO-8601; tickets opened since then (default: the last 30 days)."
-    )
-
-    def validate_since(self, since: datetime.datetime) -> datetime.datetime:
-        if since > timezone.now():
-            raise serializers.ValidationError("Must not be in the future.")
-        return since
-
-
-class TargetAttainmentOutput(serializers.Serializer):
-    met = serializers.IntegerField()
-    breached = serializers.IntegerField()
-    pending = serializers.IntegerField(help_text="Still running.")
-    attainment = serializers.FloatField(allow_null=True, help_text="met / (met + breached); null if none.")
-
-    def to_representation(self, target: TargetAttainment) -> dict[str, Any]:
-        return {
-            "met": target.met,
-            "breached": target.breached,
-            "pending": target.pending,
-            "attainment": target.attainment,
-        }
-
-
-class AttainmentOutput(serializers.Serializer):
-    tickets = serializers.IntegerField(help_text="Tickets opened in the period.")
-    first_response = TargetAttainmentOutput()
-    resolution = TargetAttainmentOutput()
-
-    def to_representation(self, row: ProviderAttainment) -> dict[str, Any]:
-        return {
-            "tickets": row.tickets,
-            "first_response": TargetAttainmentOutput(row.first_response).data,
-            "resolution": TargetAttainmentOutput(row.resolution).data,
-        }
-
-
-class ProviderAttainmentOutput(AttainmentOutput):
-    provider = serializers.CharField(help_text="The provider's chain address.")
-    provider_name = serializers.CharField()
-
-    def to_representation(self, row: ProviderAttainment) -> dict[str, Any]:
-        return {
-            "provider": row.provider_address,
-            "provider_name": row.provider_name,
-            **super().to_representation(row),
-        }
-
-
-class SlaReportOutput(serializers.Serializer):
-    """SLA attainment per provider over the tickets opened in a period (providers: their own only)."""
-
-    since = serializers.DateTimeField()
-    until = serializers.DateTimeField()
-    providers = ProviderAttainmentOutput(many=True)
-    totals = AttainmentOutput(help_text="Every provider in `providers` together.")
-
-    def to_representation(self, report: SlaReport) -> dict[str, Any]:
-        return {
-            "since": iso_timestamp(report.since),
-            "until": iso_timestamp(report.until),
-            "providers": ProviderAttainmentOutput(report.providers, many=True).data,
-            "totals": AttainmentOutput(report.totals).data,
         }
 
 

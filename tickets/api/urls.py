@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tickets.api import macros, views
+from tickets.api import macros, satisfaction, views
 
 urlpatterns = [
     path("tickets", views.TicketListCreateView.as_view(), name="api-tickets"),
@@ -17,6 +17,11 @@ urlpatterns = [
         "tickets/<str:ticket_id>/macros/<str:macro_id>/apply",
         macros.MacroApplyView.as_view(),
         name="api-ticket-macro-apply",
+    ),
+    path(
+        "tickets/<str:ticket_id>/satisfaction",
+        satisfaction.TicketSatisfactionView.as_view(),
+        name="api-ticket-satisfaction",
     ),
     path("macros", macros.MacroListCreateView.as_view(), name="api-macros"),
     path("macros/<str:macro_id>", macros.MacroDetailView.as_view(), name="api-macro-detail"),

@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from tickets.portal import macros, views
+from tickets.portal import macros, satisfaction, views
 
 urlpatterns = [
     path("", views.ticket_list, name="portal-ticket-list"),
     path("new/", views.ticket_create, name="portal-ticket-create"),
     path("rows/<str:ticket_id>/", views.ticket_row, name="portal-ticket-row"),
+    path("satisfaction/<str:token>/", satisfaction.rate_by_link, name="portal-satisfaction-link"),
     path("macros/", macros.macro_list, name="portal-macros"),
     path("macros/<str:macro_id>/", macros.macro_edit, name="portal-macro-edit"),
     path("macros/<str:macro_id>/delete/", macros.macro_delete, name="portal-macro-delete"),
@@ -21,4 +22,5 @@ urlpatterns = [
     path("<str:reference>/links/remove/", views.ticket_unlink, name="portal-ticket-unlink"),
     path("<str:reference>/logs/", views.ticket_fetch_logs, name="portal-ticket-logs"),
     path("<str:reference>/macro/", macros.ticket_macro_apply, name="portal-ticket-macro"),
+    path("<str:reference>/satisfaction/", satisfaction.ticket_rate, name="portal-ticket-rate"),
 ]

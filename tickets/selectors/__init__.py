@@ -6,7 +6,8 @@
 - `search`: what people type, read as a web search over the index, and the results' snippets;
 - `sla`: the SLA filters, breach totals and the attainment report;
 - `portal` and `console`: what those surfaces read besides the API's reads;
-- `macros`: the macros a party may use or manage, and what their placeholders stand for.
+- `macros`: the macros a party may use or manage, and what their placeholders stand for;
+- `satisfaction`: a ticket's rating, and ratings per provider and period.
 
 Callers import from here.
 """
@@ -51,6 +52,17 @@ from tickets.selectors.rows import (
     ticket_list,
     ticket_sla,
     updated_at_column,
+)
+from tickets.selectors.satisfaction import (
+    ProviderSatisfaction,
+    Satisfaction,
+    SatisfactionBoardRow,
+    satisfaction_dashboard,
+    satisfaction_of,
+    satisfaction_of_ticket,
+    satisfaction_panel,
+    satisfaction_per_provider,
+    ticket_rateable,
 )
 from tickets.selectors.search import RANK as SEARCH_RANK
 from tickets.selectors.search import SNIPPET as SEARCH_SNIPPET
@@ -118,8 +130,11 @@ __all__ = [
     "Median",
     "PlaceholderValues",
     "ProviderAttainment",
+    "ProviderSatisfaction",
     "ProviderWorkload",
     "QueueFilters",
+    "Satisfaction",
+    "SatisfactionBoardRow",
     "SlaBreachTotals",
     "SlaReport",
     "TargetAttainment",
@@ -149,6 +164,11 @@ __all__ = [
     "placeholder_values",
     "provider_choices",
     "rows_with_snippets",
+    "satisfaction_dashboard",
+    "satisfaction_of",
+    "satisfaction_of_ticket",
+    "satisfaction_panel",
+    "satisfaction_per_provider",
     "search_snippets",
     "sla_at_risk",
     "sla_breach_totals",
@@ -163,6 +183,7 @@ __all__ = [
     "ticket_is_visible_to",
     "ticket_list",
     "ticket_parties",
+    "ticket_rateable",
     "ticket_search",
     "ticket_sla",
     "tickets_for_visibility",

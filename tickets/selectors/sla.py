@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, F, Q
@@ -16,6 +16,7 @@ from tickets.models import (
     SlaPolicy,
     Ticket,
 )
+from tickets.selectors.satisfaction import ProviderSatisfaction, Satisfaction, satisfaction_per_provider
 from tickets.selectors.visibility import tickets_visible_to
 
 
@@ -116,6 +117,12 @@ class SlaReport:
     since: datetime.datetime
     until: datetime.datetime
     providers: list[ProviderAttainment]
+    # Ratings given in the period, per provider (those with any): `tickets.selectors.satisfaction`.
+    satisfaction: list[ProviderSatisfaction] = field(default_factory=list)
+
+    @property
+    def satisfaction_totals(self) -> Satisfaction:
+        return Satisfaction.total([provider.ratings for provider in self.satisfaction])
 
     @property
     def totals(self) -> ProviderAttainment:
@@ -142,18 +149,20 @@ def sla_report(
     party: Party, *, since: datetime.datetime | None = None, provider_address: str | None = None
 ) -> SlaReport:
     """SLA attainment per provider over the tickets opened since `since` (default: 30 days ago), in one
-    query: support sees every provider, a provider its own (another provider's is NotFound); customers get
-    none (Forbidden)."""
+    query, and the satisfaction ratings given since then, in another: support sees every provider, a provider
+    its own (another provider's is NotFound); customers get none (Forbidden)."""
     until = timezone.now()
     since = since or until - datetime.timedelta(days=SLA_REPORT_DEFAULT_DAYS)
     if party.is_customer or scope_of(party).nothing:
         raise Forbidden("SLA reports are for providers and VirtEngine support.")
     tickets = tickets_visible_to(party).filter(created_at__gte=since)
+    provider_id = None
     if provider_address:
         provider = provider_by_address(provider_address)
         if provider is None or not (scope_of(party).everything or provider.pk == party.provider_id):
             raise NotFound("Provider not found.", fields={"provider": ["No such provider, or not yours."]})
         tickets = tickets.filter(provider=provider)
+        provider_id = provider.pk
     rows = (
         tickets.values("provider__address", "provider__name")
         .annotate(tickets=Count("id"), **_target_counts("first_response"), **_target_counts("resolution"))
@@ -176,7 +185,8 @@ def sla_report(
         )
         for row in counted
     ]
-    return SlaReport(since=since, until=until, providers=providers)
+    satisfaction = satisfaction_per_provider(party, since=since, until=until, provider_id=provider_id)
+    return SlaReport(since=since, until=until, providers=providers, satisfaction=satisfaction)
 
 
 def sla_targets() -> dict[str, tuple[int, int]]:

@@ -22,6 +22,13 @@ from tickets.services.logs import (
     logs_requests_sweep,
 )
 from tickets.services.macros import PLACEHOLDERS, macro_apply, macro_create, macro_delete, macro_update
+from tickets.services.satisfaction import (
+    SATISFACTION_LINK_DAYS,
+    satisfaction_link_read,
+    satisfaction_rate,
+    satisfaction_rate_by_link,
+    satisfaction_token,
+)
 from tickets.services.sla import SweepResult, sla_policies_ensure, sla_sweep
 from tickets.services.tickets import (
     ticket_create,
@@ -34,6 +41,7 @@ from tickets.services.tickets import (
 __all__ = [
     "LOGS_REQUEST_COOLDOWN_SECONDS",
     "PLACEHOLDERS",
+    "SATISFACTION_LINK_DAYS",
     "CommentResult",
     "SweepResult",
     "attachment_attach",
@@ -50,6 +58,10 @@ __all__ = [
     "macro_create",
     "macro_delete",
     "macro_update",
+    "satisfaction_link_read",
+    "satisfaction_rate",
+    "satisfaction_rate_by_link",
+    "satisfaction_token",
     "sla_policies_ensure",
     "sla_sweep",
     "ticket_assign",
