@@ -14,7 +14,7 @@ from providers.models import ProviderMembership
 from providers.selectors import party_for_user
 from providers.services import support_staff_create
 from tests import factories
-from tests.e2e.conftest import new_page, screenshot
+from tests.e2e.conftest import new_page, screenshot, sign_in_with_password
 from tests.e2e.test_portal import axe_serious
 from tests.system.processes import AppServer
 from tickets import services
@@ -89,3 +89,28 @@ def test_two_agents_a_live_reply_and_the_reply_guard(
 
     second.close()
     expect(first.locator("#presence")).to_be_hidden()
+
+
+def test_the_providers_portal_page_and_the_console_see_each_other(
+    browser: Browser, portal: AppServer, ticket: dict[str, Any]
+) -> None:
+    work: Ticket = ticket["ticket"]
+    console = open_work_page(browser, portal, "support", work)
+    _, provider = new_page(browser)
+    sign_in_with_password(provider, portal, "atlas-ops", PASSWORD)
+    provider.goto(f"{portal.http}/tickets/{work.display_number}/")
+    expect(provider.locator("#live-status")).to_have_text("Live")
+    expect(provider.locator("#presence")).to_have_text("Also on this ticket: support")
+    expect(console.locator("#presence")).to_contain_text("Also on this ticket: atlas-ops")
+    provider.locator("#id_content").press_sequentially("On it", delay=30)
+    expect(console.locator("#typing")).to_contain_text("atlas-ops")
+    services.comment_add(actor=ticket["customer"], ticket_id=work.id, body="Any news?")
+    expect(provider.locator("#newer-replies")).to_contain_text("bob replied after you opened this ticket")
+    assert axe_serious(provider) == [], "provider's ticket page with presence"
+    screenshot(provider, "portal-detail-provider-presence")
+    # A customer's page shows no presence at all.
+    _, customer = new_page(browser)
+    sign_in_with_password(customer, portal, "bob", PASSWORD)
+    customer.goto(f"{portal.http}/tickets/{work.display_number}/")
+    expect(customer.locator("#live-status")).to_have_text("Live")
+    assert customer.locator("#presence").count() == 0

@@ -57,3 +57,24 @@ def test_own_replies_and_an_up_to_date_page_go_at_once(world: World, agent: Clie
     services.ticket_transition(actor=world.provider_a_member, ticket_id=ticket.id, status="in_progress")
     assert reply(agent, ticket, seen_seq=str(seen), content="Third.").status_code == 302
     assert Comment.objects.filter(ticket=ticket).count() == 3
+
+
+def test_the_portal_holds_a_reply_written_while_someone_else_answered(world: World) -> None:
+    ticket = world.open_ticket()
+    member = Client()
+    member.force_login(get_user_model().objects.get(pk=world.provider_a_member.user_id))
+    page = member.get(f"/tickets/{ticket.display_number}/")
+    assert 'name="seen_seq"' in page.content.decode()
+    seen = page.context["ticket"]["last_seq"]
+    services.comment_add(actor=world.alice, ticket_id=ticket.id, body="Never mind, it works again.")
+    reply_url = f"/tickets/{ticket.display_number}/reply/"
+    held = member.post(reply_url, {"content": "Restarting it now.", "seen_seq": str(seen)})
+    assert held.status_code == 400
+    assert "alice replied after you opened this ticket" in held.content.decode()
+    assert not Comment.objects.filter(ticket=ticket, body="Restarting it now.").exists()
+    # The page it showed again knows the new reply: sending from it goes through.
+    now_seen = held.context["ticket"]["last_seq"]
+    assert now_seen > seen
+    sent = member.post(reply_url, {"content": "Restarting it now.", "seen_seq": str(now_seen)})
+    assert sent.status_code == 302
+    assert Comment.objects.filter(ticket=ticket, body="Restarting it now.").count() == 1

@@ -7,6 +7,8 @@ import { LiveSocket, announce, renderTimes } from "./live.js";
 const TYPING_SEND_MS = 2000;
 const TYPING_SHOW_MS = 4000;
 const REFRESH_DEBOUNCE_MS = 150;
+const PRESENCE_EVERY_MS = 20000;
+const PRESENCE_FORGET_MS = 60000;
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -83,9 +85,32 @@ function liveTicket(article) {
     }, REFRESH_DEBOUNCE_MS);
   }
 
+  // Collision detection (provider and support only: customers get no presence): who else has the ticket
+  // open, and a reply someone else sent after this page was opened.
+  const viewers = new Map();
+  const presence = document.getElementById("presence");
+  const newer = document.getElementById("newer-replies");
+
+  function showViewers() {
+    if (!presence) return;
+    const now = Date.now();
+    for (const [id, viewer] of viewers) if (now - viewer.seen > PRESENCE_FORGET_MS) viewers.delete(id);
+    const names = [...new Set([...viewers.values()].map((viewer) => viewer.user))];
+    presence.hidden = names.length === 0;
+    presence.textContent = names.length ? `Also on this ticket: ${names.join(", ")}` : "";
+  }
+
   const socket = new LiveSocket(`/api/v1/tickets/${article.dataset.ticketId}/updates`, {
     sinceOf: () => lastSeq,
     onMessage: (message) => {
+      if (message.type === "presence") {
+        const { viewer, user, state } = message.data;
+        if (state === "left") viewers.delete(viewer);
+        else viewers.set(viewer, { user, seen: Date.now() });
+        if (state === "joined") socket.send({ type: "presence" });
+        showViewers();
+        return;
+      }
       if (message.type === "typing") {
         if (!typing) return;
         typing.textContent = `${message.data.user} is typing…`;
@@ -98,11 +123,19 @@ function liveTicket(article) {
       lastSeq = message.seq;
       if (message.type === "new_comment") {
         if (typing) typing.textContent = "";
+        if (newer && message.actor !== article.dataset.me) {
+          newer.textContent = `${message.actor} replied after you opened this ticket: read it before you send yours.`;
+          newer.hidden = false;
+        }
         announce(`${message.data.is_internal ? "New internal note" : "New reply"} from ${message.data.author}`);
       }
       refresh();
     },
   });
+
+  if (article.hasAttribute("data-staff")) {
+    window.setInterval(() => { socket.send({ type: "presence" }); showViewers(); }, PRESENCE_EVERY_MS);
+  }
 
   let lastTypingSent = 0;
   document.addEventListener("input", (event) => {
