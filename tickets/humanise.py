@@ -194,8 +194,12 @@ _UNITS: tuple[tuple[str, str, int], ...] = (
 _UNDER: dict[str, str] = {"ms": "less than 1 ms", "s": "less than a second", "min": "less than a minute"}
 
 
+# A number and its unit never part at a line break ("23 h" on a phone's narrow column, not "23 / h").
+NBSP = "\u00a0"
+
+
 def _unit(count: int, singular: str, plural: str) -> str:
-    return f"{count} {singular if count == 1 else plural}"
+    return f"{count}{NBSP}{singular if count == 1 else plural}"
 
 
 def duration(span: datetime.timedelta, *, resolution: Resolution = "ms") -> str:
@@ -206,6 +210,7 @@ def duration(span: datetime.timedelta, *, resolution: Resolution = "ms") -> str:
     "1 day 1 h", 12 000 s "3 h 20 min", 240 s "4 min", 0.0158 s "15 ms", 2 days exactly "2 days". Units:
     days, h, min, s, ms; nothing below `resolution` is counted, and a span shorter than it reads "less
     than a minute" (or a second, or 1 ms). The sign is ignored: `relative` and `sla_due` say which way.
+    A number and its unit are joined by a no-break space.
 
     Rounding down means a deadline never reads further away than it is, and a count never jumps up
     before it has happened; two units keep the error under a minute for anything due within a day.

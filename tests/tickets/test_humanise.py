@@ -110,6 +110,12 @@ def test_a_persons_reason_is_kept_as_written() -> None:
 
 # -- The rounding rule ----------------------------------------------------------------------------------
 
+
+def spaced(words: str) -> str:
+    """The words with their no-break spaces (between a number and its unit) as plain ones."""
+    return words.replace(humanise.NBSP, " ")
+
+
 DURATIONS = [
     # span, words at millisecond resolution (a measured span), words at minute resolution (a time)
     (datetime.timedelta(0), "less than 1 ms", "less than a minute"),
@@ -136,8 +142,8 @@ DURATIONS = [
 
 @pytest.mark.parametrize(("span", "measured", "moment"), DURATIONS, ids=[str(d[0]) for d in DURATIONS])
 def test_the_rounding_rule(span: datetime.timedelta, measured: str, moment: str) -> None:
-    assert humanise.duration(span) == measured
-    assert humanise.duration(span, resolution="min") == moment
+    assert spaced(humanise.duration(span)) == measured
+    assert spaced(humanise.duration(span, resolution="min")) == moment
 
 
 SLA_CASES = [
@@ -157,8 +163,13 @@ SLA_CASES = [
 
 @pytest.mark.parametrize(("delta", "due", "relative"), SLA_CASES, ids=[str(c[0]) for c in SLA_CASES])
 def test_sla_and_relative_words(delta: datetime.timedelta, due: str, relative: str) -> None:
-    assert humanise.sla_due(NOW + delta, NOW) == due
-    assert humanise.relative(NOW + delta, NOW) == relative
+    assert spaced(humanise.sla_due(NOW + delta, NOW)) == due
+    assert spaced(humanise.relative(NOW + delta, NOW)) == relative
+
+
+def test_a_number_and_its_unit_stay_on_one_line() -> None:
+    assert humanise.sla_due(NOW + 23 * HOUR + 59 * MINUTE, NOW) == "due in 23\u00a0h 59\u00a0min"
+    assert humanise.duration(2 * DAY) == "2\u00a0days"
 
 
 def test_the_exact_time_for_the_hover() -> None:

@@ -146,7 +146,7 @@ class TestList:
         frozen_clock.advance(datetime.timedelta(minutes=20, seconds=30))
         body = signed_in(world.alice.user_id).get("/tickets/").content.decode()
         # The due time is a <time> (the exact time on hover) inside the badge's words, rounded down.
-        assert "First response due in 39 min" in re.sub(r"<[^>]+>", "", body)
+        assert "First response due in 39\u00a0min" in re.sub(r"<[^>]+>", "", body)
         assert "badge--chain-pending" in body
         assert ">Queued<" in body
 

@@ -6,8 +6,9 @@
 const UNITS = [["day", "days", 86400000], ["h", "h", 3600000], ["min", "min", 60000]];
 const MINUTE = 60000;
 
+// A number and its unit never part at a line break: a no-break space, as on the server.
 function unit(count, singular, plural) {
-  return `${count} ${count === 1 ? singular : plural}`;
+  return `${count}\u00a0${count === 1 ? singular : plural}`;
 }
 
 // A span in milliseconds, in words, at minute resolution: "3 h 20 min", "2 days", "less than a minute".
