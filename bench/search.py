@@ -340,7 +340,10 @@ def page(party, q: str, ordering: str) -> tuple[float, float, list]:
 
     started = time.perf_counter()
     result = paginate(
-        ticket_list(party, TicketFilters(q=q), now=timezone.now()), ordering=ordering, limit=50, cursor=None
+        ticket_list(party, TicketFilters(q=q), best_match_first=ordering == "relevance", now=timezone.now()),
+        ordering=ordering,
+        limit=50,
+        cursor=None,
     )
     listed = time.perf_counter()
     rows = rows_with_snippets(party, result.items, q)
@@ -363,7 +366,10 @@ def plan_of(party, q: str, ordering: str) -> tuple[str, str, list[str]]:
     from tickets.selectors import TicketFilters, ticket_list
 
     column = SORT_COLUMNS[ordering.lstrip("-")]
-    rows = ticket_list(party, TicketFilters(q=q), now=timezone.now()).order_by(F(column).desc(), "-id")[:51]
+    listed = ticket_list(
+        party, TicketFilters(q=q), best_match_first=ordering == "relevance", now=timezone.now()
+    )
+    rows = listed.order_by(F(column).desc(), "-id")[:51]
     sql, params = rows.query.sql_with_params()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)

@@ -59,13 +59,16 @@ KINDS_THAT_CHANGE_NO_TEXT = frozenset(
 )
 
 
-def _vector(text_sql: str, weight: str) -> str:
-    """The stems and the whole words of a text, with one weight."""
+def _vector(text_sql: str, weight: str, *, whole_words: bool = True) -> str:
+    """The stems of a text, with one weight; and its whole words (`whole_words`), for a half-typed word to
+    find its whole form. Comments, most of the text, go without them: they would double the documents'
+    size (every search reads documents) and the cost of each write, and a half-typed word still finds a
+    comment's words through their stems ("deplo" → "deploy")."""
     text_sql = searchable_text_sql(text_sql)
-    return (
-        f"setweight(to_tsvector('{SEARCH_CONFIG}', {text_sql}) "
-        f"|| to_tsvector('{PREFIX_CONFIG}', {text_sql}), '{weight}')"
-    )
+    stems = f"to_tsvector('{SEARCH_CONFIG}', {text_sql})"
+    if whole_words:
+        stems = f"{stems} || to_tsvector('{PREFIX_CONFIG}', {text_sql})"
+    return f"setweight({stems}, '{weight}')"
 
 
 def _lease_parts(lease_sql: str) -> str:
@@ -100,8 +103,8 @@ def _documents_sql() -> str:
         "B",
     )
     internal_b = _vector("coalesce(files.internal_names, '')", "B")
-    public_c = _vector("coalesce(conversation.public_text, '')", "C")
-    internal_c = _vector("coalesce(conversation.internal_text, '')", "C")
+    public_c = _vector("coalesce(conversation.public_text, '')", "C", whole_words=False)
+    internal_c = _vector("coalesce(conversation.internal_text, '')", "C", whole_words=False)
     people = _vector(
         "concat_ws(' ', tk.customer_address, ident.email, person.username, person.first_name, "
         "person.last_name, person.email, prov.name, prov.address)",
