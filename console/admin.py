@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ORDER_VAR
 from django.db.models import QuerySet
+from django.forms import Script
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -85,6 +86,7 @@ class TicketAdmin(ReadOnlyAdmin):
 
     class Media:
         css = {"all": ("portal/console.css",)}
+        js = (Script("portal/console.js", type="module"),)  # the keyboard shortcuts
 
     # -- search: the same service as the portal and the API ----------------------------------------------
 

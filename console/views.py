@@ -30,6 +30,7 @@ from tickets.models import Ticket
 from tickets.portal.forms import LinkForm, ReplyForm, StatusForm
 from tickets.presenter import Audience, present_events
 from tickets.selectors.collisions import LaterReply, replies_after
+from tickets.selectors.navigation import open_ticket_neighbours
 from tickets.selectors.people import people_by_address
 
 WORK_PERMISSION = "tickets.work_ticket"
@@ -142,6 +143,7 @@ def ticket_page(
         "verification": bound.pop("verification", None),
         "later_replies": bound.pop("later_replies", None),
         "last_seq": detail.last_seq,
+        "neighbours": _neighbour_urls(party, detail.row["number"]),
         "me": party.label,
         "customer": people_by_address([detail.row["customer_address"]])[detail.row["customer_address"]],
         "urls": {
@@ -176,6 +178,16 @@ def _reply(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | No
         attachment_ids=attachment_ids,
     )
     return ("Added an internal note." if internal else "Replied to the customer."), {}
+
+
+def _neighbour_urls(party: Party, number: int) -> dict[str, str]:
+    """The work pages of the previous and next open tickets (the `k` and `j` keys)."""
+    before, after = open_ticket_neighbours(party, number)
+    return {
+        name: reverse("admin:tickets_ticket_change", args=[ticket_id])
+        for name, ticket_id in (("previous", before), ("next", after))
+        if ticket_id is not None
+    }
 
 
 def _replies_since_opened(request: HttpRequest, party: Party, ticket_id: Any) -> list[LaterReply]:

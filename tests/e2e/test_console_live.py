@@ -114,3 +114,37 @@ def test_the_providers_portal_page_and_the_console_see_each_other(
     customer.goto(f"{portal.http}/tickets/{work.display_number}/")
     expect(customer.locator("#live-status")).to_have_text("Live")
     assert customer.locator("#presence").count() == 0
+
+
+def test_keyboard_shortcuts(browser: Browser, portal: AppServer, ticket: dict[str, Any]) -> None:
+    work: Ticket = ticket["ticket"]
+    later = services.ticket_create(
+        actor=ticket["customer"], deployment_id=work.deployment.lease_id, subject="Second", description="Two."
+    )
+    page = open_work_page(browser, portal, "support", work)
+    page.keyboard.press("?")
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Take the ticket")
+    assert axe_serious(page) == [], "shortcuts dialog"
+    screenshot(page, "console-shortcuts")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.keyboard.press("n")
+    expect(page.locator("#id_content")).to_be_focused()
+    expect(page.locator("#id_is_internal")).to_be_checked()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("r")
+    expect(page.locator("#id_is_internal")).not_to_be_checked()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("t")
+    expect(page.locator(".messagelist")).to_contain_text("Took the ticket")
+    page.keyboard.press("j")
+    expect(page).to_have_url(re.compile(f"/admin/tickets/ticket/{later.pk}/change/"))
+    page.keyboard.press("k")
+    expect(page).to_have_url(re.compile(f"/admin/tickets/ticket/{work.pk}/change/"))
+    page.keyboard.press("/")
+    expect(page).to_have_url(re.compile(r"/admin/tickets/ticket/\?q="))
+    expect(page.locator("#searchbar")).to_be_visible()
+    page.keyboard.press("/")
+    expect(page.locator("#searchbar")).to_be_focused()

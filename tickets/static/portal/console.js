@@ -138,3 +138,100 @@ function liveWorkPage(root) {
 
 const workPage = document.querySelector("[data-live-work-page]");
 if (workPage) liveWorkPage(workPage);
+
+// --- Keyboard shortcuts, listed by "?": next and previous ticket, reply, internal note, take, search -------
+
+const SHORTCUTS = [
+  ["j", "Next open ticket (on a ticket) or next row (in a list)"],
+  ["k", "Previous open ticket (on a ticket) or previous row (in a list)"],
+  ["r", "Write a reply to the customer"],
+  ["n", "Write an internal note"],
+  ["t", "Take the ticket (assign it to me)"],
+  ["/", "Search tickets"],
+  ["?", "Show these shortcuts"],
+];
+
+function shortcutsDialog() {
+  let dialog = document.getElementById("shortcuts");
+  if (dialog) return dialog;
+  dialog = document.createElement("dialog");
+  dialog.id = "shortcuts";
+  dialog.className = "console-shortcuts";
+  dialog.setAttribute("aria-labelledby", "shortcuts-title");
+  const title = document.createElement("h2");
+  title.id = "shortcuts-title";
+  title.textContent = "Keyboard shortcuts";
+  const list = document.createElement("dl");
+  for (const [key, what] of SHORTCUTS) {
+    const term = document.createElement("dt");
+    const kbd = document.createElement("kbd");
+    kbd.textContent = key;
+    term.append(kbd);
+    const description = document.createElement("dd");
+    description.textContent = what;
+    list.append(term, description);
+  }
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "button";
+  close.textContent = "Close";
+  close.addEventListener("click", () => dialog.close());
+  dialog.append(title, list, close);
+  document.body.append(dialog);
+  return dialog;
+}
+
+function moveInList(step) {
+  const links = [...document.querySelectorAll("#result_list tbody tr th a, #queue tbody tr a")];
+  if (!links.length) return false;
+  const at = links.indexOf(document.activeElement);
+  const next = links[Math.min(links.length - 1, Math.max(0, at === -1 ? 0 : at + step))];
+  next.focus();
+  return true;
+}
+
+function writeReply(internal) {
+  const content = document.getElementById("id_content");
+  const box = document.getElementById("id_is_internal");
+  if (!content) return;
+  if (box) box.checked = internal;
+  content.focus();
+}
+
+function onShortcut(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target.closest("input, textarea, select, [contenteditable]")) return;
+  const page = document.querySelector("[data-live-work-page]");
+  const go = (url) => { if (url) window.location.assign(url); };
+  switch (event.key) {
+    case "?":
+      shortcutsDialog().showModal();
+      break;
+    case "j":
+      if (page) go(page.dataset.nextUrl); else if (!moveInList(1)) return;
+      break;
+    case "k":
+      if (page) go(page.dataset.previousUrl); else if (!moveInList(-1)) return;
+      break;
+    case "r":
+      writeReply(false);
+      break;
+    case "n":
+      writeReply(true);
+      break;
+    case "t":
+      document.getElementById("take-form")?.requestSubmit();
+      break;
+    case "/": {
+      const search = document.getElementById("searchbar");
+      if (search) search.focus(); else go("/admin/tickets/ticket/?q=");
+      break;
+    }
+    default:
+      return;
+  }
+  event.preventDefault();
+}
+
+document.addEventListener("keydown", onShortcut);
