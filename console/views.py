@@ -17,10 +17,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from chain.selectors import event_receipts
 from chain.verification import verify_chain
+from console.charts import bar_chart
 from console.forms import AssignForm, EditForm, PriorityForm
+from console.macro_forms import apply_macro, macro_apply_form
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
 from providers.selectors import party_for_user
@@ -29,6 +32,7 @@ from tickets.api import serializers as io
 from tickets.models import Ticket
 from tickets.portal.forms import LinkForm, ReplyForm, StatusForm
 from tickets.presenter import Audience, present_events
+from tickets.selectors import reports
 from tickets.selectors.collisions import LaterReply, replies_after
 from tickets.selectors.navigation import open_ticket_neighbours
 from tickets.selectors.people import people_by_address
@@ -82,10 +86,21 @@ def queue(request: HttpRequest, site: AdminSite) -> HttpResponse:
 
 def dashboard(request: HttpRequest, site: AdminSite) -> HttpResponse:
     party = support_party(request)
+    now = timezone.now()
+    backlog = reports.backlog_per_day(party, now=now)
+    escalations = reports.escalations_per_day(party, now=now)
     context = {
         **site.each_context(request),
         "title": "SLA and workload",
         "board": selectors.console_dashboard(party),
+        "backlog": backlog,
+        "backlog_chart": bar_chart(
+            "Open tickets at the end of each day", [(d.day, d.count) for d in backlog]
+        ),
+        "escalations": escalations,
+        "escalations_chart": bar_chart("Escalations per day", [(d.day, d.count) for d in escalations]),
+        "attainment": reports.attainment_per_provider_per_week(party, now=now),
+        "satisfaction": selectors.satisfaction_dashboard(party, now=now),
     }
     return TemplateResponse(request, "admin/console/dashboard.html", context)
 
@@ -144,6 +159,7 @@ def ticket_page(
         "later_replies": bound.pop("later_replies", None),
         "last_seq": detail.last_seq,
         "neighbours": _neighbour_urls(party, detail.row["number"]),
+        "macro_form": bound.get("macro_form") or macro_apply_form(party),
         "me": party.label,
         "customer": people_by_address([detail.row["customer_address"]])[detail.row["customer_address"]],
         "urls": {
@@ -292,6 +308,7 @@ ACTIONS: dict[str, Action] = {
     "unlink": _unlink,
     "logs": _logs,
     "edit": _edit,
+    "macro": apply_macro,
 }
 
 
