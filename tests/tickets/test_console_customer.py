@@ -40,6 +40,10 @@ def test_support_sees_who_the_customer_is_and_their_tickets(world: World) -> Non
     assert second.display_number in html
     assert "Bob&#x27;s own ticket" not in html
     assert "1 open, 1 resolved or closed" in html
+    assert "no ratings yet" in html
+    services.satisfaction_rate(actor=world.alice, ticket_id=first.id, rating=4, comment="")
+    html = signed_in(world.agent.user_id).get(f"/admin/customers/{world.alice.address}/").content.decode()
+    assert "4.0 out of 5 (1 rating)" in html
 
 
 def test_only_support_and_only_known_customers(world: World) -> None:

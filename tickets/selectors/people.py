@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Avg, Count, Q
 
 from core.parties import Party
 from providers.models import CustomerIdentity, Deployment
 from tickets.models import Ticket, format_ticket_number
+from tickets.models.satisfaction import SatisfactionRating
 from tickets.selectors.visibility import tickets_visible_to
 
 # The customer's tickets a profile lists (newest first); the counts cover all of them.
@@ -81,6 +82,8 @@ class CustomerProfile:
     closed_count: int
     total: int
     sla: SlaHistory
+    ratings: int
+    average_rating: float | None  # 1 to 5, one decimal
 
 
 def customer_profile(party: Party, address: str) -> CustomerProfile | None:
@@ -108,7 +111,12 @@ def customer_profile(party: Party, address: str) -> CustomerProfile | None:
             "id", "number", "subject", "status", "priority", "created_at", "provider__name"
         )[:PROFILE_TICKETS_LIMIT]
     ]
+    satisfaction = SatisfactionRating.objects.filter(ticket__in=tickets).aggregate(
+        count=Count("pk"), average=Avg("rating")
+    )
     return CustomerProfile(
+        ratings=satisfaction["count"],
+        average_rating=round(satisfaction["average"], 1) if satisfaction["average"] is not None else None,
         person=person,
         deployments=deployments,
         tickets=listed,
