@@ -148,3 +148,45 @@ def test_keyboard_shortcuts(browser: Browser, portal: AppServer, ticket: dict[st
     expect(page.locator("#searchbar")).to_be_visible()
     page.keyboard.press("/")
     expect(page.locator("#searchbar")).to_be_focused()
+
+
+def test_the_ticket_list_and_a_customers_page(
+    browser: Browser, portal: AppServer, ticket: dict[str, Any]
+) -> None:
+    work: Ticket = ticket["ticket"]
+    services.ticket_transition(actor=ticket["customer"], ticket_id=work.id, status="closed")
+    open_one = services.ticket_create(
+        actor=ticket["customer"],
+        deployment_id=work.deployment.lease_id,
+        subject="Slow disk",
+        description="IO.",
+    )
+    _, page = new_page(browser, {"width": 1366, "height": 800})
+    page.goto(f"{portal.http}/admin/")
+    page.fill("#id_username", "support")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name=re.compile("Log in", re.I)).click()
+    page.goto(f"{portal.http}/admin/tickets/ticket/")
+    expect(page.locator("h1")).to_have_text("Tickets")
+    expect(page.locator(".breadcrumbs")).to_contain_text("Console")
+    headers = [h.strip().lower() for h in page.locator("#result_list thead th").all_text_contents()]
+    assert headers[1:] == ["number", "subject", "customer", "provider", "status", "priority", "sla", "age"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366  # fits: nothing pushed off screen
+    assert axe_serious(page) == [], "ticket list"
+    screenshot(page, "console-ticket-list")
+    # Select all, "Assign to me": the closed ticket is skipped, said in one line.
+    page.check("#action-toggle")
+    page.select_option("select[name=action]", "assign_to_me")
+    page.get_by_role("button", name="Go").click()
+    messages = page.locator(".messagelist li")
+    expect(messages).to_have_count(1)
+    expect(messages.first).to_have_text(
+        f"Assigned to you: 1 ticket ({open_one.display_number}). Skipped 1: closed ({work.display_number})."
+    )
+    # The customer by name, one click from the list, with their tickets and deployments.
+    page.locator("#result_list").get_by_role("link", name="bob").first.click()
+    expect(page.locator("h1")).to_have_text("bob")
+    expect(page.locator("#content-main")).to_contain_text(open_one.display_number)
+    expect(page.locator("#content-main")).to_contain_text(work.deployment.lease_id)
+    assert axe_serious(page) == [], "customer page"
+    screenshot(page, "console-customer")
