@@ -17,6 +17,7 @@ may see is `tickets_visible_to`'s, as for every read.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterable
@@ -174,13 +175,28 @@ class _Rank(Func):
     output_field = FloatField()
 
 
-# How many matches the index is asked for first: fewer, and the search is those tickets by id (whatever
-# else filters them); more (a common word), and PostgreSQL walks the party's own tickets in the page's order
-# checking each one, which finds a page of a common word quickly.
-FEW_MATCHES = 20_000
+# A word in more than this share of the documents (PostgreSQL's estimate) is common: a page of it is found
+# by walking tickets in order; a rarer one by reading the index's matches first.
+COMMON_SHARE = 0.02
 # Best match first ranks the most recently updated matches only, this many: ranking reads every ranked
 # document, and a common word matches hundreds of thousands.
-RELEVANCE_CANDIDATES = 500
+RELEVANCE_CANDIDATES = 200
+
+
+def _share_matching(column: str, tsquery_text: str) -> float:
+    """PostgreSQL's estimate of the share of documents that match (from its statistics; nothing is read)."""
+    table = TicketSearch._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {table} WHERE {column} @@ %s::tsquery",  # noqa: S608
+            (tsquery_text,),
+        )
+        (plan,) = cursor.fetchone()
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,))
+        (total,) = cursor.fetchone()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    rows = float(plan[0]["Plan"]["Plan Rows"])
+    return rows / total if total and total > 0 else 1.0
 
 
 @lru_cache(maxsize=512)
@@ -210,15 +226,18 @@ def ticket_search(
     tsquery = RawSQL(query.sql, query.params)  # noqa: S611 — a tsquery constant, passed as a parameter
     column = "staff_doc" if party.sees_internal else "public_doc"
     # A customer's own tickets are few: reading them first is quicker than asking the index about everyone's.
-    few: list[Any] = []
-    if not party.is_customer:
-        matching = TicketSearch.objects.filter(_Matches(F(column), tsquery))
-        few = list(matching.values_list("ticket_id", flat=True)[: FEW_MATCHES + 1])
-    if party.is_customer or len(few) > FEW_MATCHES:
+    # For a common word, walking the party's tickets in the page's order and checking each one's document
+    # finds a page at once. Otherwise the index's matches are read first, whole (the OFFSET 0 keeps
+    # PostgreSQL from folding them into a walk that would read a document, kilobytes, per ticket it passes).
+    if party.is_customer or _share_matching(column, query.params[0]) > COMMON_SHARE:
         tickets = tickets.filter(_Matches(F(f"search__{column}"), tsquery))
     else:
-        # One array parameter, not thousands: PostgreSQL reads the ids and fetches those tickets.
-        tickets = tickets.filter(pk__in=RawSQL("SELECT unnest(%s::uuid[])", (few,)))
+        table = TicketSearch._meta.db_table
+        matching = RawSQL(  # noqa: S611 — names from the model; the tsquery is a parameter
+            f"SELECT ticket_id FROM {table} WHERE {column} @@ %s::tsquery OFFSET 0",  # noqa: S608
+            query.params,
+        )
+        tickets = tickets.filter(pk__in=matching)
     if best_first:
         updated = "updated_at" if party.sees_internal else "public_updated_at"
         recent = tickets.order_by(f"-{updated}", "-id").values("pk")[:RELEVANCE_CANDIDATES]
