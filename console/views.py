@@ -34,7 +34,7 @@ from tickets.portal.forms import LinkForm, ReplyForm, StatusForm
 from tickets.presenter import Audience, present_events
 from tickets.selectors import reports
 from tickets.selectors.collisions import LaterReply, replies_after
-from tickets.selectors.navigation import open_ticket_neighbours
+from tickets.selectors.navigation import support_queue_neighbours
 from tickets.selectors.people import people_by_address
 
 WORK_PERMISSION = "tickets.work_ticket"
@@ -198,7 +198,7 @@ def _reply(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | No
 
 def _neighbour_urls(party: Party, number: int) -> dict[str, str]:
     """The work pages of the previous and next open tickets (the `k` and `j` keys)."""
-    before, after = open_ticket_neighbours(party, number)
+    before, after = support_queue_neighbours(party, number)
     return {
         name: reverse("admin:tickets_ticket_change", args=[ticket_id])
         for name, ticket_id in (("previous", before), ("next", after))

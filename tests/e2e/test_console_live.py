@@ -121,6 +121,7 @@ def test_keyboard_shortcuts(browser: Browser, portal: AppServer, ticket: dict[st
     later = services.ticket_create(
         actor=ticket["customer"], deployment_id=work.deployment.lease_id, subject="Second", description="Two."
     )
+    services.ticket_escalate(actor=ticket["customer"], ticket_id=later.id, reason="No answer")  # support's queue
     page = open_work_page(browser, portal, "support", work)
     page.keyboard.press("?")
     dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
@@ -139,10 +140,13 @@ def test_keyboard_shortcuts(browser: Browser, portal: AppServer, ticket: dict[st
     page.locator("body").click(position={"x": 5, "y": 5})
     page.keyboard.press("t")
     expect(page.locator(".messagelist")).to_contain_text("Took the ticket")
+    expect(page.locator("#ticket-live-status")).to_have_text("Live")  # the page's script is running
     page.keyboard.press("j")
     expect(page).to_have_url(re.compile(f"/admin/tickets/ticket/{later.pk}/change/"))
+    expect(page.locator("#ticket-live-status")).to_have_text("Live")
     page.keyboard.press("k")
     expect(page).to_have_url(re.compile(f"/admin/tickets/ticket/{work.pk}/change/"))
+    expect(page.locator("#ticket-live-status")).to_have_text("Live")
     page.keyboard.press("/")
     expect(page).to_have_url(re.compile(r"/admin/tickets/ticket/\?q="))
     expect(page.locator("#searchbar")).to_be_visible()

@@ -94,11 +94,12 @@ SLA_WAITING: dict[str, tuple[str, models.Q]] = {
     ),
 }
 
-
 # Tickets a customer opened on a lease they do not own (the partial index `ticket_created_by_address_idx`).
 CREATED_ON_ANOTHERS_LEASE = models.Q(created_by_address__gt="") & ~models.Q(
     created_by_address=models.F("customer_address")
 )
+# Tickets in support's hands and still open: the console's queue (`ticket_support_queue_idx`).
+SUPPORT_QUEUE = models.Q(assignee_kind="support") & ~models.Q(status="closed")
 
 
 class Ticket(models.Model):
@@ -207,13 +208,12 @@ class Ticket(models.Model):
             # Keyset pages order by (column, id) in either direction; each index serves both.
             models.Index(fields=["-created_at", "-id"], name="ticket_created_idx"),
             models.Index(fields=["-updated_at", "-id"], name="ticket_updated_idx"),
-            # A customer's tickets: those on their leases, and those they opened on another's lease (few:
-            # `CREATED_ON_ANOTHERS_LEASE`, the second arm of their scope in `tickets.selectors`). Together
-            # the two make a customer's list a bitmap scan of their own rows, sorted, whatever the ordering
-            # (the scope's OR rules out an ordered scan of either) — so the address alone is the key, which
-            # PostgreSQL stores once per customer (deduplicated: a fifteenth of the size with the ordering
-            # columns), and customers' `public_updated_at` ordering needs no index across every ticket.
+            # A customer's tickets: on their leases, and opened on another's lease (`CREATED_ON_ANOTHERS_LEASE`,
+            # the scope's second arm): a bitmap scan of their own rows whatever the ordering, so the address
+            # alone is the key (deduplicated: a fifteenth of the size with the ordering columns).
             models.Index(fields=["customer_address"], name="ticket_customer_address_idx"),
+            # Support's open tickets: the console's queue and its previous/next ticket (a few hundred rows).
+            models.Index(fields=["number"], condition=SUPPORT_QUEUE, name="ticket_support_queue_idx"),
             models.Index(
                 fields=["created_by_address"],
                 condition=CREATED_ON_ANOTHERS_LEASE,

@@ -16,6 +16,7 @@ from core.parties import Party
 from providers.models import ProviderAccount
 from providers.selectors import SUPPORT_GROUP
 from tickets.models import (
+    SUPPORT_QUEUE,
     Assignment,
     Ticket,
     TicketEvent,
@@ -80,8 +81,7 @@ def escalation_queue(
     now = now or timezone.now()
     tickets = (
         tickets_visible_to(party)
-        .filter(assignee_kind=Ticket.AssigneeKind.SUPPORT)
-        .exclude(status=Ticket.Status.CLOSED)
+        .filter(SUPPORT_QUEUE)  # the partial index's own condition, so PostgreSQL reads only that index
         .select_related("provider", "assigned_to", "deployment")
         .annotate(
             urgency=Case(

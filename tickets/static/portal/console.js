@@ -142,8 +142,8 @@ if (workPage) liveWorkPage(workPage);
 // --- Keyboard shortcuts, listed by "?": next and previous ticket, reply, internal note, take, search -------
 
 const SHORTCUTS = [
-  ["j", "Next open ticket (on a ticket) or next row (in a list)"],
-  ["k", "Previous open ticket (on a ticket) or previous row (in a list)"],
+  ["j", "Next ticket in the support queue (on a ticket) or next row (in a list)"],
+  ["k", "Previous ticket in the support queue (on a ticket) or previous row (in a list)"],
   ["r", "Write a reply to the customer"],
   ["n", "Write an internal note"],
   ["t", "Take the ticket (assign it to me)"],
