@@ -165,9 +165,51 @@ def search_documents_write(ticket_ids: Iterable[Any]) -> int:
 
 
 def _write_for_events(events: RecordedEvents) -> None:
-    search_documents_write(
-        ticket.pk for event, ticket in events if event.kind not in KINDS_THAT_CHANGE_NO_TEXT
-    )
+    """A ticket whose only text change is one new comment gets that comment appended to its documents
+    (the common write: parsing one text, not the whole ticket); any other change rewrites them whole."""
+    changed: dict[Any, list[TicketEvent]] = {}
+    for event, ticket in events:
+        if event.kind not in KINDS_THAT_CHANGE_NO_TEXT:
+            changed.setdefault(ticket.pk, []).append(event)
+    one_comment = {
+        ticket_id: str(found[0].data["comment_id"])
+        for ticket_id, found in changed.items()
+        if len(found) == 1
+        and found[0].kind == TicketEvent.Kind.NEW_COMMENT
+        and found[0].data.get("comment_id")
+    }
+    appended = _comments_append(list(one_comment.values()))
+    search_documents_write(ticket_id for ticket_id in changed if one_comment.get(ticket_id) not in appended)
+
+
+# A document larger than this (as stored) is rewritten whole, within its bounds, rather than appended to:
+# PostgreSQL refuses a tsvector over 1 MB, and a stored one is compressed.
+APPEND_MAX_STORED_BYTES = 250_000
+
+
+def _comments_append(comment_ids: list[str]) -> set[str]:
+    """Append each comment's stems to its ticket's documents (the public one only for a public comment);
+    the ids of those appended (not: a ticket without documents yet, or with documents too large)."""
+    if not comment_ids:
+        return set()
+    search, comments = TicketSearch._meta.db_table, Comment._meta.db_table
+    body = searchable_text_sql(f"left(c.body, {COMMENT_TEXT_LIMIT})")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {search} s
+            SET public_doc = CASE WHEN c.is_internal THEN s.public_doc ELSE s.public_doc || v.stems END,
+                staff_doc = s.staff_doc || v.stems,
+                indexed_at = now()
+            FROM {comments} c
+            CROSS JOIN LATERAL (SELECT setweight(to_tsvector('{SEARCH_CONFIG}', {body}), 'C') AS stems) v
+            WHERE c.id = ANY(%(ids)s::uuid[]) AND s.ticket_id = c.ticket_id
+              AND pg_column_size(s.staff_doc) < {APPEND_MAX_STORED_BYTES}
+            RETURNING c.id
+            """,  # noqa: S608 — names from the models and this module
+            {"ids": comment_ids},
+        )
+        return {str(row[0]) for row in cursor.fetchall()}
 
 
 SEARCH_INDEX_WRITER = EventWriter(name="search", write=_write_for_events)
