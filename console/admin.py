@@ -148,8 +148,15 @@ class TicketAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_words(self, ticket: Ticket) -> str:
+        """The status, and under it the chain state (every surface shows it; it needs no column of its own)."""
+        row = getattr(ticket, "row", None)
+        chain = (row or {}).get("chain", {}).get("state", "pending")
         return format_html(
-            '<span class="badge badge--status-{}">{}</span>', ticket.status, humanise.status(ticket.status)
+            '<span class="badge badge--status-{}">{}</span><span class="chain-state chain-state--{}">Chain: {}</span>',
+            ticket.status,
+            humanise.status(ticket.status),
+            chain,
+            humanise.chain_state(chain).lower(),
         )
 
     @admin.display(description="Priority", ordering="priority")

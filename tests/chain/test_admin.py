@@ -34,9 +34,9 @@ def test_ticket_list_and_page_show_the_chain_state(keyed_world, admin_client, dj
         ticket.subject: response.content.decode().split(ticket.subject, 1)[1].split("</tr>", 1)[0]
         for ticket in (anchored, pending, failing)
     }
-    assert ">anchored<" in rows["Anchored one"]
-    assert ">pending<" in rows["Pending one"]
-    assert ">failed<" in rows["Failing one"]
+    assert "chain-state--anchored" in rows["Anchored one"]
+    assert "chain-state--pending" in rows["Pending one"]
+    assert "chain-state--failed" in rows["Failing one"]
 
     # The ticket's console page shows each event's receipt, and why an event is not anchored yet.
     row = OutboxEntry.objects.get(ticket=anchored)
@@ -44,7 +44,7 @@ def test_ticket_list_and_page_show_the_chain_state(keyed_world, admin_client, dj
     assert f'anchored: tx <span class="mono">{short_hash(row.tx_hash)}</span> at height {row.height}' in page
     failing_page = admin_client.get(f"/admin/tickets/ticket/{failing.pk}/change/").content.decode()
     assert 'title="connection refused"' in failing_page
-    assert "failed, 1 attempt" in failing_page
+    assert "Failed, 1 attempt" in failing_page
 
 
 @pytest.mark.django_db
