@@ -73,10 +73,14 @@ def log_console_action(request: HttpRequest, ticket_id: object, message: str) ->
 def queue(request: HttpRequest, site: AdminSite) -> HttpResponse:
     party = support_party(request)
     filters = selectors.QueueFilters.from_query(request.GET, agent_id=request.user.pk)
+    rows = selectors.escalation_queue(party, filters)
+    people = people_by_address([row.customer_address for row in rows])
+    for row in rows:
+        row.person = people.get(row.customer_address)  # type: ignore[attr-defined]  # shown by name
     context = {
         **site.each_context(request),
         "title": "Escalation queue",
-        "rows": selectors.escalation_queue(party, filters),
+        "rows": rows,
         "filters": filters,
         "providers": selectors.provider_choices(),
         "priorities": Ticket.Priority.choices,

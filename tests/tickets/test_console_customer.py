@@ -52,3 +52,10 @@ def test_only_support_and_only_known_customers(world: World) -> None:
     assert signed_in(world.alice.user_id).get(path).status_code == 302  # to the console's sign-in
     assert signed_in(world.provider_a_member.user_id).get(path).status_code == 302
     assert signed_in(world.agent.user_id).get("/admin/customers/ve1nobody/").status_code == 404
+
+
+def test_the_queue_shows_customers_by_name(world: World) -> None:
+    ticket = world.open_ticket()
+    services.ticket_escalate(actor=world.alice, ticket_id=ticket.id, reason="No answer")
+    html = signed_in(world.agent.user_id).get("/admin/").content.decode()
+    assert f'href="/admin/customers/{world.alice.address}/" title="{world.alice.address}">alice</a>' in html
