@@ -121,7 +121,9 @@ def test_keyboard_shortcuts(browser: Browser, portal: AppServer, ticket: dict[st
     later = services.ticket_create(
         actor=ticket["customer"], deployment_id=work.deployment.lease_id, subject="Second", description="Two."
     )
-    services.ticket_escalate(actor=ticket["customer"], ticket_id=later.id, reason="No answer")  # support's queue
+    services.ticket_escalate(
+        actor=ticket["customer"], ticket_id=later.id, reason="No answer"
+    )  # support's queue
     page = open_work_page(browser, portal, "support", work)
     page.keyboard.press("?")
     dialog = page.get_by_role("dialog", name="Keyboard shortcuts")

@@ -57,7 +57,7 @@ def test_the_dashboard_draws_them(world: World) -> None:
     client = Client()
     client.force_login(get_user_model().objects.get(pk=world.agent.user_id))
     html = client.get("/admin/dashboard/").content.decode()
-    assert html.count("<figure class=\"console-chart\">") == 2
+    assert html.count('<figure class="console-chart">') == 2
     assert "Backlog, last 30 days" in html
     assert "SLA attainment per provider per week" in html
     assert "Satisfaction" in html

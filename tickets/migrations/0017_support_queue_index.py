@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0003_credential_require_strong_signature'),
-        ('tickets', '0016_macros_satisfaction'),
+        ("providers", "0003_credential_require_strong_signature"),
+        ("tickets", "0016_macros_satisfaction"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='ticket',
-            index=models.Index(condition=models.Q(('assignee_kind', 'support'), models.Q(('status', 'closed'), _negated=True)), fields=['number'], name='ticket_support_queue_idx'),
+            model_name="ticket",
+            index=models.Index(
+                condition=models.Q(
+                    ("assignee_kind", "support"), models.Q(("status", "closed"), _negated=True)
+                ),
+                fields=["number"],
+                name="ticket_support_queue_idx",
+            ),
         ),
     ]
