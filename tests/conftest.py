@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from channels.layers import channel_layers
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
@@ -159,6 +160,14 @@ def throttle_clock_pinned(monkeypatch: pytest.MonkeyPatch) -> float:
     pinned = time.time()
     monkeypatch.setattr(throttling, "time", SimpleNamespace(time=lambda: pinned))
     return pinned
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layers() -> None:
+    """Each test runs its sockets on an event loop of its own; a channel layer instance keeps asyncio
+    locks that bind to the loop that first waited on them, so a test that ends while its fan-out hub is
+    receiving would leave the next test's hub a lock of a dead loop. Each test gets layers of its own."""
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -279,10 +279,12 @@ class TicketUpdatesConsumer(_EventForwarding):
             await self._announce_presence("joined")
 
     async def disconnect(self, code: int) -> None:
+        # Leave the hub first (its last member stops it, and with it the channel layer's receive), then say
+        # goodbye: the announcement goes through the channel layer, not through the hub.
+        await super().disconnect(code)
         if self.present:
             self.present = False
             await self._announce_presence("left", force=True)
-        await super().disconnect(code)
 
     async def _announce_presence(self, state: str, *, force: bool = False) -> None:
         """Tell the other provider and support viewers of the ticket who has it open (`joined`, `here`,
