@@ -235,3 +235,4 @@ function onShortcut(event) {
 }
 
 document.addEventListener("keydown", onShortcut);
+document.documentElement.dataset.shortcuts = "on"; // the keys work from here on
