@@ -33,7 +33,7 @@ from tickets.models import Ticket
 from tickets.portal.forms import LinkForm, ReplyForm, StatusForm
 from tickets.presenter import Audience, present_events
 from tickets.selectors import reports
-from tickets.selectors.collisions import LaterReply, replies_after
+from tickets.selectors.collisions import LaterReply, replies_since_seen
 from tickets.selectors.navigation import support_queue_neighbours
 from tickets.selectors.people import people_by_address
 
@@ -211,11 +211,10 @@ def _neighbour_urls(party: Party, number: int) -> dict[str, str]:
 
 
 def _replies_since_opened(request: HttpRequest, party: Party, ticket_id: Any) -> list[LaterReply]:
-    """Replies by others after the event the page showed last (`seen_seq`), unless "Send anyway"."""
-    seen = request.POST.get("seen_seq", "")
-    if request.POST.get("send_anyway") or not seen.isdigit() or len(seen) > 10:
+    """Replies by others since the page was opened, unless the agent chose "Send anyway"."""
+    if request.POST.get("send_anyway"):
         return []
-    return replies_after(party, ticket_id, int(seen))
+    return replies_since_seen(party, ticket_id, request.POST.get("seen_seq"))
 
 
 def _take(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,15 @@ def sign_in_with_password(page: Page, server: AppServer, username: str, password
     page.fill("#id_password", password)
     page.click("form.sign-in__password button[type=submit]")
     page.wait_for_url("**/tickets/")
+
+
+def sign_in_to_console(page: Page, server: AppServer, username: str, password: str) -> None:
+    """Support staff's sign-in to the console (Django's admin login); lands on the escalation queue."""
+    page.goto(f"{server.http}/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name=re.compile("Log in", re.I)).click()
+    page.wait_for_url("**/admin/")
 
 
 def install_test_wallet(context: BrowserContext, private_key: bytes, address: str) -> list[dict[str, str]]:

@@ -4,7 +4,6 @@ customer's page shows the reply and never the note, the provider's shows both.""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from providers.models import ProviderMembership
 from providers.selectors import party_for_user
 from providers.services import support_staff_create
 from tests import factories
-from tests.e2e.conftest import new_page, screenshot, sign_in_with_password
+from tests.e2e.conftest import new_page, screenshot, sign_in_to_console, sign_in_with_password
 from tests.system.processes import AppServer
 from tickets import services
 from tickets.models import SlaPolicy, Ticket
@@ -61,10 +60,7 @@ def test_support_works_a_breached_escalation(
 ) -> None:
     breached: Ticket = escalations["breached"]
     support_context, support = new_page(browser)
-    support.goto(f"{portal.http}/admin/")
-    support.fill("#id_username", "support")
-    support.fill("#id_password", PASSWORD)
-    support.get_by_role("button", name=re.compile("Log in", re.I)).click()
+    sign_in_to_console(support, portal, "support", PASSWORD)
     expect(support.locator("h1")).to_contain_text("Escalation queue")
     first_row = support.locator("#queue tbody tr").first
     expect(first_row).to_contain_text(breached.display_number)

@@ -14,7 +14,7 @@ from providers.models import ProviderMembership
 from providers.selectors import party_for_user
 from providers.services import support_staff_create
 from tests import factories
-from tests.e2e.conftest import new_page, screenshot, sign_in_with_password
+from tests.e2e.conftest import new_page, screenshot, sign_in_to_console, sign_in_with_password
 from tests.e2e.test_portal import axe_serious
 from tests.system.processes import AppServer
 from tickets import services
@@ -45,10 +45,7 @@ def ticket(transactional_db: None) -> dict[str, Any]:
 
 def open_work_page(browser: Browser, server: AppServer, username: str, ticket: Ticket) -> Page:
     _, page = new_page(browser)
-    page.goto(f"{server.http}/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name=re.compile("Log in", re.I)).click()
+    sign_in_to_console(page, server, username, PASSWORD)
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -168,10 +165,7 @@ def test_the_ticket_list_and_a_customers_page(
         description="IO.",
     )
     _, page = new_page(browser, {"width": 1366, "height": 800})
-    page.goto(f"{portal.http}/admin/")
-    page.fill("#id_username", "support")
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name=re.compile("Log in", re.I)).click()
+    sign_in_to_console(page, portal, "support", PASSWORD)
     page.goto(f"{portal.http}/admin/tickets/ticket/")
     expect(page.locator("h1")).to_have_text("Tickets")
     expect(page.locator(".breadcrumbs")).to_contain_text("Console")

@@ -18,7 +18,7 @@ from providers.models import ProviderMembership
 from providers.selectors import party_for_user
 from providers.services import support_staff_create
 from tests import factories
-from tests.e2e.conftest import new_page, screenshot, sign_in_with_password
+from tests.e2e.conftest import new_page, screenshot, sign_in_to_console, sign_in_with_password
 from tests.e2e.test_portal import axe_serious
 from tests.system.processes import AppServer
 from tickets import services
@@ -102,10 +102,7 @@ def test_a_customer_rates_a_resolved_ticket_and_the_dashboard_shows_it(
 
     # Support's dashboard: the provider's ratings.
     context, support = new_page(browser)
-    support.goto(f"{portal.http}/admin/")
-    support.fill("#id_username", "support")
-    support.fill("#id_password", PASSWORD)
-    support.get_by_role("button", name=re.compile("Log in", re.I)).click()
+    sign_in_to_console(support, portal, "support", PASSWORD)
     support.goto(f"{portal.http}/admin/dashboard/")
     row = support.locator("#satisfaction tbody tr", has_text="Nimbus Compute")
     expect(row).to_contain_text("4.5 / 5")

@@ -15,7 +15,7 @@ from providers.models import ProviderMembership
 from providers.selectors import party_for_user
 from providers.services import support_staff_create
 from tests import factories
-from tests.e2e.conftest import PHONE, new_page, screenshot, sign_in_with_password
+from tests.e2e.conftest import PHONE, new_page, screenshot, sign_in_to_console, sign_in_with_password
 from tests.e2e.test_portal import axe_serious
 from tests.system.processes import AppServer
 from tickets import services
@@ -106,10 +106,7 @@ def test_customer_and_provider_search_the_portal(
 def test_support_searches_the_console(browser: Browser, portal: AppServer, tickets: dict[str, Any]) -> None:
     gateway: Ticket = tickets["gateway"]
     context, page = new_page(browser)
-    page.goto(f"{portal.http}/admin/")
-    page.fill("#id_username", "support")
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name=re.compile("Log in", re.I)).click()
+    sign_in_to_console(page, portal, "support", PASSWORD)
     page.goto(f"{portal.http}/admin/tickets/ticket/")
     results = page.locator("#result_list tbody tr")
     # A bare number is also text (a lease's dseq may be the same digits): its ticket comes first.

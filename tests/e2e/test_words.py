@@ -16,7 +16,7 @@ from providers.models import ProviderMembership
 from providers.selectors import party_for_user
 from providers.services import support_staff_create
 from tests import factories
-from tests.e2e.conftest import PHONE, new_page, screenshot, sign_in_with_password
+from tests.e2e.conftest import PHONE, new_page, screenshot, sign_in_to_console, sign_in_with_password
 from tests.e2e.test_portal import axe_serious
 from tests.system.processes import AppServer
 from tickets import humanise, services
@@ -103,10 +103,7 @@ def look(page: Page, name: str, where: str) -> None:
 def test_console_and_portal_read_in_words(browser: Browser, portal: AppServer, desk: dict[str, Any]) -> None:
     replied, breached = desk["replied"], desk["breached"]
     support_context, support = new_page(browser)
-    support.goto(f"{portal.http}/admin/")
-    support.fill("#id_username", "support")
-    support.fill("#id_password", PASSWORD)
-    support.get_by_role("button", name=re.compile("Log in", re.I)).click()
+    sign_in_to_console(support, portal, "support", PASSWORD)
     expect(support.locator("#queue-status")).to_have_text("Live")
     breached_row = support.locator(f'#queue tr[data-ticket-id="{breached.id}"]')
     expect(breached_row).to_contain_text("Breached · First response overdue by")

@@ -4,10 +4,10 @@ answered is held back, with the text kept, until the agent has seen what arrived
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tests.conftest import World
+from tests.sockets import session_client
 from tickets import services
 from tickets.models import Comment, Ticket
 
@@ -16,9 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def agent(world: World) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.get(pk=world.agent.user_id))
-    return client
+    return session_client(world.agent.user_id)
 
 
 def reply(client: Client, ticket: Ticket, **fields: str):
@@ -61,8 +59,7 @@ def test_own_replies_and_an_up_to_date_page_go_at_once(world: World, agent: Clie
 
 def test_the_portal_holds_a_reply_written_while_someone_else_answered(world: World) -> None:
     ticket = world.open_ticket()
-    member = Client()
-    member.force_login(get_user_model().objects.get(pk=world.provider_a_member.user_id))
+    member = session_client(world.provider_a_member.user_id)
     page = member.get(f"/tickets/{ticket.display_number}/")
     assert 'name="seen_seq"' in page.content.decode()
     seen = page.context["ticket"]["last_seq"]

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
 
 from tests.conftest import World
+from tests.sockets import session_client as signed_in
 from tickets import services
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user_id: int | None) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.get(pk=user_id))
-    return client
 
 
 def test_support_sees_who_the_customer_is_and_their_tickets(world: World) -> None:

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core import mail, signing
 from django.template.loader import render_to_string
 from django.test import Client
@@ -22,6 +21,7 @@ from notifications.services import emails_flush_due
 from notifications.services.webhooks import EVENT_TYPES
 from tests.chain.helpers import verify
 from tests.conftest import Apis, FrozenClock, World
+from tests.sockets import session_client as signed_in
 from tickets import selectors, services
 from tickets.models import Ticket, TicketEvent
 from tickets.models.satisfaction import SatisfactionRating
@@ -40,12 +40,6 @@ def resolved_ticket(world: World, **fields: Any) -> Ticket:
 
 def rate(api, ticket: Ticket, body: Any):
     return api.post(f"{TICKETS}/{ticket.id}/satisfaction", body)
-
-
-def signed_in(user_id: int | None) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.get(pk=user_id))
-    return client
 
 
 class TestRating:

@@ -15,6 +15,7 @@ from django.test import Client
 
 from providers import services as provider_services
 from tests.conftest import Apis, World
+from tests.sockets import session_client as signed_in
 from tickets import services
 from tickets.models import Ticket, TicketSearch
 
@@ -26,12 +27,6 @@ TICKETS = "/api/v1/tickets"
 def numbers(response) -> list[str]:
     assert response.status_code == 200, response.content
     return [ticket["number"] for ticket in response.json()]
-
-
-def signed_in(user_id: int | None) -> Client:
-    client = Client()
-    client.force_login(get_user_model().objects.get(pk=user_id))
-    return client
 
 
 def portal_numbers(client: Client, **params: str) -> list[str]:

@@ -37,7 +37,7 @@ from tickets.portal.forms import (
 )
 from tickets.portal.satisfaction_forms import SatisfactionForm
 from tickets.presenter import audience_of
-from tickets.selectors.collisions import LaterReply, replies_after
+from tickets.selectors.collisions import replies_since_seen
 from tickets.services.recording import ROLE_OF_PARTY
 
 PAGE_SIZE = 25
@@ -316,7 +316,7 @@ def _after_action(request: HttpRequest, party: Party, reference: str, **forms: A
 def ticket_reply(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
     form = ReplyForm(request.POST, request.FILES)
     ticket_id = selectors.ticket_id_for_reference(party, reference)
-    later = _replies_since_opened(request, party, ticket_id)
+    later = replies_since_seen(party, ticket_id, request.POST.get("seen_seq"))
     if form.is_valid() and later:
         # As Zendesk does: someone answered while this was being written; the page now shows it.
         names = ", ".join(dict.fromkeys(reply.author for reply in later))
@@ -338,14 +338,6 @@ def ticket_reply(request: HttpRequest, party: Party, reference: str) -> HttpResp
         else:
             form = None
     return _after_action(request, party, reference, reply_form=form)
-
-
-def _replies_since_opened(request: HttpRequest, party: Party, ticket_id: Any) -> list[LaterReply]:
-    """Replies by others after the event number the page was showing (`seen_seq`)."""
-    seen = request.POST.get("seen_seq", "")
-    if not seen.isdigit() or len(seen) > 10:
-        return []
-    return replies_after(party, ticket_id, int(seen))
 
 
 def _act(request: HttpRequest, party: Party, reference: str, change: Callable[[Any], object]) -> HttpResponse:

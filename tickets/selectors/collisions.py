@@ -30,3 +30,12 @@ def replies_after(party: Party, ticket_id: object, seen_seq: int) -> list[LaterR
         LaterReply(author=label, internal=internal, seq=seq)
         for label, internal, seq in events.values_list("actor_label", "is_internal", seq_field)
     ]
+
+
+def replies_since_seen(party: Party, ticket_id: object, seen_seq: object) -> list[LaterReply]:
+    """`replies_after` for the `seen_seq` a page's reply form posted (the event number it was showing);
+    none when the form sent no usable number (an old page, a hand-made request)."""
+    seen = seen_seq if isinstance(seen_seq, str) else ""
+    if not seen.isdigit() or len(seen) > 10:
+        return []
+    return replies_after(party, ticket_id, int(seen))
