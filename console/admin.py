@@ -116,8 +116,9 @@ class TicketAdmin(ReadOnlyAdmin):
         party = console.support_party(request)
         page = list(changelist.result_list)
         people = people_by_address([ticket.customer_address for ticket in page])
+        now = timezone.now()
         rows = {
-            row["id"]: io.TicketOutput(row, context={"now": timezone.now()}).data
+            row["id"]: io.TicketOutput(row, context={"now": now}).data
             for row in selectors.ticket_list(party, selectors.TicketFilters()).filter(
                 pk__in=[ticket.pk for ticket in page]
             )

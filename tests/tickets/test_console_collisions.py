@@ -75,3 +75,19 @@ def test_the_portal_holds_a_reply_written_while_someone_else_answered(world: Wor
     sent = member.post(reply_url, {"content": "Restarting it now.", "seen_seq": str(now_seen)})
     assert sent.status_code == 302
     assert Comment.objects.filter(ticket=ticket, body="Restarting it now.").count() == 1
+
+
+def test_an_internal_note_never_holds_a_customers_reply(world: World) -> None:
+    """The guard reads what the replier may see: a note written after the customer opened the page must
+    not stop (and so reveal itself to) the customer."""
+    ticket = world.open_ticket()
+    customer = session_client(world.alice.user_id)
+    page = customer.get(f"/tickets/{ticket.display_number}/")
+    seen = page.context["ticket"]["last_seq"]
+    services.comment_add(actor=world.provider_a_member, ticket_id=ticket.id, body="refund?", is_internal=True)
+    sent = customer.post(
+        f"/tickets/{ticket.display_number}/reply/", {"content": "Any news?", "seen_seq": str(seen)}
+    )
+    assert sent.status_code == 302
+    assert "replied after you opened" not in sent.content.decode()
+    assert Comment.objects.filter(ticket=ticket, body="Any news?").count() == 1
