@@ -9,7 +9,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Aggregate, Case, Count, DurationField, F, Q, Value, When
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from core.parties import Party
@@ -17,7 +16,6 @@ from providers.models import ProviderAccount
 from providers.selectors import SUPPORT_GROUP
 from tickets.models import (
     SUPPORT_QUEUE,
-    Assignment,
     Ticket,
     TicketEvent,
 )
@@ -155,7 +153,6 @@ class Dashboard:
     breached_now: int
     due_within_hour: int
     providers: list[ProviderWorkload]
-    escalations_per_day: list[tuple[datetime.date, int]]
 
 
 def _percent(attainment: float | None) -> float | None:
@@ -217,17 +214,9 @@ def console_dashboard(party: Party, *, now: datetime.datetime | None = None) -> 
                 median_first_response_30d=median.get("month"),
             )
         )
-    escalations = (
-        Assignment.objects.filter(is_escalation=True, created_at__gte=now - datetime.timedelta(days=30))
-        .annotate(day=TruncDate("created_at"))
-        .values_list("day")
-        .annotate(count=Count("id"))
-        .order_by("day")
-    )
     return Dashboard(
         open_by_status_and_priority=by_status,
         breached_now=counts["breached"],
         due_within_hour=counts["soon"],
         providers=providers,
-        escalations_per_day=list(escalations),
     )
