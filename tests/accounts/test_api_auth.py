@@ -199,7 +199,9 @@ class TestHmac:
         assert response.status_code == 200
         assert len(response.json()) == 1
 
-    @pytest.mark.parametrize("shift", [-301, 301])
+    # Past the 300 s window by 10 s: a request that takes over a second to reach the check on a loaded
+    # machine must still land outside it (with 301, one did, and was accepted).
+    @pytest.mark.parametrize("shift", [-310, 310])
     def test_timestamp_outside_the_window_is_refused(self, apis: Apis, shift: int) -> None:
         signer = self.path_and_signer(apis)
         headers = signer.headers("GET", TICKETS, b"", timestamp=int(time.time()) + shift)
