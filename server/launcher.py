@@ -2,25 +2,35 @@
 
 Starts (or finds) the embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set, migrates,
 loads the demo once, then runs the web server (uvicorn), a Celery worker and beat until Ctrl-C, and prints
-where to go and how to sign in.
+where to go and how to sign in - once, last, when the web server answers, so nothing scrolls it away.
 
-    python -m server.launcher        (HOST and PORT from the environment; 127.0.0.1:8000 by default)
+The terminal stays quiet: the worker's and beat's logs (an INFO line per periodic task) go to files in the
+state directory, and only the web server's warnings reach the terminal. `--logs` (`make run LOGS=1`) shows
+every process's logs in the terminal instead.
+
+    python -m server.launcher [--logs]   (HOST and PORT from the environment; 127.0.0.1:8000 by default)
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import IO
 
 from server.demo_provider import start as demo_provider_start
 from server.devservices import BASE_DIR, DEFAULT_STATE_DIR, use_embedded_services_unless_configured
 
 
-def web_server_command(host: str, port: int, *, app: str = "config.asgi:application") -> list[str]:
+def web_server_command(
+    host: str, port: int, *, app: str = "config.asgi:application", log_level: str = "info"
+) -> list[str]:
     """The production web server: uvicorn serving the ASGI application (see `server/__init__.py`).
 
     uvicorn trusts X-Forwarded-For from 127.0.0.1 by default, so anyone on the machine could pick the
@@ -42,13 +52,27 @@ def web_server_command(host: str, port: int, *, app: str = "config.asgi:applicat
         "--lifespan",
         "off",
         "--no-access-log",
+        "--log-level",
+        log_level,
         *proxy_options,
         app,
     ]
 
 
-def _manage(*args: str) -> None:
-    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], check=True, cwd=BASE_DIR)
+def _manage(*args: str) -> str:
+    """Run a management command; its output is returned (to be printed where it belongs), its log lines
+    shown only if it fails."""
+    done = subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        check=False,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        sys.stderr.write(done.stdout + done.stderr)
+        done.check_returncode()
+    return done.stdout
 
 
 # The Celery command line of the app (a worker or beat follows).
@@ -67,7 +91,64 @@ def public_base_url(host: str, port: int) -> str:
     return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"
 
 
-def run(host: str = "127.0.0.1", port: int = 8000) -> None:
+# Where the worker's and beat's logs go unless --logs asks for them in the terminal.
+LOG_DIR = DEFAULT_STATE_DIR / "logs"
+
+
+def child_commands(host: str, port: int, *, logs: bool) -> list[tuple[str, list[str]]]:
+    """The processes `make run` keeps running, by name: the web server, a Celery worker and beat."""
+    celery = CELERY_COMMAND
+    return [
+        ("web", web_server_command(host, port, log_level="info" if logs else "warning")),
+        ("worker", [*celery, "worker", "-Q", WORKER_QUEUES, "-l", "info", "-c", "2"]),
+        ("beat", [*celery, "beat", "-l", "info", "-s", str(DEFAULT_STATE_DIR / "celerybeat-schedule")]),
+    ]
+
+
+def _child_output(name: str, *, logs: bool) -> IO[str] | None:
+    """None (the terminal) for the web server or with --logs; otherwise the process's log file."""
+    if logs or name == "web":
+        return None
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    return (LOG_DIR / f"{name}.log").open("a", encoding="utf-8")
+
+
+def wait_until_listening(host: str, port: int, *, children: list[subprocess.Popen[str]]) -> None:
+    """Return once the web server accepts connections (or a child has exited), so the banner comes last."""
+    shown = "127.0.0.1" if host in {"0.0.0.0", ""} else "::1" if host == "::" else host  # noqa: S104
+    for _ in range(600):
+        if any(child.poll() is not None for child in children):
+            return
+        with contextlib.suppress(OSError), socket.create_connection((shown, port), timeout=0.5):
+            return
+        time.sleep(0.1)
+
+
+def banner(base_url: str, sign_ins: str, *, logs: bool, log_dir: Path | None = None) -> str:
+    """What the terminal shows once everything runs: how to sign in, where the logs are, then the URLs."""
+    log_dir = log_dir or LOG_DIR
+    log_line = (
+        "Logs of every process are shown above (--logs)."
+        if logs
+        else f"Worker and beat logs: {log_dir}/ (make run LOGS=1 shows them here)."
+    )
+    return "\n".join(
+        [
+            sign_ins.rstrip(),
+            "",
+            log_line,
+            "",
+            f"VirtEngine Support is running at {base_url}/",
+            f"  portal            {base_url}/          (sign in, then your tickets)",
+            f"  support console   {base_url}/admin/",
+            f"  REST API docs     {base_url}/api/v1/docs/",
+            "Press Ctrl-C to stop.",
+            "",
+        ]
+    )
+
+
+def run(host: str = "127.0.0.1", port: int = 8000, *, logs: bool = False) -> None:
     """Migrate, seed the demo once, then serve with uvicorn plus a Celery worker and beat until Ctrl-C."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     use_embedded_services_unless_configured()  # the children then find the same servers in the environment
@@ -77,24 +158,20 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
         # The demo providers' log endpoint, on a free port of this process: the worker's log fetches reach it.
         demo_provider = demo_provider_start(host="127.0.0.1", port=0)
         os.environ["VE_DEMO_PROVIDER_URL"] = "http://{}:{}".format(*demo_provider.server_address[:2])
-    _manage("migrate", "--no-input")
+    migrated = _manage("migrate", "--no-input")
+    if logs:
+        print(migrated, end="")
     _manage("search_reindex", "--missing", "--verbosity", "0")  # tickets from before the index existed
-    _manage("seed_demo", "--if-empty")
-    celery = CELERY_COMMAND
-    commands = [
-        web_server_command(host, port),
-        [*celery, "worker", "-Q", WORKER_QUEUES, "-l", "info", "-c", "2"],
-        [*celery, "beat", "-l", "info", "-s", str(DEFAULT_STATE_DIR / "celerybeat-schedule")],
-    ]
+    # Printed after the servers start: its sign-ins (and HMAC secrets, shown only once) must not scroll away.
+    sign_ins = _manage("seed_demo", "--if-empty")
     # A `kill` (SIGTERM) stops the children as Ctrl-C does, instead of leaving them holding the port.
     signal.signal(signal.SIGTERM, _interrupt)
-    children = [subprocess.Popen(command, cwd=BASE_DIR) for command in commands]
-    _manage("seed_demo", "--sign-ins")
-    print(f"\nVirtEngine Support is running at http://{host}:{port}/")
-    print(f"  portal            http://{host}:{port}/          (sign in, then your tickets)")
-    print(f"  support console   http://{host}:{port}/admin/")
-    print(f"  REST API docs     http://{host}:{port}/api/v1/docs/")
-    print("Press Ctrl-C to stop.\n", flush=True)
+    children: list[subprocess.Popen[str]] = []
+    for name, command in child_commands(host, port, logs=logs):
+        output = _child_output(name, logs=logs)
+        children.append(subprocess.Popen(command, cwd=BASE_DIR, stdout=output, stderr=output, text=True))
+    wait_until_listening(host, port, children=children)
+    print(banner(public_base_url(host, port), sign_ins, logs=logs), flush=True)
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -109,5 +186,22 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
                 child.wait(timeout=10)
 
 
+def main(argv: list[str] | None = None) -> None:
+    """`python -m server.launcher [--logs]`."""
+    parser = argparse.ArgumentParser(prog="python -m server.launcher", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--logs",
+        action="store_true",
+        default=os.environ.get("LOGS", "") not in {"", "0"},
+        help="show the worker's, beat's and web server's logs in the terminal (default: files)",
+    )
+    options = parser.parse_args(argv)
+    run(
+        port=int(os.environ.get("PORT", "8000")),
+        host=os.environ.get("HOST", "127.0.0.1"),
+        logs=options.logs,
+    )
+
+
 if __name__ == "__main__":
-    run(port=int(os.environ.get("PORT", "8000")), host=os.environ.get("HOST", "127.0.0.1"))
+    main()
