@@ -14,11 +14,13 @@ from notifications import services
 from notifications.models import (
     URL_MAX_LENGTH,
     EmailPreference,
+    InboundMessage,
     PendingEmail,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
 )
+from notifications.selectors import inbound_message_headers, inbound_messages_for_console
 from notifications.services.webhooks import EVENT_TYPES, clean_description, clean_event_types, clean_url
 from providers.selectors import party_for_user
 
@@ -277,3 +279,40 @@ class EmailPreferenceAdmin(ReadOnly, admin.ModelAdmin):
         "escalations",
     )
     raw_id_fields = ("user", "customer")
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnly, admin.ModelAdmin):
+    """Replies by email as they arrived: posted, dropped (automatic mail), rejected (with what the sender
+    was told) or unreadable. Read-only: the raw message stays as received."""
+
+    list_display = ("received_at", "state", "reason", "from_address", "subject", "ticket", "dkim", "attempts")
+    list_filter = ("state", "reason", "dkim")
+    search_fields = ("from_address", "subject", "message_id", "envelope_from")
+    fields = (
+        "received_at",
+        "processed_at",
+        "state",
+        "reason",
+        "detail",
+        "dkim",
+        "ticket",
+        "comment",
+        "from_address",
+        "envelope_from",
+        "recipient",
+        "subject",
+        "message_id",
+        "size",
+        "attempts",
+        "bounced_at",
+        "headers",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return inbound_messages_for_console()
+
+    @admin.display(description="Headers")
+    def headers(self, obj: InboundMessage) -> str:
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", inbound_message_headers(obj))

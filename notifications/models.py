@@ -289,3 +289,62 @@ class PendingEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient_key} on {self.ticket_id} ({self.state})"
+
+
+class InboundMessage(models.Model):
+    """One email delivered to a reply address (`reply+<token>@…`), stored raw before the LMTP server answers
+    250, then processed by a worker into a comment — or kept with the reason it was not, for support.
+
+    `dedupe_key` (SHA-256 of the Message-ID, or of the bytes when there is none, and the recipient) makes a
+    second delivery of the same message — an MTA retrying after a lost answer — the same row.
+    """
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received, waiting for a worker"
+        POSTED = "posted", "Posted to the ticket"
+        DROPPED = "dropped", "Dropped (automatic mail)"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Could not be processed"
+
+    class Dkim(models.TextChoices):
+        UNCHECKED = "", "Not checked"
+        PASS = "pass", "Pass"
+        FAIL = "fail", "Fail"
+        ABSENT = "absent", "No signature"
+
+    id = models.BigAutoField(primary_key=True)
+    dedupe_key = models.CharField(max_length=64, unique=True)
+    message_id = models.CharField(max_length=500, blank=True)
+    recipient = models.CharField(max_length=320)
+    envelope_from = models.CharField(max_length=320, blank=True)
+    from_address = models.CharField(max_length=320, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    raw = models.BinaryField()
+    size = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
+    # A short code (`spoofed_from`, `auto_reply`, …) and, in `detail`, what support reads about it.
+    reason = models.CharField(max_length=32, blank=True)
+    detail = models.TextField(blank=True)
+    dkim = models.CharField(max_length=8, choices=Dkim.choices, blank=True, default=Dkim.UNCHECKED)
+    ticket = models.ForeignKey(
+        "tickets.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.ForeignKey(
+        "tickets.Comment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            # The sweep's "received, and no worker took it" probe.
+            models.Index(
+                fields=["received_at"], condition=models.Q(state="received"), name="inbound_waiting_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id or self.pk} to {self.recipient} ({self.state})"

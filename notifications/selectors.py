@@ -13,7 +13,13 @@ from django.db.models import Q, QuerySet
 from core.errors import Forbidden, NotFound
 from core.formats import parse_uuid
 from core.parties import Party
-from notifications.models import EmailPreference, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from notifications.models import (
+    EmailPreference,
+    InboundMessage,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from providers.models import CustomerIdentity
 from providers.selectors import SUPPORT_GROUP
 
@@ -130,3 +136,18 @@ def preference_of(*, user_id: int | None = None, customer_id: int | None = None)
     """The stored preference, or the defaults (unsaved)."""
     lookup = {"user_id": user_id} if user_id is not None else {"customer_id": customer_id}
     return EmailPreference.objects.filter(**lookup).first() or EmailPreference(**lookup)
+
+
+# -- replies by email --------------------------------------------------------------------------------
+
+
+def inbound_messages_for_console() -> QuerySet[InboundMessage]:
+    """Every stored reply by email, newest first, for support (the raw bytes left out of lists)."""
+    return InboundMessage.objects.select_related("ticket").defer("raw").order_by("-received_at", "-id")
+
+
+def inbound_message_headers(message: InboundMessage, *, max_chars: int = 8000) -> str:
+    """The header block of a stored message as text (undecodable bytes replaced), bounded."""
+    raw = bytes(InboundMessage.objects.filter(pk=message.pk).values_list("raw", flat=True).first() or b"")
+    head = raw[: max_chars * 2].replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    return head.decode("utf-8", errors="replace")[:max_chars]

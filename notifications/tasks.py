@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 
 from notifications import services
+from notifications.inbound.processing import inbound_process, inbound_sweep
+from notifications.inbound.store import INBOUND_PROCESS_TASK
 from notifications.services.delivery import WEBHOOK_DISABLED_NOTICES_TASK
 from notifications.services.email import EMAIL_FLUSH_TASK
 from notifications.services.webhooks import WEBHOOK_DELIVER_TASK
@@ -40,3 +42,15 @@ def notifications_log_purge_task() -> int:
     """Daily: drop delivery and email logs past their retention; rows deleted."""
     deliveries, emails = services.notifications_log_purge()
     return deliveries + emails
+
+
+@shared_task(name=INBOUND_PROCESS_TASK, ignore_result=True)
+def inbound_process_task(message_pk: int) -> str | None:
+    """Post (or drop, or reject) one reply by email the LMTP server stored; its new state."""
+    return inbound_process(message_pk)
+
+
+@shared_task(name="notifications.tasks.inbound_sweep_task", ignore_result=True)
+def inbound_sweep_task() -> int:
+    """Beat's safety net: process stored replies whose task was lost; how many."""
+    return inbound_sweep()

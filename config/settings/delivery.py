@@ -118,6 +118,27 @@ CELERY_BEAT_SCHEDULE["email-sweep"] = {
     "schedule": VE_EMAIL_SWEEP_SECONDS,
     "options": {"expires": VE_EMAIL_SWEEP_SECONDS},
 }
+# Reply by email (`notifications.inbound`): notifications carry `Reply-To: reply+<token>@<domain>`; an LMTP
+# server (`manage.py inbound_lmtp`) that the MTA delivers that domain to stores each message, a worker posts it.
+# The domain ("": the domain of DEFAULT_FROM_EMAIL) and how long a reply address works.
+VE_INBOUND_EMAIL_DOMAIN = env("VE_INBOUND_EMAIL_DOMAIN", default="")
+VE_INBOUND_REPLY_TOKEN_DAYS = env.int("VE_INBOUND_REPLY_TOKEN_DAYS", default=60)
+VE_INBOUND_LMTP_HOST = env("VE_INBOUND_LMTP_HOST", default="127.0.0.1")
+VE_INBOUND_LMTP_PORT = env.int("VE_INBOUND_LMTP_PORT", default=8024)
+# A larger message is refused at DATA (552: the MTA bounces it); a smaller one is stored whole in PostgreSQL.
+VE_INBOUND_MAX_BYTES = env.int("VE_INBOUND_MAX_BYTES", default=30 * 1024 * 1024)
+# Only mail with a DKIM pass aligned with its From domain is posted (a failing signature is refused always).
+VE_INBOUND_REQUIRE_DKIM = env.bool("VE_INBOUND_REQUIRE_DKIM", default=False)
+# A file of `<name> <TXT record>` lines answering DKIM key look-ups instead of DNS (tests, closed networks).
+VE_INBOUND_DKIM_KEYS_FILE = env("VE_INBOUND_DKIM_KEYS_FILE", default="")
+# Messages posted per sender per hour; past it they are rejected (and the sender told once an hour).
+VE_INBOUND_RATE_PER_HOUR = env.int("VE_INBOUND_RATE_PER_HOUR", default=60)
+VE_INBOUND_SWEEP_SECONDS = env.float("VE_INBOUND_SWEEP_SECONDS", default=30.0)
+CELERY_BEAT_SCHEDULE["inbound-email-sweep"] = {
+    "task": "notifications.tasks.inbound_sweep_task",
+    "schedule": VE_INBOUND_SWEEP_SECONDS,
+    "options": {"expires": VE_INBOUND_SWEEP_SECONDS},
+}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Operations: probes and metrics (ops app).

@@ -25,6 +25,7 @@ from core.formats import parse_iso_timestamp
 from core.parties import Party, PartyKind
 from core.text import one_line
 from notifications import routing
+from notifications.inbound.tokens import reply_address
 from notifications.models import EmailPreference, PendingEmail
 from notifications.selectors import customer_email, preference_of
 from providers.models import CustomerIdentity
@@ -172,6 +173,18 @@ def _excerpt(party: Party, ticket: Ticket, until: datetime.datetime) -> list[Com
     return list(reversed(comments[:EXCERPT_COMMENTS]))
 
 
+def _reply_to(ticket: Ticket, row: PendingEmail, party: Party, events: list[TicketEvent]) -> list[str] | None:
+    """The recipient's own reply address while the ticket takes replies (`notifications.inbound`); a reply
+    to an email about an internal note is an internal note (provider and support only)."""
+    if ticket.status == Ticket.Status.CLOSED:
+        return None
+    internal = party.sees_internal and any(
+        event.kind == routing.Kind.NEW_COMMENT and event.is_internal for event in events
+    )
+    key = row.recipient_key
+    return [reply_address(ticket_number=ticket.number, recipient_key=key, internal=internal)]
+
+
 def compose(row: PendingEmail) -> tuple[EmailMultiAlternatives, str] | None:
     """The email for a pending row (and its Message-ID), or None when there is nothing to tell."""
     addressee = _addressee(row)
@@ -239,6 +252,7 @@ def compose(row: PendingEmail) -> tuple[EmailMultiAlternatives, str] | None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[addressee.email],
         headers=headers,
+        reply_to=_reply_to(ticket, row, addressee.party, chosen),
     )
     message.attach_alternative(render_to_string("email/ticket_update.html", context), "text/html")
     return message, message_id

@@ -1,0 +1,291 @@
+"""What a worker does with a stored reply: check it, then post it as a comment — or record why not.
+
+In order: automatic mail (bounces, auto-replies, bulk, our own notifications) is dropped; the reply address
+must hold a valid, unexpired token (`tokens`); its person must still be able to write to the ticket; the
+From address must be that person's; a DKIM signature that fails is refused, and where the installation
+requires it, only an aligned pass is taken; a sender past VE_INBOUND_RATE_PER_HOUR is refused. A reply that
+passes becomes a comment through `tickets.services.comment_add` as the token's party — so it is broadcast,
+anchored and notified like any other — with its files through the portal's own upload checks.
+
+Every outcome is written on the message's row (state, reason, detail, DKIM result) for support to read in
+the console; a rejected message's sender gets one bounce (at most one an hour per address, never to the
+null sender). Nothing raises out of `inbound_process` but a lost database connection, after which the row
+is still `received` and the sweep tries again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.mail import EmailMessage as OutgoingEmail
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError
+from core.parties import Party, PartyKind
+from notifications.inbound import tokens
+from notifications.inbound.dkim_check import DkimTemporaryError, dkim_check
+from notifications.inbound.parsing import ParsedReply, parse_reply
+from notifications.inbound.screening import automatic_reason
+from notifications.inbound.store import clean_stored_text
+from notifications.models import InboundMessage
+from notifications.selectors import customer_email
+from providers.models import CustomerIdentity
+from providers.selectors import party_for_user
+from tickets.models import MAX_ATTACHMENTS_PER_WRITE, TEXT_MAX_LENGTH, Ticket
+from tickets.selectors import ticket_is_visible_to
+from tickets.services import attachment_upload, comment_add
+
+logger = logging.getLogger(__name__)
+
+State = InboundMessage.State
+MAX_ATTEMPTS = 5
+ONLY_FILES_BODY = "(Files sent by email.)"
+
+# What the sender of a rejected message is told, by reason (the bounce's text, and support's in the console).
+REJECTIONS = {
+    "token_invalid": "The address you replied to is not one of our reply addresses.",
+    "token_expired": "The reply address has expired. Please answer on the ticket's page.",
+    "no_ticket": "The ticket this reply address was for no longer exists.",
+    "no_access": "You can no longer write to this ticket.",
+    "spoofed_from": "The message was not sent from the address the notification went to.",
+    "dkim_fail": "The message's DKIM signature does not verify.",
+    "dkim_required": "The message carries no DKIM signature of its sender's domain, which this helpdesk requires.",
+    "rate_limited": "Too many replies by email from this address in the last hour; please try again later.",
+    "empty": "The reply has no text (after quoted history and signatures are left out) and no files.",
+    "refused": "The ticket did not accept the reply.",
+}
+
+
+@dataclass
+class Outcome:
+    state: str
+    reason: str = ""
+    detail: str = ""
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail or REJECTIONS.get(reason, reason)
+
+
+# -- who the token names ---------------------------------------------------------------------------
+
+
+def reply_party(recipient_key: str) -> tuple[Party, str] | None:
+    """The party a reply token's recipient acts as now, and their email address (None: no role left)."""
+    kind, _, raw_id = recipient_key.partition(":")
+    if not raw_id.isdigit():
+        return None
+    if kind == "user":
+        user = get_user_model().objects.filter(pk=int(raw_id), is_active=True).first()
+        party = party_for_user(user) if user is not None else None
+        if user is None or party is None:
+            return None
+        return party, user.email
+    identity = CustomerIdentity.objects.select_related("user").filter(pk=int(raw_id)).first()
+    if identity is None:
+        return None
+    user = identity.user
+    party = Party(
+        kind=PartyKind.CUSTOMER,
+        label=user.get_username() if user is not None else identity.address,
+        user_id=user.pk if user is not None else None,
+        address=identity.address,
+    )
+    return party, customer_email(identity)
+
+
+# -- the checks --------------------------------------------------------------------------------------
+
+
+def _rate_allows(sender: str) -> bool:
+    hour = int(timezone.now().timestamp()) // 3600
+    key = f"inbound:rate:{hashlib.sha256(sender.encode(errors='replace')).hexdigest()[:32]}:{hour}"
+    cache.add(key, 0, timeout=3700)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3700)
+        count = 1
+    return int(count) <= int(settings.VE_INBOUND_RATE_PER_HOUR)
+
+
+def _checked(row: InboundMessage, parsed: ParsedReply) -> tuple[Ticket, Party, bool]:
+    """The ticket, the party and whether the reply is an internal note; _Reject for any failed check."""
+    token = tokens.token_of_address(row.recipient)
+    if token is None:
+        raise _Reject("token_invalid")
+    try:
+        reply = tokens.reply_token_read(token)
+    except tokens.TokenExpired as exc:
+        raise _Reject("token_expired") from exc
+    except tokens.TokenInvalid as exc:
+        raise _Reject("token_invalid") from exc
+    ticket = Ticket.objects.filter(number=reply.ticket_number).first()
+    if ticket is None:
+        raise _Reject("no_ticket")
+    row.ticket = ticket
+    found = reply_party(reply.recipient_key)
+    if found is None or not ticket_is_visible_to(found[0], ticket):
+        raise _Reject("no_access")
+    party, expected = found
+    if not expected or parsed.from_address != expected.lower():
+        shown = ", ".join(parsed.from_addresses) or "no address"
+        raise _Reject("spoofed_from", f"{REJECTIONS['spoofed_from']} (From: {shown})")
+    dkim = dkim_check(bytes(row.raw))
+    row.dkim = dkim.status
+    if dkim.status == "fail":
+        raise _Reject("dkim_fail", f"{REJECTIONS['dkim_fail']} ({dkim.detail})")
+    if settings.VE_INBOUND_REQUIRE_DKIM and not (
+        dkim.status == "pass" and dkim.aligned_with(expected.rpartition("@")[2])
+    ):
+        raise _Reject("dkim_required")
+    if not _rate_allows(parsed.from_address):
+        raise _Reject("rate_limited")
+    # A customer's reply is never an internal note, whatever the token says.
+    return ticket, party, reply.internal and party.sees_internal
+
+
+def _post(row: InboundMessage, parsed: ParsedReply) -> Outcome:
+    """The checks, then the comment. Raises _Reject for a message that is not posted."""
+    ticket, party, internal = _checked(row, parsed)
+    attachment_ids = []
+    refused = []
+    for file in parsed.files[:MAX_ATTACHMENTS_PER_WRITE]:
+        try:
+            upload = ContentFile(file.data, name=file.filename)
+            attachment_ids.append(attachment_upload(actor=party, upload=upload).pk)
+        except ApplicationError as exc:  # the portal's refusals: type, size, emptiness
+            refused.append(f"{clean_stored_text(file.filename, 100)}: {exc.message}")
+    if len(parsed.files) > MAX_ATTACHMENTS_PER_WRITE:
+        refused.append(
+            f"{len(parsed.files) - MAX_ATTACHMENTS_PER_WRITE} files past the first {MAX_ATTACHMENTS_PER_WRITE}"
+        )
+    body = clean_stored_text(parsed.text, TEXT_MAX_LENGTH) or (ONLY_FILES_BODY if attachment_ids else "")
+    if not body:
+        raise _Reject("empty", "; ".join([REJECTIONS["empty"], *refused]))
+    try:
+        result = comment_add(
+            actor=party,
+            ticket_id=ticket.pk,
+            body=body,
+            is_internal=internal,
+            attachment_ids=attachment_ids,
+        )
+    except ApplicationError as exc:
+        raise _Reject("refused", f"{REJECTIONS['refused']} {exc.message}") from exc
+    row.comment = result.comment
+    note = "internal note" if internal else "reply"
+    detail = f"Posted as a {note} by {party.label}" + (
+        f"; files refused: {'; '.join(refused)}" if refused else ""
+    )
+    return Outcome(State.POSTED, detail=detail)
+
+
+def _outcome(row: InboundMessage) -> Outcome:
+    parsed = parse_reply(bytes(row.raw))
+    row.from_address = clean_stored_text(", ".join(parsed.from_addresses), 320)
+    row.subject = clean_stored_text(parsed.subject, 300)
+    if parsed.message is None:
+        return Outcome(State.FAILED, "malformed", "; ".join(parsed.problems) or "unreadable message")
+    reason = automatic_reason(parsed.message, envelope_from=row.envelope_from)
+    if reason is not None:
+        return Outcome(State.DROPPED, reason, "Automatic mail: not posted, not answered.")
+    try:
+        with transaction.atomic():  # a rejection after files were stored takes them back
+            return _post(row, parsed)
+    except _Reject as rejection:
+        return Outcome(State.REJECTED, rejection.reason, rejection.detail)
+
+
+# -- the entry points -----------------------------------------------------------------------------------
+
+
+def inbound_process(pk: int) -> str | None:
+    """Process one stored message (if still waiting and no other worker holds it); its new state."""
+    outcome: Outcome | None = None
+    with transaction.atomic():
+        row = (
+            InboundMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk=pk, state=State.RECEIVED)
+            .first()
+        )
+        if row is None:
+            return None
+        row.attempts += 1
+        try:
+            outcome = _outcome(row)
+        except (OperationalError, InterfaceError):
+            raise  # the database is gone: the row stays received, the sweep retries
+        except DkimTemporaryError as exc:
+            if row.attempts < MAX_ATTEMPTS:
+                row.detail = f"DKIM key look-up failed, will try again: {exc}"[:2000]
+                row.save(update_fields=["attempts", "detail", "from_address", "subject"])
+                return str(row.state)
+            outcome = Outcome(State.FAILED, "dkim_temperror", f"DKIM key look-up kept failing: {exc}")
+        except Exception as exc:
+            logger.exception("inbound email %s: processing failed", pk)
+            outcome = Outcome(State.FAILED, "error", f"{type(exc).__name__}: {exc}")
+        row.state = outcome.state
+        row.reason = outcome.reason
+        row.detail = clean_stored_text(outcome.detail, 4000)
+        row.processed_at = timezone.now()
+        row.save()
+    if outcome.state == State.REJECTED:
+        _bounce(row, outcome)
+    return outcome.state
+
+
+def inbound_sweep(*, older_than_seconds: float = 10.0, limit: int = 500) -> int:
+    """Process messages no worker took (a task lost with the broker, a worker killed); how many were done."""
+    cutoff = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
+    waiting = InboundMessage.objects.filter(state=State.RECEIVED, received_at__lte=cutoff).order_by(
+        "received_at"
+    )
+    done = 0
+    for pk in list(waiting.values_list("pk", flat=True)[:limit]):
+        if inbound_process(pk) is not None:
+            done += 1
+    return done
+
+
+# -- the bounce --------------------------------------------------------------------------------------
+
+
+def _bounce(row: InboundMessage, outcome: Outcome) -> None:
+    """One plain answer to the envelope sender of a rejected message, at most one an hour per address."""
+    sender = row.envelope_from.strip("<> ")
+    if not sender or "@" not in sender:
+        return
+    key = f"inbound:bounce:{hashlib.sha256(sender.lower().encode(errors='replace')).hexdigest()[:32]}"
+    try:
+        if not cache.add(key, 1, timeout=3600):
+            return
+        message = OutgoingEmail(
+            subject=f"Your reply was not posted: {row.subject or '(no subject)'}"[:200],
+            body=(
+                "Your email reply could not be added to the ticket.\n\n"
+                f"{outcome.detail}\n\n"
+                "You can answer on the ticket's page instead. This message was sent automatically; "
+                "replies to it are not read.\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[sender],
+            headers={"Auto-Submitted": "auto-replied", "X-VE-Inbound-Bounce": "1"}
+            | ({"In-Reply-To": row.message_id, "References": row.message_id} if row.message_id else {}),
+        )
+        message.send()
+    except Exception as exc:  # noqa: BLE001 - a bounce that cannot be sent is logged, never retried
+        logger.warning("inbound email %s: could not send the bounce to %s: %s", row.pk, sender, exc)
+        return
+    InboundMessage.objects.filter(pk=row.pk).update(bounced_at=timezone.now())

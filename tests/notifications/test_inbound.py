@@ -1,0 +1,361 @@
+"""Reply by email, in this process: the Reply-To of notifications, tokens, what is read from real clients'
+replies, what is dropped as automatic mail, internal notes, rate limits, DKIM policy, hostile MIME, and the
+console's record. The real LMTP server and worker processes are tests/system/test_inbound_lmtp.py."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from notifications.inbound import tokens
+from notifications.inbound.parsing import parse_reply
+from notifications.inbound.processing import inbound_process
+from notifications.inbound.screening import automatic_reason
+from notifications.inbound.store import inbound_store
+from notifications.models import InboundMessage
+from notifications.services import emails_flush_due
+from tests.notifications.inbound_mail import (
+    CLIENT_REPLIES,
+    client_reply,
+    customer_key,
+    plain_reply,
+    reply_to,
+)
+from tickets import services
+from tickets.models import Comment, Ticket
+
+ALICE = "alice@example.test"
+MEMBER_A = "pa-member@example.test"
+
+
+@pytest.fixture(autouse=True)
+def _no_broker(monkeypatch):
+    """The worker's task is not queued here: each test processes what it stored itself."""
+    monkeypatch.setattr("notifications.inbound.store.task_send", lambda *args, **kwargs: None)
+
+
+def deliver(raw: bytes, to: str, envelope_from: str = ALICE) -> InboundMessage:
+    """What the LMTP server and then the worker do with one message."""
+    stored = inbound_store(raw=raw, recipient=to, envelope_from=envelope_from)
+    if stored.pk is not None:
+        inbound_process(stored.pk)
+    return InboundMessage.objects.order_by("-id").first()
+
+
+# -- the reply address ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_notification_carries_its_recipients_reply_address_and_a_reply_to_it_is_their_comment(
+    world, smtp
+) -> None:
+    ticket = world.open_ticket()
+    services.comment_add(actor=world.provider_a_member, ticket_id=ticket.pk, body="Please restart it.")
+    emails_flush_due(now=timezone.now() + datetime.timedelta(seconds=121))
+    [email] = smtp.to(ALICE)
+    address = str(email["Reply-To"])
+    assert address.startswith("reply+")
+    assert address.endswith("@support.example.test")  # the domain of DEFAULT_FROM_EMAIL
+    token = tokens.reply_token_read(tokens.token_of_address(address))
+    assert (token.ticket_number, token.recipient_key, token.internal) == (
+        ticket.number,
+        customer_key(world.alice.address),
+        False,
+    )
+
+    row = deliver(client_reply("gmail.eml", ticket=ticket, to=address, from_address=ALICE), address)
+
+    assert (row.state, row.reason, row.dkim) == ("posted", "", "absent")
+    comment = Comment.objects.get(pk=row.comment_id)
+    assert (comment.author_kind, comment.author_address, comment.is_internal) == (
+        "customer",
+        world.alice.address,
+        False,
+    )
+    assert comment.body == CLIENT_REPLIES["gmail.eml"]
+
+
+@pytest.mark.django_db
+def test_an_email_about_a_closed_ticket_has_no_reply_address(world, smtp) -> None:
+    ticket = world.open_ticket()
+    services.ticket_transition(actor=world.agent, ticket_id=ticket.pk, status="closed")
+    emails_flush_due(now=timezone.now() + datetime.timedelta(seconds=121))
+    [email] = smtp.to(ALICE)
+    assert email["Reply-To"] is None
+
+
+def test_tokens_are_refused_when_altered_forged_or_expired(settings) -> None:
+    settings.VE_INBOUND_REPLY_TOKEN_DAYS = 30
+    token = tokens.reply_token(ticket_number=42, recipient_key="user:7", internal=True)
+    read = tokens.reply_token_read(token.upper())  # an MTA that folds the case keeps it valid
+    assert (read.ticket_number, read.recipient_key, read.internal) == (42, "user:7", True)
+    number, rest = token.split("-", 1)
+    for forged in (
+        f"{int(number, 36) + 1:x}-{rest}",
+        token[:-1] + ("a" if token[-1] != "a" else "b"),
+        "x",
+        "",
+    ):
+        with pytest.raises(tokens.TokenInvalid):
+            tokens.reply_token_read(forged)
+    old = tokens.reply_token(
+        ticket_number=42,
+        recipient_key="user:7",
+        internal=False,
+        issued_at=timezone.now() - datetime.timedelta(days=31),
+    )
+    with pytest.raises(tokens.TokenExpired):
+        tokens.reply_token_read(old)
+    with pytest.raises(ValueError, match="internal"):
+        tokens.reply_token(ticket_number=42, recipient_key="customer:3", internal=True)
+    assert len(f"reply+{token}") <= 64  # RFC 5321's limit on a local part
+
+
+# -- reading replies --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", sorted(CLIENT_REPLIES))
+def test_the_new_text_of_each_clients_reply_is_kept_and_its_quote_and_signature_cut(fixture) -> None:
+    unsaved = Ticket(number=7)  # what fills the template: no database here
+    raw = client_reply(fixture, ticket=unsaved, to="reply+x@support.example.test", from_address=ALICE)
+    parsed = parse_reply(raw)
+    assert parsed.text == CLIENT_REPLIES[fixture]
+    assert parsed.from_address == ALICE
+
+
+@pytest.mark.parametrize(
+    ("headers", "envelope_from", "reason"),
+    [
+        ({}, "", "bounce"),
+        ({}, "MAILER-DAEMON@mx.example.test", "bounce"),
+        ({"Content-Type": "multipart/report; report-type=delivery-status; boundary=x"}, ALICE, "bounce"),
+        ({"Auto-Submitted": "auto-replied"}, ALICE, "auto_reply"),
+        ({"Auto-Submitted": "no"}, ALICE, None),
+        ({"X-Autoreply": "yes"}, ALICE, "auto_reply"),
+        ({"Subject": "Out of Office: back on Monday"}, ALICE, "auto_reply"),
+        ({"Subject": "Automatic reply: [SUP-000001]"}, ALICE, "auto_reply"),
+        ({"Precedence": "bulk"}, ALICE, "bulk"),
+        ({"Precedence": "junk"}, ALICE, "bulk"),
+        ({"List-Id": "<ops.lists.example.test>"}, ALICE, "bulk"),
+        ({"X-VE-Ticket": "SUP-000001"}, ALICE, "own_mail"),
+        ({"Subject": "Re: [SUP-000001] Pod crash-looping"}, ALICE, None),
+    ],
+)
+def test_automatic_mail_is_recognised(headers, envelope_from, reason) -> None:
+    values = {"Subject": "Re: hello", **headers}
+    raw = "\r\n".join([f"{k}: {v}" for k, v in values.items()] + ["From: a@example.test", "", "text"])
+    message = parse_reply(raw.encode()).message
+    assert automatic_reason(message, envelope_from=envelope_from) == reason
+
+
+# -- who may reply, and as what ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_providers_token_from_an_internal_note_email_makes_an_internal_note(world) -> None:
+    ticket = world.open_ticket()
+    member_key = f"user:{world.provider_a_member.user_id}"
+    address = reply_to(ticket, member_key, internal=True)
+    row = deliver(
+        plain_reply("Checked the node: disk full.", to=address, from_address=MEMBER_A), address, MEMBER_A
+    )
+    assert row.state == "posted", row.detail
+    comment = Comment.objects.get(pk=row.comment_id)
+    assert (comment.author_kind, comment.is_internal) == ("provider", True)
+    # The customer's own reply address is never internal, whatever the email was about.
+    public = deliver(
+        plain_reply("Thanks!", to=reply_to(ticket, customer_key(world.alice.address)), from_address=ALICE),
+        reply_to(ticket, customer_key(world.alice.address)),
+    )
+    assert Comment.objects.get(pk=public.comment_id).is_internal is False
+
+
+@pytest.mark.django_db
+def test_a_sender_past_the_hourly_limit_is_refused(world, settings) -> None:
+    settings.VE_INBOUND_RATE_PER_HOUR = 2
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+    states = [
+        deliver(plain_reply(f"reply {n}", to=address, from_address=ALICE), address).reason for n in range(3)
+    ]
+    assert states == ["", "", "rate_limited"]
+    assert Comment.objects.filter(ticket=ticket).count() == 2
+
+
+@pytest.mark.django_db
+def test_an_installation_requiring_dkim_refuses_unsigned_mail(world, settings) -> None:
+    settings.VE_INBOUND_REQUIRE_DKIM = True
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+    row = deliver(plain_reply("unsigned", to=address, from_address=ALICE), address)
+    assert (row.state, row.reason, row.dkim) == ("rejected", "dkim_required", "absent")
+    assert not Comment.objects.filter(ticket=ticket).exists()
+
+
+# -- hostile input: never a crash, never a lost message, always a record ----------------------------------
+
+
+def _nested(depth: int) -> bytes:
+    head = "".join(f'Content-Type: multipart/mixed; boundary="b{n}"\r\n\r\n--b{n}\r\n' for n in range(depth))
+    return (
+        f"From: {ALICE}\r\nMIME-Version: 1.0\r\n" + head + "Content-Type: text/plain\r\n\r\nhi\r\n"
+    ).encode()
+
+
+HOSTILE = {
+    "garbage": b"\x00\xff\xfe not an email at all \x00",
+    "no_headers": b"\r\n\r\n",
+    "huge_header": b"From: " + ALICE.encode() + b"\r\nX-Big: " + b"a" * 2_000_000 + b"\r\n\r\nbody",
+    "many_headers": b"".join(b"X-H%d: v\r\n" % n for n in range(20_000))
+    + b"From: "
+    + ALICE.encode()
+    + b"\r\n\r\nb",
+    "wrong_charset": (
+        f"From: {ALICE}\r\nContent-Type: text/plain; charset=x-no-such-charset\r\n\r\n".encode()
+        + b"caf\xe9 \xff\r\n"
+    ),
+    "lying_charset": f"From: {ALICE}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".encode()
+    + b"\xc3\x28 \xa0\xa1",
+    "nested": _nested(500),
+    "broken_base64": (
+        f"From: {ALICE}\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
+        "Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n--x--\r\n"
+    ).encode(),
+    "nul_in_text": f"From: {ALICE}\r\nSubject: a\x00b\r\n\r\nhello\x00world\r\n".encode(),
+    "encoded_word_garbage": f"From: =?utf-8?b?////?= <{ALICE}>\r\nSubject: =?x-bad?q?=FF?=\r\n\r\nhi".encode(),
+    "zip_bomb_sized_part": (
+        f"From: {ALICE}\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\n"
+        "see file\r\n--x\r\nContent-Type: application/zip\r\nContent-Disposition: attachment; filename=b.zip\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode()
+    + b"A" * 8_000_000
+    + b"\r\n--x--\r\n",
+}
+
+
+@pytest.mark.django_db
+def test_hostile_messages_never_crash_and_always_leave_a_record(world) -> None:
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+    for name, raw in HOSTILE.items():
+        row = deliver(raw, address)
+        assert row is not None, name
+        assert row.state in ("posted", "rejected", "dropped", "failed"), (name, row.state)
+        assert row.processed_at is not None, name
+        assert row.size == len(raw)
+    assert InboundMessage.objects.count() == len(HOSTILE)
+    outcomes = dict(InboundMessage.objects.values_list("size", "reason"))
+    assert outcomes[len(HOSTILE["garbage"])] == "spoofed_from"  # no From: nobody's reply
+    assert (
+        outcomes[len(HOSTILE["zip_bomb_sized_part"])] == ""
+    )  # posted; the part refused by the upload checks
+    print({name: outcomes[len(raw)] for name, raw in HOSTILE.items()})
+
+
+@pytest.mark.django_db
+def test_support_reads_inbound_messages_in_the_console(world, apis) -> None:
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+    row = deliver(
+        plain_reply("spoofed", to=address, from_address="mallory@evil.test"), address, "mallory@evil.test"
+    )
+    assert (row.state, row.reason) == ("rejected", "spoofed_from")
+    listing = apis.agent.client.get("/admin/notifications/inboundmessage/")
+    assert listing.status_code == 200
+    assert b"mallory@evil.test" in listing.content
+    page = apis.agent.client.get(f"/admin/notifications/inboundmessage/{row.pk}/change/")
+    assert page.status_code == 200
+    assert b"not sent from the address the notification went to" in page.content
+    # A customer has no way in.
+    customer = get_user_model().objects.get(pk=world.alice.user_id)
+    client = Client()
+    client.force_login(customer)
+    assert client.get("/admin/notifications/inboundmessage/").status_code in (302, 403, 404)
+
+
+# -- generated MIME ------------------------------------------------------------------------------------
+
+_header_names = st.sampled_from(
+    [
+        "From",
+        "To",
+        "Subject",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "Content-Disposition",
+        "Message-ID",
+        "Auto-Submitted",
+        "Precedence",
+        "DKIM-Signature",
+        "X-Junk",
+    ]
+)
+_header_values = st.one_of(
+    st.text(max_size=80),
+    st.sampled_from(
+        [
+            "multipart/mixed; boundary=b",
+            "multipart/alternative; boundary=b",
+            "text/html; charset=x-bad",
+            "text/plain; charset=utf-16",
+            "base64",
+            "quoted-printable",
+            "attachment; filename=a.pdf",
+            "=?utf-8?b?!!?=",
+            "v=1; a=rsa-sha256; d=example.test; s=x; b=zz; bh=yy; h=from",
+            ALICE,
+        ]
+    ),
+)
+
+
+@st.composite
+def mime_messages(draw) -> bytes:
+    headers = draw(st.lists(st.tuples(_header_names, _header_values), max_size=8))
+    parts = draw(
+        st.lists(
+            st.tuples(
+                st.lists(st.tuples(_header_names, _header_values), max_size=3), st.binary(max_size=200)
+            ),
+            max_size=4,
+        )
+    )
+    out = [f"{name}: {value}".encode("utf-8", "surrogatepass") for name, value in headers]
+    body = [
+        b"--b\r\n"
+        + b"\r\n".join(f"{n}: {v}".encode("utf-8", "surrogatepass") for n, v in h)
+        + b"\r\n\r\n"
+        + data
+        for h, data in parts
+    ]
+    return (
+        b"\r\n".join(out) + b"\r\n\r\n" + b"\r\n".join(body) + draw(st.sampled_from([b"", b"\r\n--b--\r\n"]))
+    )
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(raw=mime_messages())
+def test_generated_mime_never_raises_out_of_the_parser(raw) -> None:
+    parsed = parse_reply(raw)
+    assert isinstance(parsed.text, str)
+
+
+@pytest.mark.django_db
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=mime_messages())
+def test_generated_mime_never_raises_out_of_the_processor(world, raw) -> None:
+    address = f"reply+{tokens.reply_token(ticket_number=1, recipient_key='user:1', internal=False)}@x.test"
+    stored = inbound_store(raw=raw, recipient=address, envelope_from=ALICE)
+    if stored.pk is not None:
+        inbound_process(stored.pk)  # raises nothing
+        assert InboundMessage.objects.get(pk=stored.pk).state != "received"
