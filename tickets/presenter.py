@@ -151,7 +151,11 @@ SHAPES: dict[str, EventShape] = {
     Kind.NEW_COMMENT: EventShape(COMMENT_FIELDS),
     Kind.STATUS_CHANGE: EventShape(("from", "to", "reason")),
     Kind.PRIORITY_CHANGE: EventShape(("from", "to")),
-    Kind.ASSIGNMENT_CHANGE: EventShape(("from", "to", "reason", "escalation")),
+    # `reason`: for a customer only a public one (their own, the SLA's); a provider's or support's reason is
+    # internal and the customer reads `customer_message` instead, if one was written (issue 29).
+    Kind.ASSIGNMENT_CHANGE: EventShape(
+        ("from", "to", "reason", "escalation", "customer_message"), staff_fields=("reason_internal",)
+    ),
     Kind.ATTACHMENT_ADDED: EventShape(ATTACHMENT_FIELDS),
     Kind.LOGS_FETCHED: EventShape((*ATTACHMENT_FIELDS, "truncated"), always_internal=True),
     Kind.DEPLOYMENT_LINKED: EventShape(("deployment_id",)),
@@ -217,11 +221,15 @@ def _logs_facts(event: TicketEvent, audience: Audience, related: Related) -> dic
 def _assignment_facts(event: TicketEvent, audience: Audience, related: Related) -> dict[str, Any]:
     del related
     data = event.data or {}
+    # Events from before the rule lack the key: their reasons were published, and stay as anchored.
+    internal = bool(data.get("reason_internal"))
     return {
         "from": _assignee(data.get("from"), audience),
         "to": _assignee(data.get("to"), audience),
-        "reason": data.get("reason", ""),
+        "reason": "" if internal and audience is Audience.PUBLIC else data.get("reason", ""),
         "escalation": bool(data.get("escalation")),
+        "customer_message": data.get("customer_message"),
+        "reason_internal": internal,
     }
 
 

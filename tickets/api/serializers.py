@@ -116,14 +116,42 @@ class CommentCreateInput(StrictSerializer):
         return attrs
 
 
+# Who reads an escalation or assignment reason (issue 29).
+REASON_HELP = (
+    "Why. A customer's reason is public; a provider's or support's is internal: only provider and support "
+    "read it (in `data.reason` of the `assignment_change` event; customers get an empty `reason`)."
+)
+CUSTOMER_MESSAGE_HELP = (
+    "Provider or support only: an optional message the customer reads about this change (in "
+    "`data.customer_message` of the `assignment_change` event, on every surface). A customer sending it is "
+    "a 400."
+)
+
+
 class EscalateInput(StrictSerializer):
-    reason = TextField(max_length=REASON_MAX_LENGTH)
+    reason = TextField(max_length=REASON_MAX_LENGTH, help_text=REASON_HELP)
+    customer_message = TextField(
+        max_length=REASON_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=CUSTOMER_MESSAGE_HELP,
+    )
 
 
 class AssignInput(StrictSerializer):
     assignee_type = serializers.ChoiceField(choices=Ticket.AssigneeKind.choices)
     assignee_id = WholeNumberField(required=False, allow_null=True, min_value=1, max_value=DB_INTEGER_MAX)
-    reason = TextField(max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="")
+    reason = TextField(
+        max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="", help_text=REASON_HELP
+    )
+    customer_message = TextField(
+        max_length=REASON_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=CUSTOMER_MESSAGE_HELP,
+    )
 
 
 class DeploymentLinkInput(StrictSerializer):
@@ -371,7 +399,11 @@ class EventOutput(serializers.Serializer):
     ticket_id = serializers.UUIDField()
     actor = serializers.CharField()
     actor_type = serializers.CharField()
-    data = serializers.DictField(help_text="The payload declared for the event type (tickets/presenter.py).")
+    data = serializers.DictField(
+        help_text="The payload declared for the event type (tickets/presenter.py). `assignment_change`: "
+        "`from`, `to`, `escalation`, `reason` (empty for a customer when the reason is internal), "
+        "`customer_message` (null if none) and, for provider and support, `reason_internal`."
+    )
     timestamp = serializers.DateTimeField()
 
     def to_representation(self, presented: dict[str, Any]) -> dict[str, Any]:

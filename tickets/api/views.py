@@ -160,7 +160,12 @@ class TicketEscalateView(APIView):
     )
     def post(self, request: Request, ticket_id: str) -> Response:
         data = validated(io.EscalateInput, request.data)
-        services.ticket_escalate(actor=request_party(request), ticket_id=ticket_id, reason=data["reason"])
+        services.ticket_escalate(
+            actor=request_party(request),
+            ticket_id=ticket_id,
+            reason=data["reason"],
+            customer_message=data["customer_message"],
+        )
         return _detail_response(request, ticket_id)
 
 
@@ -179,6 +184,7 @@ class TicketAssignView(APIView):
             assignee_kind=data["assignee_type"],
             assignee_user_id=data.get("assignee_id"),
             reason=data["reason"],
+            customer_message=data["customer_message"],
         )
         return _detail_response(request, ticket_id)
 

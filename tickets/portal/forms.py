@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 
 from core.errors import ApplicationError
+from core.parties import Party
 from providers.models import LEASE_ID_MAX_LENGTH
 from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, Ticket
 
@@ -135,11 +136,34 @@ class ReplyForm(forms.Form):
 
 
 class EscalateForm(forms.Form):
+    """Escalation, saying who reads what: a customer's reason is public (their provider and support read
+    it); a provider's or support's reason is internal, with an optional message for the customer."""
+
     reason = forms.CharField(
         max_length=REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Why should VirtEngine support step in?",
+        help_text="Your provider and VirtEngine support read this; it is shown in the ticket's history.",
     )
+    customer_message = forms.CharField(
+        max_length=REASON_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Message to the customer (optional)",
+        help_text="The customer reads this in the ticket's history instead of your reason.",
+    )
+
+    def __init__(self, *args: Any, party: Party, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if party.is_customer:
+            del self.fields["customer_message"]
+        else:
+            self.fields["reason"].label = "Reason for VirtEngine support (internal)"
+            self.fields[
+                "reason"
+            ].help_text = (
+                "Only provider staff and VirtEngine support read this. The customer does not see it."
+            )
 
 
 class StatusForm(forms.Form):

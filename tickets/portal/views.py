@@ -262,7 +262,7 @@ def _ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any
         "satisfaction": selectors.satisfaction_panel(party, ticket),
         "satisfaction_form": SatisfactionForm(),
         "reply_form": forms.get("reply_form") or ReplyForm(),
-        "escalate_form": forms.get("escalate_form") or EscalateForm(),
+        "escalate_form": forms.get("escalate_form") or EscalateForm(party=party),
         "error": forms.get("error"),
         "notice": forms.get("notice"),
     }
@@ -368,15 +368,18 @@ def ticket_move(request: HttpRequest, party: Party, reference: str) -> HttpRespo
 @require_POST
 @portal_page
 def ticket_escalate(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
-    form = EscalateForm(request.POST)
+    form = EscalateForm(request.POST, party=party)
     if not form.is_valid():
         return _after_action(request, party, reference, escalate_form=form)
     reason = form.cleaned_data["reason"]
+    customer_message = form.cleaned_data.get("customer_message", "")
     return _act(
         request,
         party,
         reference,
-        lambda ticket_id: services.ticket_escalate(actor=party, ticket_id=ticket_id, reason=reason),
+        lambda ticket_id: services.ticket_escalate(
+            actor=party, ticket_id=ticket_id, reason=reason, customer_message=customer_message
+        ),
     )
 
 

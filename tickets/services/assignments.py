@@ -30,9 +30,13 @@ def assignment_change(
     is_escalation: bool,
     at: datetime.datetime,
     names: Mapping[int, str],
+    customer_message: str = "",
 ) -> tuple[Assignment, recording.NewEvent]:
     """What reassigning a locked ticket writes, not yet written: its assignment history row and its event
-    (`names`: usernames of the users involved). The ticket's assignee is changed in memory."""
+    (`names`: usernames of the users involved). The ticket's assignee is changed in memory.
+
+    Who reads the reason: a customer's own reason is public; a provider's or support's is internal (provider
+    and support only), and `customer_message`, if any, is what the customer is told instead."""
     assignment = Assignment(
         ticket_id=ticket.pk,
         from_kind=ticket.assignee_kind,
@@ -53,6 +57,8 @@ def assignment_change(
         to_name=_name_of(names, to_user_id),
         reason=reason,
         escalation=is_escalation,
+        reason_internal=reason_is_internal(actor),
+        customer_message=customer_message or None,
     )
     ticket.assignee_kind = to_kind
     ticket.assigned_to_id = to_user_id
@@ -60,6 +66,11 @@ def assignment_change(
         ticket.escalated_at = at
     event = recording.NewEvent(ticket, recording.Kind.ASSIGNMENT_CHANGE, actor, data, at=at)
     return assignment, event
+
+
+def reason_is_internal(actor: Party) -> bool:
+    """A reason written by a provider or support is for provider and support only (issue 29)."""
+    return actor.is_provider or actor.is_support
 
 
 def _name_of(names: Mapping[int, str], user_id: int | None) -> str | None:
@@ -76,14 +87,20 @@ def assignment_data(
     to_name: Any,
     reason: Any,
     escalation: Any,
+    reason_internal: Any = False,
+    customer_message: Any = None,
 ) -> dict[str, Any]:
     """An `assignment_change` event's data. The one declaration of its shape: the SLA sweep builds the
-    same object in SQL from it (values may be `core.bulk.Sql` expressions there)."""
+    same object in SQL from it (values may be `core.bulk.Sql` expressions there). `reason_internal`: the
+    reason is for provider and support only (the presenter gives customers `customer_message` instead);
+    events written before it existed lack the key, and their reasons stay as they were published."""
     return {
         "from": {"kind": from_kind, "user_id": from_user_id, "name": from_name},
         "to": {"kind": to_kind, "user_id": to_user_id, "name": to_name},
         "reason": reason,
         "escalation": escalation,
+        "reason_internal": reason_internal,
+        "customer_message": customer_message,
     }
 
 
@@ -112,10 +129,26 @@ def _usernames(user_ids: Iterable[int | None]) -> dict[int, str]:
     return dict(get_user_model().objects.filter(pk__in=wanted).values_list("pk", "username"))
 
 
+def _clean_customer_message(actor: Party, customer_message: str) -> str:
+    customer_message = clean_text(
+        "customer_message", customer_message, max_length=REASON_MAX_LENGTH, required=False
+    )
+    if customer_message and not reason_is_internal(actor):
+        raise ValidationFailed(
+            "A customer's reason is already public.",
+            fields={"customer_message": ["Only a provider or support writes a separate message."]},
+        )
+    return customer_message
+
+
 @transaction.atomic
-def ticket_escalate(*, actor: Party, ticket_id: object, reason: str) -> Ticket:
-    """Hand a ticket to the VirtEngine support queue (by customer, provider, support or an SLA breach)."""
+def ticket_escalate(*, actor: Party, ticket_id: object, reason: str, customer_message: str = "") -> Ticket:
+    """Hand a ticket to the VirtEngine support queue (by customer, provider, support or an SLA breach).
+
+    A provider's or support's `reason` is internal; `customer_message` (optional) is what the customer
+    reads about it. A customer's reason is public (they wrote it; their provider reads it too)."""
     reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH)
+    customer_message = _clean_customer_message(actor, customer_message)
     ticket = recording.lock_ticket(actor, ticket_id)
     recording.require_not_closed(ticket)
     if is_escalated(ticket):
@@ -129,6 +162,7 @@ def ticket_escalate(*, actor: Party, ticket_id: object, reason: str) -> Ticket:
         reason=reason,
         is_escalation=True,
         at=now,
+        customer_message=customer_message,
     )
     recording.save_ticket(ticket, *ESCALATION_FIELDS, at=now)
     logs.logs_fetch_queue(ticket.pk)  # the deployment's logs, for support (after commit)
@@ -143,10 +177,13 @@ def ticket_assign(
     assignee_kind: str,
     assignee_user_id: int | None = None,
     reason: str = "",
+    customer_message: str = "",
 ) -> Ticket:
-    """Support reassigns a ticket: to the provider (its queue or one member) or to support (queue or agent)."""
+    """Support reassigns a ticket: to the provider (its queue or one member) or to support (queue or agent).
+    The reason is internal; `customer_message` (optional) is what the customer reads."""
     assignee_kind = recording.clean_choice("assignee_kind", assignee_kind, Ticket.AssigneeKind.values)
     reason = clean_text("reason", reason, max_length=REASON_MAX_LENGTH, required=False)
+    customer_message = _clean_customer_message(actor, customer_message)
     ticket = recording.lock_ticket(actor, ticket_id)
     if not actor.is_support:
         raise Forbidden("Only VirtEngine support assigns tickets.")
@@ -164,6 +201,7 @@ def ticket_assign(
         reason=reason,
         is_escalation=False,
         at=now,
+        customer_message=customer_message,
     )
     recording.save_ticket(ticket, "assignee_kind", "assigned_to", at=now)
     return ticket
