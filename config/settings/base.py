@@ -205,6 +205,10 @@ STORAGES = {
 FILE_UPLOAD_HANDLERS = ["tickets.files.upload.AttachmentUploadHandler"]
 VE_ATTACHMENT_MAX_BYTES = env.int("VE_ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
 VE_ATTACHMENT_UNREFERENCED_TTL_HOURS = env.int("VE_ATTACHMENT_UNREFERENCED_TTL_HOURS", default=24)
+# Attachments are encrypted at rest; their data keys are wrapped by these key-encryption keys, `id:base64`
+# (32 bytes) each, oldest first: the last wraps new keys (tickets/files/keys.py). Empty: one derived from
+# SECRET_KEY. Rotation: append a new key, run `manage.py rotate_attachment_keys`, then drop the old one.
+VE_ATTACHMENT_KEKS = env.list("VE_ATTACHMENT_KEKS", default=[])
 
 # Redis: cache (nonce store, throttles), Channels layer, Celery broker.
 CACHES = {
@@ -302,7 +306,8 @@ REST_FRAMEWORK = {
     # JSON in, JSON out; only the attachment upload takes multipart (form encodings blur "" and absent).
     # Strict: bounded, no NaN/1e999, no NUL or lone surrogates, no deep nesting (core/parsers.py).
     "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The schema says what the server does: statuses, unknown fields, needed fields (core/openapi).
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.ContractAutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -359,7 +364,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "core.openapi.add_common_error_responses",
+        "core.openapi.finish_schema",
     ],
 }
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from core.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from tests.conftest import World
+from tickets.files.crypto import ciphertext_size
 from tickets.files.sniffing import (
     ACCEPTED_TYPES,
     CheckedUpload,
@@ -357,41 +358,52 @@ def test_store_open_delete_round_trip_on_local_disk(local_storage: Path) -> None
     upload = ReceivedUpload.from_stream(io.BytesIO(data), "../../evil name.log")
     checked = check_upload(upload)
 
-    key = store(upload, content_type=checked.content_type)
+    handle = store(upload, content_type=checked.content_type)
+    key = handle.storage_key
 
     assert KEY_PATTERN.fullmatch(key)
     assert "evil" not in key
     stored = local_storage / key
-    assert stored.read_bytes() == data
-    with open_stored(key) as stream:
+    on_disk = stored.read_bytes()
+    assert len(on_disk) == ciphertext_size(len(data))
+    assert data[:4096] not in on_disk  # encrypted at rest
+    assert b"readiness probe" not in on_disk
+    with open_stored(handle) as stream:
         assert hashlib.sha256(b"".join(iter(lambda: stream.read(CHUNK), b""))).hexdigest() == checked.sha256
-    upload.close()  # the temporary file was moved into place: closing must not fail
+    upload.close()
     assert stored.exists()
 
     delete_stored(key)
     assert not stored.exists()
     delete_stored(key)  # already gone: not an error
     with pytest.raises(FileNotFoundError):
-        open_stored(key)
+        open_stored(handle)
 
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_upload_dropped_unclosed_after_store_cleans_up_quietly(local_storage: Path) -> None:
-    # Raw WSGI callers may never close request files: the moved temporary file must not be an error.
+    # Raw WSGI callers may never close request files: the temporary file (read and encrypted into the
+    # storage, never moved) goes with the upload object, quietly.
     upload = ReceivedUpload.from_stream(io.BytesIO(b"kernel: oom\n"), "node.log")
     temporary = Path(upload.temporary_file_path())
-    key = store(upload, content_type="text/plain")
-    assert not temporary.exists()
+    stored = store(upload, content_type="text/plain")
     del upload
     gc.collect()
-    assert (local_storage / key).read_bytes() == b"kernel: oom\n"
+    assert not temporary.exists()
+    assert b"kernel" not in (local_storage / stored.storage_key).read_bytes()
+    with open_stored(stored) as stream:
+        assert stream.read() == b"kernel: oom\n"
 
 
 def test_store_streams_a_plain_django_file(local_storage: Path) -> None:
     data = b'{"lines": ["a", "b"]}'
-    key = store(ContentFile(data, name="x.json"), content_type="application/json")
-    assert (local_storage / key).read_bytes() == data
-    assert store(ContentFile(data), content_type="application/json") != key  # a fresh key every time
+    stored = store(ContentFile(data, name="x.json"), content_type="application/json")
+    assert b"lines" not in (local_storage / stored.storage_key).read_bytes()
+    with open_stored(stored) as stream:
+        assert stream.read() == data
+    again = store(ContentFile(data), content_type="application/json")
+    assert again.storage_key != stored.storage_key  # a fresh key every time
+    assert again.wrapped_key != stored.wrapped_key  # and a data key of its own
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -414,7 +426,7 @@ def make_attachment(*, age: timedelta, ticket=None, storage_key: str | None = No
 
 
 def stored_file(content: bytes = b"x\n") -> str:
-    return store(ContentFile(content), content_type="text/plain")
+    return store(ContentFile(content), content_type="text/plain").storage_key
 
 
 @pytest.mark.django_db

@@ -19,6 +19,7 @@ from storages.backends.s3 import S3Storage
 
 from tests.system.processes import stop_process
 from tickets.files import storage as attachment_storage
+from tickets.files.crypto import ciphertext_size
 from tickets.files.sniffing import check_upload
 from tickets.files.storage import delete_stored, open_stored, store
 from tickets.files.upload import ReceivedUpload
@@ -103,17 +104,20 @@ def test_store_open_delete_round_trip_streams_a_multi_megabyte_file(s3_storage: 
     upload = ReceivedUpload.from_stream(io.BytesIO(data), "pod logs.txt", content_type="text/html")
     checked = check_upload(upload)
 
-    key = store(upload, content_type=checked.content_type)
+    stored = store(upload, content_type=checked.content_type)
+    key = stored.storage_key
     upload.close()
 
     head = client(s3_storage).head_object(Bucket=BUCKET, Key=key)
     assert head["ContentType"] == "text/plain"  # sniffed, not the client's claim
     assert head["ContentDisposition"] == "attachment"
-    assert head["ContentLength"] == len(data)
+    assert head["ContentLength"] == ciphertext_size(len(data))  # encrypted at rest
     assert head["ETag"].strip('"').endswith("-3")  # sent as a 3-part multipart upload
+    body = client(s3_storage).get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert b"readiness probe" not in body  # S3 holds ciphertext only
+    assert data[:4096] not in body
 
-    with open_stored(key) as stream:
-        assert stream.size == len(data)
+    with open_stored(stored) as stream:
         assert stream.seekable() is False  # streamed from the response, not downloaded first
         digest = hashlib.sha256()
         largest_read = 0
@@ -128,20 +132,24 @@ def test_store_open_delete_round_trip_streams_a_multi_megabyte_file(s3_storage: 
         client(s3_storage).head_object(Bucket=BUCKET, Key=key)
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     with pytest.raises(FileNotFoundError):
-        open_stored(key)
+        open_stored(stored)
     delete_stored(key)  # already gone: not an error
 
 
 def test_small_file_is_a_single_put_with_the_same_headers(s3_storage: str) -> None:
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
     upload = ReceivedUpload.from_stream(io.BytesIO(png), "screenshot.png")
-    key = store(upload, content_type=check_upload(upload).content_type)
+    stored = store(upload, content_type=check_upload(upload).content_type)
     upload.close()
 
-    head = client(s3_storage).head_object(Bucket=BUCKET, Key=key)
+    head = client(s3_storage).head_object(Bucket=BUCKET, Key=stored.storage_key)
     assert head["ContentType"] == "image/png"
     assert head["ContentDisposition"] == "attachment"
     assert "-" not in head["ETag"]
-    with open_stored(key) as stream:
+    assert (
+        bytes(range(256))
+        not in client(s3_storage).get_object(Bucket=BUCKET, Key=stored.storage_key)["Body"].read()
+    )
+    with open_stored(stored) as stream:
         assert stream.read() == png
-    delete_stored(key)
+    delete_stored(stored.storage_key)

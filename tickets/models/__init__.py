@@ -195,6 +195,8 @@ class Ticket(models.Model):
     sla_paused_since = models.DateTimeField(null=True, blank=True)
     sla_next_due = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # When the subject and description were erased (tombstoned: privacy erasure or retention).
+    content_erased_at = models.DateTimeField(null=True, blank=True)
     # Last sequence numbers handed out: `seq` counts every event, `public_seq` those a customer sees.
     last_seq = models.PositiveIntegerField(default=0, editable=False)
     last_public_seq = models.PositiveIntegerField(default=0, editable=False)
@@ -266,6 +268,8 @@ class Comment(models.Model):
     body = models.TextField()
     is_internal = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # A tombstone once erased: the body and the author's name are gone, id and time stay.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]
@@ -273,45 +277,6 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_label}: {self.body[:40]}"
-
-
-class Attachment(models.Model):
-    """An uploaded file. Until a ticket references it (`ticket` is null) it belongs to its uploader and
-    expires; `is_internal` files (fetched deployment logs, files on internal notes) are provider+support only."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    ticket = models.ForeignKey(
-        Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
-    )
-    comment = models.ForeignKey(
-        Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachments"
-    )
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    uploader_kind = PartyKindField()
-    uploader_key = models.CharField(max_length=120, help_text="Party.key of the uploader.")
-    filename = models.CharField(max_length=255)
-    content_type = models.CharField(max_length=100)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    storage_key = models.CharField(max_length=300, unique=True)
-    is_internal = models.BooleanField(default=False)
-    uploaded_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["uploaded_at"]
-        indexes = [
-            models.Index(fields=["ticket", "uploaded_at"]),
-            models.Index(
-                fields=["uploaded_at"],
-                condition=models.Q(ticket__isnull=True),
-                name="attachment_unreferenced_idx",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.filename
 
 
 class DeploymentLink(models.Model):
@@ -462,6 +427,7 @@ class TicketEvent(models.Model):
         LOGS_FETCHED = "logs_fetched"
         TICKET_EDITED = "ticket_edited"
         SATISFACTION_RATED = "satisfaction_rated"
+        CONTENT_ERASED = "content_erased"
 
     # Not indexed alone: the unique (ticket, seq) index starts with it.
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events", db_index=False)
@@ -475,6 +441,16 @@ class TicketEvent(models.Model):
     actor_label = models.CharField(max_length=150)
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when the event's content was erased (its data tombstoned, its envelope key destroyed): the
+    # erasure that did it, so that verification reports it as erased rather than tampered.
+    erasure = models.ForeignKey(
+        "tickets.ContentErasure",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
 
     class Meta:
         ordering = ["ticket", "seq"]
@@ -495,6 +471,9 @@ class TicketEvent(models.Model):
         return f"{self.ticket_id}#{self.seq} {self.kind}"
 
 
-from tickets.models import macros as macros  # noqa: E402 - models in modules of their own, registered here
+# Models in modules of their own, registered here.
+from tickets.models import macros as macros  # noqa: E402
 from tickets.models import satisfaction as satisfaction  # noqa: E402
+from tickets.models.attachments import Attachment as Attachment  # noqa: E402
+from tickets.models.erasure import ContentErasure as ContentErasure  # noqa: E402
 from tickets.models.search import TicketSearch as TicketSearch  # noqa: E402

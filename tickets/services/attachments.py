@@ -127,7 +127,7 @@ def attachment_upload(*, actor: Party, upload: Any) -> Attachment:
     if not selectors.party_may_write_a_ticket(actor):
         raise Forbidden("Only a party that can write to a ticket may upload files.")
     checked = sniffing.check_upload(upload)
-    storage_key = storage.store(upload, content_type=checked.content_type)
+    stored = storage.store(upload, content_type=checked.content_type)  # encrypted at rest
     try:
         return Attachment.objects.create(
             uploaded_by_id=actor.user_id,
@@ -137,10 +137,12 @@ def attachment_upload(*, actor: Party, upload: Any) -> Attachment:
             content_type=checked.content_type,
             size=checked.size,
             sha256=checked.sha256,
-            storage_key=storage_key,
+            storage_key=stored.storage_key,
+            key_id=stored.key_id,
+            wrapped_key=stored.wrapped_key,
         )
     except Exception:
-        storage.delete_stored(storage_key)  # never leave an orphaned file behind
+        storage.delete_stored(stored.storage_key)  # never leave an orphaned file behind
         raise
 
 

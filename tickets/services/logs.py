@@ -32,16 +32,37 @@ LOGS_FETCH_TASK = "tickets.tasks.deployment_logs_fetch_task"
 LOGS_QUEUE_TASK = "tickets.tasks.deployment_logs_queue_task"
 
 
-def deployment_logs_request(*, actor: Party, ticket_id: object) -> None:
+def deployment_logs_request(*, actor: Party, ticket_id: object) -> datetime.datetime | None:
     """Ask for the deployment's recent logs to be fetched from the provider now (at most once a minute).
 
-    The fetched logs arrive later as an internal attachment with a `logs_fetched` event.
+    The fetched logs arrive later as an internal attachment with a `logs_fetched` event. Returns None when
+    a fetch was queued, or, when one was queued less than a minute ago (it brings the same logs), the time
+    from which asking again queues another.
     """
     ticket = Ticket.objects.filter(pk=parse_ticket_id(ticket_id)).first()
     if ticket is None or not ticket_is_visible_to(actor, ticket):
         raise NotFound("Ticket not found.")
     recording.require_not_closed(ticket)
-    logs_fetch_queue(ticket.pk)
+    if logs_fetch_queue(ticket.pk):
+        return None
+    return logs_request_again_at(ticket.pk)
+
+
+def _cooldown_key(ticket_id: uuid.UUID | str) -> str:
+    return f"logs-request:{ticket_id}"
+
+
+def logs_request_again_at(ticket_id: uuid.UUID | str) -> datetime.datetime:
+    """When the cooldown of the ticket's last log request ends (now if it has, or is unknown)."""
+    now = timezone.now()
+    try:
+        asked = cache.get(_cooldown_key(ticket_id))
+    except Exception:  # noqa: BLE001 - without Redis there is no cooldown
+        return now
+    if not isinstance(asked, float):
+        return now + datetime.timedelta(seconds=LOGS_REQUEST_COOLDOWN_SECONDS)  # asked, time unrecorded
+    again = datetime.datetime.fromtimestamp(asked, tz=datetime.UTC)
+    return max(now, again + datetime.timedelta(seconds=LOGS_REQUEST_COOLDOWN_SECONDS))
 
 
 def logs_fetch_queue(ticket_id: uuid.UUID | str) -> bool:
@@ -52,7 +73,9 @@ def logs_fetch_queue(ticket_id: uuid.UUID | str) -> bool:
         logs_requested_at=timezone.now()
     )
     try:
-        fresh = cache.add(f"logs-request:{ticket_id}", 1, timeout=LOGS_REQUEST_COOLDOWN_SECONDS)
+        fresh = cache.add(
+            _cooldown_key(ticket_id), timezone.now().timestamp(), timeout=LOGS_REQUEST_COOLDOWN_SECONDS
+        )
     except Exception:  # noqa: BLE001 - without Redis there is no cooldown; fetching again is harmless
         fresh = True
     if fresh:
@@ -85,7 +108,7 @@ def deployment_logs_fetch(*, ticket_id: object) -> Attachment | None:
         text, truncated = f"[logs unavailable: {refusal}]\n", False
     content = text.encode()
     now = timezone.now()
-    storage_key = storage.store(ContentFile(content), content_type="text/plain")
+    stored = storage.store(ContentFile(content), content_type="text/plain")  # encrypted at rest
     with transaction.atomic():
         locked = recording.lock_ticket(SYSTEM, ticket.pk)
         attachment = Attachment.objects.create(
@@ -96,7 +119,9 @@ def deployment_logs_fetch(*, ticket_id: object) -> Attachment | None:
             content_type="text/plain",
             size=len(content),
             sha256=hashlib.sha256(content).hexdigest(),
-            storage_key=storage_key,
+            storage_key=stored.storage_key,
+            key_id=stored.key_id,
+            wrapped_key=stored.wrapped_key,
             is_internal=True,
             uploaded_at=now,
         )
