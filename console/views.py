@@ -7,7 +7,7 @@ admin's action log. Reads are selectors; tickets are described by the API's outp
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
@@ -24,6 +24,7 @@ from chain.verification import verify_chain
 from console.charts import bar_chart
 from console.forms import AssignForm, EditForm, PriorityForm
 from console.macro_forms import apply_macro, macro_apply_form
+from console.queue import queue_lines
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
 from providers.selectors import party_for_user
@@ -40,10 +41,22 @@ from tickets.selectors.people import people_by_address
 WORK_PERMISSION = "tickets.work_ticket"
 
 
+_CONSOLE_PARTY = "_ve_console_party"
+
+
+def console_party(request: HttpRequest) -> Party | None:
+    """The support party the request's user acts as, or None for anyone else; worked out once per request
+    (the admin site asks for its permission twice, and each page again)."""
+    if not hasattr(request, _CONSOLE_PARTY):
+        party = party_for_user(request.user)
+        setattr(request, _CONSOLE_PARTY, party if party is not None and party.is_support else None)
+    return cast(Party | None, getattr(request, _CONSOLE_PARTY))
+
+
 def support_party(request: HttpRequest) -> Party:
     """The agent acting (the console's site lets in support staff only; working needs the permission)."""
-    party = party_for_user(request.user)
-    if party is None or not party.is_support:
+    party = console_party(request)
+    if party is None:
         raise PermissionDenied
     return party
 
@@ -73,14 +86,13 @@ def log_console_action(request: HttpRequest, ticket_id: object, message: str) ->
 def queue(request: HttpRequest, site: AdminSite) -> HttpResponse:
     party = support_party(request)
     filters = selectors.QueueFilters.from_query(request.GET, agent_id=request.user.pk)
-    rows = selectors.escalation_queue(party, filters)
-    people = people_by_address([row.customer_address for row in rows])
-    for row in rows:
-        row.person = people.get(row.customer_address)  # type: ignore[attr-defined]  # shown by name
+    now = timezone.now()
+    rows = selectors.escalation_queue(party, filters, now=now)
+    people = people_by_address([row.customer_address for row in rows])  # shown by name
     context = {
         **site.each_context(request),
         "title": "Escalation queue",
-        "rows": rows,
+        "rows": queue_lines(rows, people, now=now),
         "filters": filters,
         "providers": selectors.provider_choices(),
         "priorities": Ticket.Priority.choices,

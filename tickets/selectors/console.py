@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from tickets.models import (
     SUPPORT_QUEUE,
     Ticket,
     TicketEvent,
+    format_ticket_number,
 )
 from tickets.selectors.sla import sla_at_risk, sla_breached, sla_report
 from tickets.selectors.visibility import parse_ticket_id, tickets_visible_to, visible_events_query
@@ -28,12 +30,13 @@ from tickets.selectors.visibility import parse_ticket_id, tickets_visible_to, vi
 
 def support_agents() -> list[tuple[int, str]]:
     """(user id, username) of the active support agents, for assigning a ticket to one of them."""
-    users = (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(Q(is_superuser=True) | Q(is_staff=True, groups__name=SUPPORT_GROUP))
+    user_model = get_user_model()
+    # A subquery, not a join: a join repeats a user per group and needs DISTINCT over every row.
+    members = user_model.groups.through.objects.filter(group__name=SUPPORT_GROUP).values("user_id")
+    users = user_model.objects.filter(is_active=True).filter(
+        Q(is_superuser=True) | Q(is_staff=True, pk__in=members)
     )
-    return list(users.distinct().order_by("username").values_list("pk", "username"))
+    return list(users.order_by("username").values_list("pk", "username"))
 
 
 def ticket_events_all(party: Party, ticket_id: object) -> list[TicketEvent]:
@@ -71,16 +74,59 @@ DUE_SOON = datetime.timedelta(hours=1)
 URGENCY_LABELS = ("breached", "at_risk", "ok")
 
 
+@dataclass(frozen=True, slots=True)
+class QueueTicket:
+    """One row of the escalation queue: only what the queue shows (the page lists up to 200)."""
+
+    id: uuid.UUID
+    number: int
+    subject: str
+    status: str
+    priority: str
+    urgency: str  # one of URGENCY_LABELS
+    sla_target: str | None  # "first_response", "resolution" or None (no target running)
+    sla_target_due: datetime.datetime | None  # None while the resolution clock is paused
+    created_at: datetime.datetime
+    last_activity_at: datetime.datetime | None
+    provider_name: str
+    customer_address: str
+    assignee_username: str | None
+
+    @property
+    def display_number(self) -> str:
+        return format_ticket_number(self.number)
+
+
+_QUEUE_COLUMNS = (
+    "id",
+    "number",
+    "subject",
+    "status",
+    "priority",
+    "urgency",
+    "sla_first_response_met",
+    "sla_first_response_due",
+    "sla_resolution_met",
+    "sla_resolution_due",
+    "sla_paused_since",
+    "created_at",
+    "last_activity_at",
+    "provider__name",
+    "customer_address",
+    "assigned_to__username",
+)
+
+
 def escalation_queue(
     party: Party, filters: QueueFilters, *, now: datetime.datetime | None = None
-) -> Sequence[Ticket]:
+) -> list[QueueTicket]:
     """The tickets assigned to VirtEngine support that are not closed: breached first, then at risk (past
-    80 % of a target), then by the next due time — with their provider and assignee (one query)."""
+    80 % of a target), then by the next due time — with their provider's name and assignee (one query of
+    the columns shown: the queue is the console's landing page, 200 rows)."""
     now = now or timezone.now()
     tickets = (
         tickets_visible_to(party)
         .filter(SUPPORT_QUEUE)  # the partial index's own condition, so PostgreSQL reads only that index
-        .select_related("provider", "assigned_to", "deployment")
         .annotate(
             urgency=Case(
                 When(sla_breached(now), then=Value(0)),
@@ -102,23 +148,39 @@ def escalation_queue(
     if filters.priority:
         tickets = tickets.filter(priority=filters.priority)
     ordered = tickets.order_by("urgency", F("sla_next_due").asc(nulls_last=True), "created_at")
-    rows = list(ordered[:QUEUE_LIMIT])
-    for row in rows:
-        # What the queue page shows of the annotation and the clock; not fields of the model.
-        row.urgency_label = URGENCY_LABELS[row.urgency]  # type: ignore[attr-defined]
-        row.sla_target, row.sla_target_due = current_sla_target(row)  # type: ignore[attr-defined]
+    rows = []
+    for values in ordered.values_list(*_QUEUE_COLUMNS)[:QUEUE_LIMIT]:
+        row = dict(zip(_QUEUE_COLUMNS, values, strict=True))
+        target, due = current_sla_target(row)
+        rows.append(
+            QueueTicket(
+                id=row["id"],
+                number=row["number"],
+                subject=row["subject"],
+                status=row["status"],
+                priority=row["priority"],
+                urgency=URGENCY_LABELS[row["urgency"]],
+                sla_target=target,
+                sla_target_due=due,
+                created_at=row["created_at"],
+                last_activity_at=row["last_activity_at"],
+                provider_name=row["provider__name"] or "",
+                customer_address=row["customer_address"],
+                assignee_username=row["assigned_to__username"],
+            )
+        )
     return rows
 
 
-def current_sla_target(ticket: Ticket) -> tuple[str | None, datetime.datetime | None]:
+def current_sla_target(ticket: Mapping[str, Any]) -> tuple[str | None, datetime.datetime | None]:
     """The target that matters now and its due time, as the portal's SLA badge picks it: the first
     response until it is decided, then the resolution; (target, None) while the resolution clock is paused
     (its due time moves), (None, None) without a running target."""
-    if ticket.sla_first_response_met is None and ticket.sla_first_response_due is not None:
-        return "first_response", ticket.sla_first_response_due
-    if ticket.sla_resolution_met is not None or ticket.sla_resolution_due is None:
+    if ticket["sla_first_response_met"] is None and ticket["sla_first_response_due"] is not None:
+        return "first_response", ticket["sla_first_response_due"]
+    if ticket["sla_resolution_met"] is not None or ticket["sla_resolution_due"] is None:
         return None, None
-    return "resolution", None if ticket.sla_paused_since is not None else ticket.sla_resolution_due
+    return "resolution", None if ticket["sla_paused_since"] is not None else ticket["sla_resolution_due"]
 
 
 def provider_choices() -> list[tuple[int, str]]:
