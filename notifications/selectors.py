@@ -151,3 +151,21 @@ def inbound_message_headers(message: InboundMessage, *, max_chars: int = 8000) -
     raw = bytes(InboundMessage.objects.filter(pk=message.pk).values_list("raw", flat=True).first() or b"")
     head = raw[: max_chars * 2].replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
     return head.decode("utf-8", errors="replace")[:max_chars]
+
+
+def reply_recipient(person: str) -> tuple[str, str] | None:
+    """A person by username or email address, as a reply address names them (`user:<id>` for provider members
+    and support, `customer:<id>` for customers) with their email address; None if unknown."""
+    user = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(username=person) | Q(email__iexact=person))
+        .first()
+    )
+    if user is not None:
+        identity = CustomerIdentity.objects.filter(user=user).first()
+        if identity is not None and not user.is_staff and not hasattr(user, "provider_membership"):
+            return f"customer:{identity.pk}", customer_email(identity)
+        return f"user:{user.pk}", user.email
+    identity = CustomerIdentity.objects.filter(email__iexact=person).first()
+    return (f"customer:{identity.pk}", identity.email) if identity is not None else None

@@ -95,13 +95,20 @@ def public_base_url(host: str, port: int) -> str:
 LOG_DIR = DEFAULT_STATE_DIR / "logs"
 
 
+# Where `make run`'s LMTP server takes replies by email (`manage.py inbound_lmtp`; settings: VE_INBOUND_LMTP_PORT).
+INBOUND_LMTP_PORT = int(os.environ.get("VE_INBOUND_LMTP_PORT", "8024"))
+
+
 def child_commands(host: str, port: int, *, logs: bool) -> list[tuple[str, list[str]]]:
-    """The processes `make run` keeps running, by name: the web server, a Celery worker and beat."""
+    """The processes `make run` keeps running, by name: the web server, a Celery worker, beat and the LMTP
+    server that receives replies by email (on this machine only)."""
     celery = CELERY_COMMAND
+    inbound = ["inbound_lmtp", "--host", "127.0.0.1", "--port", str(INBOUND_LMTP_PORT)]
     return [
         ("web", web_server_command(host, port, log_level="info" if logs else "warning")),
         ("worker", [*celery, "worker", "-Q", WORKER_QUEUES, "-l", "info", "-c", "2"]),
         ("beat", [*celery, "beat", "-l", "info", "-s", str(DEFAULT_STATE_DIR / "celerybeat-schedule")]),
+        ("inbound", [sys.executable, str(BASE_DIR / "manage.py"), *inbound]),
     ]
 
 
@@ -132,11 +139,16 @@ def banner(base_url: str, sign_ins: str, *, logs: bool, log_dir: Path | None = N
         if logs
         else f"Worker and beat logs: {log_dir}/ (make run LOGS=1 shows them here)."
     )
+    inbound_log = "" if logs else f" (its log: {log_dir}/inbound.log)"
     return "\n".join(
         [
             sign_ins.rstrip(),
             "",
             log_line,
+            "",
+            f"Replies by email: LMTP on 127.0.0.1:{INBOUND_LMTP_PORT}{inbound_log}. A test reply,",
+            "as someone on the ticket who has an email address:",
+            "  .venv/bin/python manage.py inbound_test_reply SUP-000001 <username or email>",
             "",
             f"VirtEngine Support is running at {base_url}/",
             f"  portal            {base_url}/          (sign in, then your tickets)",

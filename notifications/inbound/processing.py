@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 State = InboundMessage.State
 MAX_ATTEMPTS = 5
+# What processing writes on the row besides its outcome (never `raw`: the message stays as received).
+_OUTCOME_FIELDS = ("attempts", "from_address", "subject", "dkim", "ticket", "comment")
 ONLY_FILES_BODY = "(Files sent by email.)"
 
 # What the sender of a rejected message is told, by reason (the bounce's text, and support's in the console).
@@ -111,12 +113,10 @@ def reply_party(recipient_key: str) -> tuple[Party, str] | None:
 def _rate_allows(sender: str) -> bool:
     hour = int(timezone.now().timestamp()) // 3600
     key = f"inbound:rate:{hashlib.sha256(sender.encode(errors='replace')).hexdigest()[:32]}:{hour}"
-    cache.add(key, 0, timeout=3700)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=3700)
-        count = 1
+        count = cache.incr(key)  # one round trip, but for a sender's first message in the hour
+    except ValueError:
+        count = 1 if cache.add(key, 1, timeout=3700) else cache.incr(key)
     return int(count) <= int(settings.VE_INBOUND_RATE_PER_HOUR)
 
 
@@ -230,7 +230,7 @@ def inbound_process(pk: int) -> str | None:
         except DkimTemporaryError as exc:
             if row.attempts < MAX_ATTEMPTS:
                 row.detail = f"DKIM key look-up failed, will try again: {exc}"[:2000]
-                row.save(update_fields=["attempts", "detail", "from_address", "subject"])
+                row.save(update_fields=[*_OUTCOME_FIELDS, "detail"])
                 return str(row.state)
             outcome = Outcome(State.FAILED, "dkim_temperror", f"DKIM key look-up kept failing: {exc}")
         except Exception as exc:
@@ -240,7 +240,7 @@ def inbound_process(pk: int) -> str | None:
         row.reason = outcome.reason
         row.detail = clean_stored_text(outcome.detail, 4000)
         row.processed_at = timezone.now()
-        row.save()
+        row.save(update_fields=[*_OUTCOME_FIELDS, "state", "reason", "detail", "processed_at"])
     if outcome.state == State.REJECTED:
         _bounce(row, outcome)
     return outcome.state

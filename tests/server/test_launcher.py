@@ -69,11 +69,17 @@ def test_quiet_by_default_banner_once_and_last(
     assert lines[-5] == "VirtEngine Support is running at http://127.0.0.1:8000/"
     assert out.index("Sign in") < out.index("is running at")
     assert f"Worker and beat logs: {tmp_path / 'logs'}/" in out
-    by_name = {child.command[5] if "celery" in child.command else "web": child for child in children}
-    assert set(by_name) == {"web", "worker", "beat"}
+
+    def name_of(command: list[str]) -> str:
+        if "celery" in command:
+            return command[5]
+        return "inbound" if "inbound_lmtp" in command else "web"
+
+    by_name = {name_of(child.command): child for child in children}
+    assert set(by_name) == {"web", "worker", "beat", "inbound"}
     assert by_name["web"].options["stdout"] is None  # the web server's warnings reach the terminal
     assert "warning" in by_name["web"].command
-    for name in ("worker", "beat"):
+    for name in ("worker", "beat", "inbound"):
         log = by_name[name].options["stdout"]
         assert log is by_name[name].options["stderr"]
         assert Path(log.name) == tmp_path / "logs" / f"{name}.log"

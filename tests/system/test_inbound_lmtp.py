@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -38,7 +39,7 @@ from tests.notifications.inbound_mail import (
 )
 from tests.notifications.receivers import SmtpServer
 from tests.system.processes import ROOT, celery_worker_command, free_port, stop_process, wait_for_port
-from tickets.models import Attachment, Comment
+from tickets.models import Attachment, Comment, format_ticket_number
 
 pytestmark = [pytest.mark.system, pytest.mark.django_db(transaction=True)]
 
@@ -256,3 +257,13 @@ def test_an_expired_token_and_a_person_who_lost_access_are_refused(inbound, worl
 def test_the_server_takes_reply_addresses_only(inbound) -> None:
     with smtplib.LMTP("127.0.0.1", inbound.port) as client, pytest.raises(smtplib.SMTPRecipientsRefused):
         client.sendmail(ALICE, ["postmaster@support.example.test"], b"Subject: hi\r\n\r\nhi\r\n")
+
+
+def test_the_test_reply_command_of_make_run_posts_a_reply(inbound, world) -> None:
+    ticket = world.open_ticket()
+    call_command(
+        "inbound_test_reply", format_ticket_number(ticket.number), "alice", "--port", str(inbound.port)
+    )
+    row = inbound.processed(InboundMessage.objects.order_by("-id").first())
+    assert (row.state, row.from_address) == ("posted", ALICE), row.detail
+    assert Comment.objects.get(ticket=ticket).body == "A test reply by email."
