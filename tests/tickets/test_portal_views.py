@@ -258,11 +258,16 @@ class TestTicketPage:
     def test_a_customer_cannot_write_an_internal_note(self, world: World) -> None:
         ticket = world.open_ticket()
         response = signed_in(world.alice.user_id).post(
-            f"{page_of(ticket)}reply/", {"content": "sneaky", "is_internal": "on"}
+            f"{page_of(ticket)}reply/", {"content": "sneaky", "is_internal": "on"}, follow=True
         )
-        assert response.status_code == 400
-        assert "Not allowed for customers." in response.content.decode()
+        # Post/Redirect/Get: the refusal and what was typed are shown on the ticket's page, once.
+        assert response.redirect_chain == [(f"{page_of(ticket)}#reply", 303)]
+        body = response.content.decode()
+        assert "Not allowed for customers." in body
+        assert "sneaky</textarea>" in body
         assert not Comment.objects.exists()
+        again = response.client.get(page_of(ticket)).content.decode()
+        assert "Not allowed for customers." not in again
 
     def test_an_empty_reply_is_refused_in_place(self, world: World) -> None:
         ticket = world.open_ticket()
@@ -276,14 +281,14 @@ class TestTicketPage:
         ticket = world.open_ticket()
         customer = signed_in(world.alice.user_id)
         body = customer.get(page_of(ticket)).content.decode()
-        assert "Close ticket" in body
+        assert "Close ticket…" in body
         assert "Mark in progress" not in body
-        response = customer.post(f"{page_of(ticket)}status/", {"status": "in_progress"})
-        assert response.status_code == 400
+        response = customer.post(f"{page_of(ticket)}status/", {"status": "in_progress"}, follow=True)
+        assert response.redirect_chain == [(f"{page_of(ticket)}#ticket-actions", 303)]
         assert "cannot be moved" in response.content.decode()
         provider = signed_in(world.provider_a_member.user_id)
         assert "Mark in progress" in provider.get(page_of(ticket)).content.decode()
-        assert provider.post(f"{page_of(ticket)}status/", {"status": "in_progress"}).status_code == 302
+        assert provider.post(f"{page_of(ticket)}status/", {"status": "in_progress"}).status_code == 303
         ticket.refresh_from_db()
         assert ticket.status == "in_progress"
 
@@ -294,15 +299,16 @@ class TestTicketPage:
         monkeypatch.setattr(tasks.deployment_logs_fetch_task, "delay", queued.append)
         ticket = world.open_ticket()
         customer = signed_in(world.alice.user_id)
-        assert customer.post(f"{page_of(ticket)}escalate/", {"reason": ""}).status_code == 400
-        assert customer.post(f"{page_of(ticket)}escalate/", {"reason": "Too slow"}).status_code == 302
+        assert customer.post(f"{page_of(ticket)}escalate/", {"reason": ""}).status_code == 303
+        assert "field--invalid" in customer.get(page_of(ticket)).content.decode()
+        assert customer.post(f"{page_of(ticket)}escalate/", {"reason": "Too slow"}).status_code == 303
         body = customer.get(page_of(ticket)).content.decode()
         assert "Escalated to" in body
         assert "Escalate to VirtEngine support" not in body
         lease = world.alice_second_deployment.lease_id
-        assert customer.post(f"{page_of(ticket)}links/", {"deployment_id": lease}).status_code == 302
+        assert customer.post(f"{page_of(ticket)}links/", {"deployment_id": lease}).status_code == 303
         assert ticket.deployment_links.get().deployment.lease_id == lease
-        assert customer.post(f"{page_of(ticket)}links/remove/", {"deployment_id": lease}).status_code == 302
+        assert customer.post(f"{page_of(ticket)}links/remove/", {"deployment_id": lease}).status_code == 303
         assert not ticket.deployment_links.exists()
         assert "Fetch deployment logs" not in body
         provider = signed_in(world.provider_a_member.user_id)
@@ -311,6 +317,35 @@ class TestTicketPage:
         with django_capture_on_commit_callbacks(execute=True):
             provider.post(f"{page_of(ticket)}logs/")
         assert queued == [str(ticket.id)]
+        # Twice within the minute: nothing more is queued, and the page says when it can be asked again.
+        with django_capture_on_commit_callbacks(execute=True):
+            again = provider.post(f"{page_of(ticket)}logs/", follow=True).content.decode()
+        assert queued == [str(ticket.id)]
+        assert "You can fetch them again in " in again
+        assert re.search(r"again in (\d+|[1-5]\d)\u00a0s\.", again)
+
+    def test_closing_asks_first_and_says_it_is_final(self, world: World) -> None:
+        ticket = world.open_ticket()
+        customer = signed_in(world.alice.user_id)
+        # One click on a button that posts "closed" (an old page, a script) does not close: it asks.
+        response = customer.post(f"{page_of(ticket)}status/", {"status": "closed"})
+        assert (response.status_code, response.url) == (303, f"{page_of(ticket)}close/")
+        page = customer.get(f"{page_of(ticket)}close/").content.decode()
+        assert "Closing is final" in page
+        assert "open a new ticket" in page
+        ticket.refresh_from_db()
+        assert ticket.status == "open"
+        assert customer.post(f"{page_of(ticket)}close/", {}).status_code == 400  # not confirmed
+        response = customer.post(f"{page_of(ticket)}close/", {"confirm": "True"}, follow=True)
+        assert response.redirect_chain == [(page_of(ticket), 303)]
+        assert "Ticket closed." in response.content.decode()
+        ticket.refresh_from_db()
+        assert ticket.status == "closed"
+        # The provider may not close: no link, and the page sends them back.
+        provider = signed_in(world.provider_a_member.user_id)
+        other = world.open_ticket()
+        assert "Close ticket" not in provider.get(page_of(other)).content.decode()
+        assert provider.get(f"{page_of(other)}close/").status_code == 303
 
     def test_user_text_is_escaped_with_line_breaks_and_links(self, world: World) -> None:
         ticket = world.open_ticket(description="<script>alert(1)</script>\nsee https://example.test/x")

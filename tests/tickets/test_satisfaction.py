@@ -142,7 +142,7 @@ class TestPortal:
         done = alice.post(
             f"/tickets/{ticket.display_number}/satisfaction/", {"rating": "4", "comment": "Good"}
         )
-        assert done.status_code == 302
+        assert done.status_code == 303  # Post/Redirect/Get
         page = alice.get(f"/tickets/{ticket.display_number}/").content.decode()
         assert "Rated <strong>4 out of 5</strong>: “Good”" in page
         assert "Change your rating" in page
@@ -155,8 +155,9 @@ class TestPortal:
         ticket = world.open_ticket()
         alice = signed_in(world.alice.user_id)
         assert "Satisfaction" not in alice.get(f"/tickets/{ticket.display_number}/").content.decode()
-        refused = alice.post(f"/tickets/{ticket.display_number}/satisfaction/", {"rating": "4"})
-        assert refused.status_code == 400
+        refused = alice.post(f"/tickets/{ticket.display_number}/satisfaction/", {"rating": "4"}, follow=True)
+        assert refused.redirect_chain[-1][1] == 303
+        assert "form-error" in refused.content.decode()
         assert not SatisfactionRating.objects.exists()
 
 

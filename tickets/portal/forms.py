@@ -127,7 +127,28 @@ class TicketCreateForm(forms.Form):
             self.initial.setdefault("submission_id", uuid.uuid4())
 
 
-class ReplyForm(forms.Form):
+class RecalledForm(forms.Form):
+    """A form shown again after Post/Redirect/Get: bound to what was typed, with the errors it was refused
+    with (some come from services, after validation, so they are kept rather than found again)."""
+
+    def show_errors(self, errors: dict[str, list[str]]) -> None:
+        self.full_clean()
+        self._errors = forms.utils.ErrorDict()
+        for field, messages in errors.items():
+            name = field if field in self.fields else forms.forms.NON_FIELD_ERRORS
+            self._errors.setdefault(
+                name, self.error_class(error_class="nonfield" if name == "__all__" else None)
+            )
+            self._errors[name].extend(messages)
+
+
+class CloseForm(forms.Form):
+    """Closing is confirmed on a page of its own: the form there says so."""
+
+    confirm = forms.BooleanField(widget=forms.HiddenInput, initial=True)
+
+
+class ReplyForm(RecalledForm):
     content = forms.CharField(
         max_length=TEXT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 4}), label="Your reply"
     )
@@ -135,7 +156,7 @@ class ReplyForm(forms.Form):
     files = MultipleFileField(required=False, label="Attach files")
 
 
-class EscalateForm(forms.Form):
+class EscalateForm(RecalledForm):
     """Escalation, saying who reads what: a customer's reason is public (their provider and support read
     it); a provider's or support's reason is internal, with an optional message for the customer."""
 

@@ -19,8 +19,9 @@ from core.parties import Party
 from tickets import selectors, services
 from tickets.models import TEXT_MAX_LENGTH, Ticket
 from tickets.models.macros import MACRO_NAME_MAX_LENGTH, Macro
+from tickets.portal.actions import after_action
 from tickets.portal.forms import add_refusal
-from tickets.portal.views import _after_action, portal_page
+from tickets.portal.views import portal_page
 
 PLACEHOLDER_HELP = ", ".join(f"{{{name}}}" for name in services.PLACEHOLDERS)
 STATUS_CHOICES = [("", "Leave as it is"), *Ticket.Status.choices]
@@ -114,11 +115,11 @@ def ticket_macro_apply(request: HttpRequest, party: Party, reference: str) -> Ht
     """Apply a macro on a ticket's page; a refusal shows there like any other action's."""
     form = MacroApplyForm(request.POST)
     if not form.is_valid():
-        return _after_action(request, party, reference, error="Choose a macro.")
+        return after_action(request, party, reference, error="Choose a macro.")
     ticket_id = selectors.ticket_id_for_reference(party, reference)
     applied: dict[str, Any] = {}
     try:
         services.macro_apply(actor=party, ticket_id=ticket_id, macro_id=form.cleaned_data["macro_id"])
     except ApplicationError as error:
         applied["error"] = error.message
-    return _after_action(request, party, reference, **applied)
+    return after_action(request, party, reference, **applied)

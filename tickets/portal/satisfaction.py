@@ -12,9 +12,10 @@ from core.errors import ApplicationError
 from core.parties import Party
 from tickets import selectors, services
 from tickets.models import Ticket
+from tickets.portal.actions import after_action
 from tickets.portal.forms import add_refusal
 from tickets.portal.satisfaction_forms import SatisfactionForm
-from tickets.portal.views import _after_action, portal_page
+from tickets.portal.views import portal_page
 
 
 @require_POST
@@ -23,13 +24,13 @@ def ticket_rate(request: HttpRequest, party: Party, reference: str) -> HttpRespo
     """The rating form on a ticket's page (its customer, once resolved)."""
     form = SatisfactionForm(request.POST)
     if not form.is_valid():
-        return _after_action(request, party, reference, error="Choose a rating from 1 to 5.")
+        return after_action(request, party, reference, error="Choose a rating from 1 to 5.")
     ticket_id = selectors.ticket_id_for_reference(party, reference)
     try:
         services.satisfaction_rate(actor=party, ticket_id=ticket_id, **form.cleaned_data)
     except ApplicationError as error:
-        return _after_action(request, party, reference, error=error.message)
-    return _after_action(request, party, reference, notice="Thank you for rating this ticket.")
+        return after_action(request, party, reference, error=error.message)
+    return after_action(request, party, reference, notice="Thank you for rating this ticket.")
 
 
 @require_http_methods(["GET", "POST"])

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tickets.portal import macros, satisfaction, views
+from tickets.portal import actions, macros, satisfaction, views
 
 urlpatterns = [
     path("", views.ticket_list, name="portal-ticket-list"),
@@ -15,12 +15,13 @@ urlpatterns = [
     path("<str:reference>/", views.ticket_detail, name="portal-ticket-detail"),
     path("<str:reference>/live/", views.ticket_live, name="portal-ticket-live"),
     path("<str:reference>/comments/<str:comment_id>/", views.ticket_comment, name="portal-ticket-comment"),
-    path("<str:reference>/reply/", views.ticket_reply, name="portal-ticket-reply"),
-    path("<str:reference>/status/", views.ticket_move, name="portal-ticket-move"),
-    path("<str:reference>/escalate/", views.ticket_escalate, name="portal-ticket-escalate"),
-    path("<str:reference>/links/", views.ticket_link, name="portal-ticket-link"),
-    path("<str:reference>/links/remove/", views.ticket_unlink, name="portal-ticket-unlink"),
-    path("<str:reference>/logs/", views.ticket_fetch_logs, name="portal-ticket-logs"),
+    path("<str:reference>/reply/", actions.ticket_reply, name="portal-ticket-reply"),
+    path("<str:reference>/status/", actions.ticket_move, name="portal-ticket-move"),
+    path("<str:reference>/close/", actions.ticket_close, name="portal-ticket-close"),
+    path("<str:reference>/escalate/", actions.ticket_escalate, name="portal-ticket-escalate"),
+    path("<str:reference>/links/", actions.ticket_link, name="portal-ticket-link"),
+    path("<str:reference>/links/remove/", actions.ticket_unlink, name="portal-ticket-unlink"),
+    path("<str:reference>/logs/", actions.ticket_fetch_logs, name="portal-ticket-logs"),
     path("<str:reference>/macro/", macros.ticket_macro_apply, name="portal-ticket-macro"),
     path("<str:reference>/satisfaction/", satisfaction.ticket_rate, name="portal-ticket-rate"),
 ]

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
@@ -26,18 +26,16 @@ from tickets import selectors, services, states
 from tickets.api import serializers as io
 from tickets.api.pagination import paginate
 from tickets.models import Ticket
+from tickets.portal import redirects
 from tickets.portal.forms import (
     EscalateForm,
-    LinkForm,
     ReplyForm,
-    StatusForm,
     TicketCreateForm,
     TicketFilterForm,
     add_refusal,
 )
 from tickets.portal.satisfaction_forms import SatisfactionForm
 from tickets.presenter import audience_of
-from tickets.selectors.collisions import replies_since_seen
 from tickets.services.recording import ROLE_OF_PARTY
 
 PAGE_SIZE = 25
@@ -52,17 +50,17 @@ MOVE_LABELS = {
 Page = Callable[..., HttpResponse]
 
 
-def _is_htmx(request: HttpRequest) -> bool:
+def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
 def _to_sign_in(request: HttpRequest) -> HttpResponse:
     """To the sign-in page, coming back here after (for htmx: the page the fragment belongs to)."""
-    current = request.headers.get("HX-Current-URL") if _is_htmx(request) else None
+    current = request.headers.get("HX-Current-URL") if is_htmx(request) else None
     here = urlsplit(current) if current else None
     back = (here.path + (f"?{here.query}" if here.query else "")) if here else request.get_full_path()
     url = f"{reverse('sign-in')}?{urlencode({'next': back})}"
-    if _is_htmx(request):
+    if is_htmx(request):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
         return response
@@ -154,7 +152,7 @@ def ticket_list(request: HttpRequest, party: Party) -> HttpResponse:
         "filtered": bool(filters),
         "has_deployments": bool(deployments),
     }
-    template = "portal/_ticket_table.html" if _is_htmx(request) else "portal/ticket_list.html"
+    template = "portal/_ticket_table.html" if is_htmx(request) else "portal/ticket_list.html"
     return render(request, template, context)
 
 
@@ -176,7 +174,7 @@ def ticket_row(request: HttpRequest, party: Party, ticket_id: str) -> HttpRespon
 # Opening a ticket.
 
 
-def _upload_files(party: Party, files: list[Any]) -> list[str]:
+def upload_files(party: Party, files: list[Any]) -> list[str]:
     return [str(services.attachment_upload(actor=party, upload=upload).id) for upload in files]
 
 
@@ -205,7 +203,7 @@ def ticket_create(request: HttpRequest, party: Party) -> HttpResponse:
                 else redirect("portal-ticket-list")
             )
         try:
-            attachment_ids += _upload_files(party, form.cleaned_data["files"])
+            attachment_ids += upload_files(party, form.cleaned_data["files"])
             ticket = services.ticket_create(
                 actor=party,
                 deployment_id=form.cleaned_data["deployment_id"],
@@ -239,12 +237,14 @@ def _moves(party: Party, status: str) -> list[dict[str, str]]:
     role = ROLE_OF_PARTY[party.kind]
     moves = []
     for target in states.allowed_targets(status, role):
+        if target == Ticket.Status.CLOSED:
+            continue  # closing is final: asked for on a page of its own (`ticket_close`), never one click
         label = "Reopen" if status == Ticket.Status.RESOLVED and target == Ticket.Status.IN_PROGRESS else None
         moves.append({"status": target.value, "label": label or MOVE_LABELS[target]})
     return moves
 
 
-def _ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any]:
+def ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any]:
     detail = selectors.ticket_detail(party, selectors.ticket_id_for_reference(party, reference))
     ticket = io.TicketDetailOutput(detail, context={"audience": audience_of(party)}).data
     open_ticket = ticket["status"] != Ticket.Status.CLOSED
@@ -254,6 +254,7 @@ def _ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any
         "ticket": ticket,
         "reference": ticket["number"],
         "moves": _moves(party, ticket["status"]) if open_ticket else [],
+        "can_close": open_ticket and _may_close(party, ticket["status"]),
         "can_reply": open_ticket,
         "can_escalate": open_ticket and not escalated,
         "can_fetch_logs": open_ticket and party.sees_internal,
@@ -268,10 +269,14 @@ def _ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any
     }
 
 
+def _may_close(party: Party, status: str) -> bool:
+    return Ticket.Status.CLOSED in states.allowed_targets(status, ROLE_OF_PARTY[party.kind])
+
+
 @require_GET
 @portal_page
 def ticket_detail(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
-    context = _ticket_context(party, reference)
+    context = ticket_context(party, reference, **redirects.recall(request, party, reference))
     if context["reference"] != reference:
         return redirect("portal-ticket-detail", reference=context["reference"])  # one address per ticket
     return render(request, "portal/ticket_detail.html", context)
@@ -282,150 +287,15 @@ def ticket_detail(request: HttpRequest, party: Party, reference: str) -> HttpRes
 def ticket_live(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
     """The parts of a ticket's page that events change (header, actions, timeline, files), as htmx
     out-of-band swaps."""
-    return render(request, "portal/_ticket_live.html", _ticket_context(party, reference))
+    return render(request, "portal/_ticket_live.html", ticket_context(party, reference))
 
 
 @require_GET
 @portal_page
 def ticket_comment(request: HttpRequest, party: Party, reference: str, comment_id: str) -> HttpResponse:
     """One comment of the thread, as the party may see it (404 for an internal note to a customer)."""
-    context = _ticket_context(party, reference)
+    context = ticket_context(party, reference)
     comment = next((c for c in context["ticket"]["comments"] if c["id"] == comment_id), None)
     if comment is None:
         raise Http404("No such comment.")
     return render(request, "portal/_comment.html", {**context, "comment": comment})
-
-
-def _after_action(request: HttpRequest, party: Party, reference: str, **forms: Any) -> HttpResponse:
-    """htmx: the changed parts of the page (400 when a form is refused); otherwise back to the page."""
-    refused = bool(forms.get("error")) or any(
-        getattr(form, "errors", None) for name, form in forms.items() if name.endswith("_form")
-    )
-    if _is_htmx(request):
-        context = _ticket_context(party, reference, **forms)
-        return render(request, "portal/_ticket_live.html", context, status=400 if refused else 200)
-    if refused:
-        return render(
-            request, "portal/ticket_detail.html", _ticket_context(party, reference, **forms), status=400
-        )
-    return redirect("portal-ticket-detail", reference=reference)
-
-
-@require_POST
-@portal_page
-def ticket_reply(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
-    form = ReplyForm(request.POST, request.FILES)
-    ticket_id = selectors.ticket_id_for_reference(party, reference)
-    later = replies_since_seen(party, ticket_id, request.POST.get("seen_seq"))
-    if form.is_valid() and later:
-        # As Zendesk does: someone answered while this was being written; the page now shows it.
-        names = ", ".join(dict.fromkeys(reply.author for reply in later))
-        form.add_error(None, f"{names} replied after you opened this ticket. Read it, then send yours again.")
-    elif form.is_valid():
-        try:
-            attachment_ids = request.POST.getlist("attachment_ids") + _upload_files(
-                party, form.cleaned_data["files"]
-            )
-            services.comment_add(
-                actor=party,
-                ticket_id=ticket_id,
-                body=form.cleaned_data["content"],
-                is_internal=form.cleaned_data["is_internal"],
-                attachment_ids=attachment_ids,
-            )
-        except ApplicationError as error:
-            add_refusal(form, error)
-        else:
-            form = None
-    return _after_action(request, party, reference, reply_form=form)
-
-
-def _act(request: HttpRequest, party: Party, reference: str, change: Callable[[Any], object]) -> HttpResponse:
-    """Run one service call on the ticket; a refusal is shown on the page."""
-    ticket_id = selectors.ticket_id_for_reference(party, reference)
-    try:
-        change(ticket_id)
-    except ApplicationError as error:
-        return _after_action(request, party, reference, error=error.message)
-    return _after_action(request, party, reference)
-
-
-@require_POST
-@portal_page
-def ticket_move(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
-    form = StatusForm(request.POST)
-    if not form.is_valid():
-        return _after_action(request, party, reference, error="Choose a status.")
-    status = form.cleaned_data["status"]
-    return _act(
-        request,
-        party,
-        reference,
-        lambda ticket_id: services.ticket_transition(actor=party, ticket_id=ticket_id, status=status),
-    )
-
-
-@require_POST
-@portal_page
-def ticket_escalate(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
-    form = EscalateForm(request.POST, party=party)
-    if not form.is_valid():
-        return _after_action(request, party, reference, escalate_form=form)
-    reason = form.cleaned_data["reason"]
-    customer_message = form.cleaned_data.get("customer_message", "")
-    return _act(
-        request,
-        party,
-        reference,
-        lambda ticket_id: services.ticket_escalate(
-            actor=party, ticket_id=ticket_id, reason=reason, customer_message=customer_message
-        ),
-    )
-
-
-@require_POST
-@portal_page
-def ticket_link(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
-    form = LinkForm(request.POST)
-    if not form.is_valid():
-        return _after_action(request, party, reference, error="Choose a deployment to link.")
-    lease_id = form.cleaned_data["deployment_id"]
-    return _act(
-        request,
-        party,
-        reference,
-        lambda ticket_id: services.deployment_link(actor=party, ticket_id=ticket_id, deployment_id=lease_id),
-    )
-
-
-@require_POST
-@portal_page
-def ticket_unlink(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
-    form = LinkForm(request.POST)
-    if not form.is_valid():
-        return _after_action(request, party, reference, error="Choose a deployment to unlink.")
-    lease_id = form.cleaned_data["deployment_id"]
-    return _act(
-        request,
-        party,
-        reference,
-        lambda ticket_id: services.deployment_unlink(
-            actor=party, ticket_id=ticket_id, deployment_id=lease_id
-        ),
-    )
-
-
-@require_POST
-@portal_page
-def ticket_fetch_logs(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
-    ticket_id = selectors.ticket_id_for_reference(party, reference)
-    try:
-        services.deployment_logs_request(actor=party, ticket_id=ticket_id)
-    except ApplicationError as error:
-        return _after_action(request, party, reference, error=error.message)
-    return _after_action(
-        request,
-        party,
-        reference,
-        notice="Fetching the deployment's logs; they appear here as an internal file.",
-    )
