@@ -25,6 +25,7 @@ from console.charts import bar_chart
 from console.forms import AssignForm, EditForm, PriorityForm
 from console.macro_forms import apply_macro, macro_apply_form
 from console.queue import queue_lines
+from console.timeline import timeline_item
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
 from providers.selectors import party_for_user
@@ -153,7 +154,7 @@ def ticket_page(
     events = selectors.ticket_events_all(party, ticket_id)
     receipts = event_receipts(detail.row["id"])
     timeline = [
-        {**event, "receipt": receipts.get(event["seq"])}
+        timeline_item(event, receipts.get(event["seq"]))
         for event in present_events(events, Audience.STAFF, detail.related)
     ]
     agents = selectors.support_agents()
@@ -178,13 +179,16 @@ def ticket_page(
         "macro_form": bound.get("macro_form") or macro_apply_form(party),
         "me": party.label,
         "customer": people_by_address([detail.row["customer_address"]])[detail.row["customer_address"]],
-        "urls": {
-            action: reverse("admin:tickets_ticket_act", args=[ticket["id"], action])
-            for action in (*ACTIONS, "verify")
-        },
+        "urls": _action_urls(ticket["id"]),
         **_forms(ticket, agents, **bound),
     }
     return TemplateResponse(request, "admin/console/ticket.html", context, status=status)
+
+
+def _action_urls(ticket_id: object) -> dict[str, str]:
+    """Where each of the page's forms posts (reversed once: only the action's name differs)."""
+    pattern = reverse("admin:tickets_ticket_act", args=[ticket_id, "verify"]).replace("/verify/", "/{}/")
+    return {action: pattern.format(action) for action in (*ACTIONS, "verify")}
 
 
 Action = Callable[[HttpRequest, Party, Any], tuple[str | None, dict[str, Any]]]
