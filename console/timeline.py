@@ -115,6 +115,17 @@ def _sla(kind: str) -> Callable[[Mapping[str, Any]], str]:
     return body
 
 
+def _erased(data: Mapping[str, Any]) -> str:
+    basis = (
+        "at the end of the retention period"
+        if data.get("basis") == "retention"
+        else "at the person's request"
+    )
+    reference = f" (request “{_text(data['reference'])}”)" if data.get("reference") else ""
+    events = f": events {_text(', '.join(str(seq) for seq in data['events']))}" if data.get("events") else ""
+    return f"<p>Content erased on {timestamp(data.get('erased_at'), relative=False)} {basis}{reference}{events}</p>"
+
+
 BODIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "new_comment": _comment,
     "ticket_created": _created,
@@ -129,6 +140,7 @@ BODIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "deployment_unlinked": _deployment,
     "sla_warning": _sla("sla_warning"),
     "sla_breached": _sla("sla_breached"),
+    "content_erased": _erased,
 }
 
 
