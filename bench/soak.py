@@ -7,12 +7,15 @@ log endpoint, a webhook receiver that verifies every delivery with svix and an S
 mail. Then, for `--seconds`, it drives wallet-signed customers (tickets, replies, small attachments),
 HMAC providers (lists, replies, internal notes, status moves), provider members in the portal, support
 (escalations, assignments, portal pages) and WebSocket listeners on a ticket and on every party's
-`/api/v1/updates` stream (`tests/system/load.py`).
+`/api/v1/updates` stream (`tests/system/load.py`). People also answer a share of their notification emails
+by email: the mailbox hands them to an MTA of the soak's own (`tests/system/email_replies.py`) that delivers
+the replies over LMTP to the inbound server (`manage.py inbound_lmtp`), retrying what it did not accept.
 
 With `--faults`, after a warm-up it breaks, one after the other: a web process killed with its sockets
 (its supervisor starts it again 5 s later), Redis restarted empty, PostgreSQL restarted (`pg_ctl restart -m
 immediate`), a Celery worker killed with `kill -9` in the middle of an outbox drain (started again), the
-provider log endpoint hanging for 20 s and the chain node stopped for 60 s. After each it measures the
+provider log endpoint hanging for 20 s, the chain node stopped for 60 s and the inbound LMTP server killed
+with `kill -9` (started again 5 s later). After each it measures the
 recovery time: from the moment the part is back until a new ticket has been written and every event
 written before that moment is anchored.
 
@@ -21,7 +24,7 @@ technical tickets are fetched after the load), lets it settle and checks the boo
 every event each listener may see reached it exactly once and in order and nothing it may not see; every
 ticket's sequence is gap-free and starts with its creation; every event is anchored in exactly one
 transaction and `verify_chain` is clean; every webhook was delivered (and verified by svix) and every email
-sent. It prints operations, throughput, p50/p99 and errors by status per kind, and the books.
+sent; every reply by email the inbound server accepted is exactly one comment (or was refused for a reason). It prints operations, throughput, p50/p99 and errors by status per kind, and the books.
 
     .venv/bin/python bench/soak.py [--seconds 120] [--faults] [--customers 4] [--providers 2]
 
@@ -58,6 +61,7 @@ FAULTS = (
     "worker_kill",
     "log_endpoint_hangs",
     "chain_node_stopped",
+    "inbound_kill",
 )
 
 
@@ -69,10 +73,14 @@ class Mailbox:
     recipients: int = 0
     controller: object | None = None
     port: int = 0
+    replier: object | None = None  # tests.system.email_replies.EmailReplier: people answering by email
 
     async def handle_DATA(self, _server, _session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
         self.messages += 1
         self.recipients += len(envelope.rcpt_tos)
+        if self.replier is not None:
+            for recipient in envelope.rcpt_tos:
+                self.replier.offer(envelope.content, recipient)
         return "250 OK"
 
     def start(self) -> Mailbox:
@@ -151,6 +159,9 @@ class Soak:
             "VE_CHAIN_COMETBFT_TIMEOUT_SECONDS": "2",
             "VE_CHAIN_COMETBFT_CONFIRM_TIMEOUT_SECONDS": "15",
             "VE_PROVIDER_API_READ_TIMEOUT_SECONDS": "2",
+            # Replies by email: a few people answer many emails; a lost task is swept within a second.
+            "VE_INBOUND_RATE_PER_HOUR": "1000000",
+            "VE_INBOUND_SWEEP_SECONDS": "1",
             **FAST_TIMERS,
         }
         os.environ.update(self.env)
@@ -390,6 +401,31 @@ class Soak:
             events__kind="logs_fetched"
         )
 
+    def inbound_start(self) -> None:
+        """The inbound LMTP server (`manage.py inbound_lmtp`), on the soak's port for it."""
+        from tests.system.processes import ROOT, wait_for_port
+
+        log = (self.workdir / "inbound.log").open("ab")
+        self.inbound = subprocess.Popen(
+            [sys.executable, "manage.py", "inbound_lmtp", "--port", str(self.inbound_port)],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.inbound_port, process=self.inbound)
+
+    def fault_inbound_kill(self) -> None:
+        fault = Fault("inbound LMTP server killed (kill -9), started again 5 s later")
+        self.inbound.kill()
+        self.inbound.wait()
+        time.sleep(5)
+        fault.notes["replies_queued_at_the_mta"] = self.replier.pending
+        self.inbound_start()
+        back = time.monotonic()
+        fault.recovered_in = self.recovery(back, extra=lambda: self.replier.pending == 0)
+        self.faults.append(fault)
+
     def fault_chain_node_stopped(self) -> None:
         fault = Fault("chain node stopped for 60 s")
         self.node_server.stop()
@@ -413,6 +449,13 @@ class Soak:
         self.installation = Installation(
             env=self.env, workdir=self.workdir / "cluster", webs=2, workers=2
         ).start()
+        from tests.system.email_replies import EmailReplier
+        from tests.system.processes import free_port
+
+        self.inbound_port = free_port()
+        self.inbound_start()
+        self.replier = EmailReplier(self.inbound_port).start()
+        self.mailbox.replier = self.replier
         try:
             started = self.started = time.monotonic()
             self.run = start_load(self.installation, parties)
@@ -429,12 +472,18 @@ class Soak:
             self.run.load.run_for(max(0.0, self.args.seconds - (time.monotonic() - started)))
             duration = time.monotonic() - started
             self.run.load.stop()  # (settle stops it too: a no-op then)
+            self.replier.stop()  # no new replies; what the MTA still holds is delivered
             self.quiet_after_load = self.quiet()
             books = settle(self.run, timeout=240)
+            email_replies_clean, self.email_replies = self.replier.books()
             self.report(duration, books)
-            return 0 if books.clean and not self.run.load.recorder.rule_breaks else 1
+            clean = books.clean and email_replies_clean
+            return 0 if clean and not self.run.load.recorder.rule_breaks else 1
         finally:
             self.installation.stop()
+            if hasattr(self, "inbound"):
+                self.inbound.terminate()
+                self.inbound.wait(10)
 
     def quiet(self, *, still: float = 3.0, limit: float = 180.0) -> str:
         """Once the load has stopped, wait until the system stops writing on its own (the logs of the last
@@ -516,6 +565,7 @@ class Soak:
         sent = PendingEmail.objects.filter(state=PendingEmail.State.SENT).count()
         skipped = PendingEmail.objects.filter(state=PendingEmail.State.SKIPPED).count()
         print(f"email: {sent} sent, {skipped} skipped, {self.mailbox.messages} messages reached SMTP")
+        print(self.email_replies)
         for fault in self.faults:
             recovered = (
                 "NOT RECOVERED" if fault.recovered_in is None else f"recovered in {fault.recovered_in} s"

@@ -306,6 +306,26 @@ class InboundMessage(models.Model):
         REJECTED = "rejected", "Rejected"
         FAILED = "failed", "Could not be processed"
 
+    class Reason(models.TextChoices):
+        NONE = "", "—"
+        BOUNCE = "bounce", "Bounce or delivery report"
+        AUTO_REPLY = "auto_reply", "Auto-reply (out of office)"
+        BULK = "bulk", "Bulk or list mail"
+        OWN_MAIL = "own_mail", "One of our own notifications"
+        TOKEN_INVALID = "token_invalid", "Not a reply address of ours"
+        TOKEN_EXPIRED = "token_expired", "Reply address expired"
+        NO_TICKET = "no_ticket", "Ticket gone"
+        NO_ACCESS = "no_access", "Sender lost access to the ticket"
+        SPOOFED_FROM = "spoofed_from", "From is not the notified person"
+        DKIM_FAIL = "dkim_fail", "DKIM signature fails"
+        DKIM_REQUIRED = "dkim_required", "No aligned DKIM pass (required)"
+        DKIM_TEMPERROR = "dkim_temperror", "DKIM key look-up kept failing"
+        RATE_LIMITED = "rate_limited", "Too many replies from this sender"
+        EMPTY = "empty", "Nothing new in it"
+        REFUSED = "refused", "The ticket refused it"
+        MALFORMED = "malformed", "Unreadable message"
+        ERROR = "error", "Processing error"
+
     class Dkim(models.TextChoices):
         UNCHECKED = "", "Not checked"
         PASS = "pass", "Pass"
@@ -323,7 +343,7 @@ class InboundMessage(models.Model):
     size = models.PositiveIntegerField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
     # A short code (`spoofed_from`, `auto_reply`, …) and, in `detail`, what support reads about it.
-    reason = models.CharField(max_length=32, blank=True)
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
     detail = models.TextField(blank=True)
     dkim = models.CharField(max_length=8, choices=Dkim.choices, blank=True, default=Dkim.UNCHECKED)
     ticket = models.ForeignKey(
