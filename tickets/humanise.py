@@ -14,6 +14,7 @@ Pure: no queries, no request, no "now" of its own (callers pass it).
 from __future__ import annotations
 
 import datetime
+import math
 from typing import Literal
 
 from tickets.models import Ticket, TicketEvent
@@ -246,6 +247,30 @@ def sla_due(due: datetime.datetime, now: datetime.datetime) -> str:
     if delta > datetime.timedelta(0):
         return f"due in {duration(delta, resolution='min')}"
     return f"overdue by {duration(delta, resolution='min')}"
+
+
+# Sizes: bytes, then binary kilo-, mega- and gigabytes written KB, MB, GB (as people read them).
+_SIZE_UNITS = ("KB", "MB", "GB")
+
+
+def file_size(size: object) -> str:
+    """A file's size, the one format of every page, the uploader's script (`fileSize` in humanise.js) and
+    the emails: "112 bytes", "1 byte", "1.5 KB", "12 KB", "3.2 MB". Rounded down like every other number
+    here: one decimal under 10 of a unit, none from 10 on. A number and its unit are joined by a no-break
+    space."""
+    try:
+        count = int(size)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return ""
+    if count < 1024:
+        return _unit(count, "byte", "bytes")
+    value = float(count)
+    for unit in _SIZE_UNITS:
+        value /= 1024
+        if value < 1024 or unit == _SIZE_UNITS[-1]:
+            break
+    shown = f"{math.floor(value * 10) / 10:.1f}" if value < 10 else str(math.floor(value))
+    return f"{shown}{NBSP}{unit}"
 
 
 def exact_time(moment: datetime.datetime) -> str:

@@ -206,3 +206,38 @@ def test_the_pages_script_follows_the_same_rule() -> None:
         for delta in deltas
     ]
     assert script == server
+
+
+SIZES = [
+    (0, "0 bytes"),
+    (1, "1 byte"),
+    (112, "112 bytes"),
+    (1023, "1023 bytes"),
+    (1024, "1.0 KB"),
+    (1535, "1.4 KB"),
+    (1536, "1.5 KB"),
+    (10 * 1024 - 1, "9.9 KB"),
+    (12 * 1024 + 900, "12 KB"),
+    (1024 * 1024 - 1, "1023 KB"),
+    (int(3.25 * 1024 * 1024), "3.2 MB"),
+    (200 * 1024 * 1024, "200 MB"),
+    (5 * 1024**4, "5120 GB"),
+]
+
+
+@pytest.mark.parametrize(("size", "words"), SIZES)
+def test_one_size_format(size: int, words: str) -> None:
+    assert humanise.file_size(size) == words.replace(" ", humanise.NBSP)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="the page's script is checked with Node.js")
+def test_the_uploaders_sizes_are_the_servers() -> None:
+    """The uploader says the size the ticket will list (it said "1 KB" for a file listed as "112 bytes")."""
+    program = f"""
+        import {{ fileSize }} from {json.dumps(SCRIPT.as_uri())};
+        console.log(JSON.stringify({json.dumps([size for size, _ in SIZES])}.map(fileSize)));
+    """
+    result = subprocess.run(
+        ["node", "--input-type=module", "-e", program], capture_output=True, text=True, check=True, timeout=30
+    )
+    assert json.loads(result.stdout) == [humanise.file_size(size) for size, _ in SIZES]

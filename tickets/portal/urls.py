@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tickets.portal import actions, macros, satisfaction, views
+from tickets.portal import actions, files, macros, satisfaction, views
 
 urlpatterns = [
     path("", views.ticket_list, name="portal-ticket-list"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("<str:reference>/comments/<str:comment_id>/", views.ticket_comment, name="portal-ticket-comment"),
     path("<str:reference>/reply/", actions.ticket_reply, name="portal-ticket-reply"),
     path("<str:reference>/status/", actions.ticket_move, name="portal-ticket-move"),
+    path("<str:reference>/files/<str:attachment_id>/", files.file_view, name="portal-ticket-file"),
     path("<str:reference>/close/", actions.ticket_close, name="portal-ticket-close"),
     path("<str:reference>/escalate/", actions.ticket_escalate, name="portal-ticket-escalate"),
     path("<str:reference>/links/", actions.ticket_link, name="portal-ticket-link"),

@@ -86,7 +86,7 @@ def portal_page(view: Page) -> Page:
     return wrapper
 
 
-def _base_context(party: Party) -> dict[str, Any]:
+def base_context(party: Party) -> dict[str, Any]:
     return {"party": party, "is_staff": party.sees_internal}
 
 
@@ -142,7 +142,7 @@ def ticket_list(request: HttpRequest, party: Party) -> HttpResponse:
     if page.next_cursor:
         next_query = urlencode({**filters, "cursor": page.next_cursor})
     context = {
-        **_base_context(party),
+        **base_context(party),
         "form": form,
         "tickets": io.TicketOutput(
             selectors.rows_with_snippets(party, page.items, ticket_filters.q), many=True
@@ -220,7 +220,7 @@ def ticket_create(request: HttpRequest, party: Party) -> HttpResponse:
             cache.set(memory, ticket.display_number, timeout=SUBMISSION_MEMORY_SECONDS)
             return redirect("portal-ticket-detail", reference=ticket.display_number)
     context = {
-        **_base_context(party),
+        **base_context(party),
         "form": form,
         "uploads": selectors.uploads_of(party, attachment_ids),
         "has_deployments": bool(deployments),
@@ -250,9 +250,10 @@ def ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any]
     open_ticket = ticket["status"] != Ticket.Status.CLOSED
     escalated = ticket["escalated"] and ticket["assignee_type"] == Ticket.AssigneeKind.SUPPORT
     return {
-        **_base_context(party),
+        **base_context(party),
         "ticket": ticket,
         "reference": ticket["number"],
+        "opening_files": opening_files(ticket),
         "moves": _moves(party, ticket["status"]) if open_ticket else [],
         "can_close": open_ticket and _may_close(party, ticket["status"]),
         "can_reply": open_ticket,
@@ -267,6 +268,18 @@ def ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any]
         "error": forms.get("error"),
         "notice": forms.get("notice"),
     }
+
+
+def opening_files(ticket: dict[str, Any]) -> list[dict[str, Any]]:
+    """The files that came with the ticket (uploaded before it was opened, on no reply): shown on its
+    opening message, as a reply's files are shown on the reply."""
+    return [
+        attachment
+        for attachment in ticket["attachments"]
+        if not attachment["comment_id"]
+        and not attachment["is_internal"]
+        and (attachment["uploaded_at"] or "") <= ticket["created_at"]
+    ]
 
 
 def _may_close(party: Party, status: str) -> bool:

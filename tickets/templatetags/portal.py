@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 from core.formats import parse_iso_timestamp
 from tickets import humanise
 from tickets.models import Ticket
+from tickets.portal.files import viewer_kind
 
 register = template.Library()
 
@@ -30,6 +31,8 @@ register.filter("field_label", humanise.field)
 register.filter("sla_target_label", humanise.sla_target)
 register.filter("urgency_label", humanise.urgency)
 register.filter("queue_label", humanise.assignee_kind)
+register.filter("file_size", humanise.file_size)
+register.filter("file_kind", viewer_kind)
 
 
 @register.filter

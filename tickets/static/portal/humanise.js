@@ -40,3 +40,18 @@ export function slaDue(date, now = Date.now()) {
   const delta = date.getTime() - now;
   return delta > 0 ? `due in ${duration(delta)}` : `overdue by ${duration(delta)}`;
 }
+
+// A file's size, by the rule of tickets/humanise.py (`file_size`): "112 bytes", "1.5 KB", "12 KB", "3.2 MB";
+// rounded down, one decimal under 10 of a unit.
+export function fileSize(size) {
+  if (size < 1024) return unit(size, "byte", "bytes");
+  const units = ["KB", "MB", "GB"];
+  let value = size;
+  let index = 0;
+  for (; index < units.length; index += 1) {
+    value /= 1024;
+    if (value < 1024 || index === units.length - 1) break;
+  }
+  const shown = value < 10 ? (Math.floor(value * 10) / 10).toFixed(1) : String(Math.floor(value));
+  return `${shown}\u00a0${units[index]}`;
+}

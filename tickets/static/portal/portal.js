@@ -2,6 +2,7 @@
 // shows times in the reader's zone, uploads dropped files, and signs in with a Keplr or Leap wallet.
 // Everything else is server-rendered HTML and htmx; without this script the pages still work on reload.
 
+import { fileSize } from "./humanise.js";
 import { LiveSocket, announce, renderTimes } from "./live.js";
 
 const TYPING_SEND_MS = 2000;
@@ -189,7 +190,7 @@ function dropzone(zone) {
     item.textContent = "";
     const hidden = Object.assign(document.createElement("input"), { type: "hidden", name: "attachment_ids", value: data.id });
     const name = Object.assign(document.createElement("span"), { textContent: data.filename });
-    const size = Object.assign(document.createElement("span"), { className: "muted", textContent: `${Math.ceil(data.size / 1024)} KB` });
+    const size = Object.assign(document.createElement("span"), { className: "muted", textContent: fileSize(data.size) });
     const remove = Object.assign(document.createElement("button"), { type: "button", className: "button button--quiet", textContent: "Remove" });
     remove.dataset.removeUpload = "";
     item.append(hidden, name, " ", size, " ", remove);
