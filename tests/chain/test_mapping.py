@@ -176,7 +176,7 @@ def test_event_maps_to_message(encrypt, facts, message_type, fields):
 def test_every_event_kind_is_in_the_table():
     kinds = {"ticket_created", "new_comment", "status_change", "priority_change", "assignment_change"}
     kinds |= {"attachment_added", "deployment_linked", "deployment_unlinked", "sla_warning", "sla_breached"}
-    kinds |= {"logs_fetched", "ticket_edited", "satisfaction_rated"}
+    kinds |= {"logs_fetched", "ticket_edited", "satisfaction_rated", "content_erased"}
     assert set(MESSAGE_TABLE) == kinds
     assert {t[1].kind for t in TABLE} == kinds
 
