@@ -14,6 +14,14 @@ Envelope (a JSON object, serialised canonically: sorted keys, no spaces, UTF-8):
 An envelope does not authenticate its author (sealed boxes are anonymous by design); its authenticity
 comes from the signed ledger block that anchors its digest (`envelope_digest`).
 
+Version 2 (every envelope sealed since erasure exists) adds a **shred key**: a random 32-byte key per
+event, held only in the database (`chain.models.EnvelopeKey`), never on the ledger. The payload is then
+encrypted under BLAKE2b(content key, key = shred key, person = "ve-envelope-v2"), a keyed hash used as a
+KDF, so that opening it takes both a recipient's private key (for the content key) and the shred key.
+Destroying the shred key (erasure) leaves ciphertext that no one, support included, can open again:
+crypto-shredding on an append-only ledger. `"v": 2` says so (no other field changes: the x/support
+protobuf envelope carries the version, so a v2 envelope survives the CometBFT round trip byte for byte).
+
 Pure module: no Django, no database.
 """
 
@@ -26,7 +34,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import nacl.encoding
 import nacl.exceptions
+import nacl.hash
 import nacl.public
 import nacl.secret
 import nacl.utils
@@ -34,6 +44,8 @@ import nacl.utils
 from core.formats import canonical_json_bytes
 
 VERSION = 1
+SHREDDABLE_VERSION = 2
+_SHRED_PERSON = b"ve-envelope-v2"
 ALGORITHM = "X25519-XSalsa20-Poly1305"
 KEY_SIZE = 32
 KEY_ID_BYTES = 8
@@ -45,6 +57,8 @@ __all__ = [
     "envelope_digest",
     "generate_keypair",
     "key_id",
+    "needs_shred_key",
+    "new_shred_key",
     "open_envelope",
     "payload_for",
     "private_key_from_b64",
@@ -111,13 +125,34 @@ def public_key_of(private_key: bytes) -> bytes:
     return bytes(nacl.public.PrivateKey(private_key).public_key)
 
 
-def seal(plaintext: bytes, recipients: Mapping[str, bytes]) -> bytes:
-    """Encrypt `plaintext` to every recipient (label → raw 32-byte X25519 public key); envelope bytes."""
+def new_shred_key() -> bytes:
+    return nacl.utils.random(KEY_SIZE)
+
+
+def _payload_key(content_key: bytes, shred_key: bytes | None) -> bytes:
+    if shred_key is None:
+        return content_key
+    if len(shred_key) != KEY_SIZE:
+        raise EnvelopeError(f"a shred key must be {KEY_SIZE} bytes")
+    return nacl.hash.blake2b(
+        content_key,
+        digest_size=KEY_SIZE,
+        key=shred_key,
+        person=_SHRED_PERSON,
+        encoder=nacl.encoding.RawEncoder,
+    )
+
+
+def seal(plaintext: bytes, recipients: Mapping[str, bytes], *, shred_key: bytes | None = None) -> bytes:
+    """Encrypt `plaintext` to every recipient (label → raw 32-byte X25519 public key); envelope bytes.
+    With a `shred_key`, a version 2 envelope: opening it also takes that key (see the module doc)."""
     if not recipients:
         raise EnvelopeError("an envelope needs at least one recipient")
     content_key = nacl.utils.random(nacl.secret.SecretBox.KEY_SIZE)
     nonce = nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)
-    ciphertext = nacl.secret.SecretBox(content_key).encrypt(plaintext, nonce).ciphertext
+    ciphertext = (
+        nacl.secret.SecretBox(_payload_key(content_key, shred_key)).encrypt(plaintext, nonce).ciphertext
+    )
     entries = []
     # Sorted by label so that the recipient list does not depend on the caller's dict order.
     for label in sorted(recipients):
@@ -126,13 +161,15 @@ def seal(plaintext: bytes, recipients: Mapping[str, bytes]) -> bytes:
             raise EnvelopeError(f"recipient {label!r}: public key must be {KEY_SIZE} raw bytes")
         sealed_key = nacl.public.SealedBox(nacl.public.PublicKey(bytes(public_key))).encrypt(content_key)
         entries.append({"id": label, "key_id": key_id(bytes(public_key)), "sealed_key": _b64(sealed_key)})
-    envelope = {
+    envelope: dict[str, Any] = {
         "v": VERSION,
         "alg": ALGORITHM,
         "recipients": entries,
         "nonce": _b64(nonce),
         "ciphertext": _b64(ciphertext),
     }
+    if shred_key is not None:
+        envelope["v"] = SHREDDABLE_VERSION
     return canonical_json_bytes(envelope)
 
 
@@ -146,7 +183,7 @@ def _parse(envelope: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
             raise EnvelopeError("envelope is not JSON") from exc
     if not isinstance(parsed, dict):
         raise EnvelopeError("envelope is not a JSON object")
-    if parsed.get("v") != VERSION or parsed.get("alg") != ALGORITHM:
+    if parsed.get("v") not in (VERSION, SHREDDABLE_VERSION) or parsed.get("alg") != ALGORITHM:
         raise EnvelopeError(
             f"unsupported envelope version/algorithm: {parsed.get('v')!r}/{parsed.get('alg')!r}"
         )
@@ -161,9 +198,20 @@ def recipients_of(envelope: bytes | str | Mapping[str, Any]) -> list[str]:
     return [str(entry.get("id", "")) for entry in _parse(envelope)["recipients"]]
 
 
-def open_envelope(envelope: bytes | str | Mapping[str, Any], private_key: bytes) -> bytes:
-    """Decrypt an envelope with a raw X25519 private key; EnvelopeError unless the key is a recipient."""
+def needs_shred_key(envelope: bytes | str | Mapping[str, Any]) -> bool:
+    """Whether the envelope is shreddable (version 2): opening it takes its shred key too."""
+    return _parse(envelope).get("v") == SHREDDABLE_VERSION
+
+
+def open_envelope(
+    envelope: bytes | str | Mapping[str, Any], private_key: bytes, *, shred_key: bytes | None = None
+) -> bytes:
+    """Decrypt an envelope with a raw X25519 private key (and, for version 2, its shred key); EnvelopeError
+    unless the key is a recipient (and the shred key the envelope's)."""
     parsed = _parse(envelope)
+    shreddable = parsed.get("v") == SHREDDABLE_VERSION
+    if shreddable and shred_key is None:
+        raise EnvelopeError("this envelope needs its shred key, which is not given (destroyed or missing)")
     public_key = public_key_of(private_key)
     wanted = key_id(public_key)
     box = nacl.public.SealedBox(nacl.public.PrivateKey(private_key))
@@ -187,7 +235,8 @@ def open_envelope(envelope: bytes | str | Mapping[str, Any], private_key: bytes)
     if len(nonce) != nacl.secret.SecretBox.NONCE_SIZE:
         raise EnvelopeError("nonce has the wrong length")
     try:
-        return nacl.secret.SecretBox(content_key).decrypt(ciphertext, nonce)
+        payload_key = _payload_key(content_key, shred_key if shreddable else None)
+        return nacl.secret.SecretBox(payload_key).decrypt(ciphertext, nonce)
     except nacl.exceptions.CryptoError as exc:
         raise EnvelopeError("envelope content failed authentication") from exc
 

@@ -81,6 +81,9 @@ MESSAGE_TABLE: dict[str, str] = {
     # The customer's rating: its score and comment travel in the envelope only. A ticket may be rated once
     # closed (archived on chain) too; the local and CometBFT backends anchor it like any update.
     "satisfaction_rated": MSG_UPDATE_SUPPORT_REQUEST,
+    # A person's content (or an expired ticket's) was erased: when, why; the erased events' envelopes can no
+    # longer be opened (their shred keys are destroyed).
+    "content_erased": MSG_UPDATE_SUPPORT_REQUEST,
 }
 
 ALL_RECIPIENTS = ("customer", "provider", "support")

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chain import envelopes, keys, mapping
+from chain import envelopes, keys, mapping, shredding
 from chain.mapping import EventFacts, TicketFacts
 from chain.models import idempotency_key_for
 from core.formats import iso_timestamp
@@ -205,9 +205,14 @@ def recipient_keys(tickets: Iterable[Ticket]) -> dict[Any, dict[str, bytes | Non
 
 
 def seal_message(
-    facts: EventFacts, party_keys: Mapping[str, bytes | None], *, relayer_address: str
+    facts: EventFacts,
+    party_keys: Mapping[str, bytes | None],
+    *,
+    relayer_address: str,
+    shred_key: bytes | None = None,
 ) -> dict[str, Any]:
-    """The x/support message for one event, its envelope sealed to every intended party that has a key."""
+    """The x/support message for one event, its envelope sealed to every intended party that has a key
+    (and, given a `shred_key`, shreddable: `chain.envelopes` version 2)."""
     absent: list[str] = []
 
     def encrypt(plaintext: bytes, labels: list[str]) -> bytes:
@@ -218,7 +223,7 @@ def seal_message(
                 absent.append(label)
             else:
                 recipients[label] = public_key
-        return envelopes.seal(plaintext, recipients)
+        return envelopes.seal(plaintext, recipients, shred_key=shred_key)
 
     message = mapping.message_for(facts, encrypt=encrypt, relayer_address=relayer_address)
     for label in absent:
@@ -231,10 +236,16 @@ def seal_messages(events: Sequence[TicketEvent]) -> list[SealedMessage | mapping
     facts = event_facts(events)
     party_keys = recipient_keys(event.ticket for event in events)
     relayer = keys.relayer_address()
+    shred_keys = shredding.shred_keys_for_sealing(event.pk for event in events)
     sealed: list[SealedMessage | mapping.MappingError] = []
     for event in events:
         try:
-            message = seal_message(facts[event.pk], party_keys[event.ticket_id], relayer_address=relayer)
+            message = seal_message(
+                facts[event.pk],
+                party_keys[event.ticket_id],
+                relayer_address=relayer,
+                shred_key=shred_keys[event.pk],
+            )
         except mapping.MappingError as error:
             sealed.append(error)
             continue

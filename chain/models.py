@@ -73,3 +73,26 @@ class OutboxEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.idempotency_key} ({self.state})"
+
+
+class EnvelopeKey(models.Model):
+    """The shred key of one event's envelope (`chain.envelopes`, version 2): held here and nowhere else.
+
+    Created when the event is first sealed (reused by every retry, so a resubmission's envelope opens with
+    the same key as the anchored one). Erasure destroys it — `key` becomes NULL, `destroyed_at` is set — and
+    the anchored ciphertext can no longer be opened by anyone. A row destroyed before the event was sealed
+    makes the drain seal with a throwaway key.
+    """
+
+    event = models.OneToOneField(
+        "tickets.TicketEvent", on_delete=models.CASCADE, primary_key=True, related_name="envelope_key"
+    )
+    key = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "envelope shred key"
+
+    def __str__(self) -> str:
+        return f"shred key of event {self.event_id}{' (destroyed)' if self.destroyed_at else ''}"

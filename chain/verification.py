@@ -14,6 +14,8 @@
    and each ticket's events appear in the ledger in seq order.
 4. Each ticket's current status and priority equal what its event history (anchored where anchored)
    says they became last.
+5. Erased events are reported as erased (who, when, which request) and checked as far as they can be
+   (`chain.erasure_checks`); a destroyed or missing shred key on an event that is not erased is tampering.
 
 Findings name the ticket (number and id) and the event seq; they never print private text.
 
@@ -31,10 +33,7 @@ that transaction as it is.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
 import itertools
 import json
 import uuid
@@ -46,7 +45,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q
 
-from chain import envelopes, keys, mapping, messages
+from chain import envelopes, erasure_checks, keys, mapping, messages, shredding
 from chain.backends import get_backend, local, local_backend_at
 from chain.backends.base import AnchoredTx, ChainBackend
 from chain.models import OutboxEntry, idempotency_key_for
@@ -109,6 +108,8 @@ class VerificationReport:
     tickets: int = 0
     top_height: int = 0  # the highest block the ledger read reached
     written_meanwhile: int = 0  # events newer than the database snapshot, found in the ledger (in `events`)
+    erased: list[erasure_checks.ErasedEvent] = field(default_factory=list)
+    erased_legacy: int = 0  # erased events whose envelope was sealed before envelopes were shreddable
 
     @property
     def ok(self) -> bool:
@@ -117,10 +118,16 @@ class VerificationReport:
     def summary(self) -> str:
         verdict = "OK" if self.ok else f"FAILED: {len(self.findings)} finding(s)"
         meanwhile = f", {self.written_meanwhile} written while verifying" if self.written_meanwhile else ""
+        erased = ""
+        if self.erased:
+            erasures = len({item.erasure_id for item in self.erased})
+            erased = f"; {len(self.erased)} event(s) erased by {erasures} erasure(s)"
+            if self.erased_legacy:
+                erased += f" ({self.erased_legacy} sealed before shreddable envelopes)"
         return (
             f"verify_chain {verdict} — ledger {self.blocks} block(s), {self.txs} tx(s); database "
             f"{self.tickets} ticket(s), {self.events} event(s): {self.anchored} anchored, "
-            f"{self.pending} pending{meanwhile}"
+            f"{self.pending} pending{meanwhile}{erased}"
         )
 
 
@@ -158,6 +165,8 @@ class _Verifier:
         self.ledger = ledger
         self.support_private_key = keys.support_keypair().private_key
         self.seen_keys: set[str] = set()
+        # Envelope shred keys of the events being checked (None: destroyed), loaded per chunk.
+        self.shred_keys: dict[int, bytes | None] = {}
         # Ledger positions of each ticket's events, for the order check.
         self.positions: dict[str, list[tuple[int, tuple[int, int]]]] = {}
         for key, tx in ledger.items():
@@ -168,23 +177,30 @@ class _Verifier:
     def add(self, ticket: str, seq: int | None, kind: str, message: str) -> None:
         self.report.findings.append(Finding(ticket, seq, kind, message))
 
-    def _open(self, label: str, seq: int, tx: Mapping[str, Any]) -> dict[str, Any] | None:
+    def load_shred_keys(self, events: Iterable[TicketEvent]) -> None:
+        self.shred_keys = shredding.stored_shred_keys(event.pk for event in events)
+
+    def _open(self, label: str, event: TicketEvent, tx: Mapping[str, Any]) -> dict[str, Any] | None:
         """The anchored private document, or None after reporting why it cannot be read."""
-        payload = tx.get("msg", {}).get("payload") if isinstance(tx.get("msg"), Mapping) else None
-        if not isinstance(payload, Mapping):
-            self.add(label, seq, "payload", "the anchored message has no payload")
+        seq = event.seq
+        envelope, problem = erasure_checks.anchored_envelope(tx)
+        if problem:
+            self.add(label, seq, "payload", problem)
+        if envelope is None:
             return None
+        shred_key = self.shred_keys.get(event.pk)
         try:
-            envelope = base64.b64decode(str(payload.get("envelope", "")), validate=True)
-        except (binascii.Error, ValueError):
-            self.add(label, seq, "payload", "the anchored envelope is not base64")
-            return None
-        if hashlib.sha256(envelope).hexdigest() != payload.get("sha256") or len(envelope) != payload.get(
-            "size"
-        ):
-            self.add(label, seq, "payload", "the anchored envelope does not match its SHA-256 or size")
-        try:
-            document = json.loads(envelopes.open_envelope(envelope, self.support_private_key))
+            if envelopes.needs_shred_key(envelope) and shred_key is None:
+                state = "destroyed" if event.pk in self.shred_keys else "missing"
+                self.add(
+                    label,
+                    seq,
+                    "envelope_key",
+                    f"the envelope's shred key is {state}, yet the event is not erased",
+                )
+                return None
+            opened = envelopes.open_envelope(envelope, self.support_private_key, shred_key=shred_key)
+            document = json.loads(opened)
         except (envelopes.EnvelopeError, ValueError) as exc:
             self.add(label, seq, "envelope", f"support's key cannot open the anchored envelope ({exc})")
             return None
@@ -239,7 +255,14 @@ class _Verifier:
                 "public_mismatch",
                 f"the database implies other public fields than anchored: {', '.join(public)}",
             )
-        document = self._open(label, event.seq, anchored.tx)
+        if event.erasure_id is not None:
+            self.report.erased.append(erasure_checks.erased_event(event, label))
+            problems, legacy = erasure_checks.erased_problems(facts, anchored.tx, event.pk, self.shred_keys)
+            self.report.erased_legacy += legacy
+            for kind, message in problems:
+                self.add(label, event.seq, kind, message)
+            return facts.data
+        document = self._open(label, event, anchored.tx)
         if document is None:
             return facts.data
         differing = list(_differences(mapping.private_document(facts), document))
@@ -309,7 +332,7 @@ def _recorded_by(outbox: OutboxEntry) -> str:
 def _events_with_facts(condition: Q) -> list[TicketEvent]:
     return list(
         TicketEvent.objects.filter(condition)
-        .select_related("ticket__deployment", "ticket__provider", "outbox")
+        .select_related("ticket__deployment", "ticket__provider", "outbox", "erasure")
         .order_by("ticket_id", "seq")
     )
 
@@ -320,6 +343,7 @@ def _check_tickets(verifier: _Verifier, ticket_ids: list[Any], numbers: Mapping[
     for start in range(0, len(ticket_ids), TICKETS_PER_CHUNK):
         chunk = ticket_ids[start : start + TICKETS_PER_CHUNK]
         events = _events_with_facts(Q(ticket_id__in=chunk))
+        verifier.load_shred_keys(events)
         facts = messages.event_facts(events)
         histories: dict[Any, list[tuple[str, Mapping[str, Any]]]] = {tid: [] for tid in chunk}
         tickets_by_id = {}
@@ -358,6 +382,7 @@ def _check_written_meanwhile(verifier: _Verifier, numbers: Mapping[Any, int]) ->
         for ticket_id in ticket_ids[start : start + TICKETS_PER_CHUNK]:
             condition |= Q(ticket_id=ticket_id, seq__in=wanted[ticket_id])
         events = _events_with_facts(condition)
+        verifier.load_shred_keys(events)
         facts = messages.event_facts(events)
         new_tickets = {}
         for event in events:

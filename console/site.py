@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils.functional import SimpleLazyObject
 
-from console import people, views
+from console import erasure, people, views
 
 
 class SupportConsoleSite(admin.AdminSite):
@@ -39,6 +39,11 @@ class SupportConsoleSite(admin.AdminSite):
             path("models/", self.admin_view(self.models_index), name="models"),
             path("dashboard/", self.admin_view(self.dashboard), name="console-dashboard"),
             path("customers/<str:address>/", self.admin_view(self.customer), name="console-customer"),
+            path(
+                "customers/<str:address>/erase/",
+                self.admin_view(self.erase_customer),
+                name="console-erase-customer",
+            ),
             *super().get_urls(),
         ]
 
@@ -51,3 +56,6 @@ class SupportConsoleSite(admin.AdminSite):
 
     def customer(self, request: HttpRequest, address: str) -> HttpResponse:
         return people.customer_page(request, self, address)
+
+    def erase_customer(self, request: HttpRequest, address: str) -> HttpResponse:
+        return erasure.erase_page(request, self, address)

@@ -43,6 +43,7 @@ EVENT_KINDS: dict[str, str] = {
     Kind.LOGS_FETCHED: "Deployment logs fetched",
     Kind.TICKET_EDITED: "Ticket edited",
     Kind.SATISFACTION_RATED: "Satisfaction rated",
+    Kind.CONTENT_ERASED: "Content erased",
 }
 
 # Who acted or wrote (`core.parties.PartyKind`, the presenter's `actor_type` and `author_type`).
@@ -247,6 +248,16 @@ def sla_due(due: datetime.datetime, now: datetime.datetime) -> str:
     if delta > datetime.timedelta(0):
         return f"due in {duration(delta, resolution='min')}"
     return f"overdue by {duration(delta, resolution='min')}"
+
+
+def short_lease_id(lease_id: object) -> str:
+    """A lease ID (`owner/dseq/gseq/oseq`) short enough for a line: the owner's address cut to its start
+    and end ("ve1w75…p7h0/1234/1/1"); the full ID stays in the page for copying and hovering."""
+    text = str(lease_id or "")
+    owner, slash, rest = text.partition("/")
+    if len(owner) > 14:
+        owner = f"{owner[:6]}…{owner[-4:]}"
+    return f"{owner}{slash}{rest}"
 
 
 # Sizes: bytes, then binary kilo-, mega- and gigabytes written KB, MB, GB (as people read them).

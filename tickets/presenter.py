@@ -167,6 +167,9 @@ SHAPES: dict[str, EventShape] = {
     Kind.TICKET_EDITED: EventShape(("changes",)),
     # The customer's rating of a resolved ticket (1 to 5) and their comment: public, like the rating itself.
     Kind.SATISFACTION_RATED: EventShape(("rating", "comment")),
+    # Content erased (privacy erasure or retention): when and why for everyone; the request's reference
+    # and which events were erased (by `seq`, which customers do not use) for provider and support.
+    Kind.CONTENT_ERASED: EventShape(("erased_at", "basis"), staff_fields=("reference", "events")),
 }
 
 # The envelope of a presented event: the same keys on every surface.

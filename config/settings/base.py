@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "tickets",
     "chain",
     "notifications",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -209,6 +210,9 @@ VE_ATTACHMENT_UNREFERENCED_TTL_HOURS = env.int("VE_ATTACHMENT_UNREFERENCED_TTL_H
 # (32 bytes) each, oldest first: the last wraps new keys (tickets/files/keys.py). Empty: one derived from
 # SECRET_KEY. Rotation: append a new key, run `manage.py rotate_attachment_keys`, then drop the old one.
 VE_ATTACHMENT_KEKS = env.list("VE_ATTACHMENT_KEKS", default=[])
+# Retention: the content of tickets closed for more than this many days is erased (privacy.retention, an
+# hourly beat task, in batches); 0 keeps it for ever.
+VE_RETENTION_DAYS_AFTER_CLOSE = env.int("VE_RETENTION_DAYS_AFTER_CLOSE", default=0)
 
 # Redis: cache (nonce store, throttles), Channels layer, Celery broker.
 CACHES = {
@@ -280,6 +284,8 @@ CELERY_TASK_ROUTES = {
     "notifications.tasks.webhook_deliver_task": {"queue": "outbound"},
 }
 CELERY_BEAT_SCHEDULE = {
+    # Retention (privacy.retention): erase the content of tickets closed for VE_RETENTION_DAYS_AFTER_CLOSE days.
+    "privacy-retention-erase": {"task": "privacy.tasks.retention_erase_task", "schedule": 3600.0},
     "attachments-expire-unreferenced": {
         "task": "tickets.tasks.attachments_expire_unreferenced_task",
         "schedule": 3600.0,
@@ -371,6 +377,14 @@ SPECTACULAR_SETTINGS = {
 # VirtEngine chain identity.
 VE_BECH32_PREFIX = env("VE_BECH32_PREFIX", default="ve")
 VE_CHAIN_ID = env("VE_CHAIN_ID", default="virtengine-1")
+# What the sign-in page suggests to a wallet that does not know the chain yet (Keplr's and Leap's
+# experimentalSuggestChain, before `enable`): its name, public RPC and REST endpoints and its coin.
+VE_CHAIN_NAME = env("VE_CHAIN_NAME", default="VirtEngine")
+VE_CHAIN_RPC_URL = env("VE_CHAIN_RPC_URL", default="https://rpc.virtengine.com")
+VE_CHAIN_REST_URL = env("VE_CHAIN_REST_URL", default="https://api.virtengine.com")
+VE_CHAIN_COIN_DENOM = env("VE_CHAIN_COIN_DENOM", default="VE")
+VE_CHAIN_COIN_MINIMAL_DENOM = env("VE_CHAIN_COIN_MINIMAL_DENOM", default="uve")
+VE_CHAIN_COIN_DECIMALS = env.int("VE_CHAIN_COIN_DECIMALS", default=6)
 VE_SIGNATURE_MAX_AGE_SECONDS = env.int("VE_SIGNATURE_MAX_AGE_SECONDS", default=300)
 VE_SIGNATURE_MAX_SKEW_SECONDS = env.int("VE_SIGNATURE_MAX_SKEW_SECONDS", default=60)
 # How long a portal sign-in challenge may wait for the wallet's signature.

@@ -8,7 +8,7 @@ import json
 import coincurve
 import pytest
 
-from chain import cosmos_tx, envelopes, keys, messages
+from chain import cosmos_tx, envelopes, keys, messages, shredding
 from chain.backends import get_backend
 from chain.backends.base import Failure, Receipt, Submission
 from chain.models import OutboxEntry
@@ -55,9 +55,12 @@ def test_drain_anchors_signed_txs_the_node_accepts(keyed_world, node):
     assert reply["@type"] == "/virtengine.support.v1.MsgAddSupportResponse"
     envelope = base64.b64decode(reply["payload"]["envelope"])
     assert reply["payload"]["sha256"] == envelopes.envelope_digest(envelope)
-    document = json.loads(envelopes.open_envelope(envelope, keyed_world.keys.support[0]))
+    reply_event = TicketEvent.objects.get(ticket=ticket, seq=2)
+    shred_key = shredding.stored_shred_keys([reply_event.pk])[reply_event.pk]
+    document = json.loads(envelopes.open_envelope(envelope, keyed_world.keys.support[0], shred_key=shred_key))
     assert document["content"]["text"] == "Secret reply"
-    assert json.loads(envelopes.open_envelope(envelope, keyed_world.keys.customer[0]))["seq"] == 2
+    customer_view = envelopes.open_envelope(envelope, keyed_world.keys.customer[0], shred_key=shred_key)
+    assert json.loads(customer_view)["seq"] == 2
     # Closing archives: an update to `closed` carrying the payload, then the archive, in one tx.
     assert [t for t, _ in received[2].messages] == [
         "/virtengine.support.v1.MsgUpdateSupportRequest",

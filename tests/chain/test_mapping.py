@@ -149,6 +149,9 @@ TABLE = [
     # The score and comment are private: on chain only the kind shows.
     ("satisfaction", event("satisfaction_rated", data={"rating": 4, "comment": "Thanks"},
                            content={"rating": 4, "comment": "Thanks"}), UPDATE, {"ticket_id": TICKET_ID}),
+    # An erasure (privacy): when and why, in the envelope; on chain only the kind shows.
+    ("erased", event("content_erased", actor_kind="support", actor_address=PROVIDER,
+                     data={"basis": "request", "erased_at": "2026-12-06T13:00:00Z"}), UPDATE, {"ticket_id": TICKET_ID}),
 ]  # fmt: skip
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chain import envelopes, keys, messages
+from chain import envelopes, keys, messages, shredding
 from chain.envelopes import EnvelopeError
 from providers.models import CustomerIdentity
 from tests.chain.helpers import full_history
@@ -53,9 +53,13 @@ def sealed_by_seq(ticket) -> dict[int, messages.SealedMessage]:
     return {item.seq: item for item in messages.seal_messages(events)}
 
 
+def shred_key_of(sealed: messages.SealedMessage) -> bytes | None:
+    return shredding.stored_shred_keys([sealed.event_id])[sealed.event_id]
+
+
 def open_as(sealed: messages.SealedMessage, private_key: bytes) -> dict:
     envelope = base64.b64decode(sealed.message["payload"]["envelope"])
-    return json.loads(envelopes.open_envelope(envelope, private_key))
+    return json.loads(envelopes.open_envelope(envelope, private_key, shred_key=shred_key_of(sealed)))
 
 
 @pytest.mark.django_db
@@ -137,7 +141,7 @@ def test_envelope_round_trip_for_each_recipient(keyed_world):
         assert open_as(sealed, private_key)["content"]["text"] == "Public reply"
     outsider = envelopes.private_key_from_b64(envelopes.generate_keypair()[0])
     with pytest.raises(EnvelopeError):
-        envelopes.open_envelope(envelope, outsider)
+        envelopes.open_envelope(envelope, outsider, shred_key=shred_key_of(sealed))
 
 
 @pytest.mark.django_db
@@ -150,7 +154,7 @@ def test_customer_key_cannot_open_an_internal_note(keyed_world):
     envelope = base64.b64decode(sealed.message["payload"]["envelope"])
     assert envelopes.recipients_of(envelope) == ["provider", "support"]
     with pytest.raises(EnvelopeError):
-        envelopes.open_envelope(envelope, keyed_world.keys.customer[0])
+        envelopes.open_envelope(envelope, keyed_world.keys.customer[0], shred_key=shred_key_of(sealed))
     assert open_as(sealed, keyed_world.keys.provider[0])["content"]["text"] == "Internal only"
     assert open_as(sealed, keyed_world.keys.support[0])["content"]["text"] == "Internal only"
     assert "customer_key" not in sealed.message["public_metadata"]

@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from chain import envelopes, messages
+from chain import envelopes, messages, shredding
 from tests.notifications.conftest import fast_webhooks, receiver, smtp  # noqa: F401 - fixtures
 from tests.notifications.test_email import ALICE, MEMBER_A, flush, text_of
 from tests.notifications.test_webhook_delivery import deliver, register
@@ -109,7 +109,10 @@ def test_chain_envelope_the_customer_opens_holds_the_message_not_the_reason(keye
     (sealed,) = messages.seal_messages(messages.events_for_anchoring(ids))
     envelope = base64.b64decode(sealed.message["payload"]["envelope"])
     assert "customer" in envelopes.recipients_of(envelope)
-    document = json.loads(envelopes.open_envelope(envelope, keyed_world.keys.customer[0]))
+    shred_key = shredding.stored_shred_keys([sealed.event_id])[sealed.event_id]
+    document = json.loads(
+        envelopes.open_envelope(envelope, keyed_world.keys.customer[0], shred_key=shred_key)
+    )
     assert REASON not in json.dumps(document)
     assert document["data"]["customer_message"] == MESSAGE
     assert document["content"]["reason"] == ""

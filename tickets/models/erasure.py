@@ -36,3 +36,11 @@ class ContentErasure(models.Model):
 
     def __str__(self) -> str:
         return f"erasure {self.pk} ({self.basis}, {self.created_at:%Y-%m-%d})"
+
+
+# What an erased row holds instead of its content (names, text, file names): the same words everywhere.
+ERASED_TEXT = "[content erased]"
+ERASED_NAME = "Erased person"
+ERASED_FILENAME = "erased"
+ERASED_EMAIL = ""
+TOMBSTONE_VALUES = frozenset({None, "", ERASED_TEXT, ERASED_NAME, ERASED_FILENAME})

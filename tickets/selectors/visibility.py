@@ -111,7 +111,7 @@ def attachment_get_for_download(party: Party, attachment_id: object) -> Attachme
     if attachment_uuid is None:
         raise NotFound("Attachment not found.")
     attachment = Attachment.objects.select_related("ticket").filter(pk=attachment_uuid).first()
-    if attachment is None:
+    if attachment is None or attachment.erased_at is not None:  # an erased file's key is destroyed
         raise NotFound("Attachment not found.")
     if attachment.ticket is None:
         if attachment.uploader_key != party.key:

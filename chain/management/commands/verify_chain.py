@@ -1,7 +1,7 @@
 """`manage.py verify_chain [--ticket ID]`: prove that the ledger is intact and the database agrees with it.
 
-Prints every finding (by ticket number and id, and event seq) and a summary line; exits non-zero on any
-finding. See `chain.verification` for what is checked.
+Prints every erased event (who erased it, when, at whose request), every finding (by ticket number and id,
+and event seq) and a summary line; exits non-zero on any finding (an erasure is not one). See `chain.verification` for what is checked.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ class Command(BaseCommand):
                     f"--ticket must be a ticket id (UUID), not {ticket_id!r}", returncode=2
                 ) from exc
         report = verify_chain(ticket_id=ticket_id, ledger_path=options.get("ledger"))
+        for erased in report.erased:  # erasure, not tampering: what it was, by whom, when, which request
+            self.stdout.write(str(erased))
         for finding in report.findings:
             self.stdout.write(str(finding))
         if not report.ok:
