@@ -54,8 +54,39 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         "form": form,
         "next": _next_url(request, request.GET if request.method == "GET" else request.POST),
         "chain_id": settings.VE_CHAIN_ID,
+        "chain_info": wallet_chain_info(),
     }
     return render(request, "portal/sign_in.html", context, status=400 if form.errors else 200)
+
+
+def wallet_chain_info() -> dict[str, Any]:
+    """The chain as Keplr's and Leap's `experimentalSuggestChain` take it (from settings), so a wallet that
+    does not know the chain can add it before `enable` instead of failing there."""
+    prefix = settings.VE_BECH32_PREFIX
+    coin = {
+        "coinDenom": settings.VE_CHAIN_COIN_DENOM,
+        "coinMinimalDenom": settings.VE_CHAIN_COIN_MINIMAL_DENOM,
+        "coinDecimals": settings.VE_CHAIN_COIN_DECIMALS,
+    }
+    return {
+        "chainId": settings.VE_CHAIN_ID,
+        "chainName": settings.VE_CHAIN_NAME,
+        "rpc": settings.VE_CHAIN_RPC_URL,
+        "rest": settings.VE_CHAIN_REST_URL,
+        "bip44": {"coinType": 118},
+        "bech32Config": {
+            "bech32PrefixAccAddr": prefix,
+            "bech32PrefixAccPub": f"{prefix}pub",
+            "bech32PrefixValAddr": f"{prefix}valoper",
+            "bech32PrefixValPub": f"{prefix}valoperpub",
+            "bech32PrefixConsAddr": f"{prefix}valcons",
+            "bech32PrefixConsPub": f"{prefix}valconspub",
+        },
+        "currencies": [coin],
+        "feeCurrencies": [{**coin, "gasPriceStep": {"low": 0, "average": 0.025, "high": 0.04}}],
+        "stakeCurrency": coin,
+        "features": [],
+    }
 
 
 def _text(body: dict[str, Any], field: str) -> str:

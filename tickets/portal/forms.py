@@ -14,6 +14,7 @@ from django import forms
 from core.errors import ApplicationError
 from core.parties import Party
 from providers.models import LEASE_ID_MAX_LENGTH
+from tickets import humanise
 from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, Ticket
 
 ORDERINGS = [
@@ -61,6 +62,12 @@ class MultipleFileField(forms.FileField):
         return [super(MultipleFileField, self).clean(item, initial) for item in files]
 
 
+def deployment_label(lease_id: str, name: str | None) -> str:
+    """A deployment in a list of choices: its name first, then its lease ID shortened."""
+    short = humanise.short_lease_id(lease_id)
+    return f"{name} ({short})" if name else short
+
+
 class TicketFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *Ticket.Status.choices], required=False)
     deployment = forms.ChoiceField(choices=[("", "Any deployment")], required=False)
@@ -71,7 +78,7 @@ class TicketFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["deployment"].choices = [
             ("", "Any deployment"),
-            *((lease_id, name or lease_id) for lease_id, name in deployments),
+            *((lease_id, deployment_label(lease_id, name)) for lease_id, name in deployments),
         ]
 
     def filters(self) -> dict[str, str]:
@@ -120,7 +127,7 @@ class TicketCreateForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["deployment_id"].choices = [
-            (lease_id, f"{name} — {lease_id}" if name else lease_id) for lease_id, name in deployments
+            (lease_id, deployment_label(lease_id, name)) for lease_id, name in deployments
         ]
         self.fields["priority"].help_text = sla_targets_text(sla_targets)
         if not self.is_bound:

@@ -33,6 +33,7 @@ register.filter("urgency_label", humanise.urgency)
 register.filter("queue_label", humanise.assignee_kind)
 register.filter("file_size", humanise.file_size)
 register.filter("file_kind", viewer_kind)
+register.filter("short_lease", humanise.short_lease_id)
 
 
 @register.filter

@@ -233,9 +233,30 @@ function sendOnce(form) {
 
 // --- Sign-in with a wallet: Keplr and Leap share the API --------------------------------------------------
 
+const WALLET_NAMES = { keplr: "Keplr", leap: "Leap" };
+
+// What went wrong, in words: the wallet's own text varies by wallet and version ("Request rejected", …).
+function walletProblem(name, problem, chainId) {
+  const text = String(problem?.message || problem || "");
+  if (/reject|denied|declined|cancel/i.test(text) || problem?.code === 4001) {
+    return `You declined the request in ${name}. Nothing was signed; choose “Sign in with ${name}” again when you are ready.`;
+  }
+  if (/chain info|no chain|not supported|unknown chain/i.test(text)) {
+    return `${name} could not add the VirtEngine chain (${chainId}). Update ${name}, or add the chain in ${name}, then try again.`;
+  }
+  return `${name} could not sign you in. Unlock ${name} and try again.`;
+}
+
 function walletSignIn(panel) {
   const error = document.getElementById("wallet-error");
-  const fail = (text) => { error.textContent = text; error.hidden = false; };
+  const problemText = error.querySelector("[data-wallet-problem]");
+  const missing = error.querySelector("[data-wallet-missing]");
+  const chain = JSON.parse(document.getElementById("wallet-chain")?.textContent || "{}");
+  const fail = (text, { notInstalled = false } = {}) => {
+    problemText.textContent = text;
+    missing.hidden = !notInstalled;
+    error.hidden = false;
+  };
 
   async function post(url, body) {
     const response = await fetch(url, {
@@ -245,25 +266,29 @@ function walletSignIn(panel) {
       body: JSON.stringify(body),
     });
     const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.error || `The server refused (${response.status}).`);
+    if (!response.ok) throw Object.assign(new Error(data.error || `The server refused (${response.status}).`), { server: true });
     return data;
   }
 
   for (const button of panel.querySelectorAll("[data-wallet]")) {
     button.addEventListener("click", async () => {
       error.hidden = true;
-      const name = button.dataset.wallet;
-      const wallet = window[name];
+      const key = button.dataset.wallet;
+      const name = WALLET_NAMES[key] || key;
+      const wallet = window[key];
       if (!wallet) {
-        fail(`${name === "leap" ? "Leap" : "Keplr"} is not installed in this browser.`);
+        fail(`${name} is not installed in this browser.`, { notInstalled: true });
         return;
       }
       button.disabled = true;
+      const chainId = panel.dataset.chainId || chain.chainId || "virtengine-1";
       try {
-        const chainId = panel.dataset.chainId || "virtengine-1";
+        // A wallet that does not know the chain learns it first (it asks the person once); one that knows it
+        // returns at once. Then `enable` cannot fail for want of the chain.
+        if (typeof wallet.experimentalSuggestChain === "function") await wallet.experimentalSuggestChain(chain);
         await wallet.enable(chainId);
-        const key = await wallet.getKey(chainId);
-        const address = key.bech32Address;
+        const walletKey = await wallet.getKey(chainId);
+        const address = walletKey.bech32Address;
         const challenge = await post(panel.dataset.challengeUrl, { address });
         const signed = await wallet.signArbitrary(challenge.chain_id, address, challenge.text);
         const done = await post(panel.dataset.verifyUrl, {
@@ -276,11 +301,34 @@ function walletSignIn(panel) {
         });
         location.assign(done.redirect);
       } catch (problem) {
-        fail(problem.message || String(problem));
+        fail(problem?.server ? problem.message : walletProblem(name, problem, chainId));
         button.disabled = false;
       }
     });
   }
+}
+
+// --- Copy buttons (a lease ID): shown only where the script runs ------------------------------------------
+
+function copyButton(button) {
+  if (!once(button, "copyBound")) return;
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    const text = button.dataset.copy;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      const field = Object.assign(document.createElement("textarea"), { value: text, readOnly: true });
+      field.className = "visually-hidden";
+      document.body.append(field);
+      field.select();
+      document.execCommand("copy");
+      field.remove();
+    }
+    button.dataset.copied = "";
+    announce("Lease ID copied.");
+    window.setTimeout(() => delete button.dataset.copied, 2000);
+  });
 }
 
 // --- Start ------------------------------------------------------------------------------------------------
@@ -292,6 +340,7 @@ document.body.addEventListener("htmx:afterSettle", () => renderTimes());
 function bind(root) {
   for (const form of root.querySelectorAll("form[data-once]")) sendOnce(form);
   for (const zone of root.querySelectorAll("[data-dropzone]")) dropzone(zone);
+  for (const button of root.querySelectorAll("[data-copy]")) copyButton(button);
 }
 bind(document);
 document.body.addEventListener("htmx:load", (event) => { if (event.detail.elt.querySelectorAll) bind(event.detail.elt); });
