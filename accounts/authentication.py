@@ -1,9 +1,11 @@
 """DRF authentication for the three ways in, and the one way to get the acting party of a request.
 
-Order matters: wallet signature, then provider HMAC, then the portal's session (with CSRF). A request
-carrying wallet or HMAC headers is judged by them alone: a bad signature is a 401, never a fall-through
-to another scheme. X-VE-Nonce belongs to both schemes (the HMAC's stronger version signs one too): with an
-X-VE-Principal and no wallet address or key, it is an HMAC request.
+Order matters: wallet signature, then provider HMAC, then the portal's session (with CSRF). The precedence
+rule (core.signing_common.carries_signature): a request carrying any `X-VE-*` header, even an empty one,
+is judged by its signature alone: a bad or incomplete signature is a 401, never a fall-through to the
+session riding along. With X-VE-Address or X-VE-PubKey it is a wallet request; otherwise with an
+X-VE-Principal an HMAC request (X-VE-Nonce belongs to both schemes); otherwise it is incomplete. Only a
+request with no `X-VE-*` header reaches the session.
 """
 
 from __future__ import annotations
@@ -21,8 +23,13 @@ from accounts.services import hmac_signature_verify, wallet_signature_verify
 from core import wallet
 from core.errors import django_refusal
 from core.parties import Party
-from core.signing_common import SignatureRefused
+from core.signing_common import SignatureRefused, carries_signature
 from providers.selectors import party_for_user
+
+INCOMPLETE = (
+    "Incomplete signature: an X-VE-* header was sent, so the request must be signed; send X-VE-Principal "
+    "(provider HMAC) or X-VE-Address and X-VE-PubKey (wallet), or no X-VE-* header to use the session."
+)
 
 
 class PartyPrincipal:
@@ -157,6 +164,9 @@ class ProviderHmacAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[PartyPrincipal, Party] | None:
         fields = hmac_signing.hmac_fields_from_headers(request.headers)
         if fields is None:
+            if carries_signature(request.headers):  # neither scheme's fields: never the session instead
+                _not_over_failure_budget(request)
+                raise _refuse(request, SignatureRefused(hmac_signing.Reason.MISSING, INCOMPLETE))
             return None
         _not_over_failure_budget(request)
         try:

@@ -5,8 +5,10 @@ query (`ve_address`, `ve_ts`, `ve_nonce`, `ve_sig`, `ve_pub`, signed as a `GET` 
 with no body); a provider HMAC credential in the query (`ve_principal`, `ve_ts`, `ve_hmac`, and for the
 stronger version `ve_nonce`, signed over the query without those). Rules:
 
-- a connection carrying any signature parameter is judged by the signature alone: a bad or incomplete
-  one is refused, never "rescued" by a session cookie riding along;
+- a connection carrying any signature parameter (any `ve_*` query parameter) is judged by the signature
+  alone: a bad or incomplete one is refused, never "rescued" by a session cookie riding along; one with
+  an `X-VE-*` header is refused (the REST API's precedence rule: such a header means a signed request,
+  and a socket is signed in its query);
 - a cookie is only honoured with an Origin that is ours: the same scheme, host and port as the request
   itself (and a host in ALLOWED_HOSTS), or one of VE_WS_ALLOWED_ORIGINS. A foreign Origin is refused
   before the session is even looked at, so another site cannot learn whether its visitor is signed in.
@@ -35,6 +37,7 @@ from accounts import hmac_signing
 from accounts.services import hmac_signature_verify, wallet_signature_verify
 from core import wallet
 from core.parties import Party
+from core.signing_common import SIGNED_QUERY_PREFIX, carries_signature
 from providers.selectors import address_has_standing, credentials_active, party_for_address, party_for_user
 
 # Close codes (documented in the README and tickets/consumers.py).
@@ -48,7 +51,6 @@ WALLET_PARAMS = frozenset({wallet.QUERY_ADDRESS, wallet.QUERY_SIGNATURE, wallet.
 HMAC_PARAMS = frozenset({hmac_signing.QUERY_PRINCIPAL, hmac_signing.QUERY_SIGNATURE})
 # Shared by both schemes: on their own they still mean "a signature was meant".
 SHARED_PARAMS = frozenset({wallet.QUERY_TIMESTAMP, wallet.QUERY_NONCE})
-SIGNATURE_PARAMS = WALLET_PARAMS | HMAC_PARAMS | SHARED_PARAMS
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _HTTP_SCHEME = {"ws": "http", "wss": "https", "http": "http", "https": "https"}
 
@@ -144,12 +146,20 @@ def _signed_path(scope: dict[str, Any]) -> str:
     return urlparse(path).path
 
 
+def _signature_headers(scope: dict[str, Any]) -> bool:
+    return carries_signature(key.decode("latin1") for key, _ in scope.get("headers", []))
+
+
 def _by_signature(scope: dict[str, Any], raw_query: str, params: dict[str, str]) -> Handshake:
-    """(party, refusal, credential) for a connection that carries signature parameters."""
+    """(party, refusal, credential) for a connection that carries signature parameters (or headers)."""
     wallet_meant = bool(WALLET_PARAMS & params.keys())
     hmac_meant = bool(HMAC_PARAMS & params.keys())
-    if wallet_meant == hmac_meant:
+    reason = ""
+    if _signature_headers(scope):
+        reason = "X-VE-* headers: sign a socket in its query (ve_*)"
+    elif wallet_meant == hmac_meant:
         reason = "both a wallet signature and an HMAC credential" if wallet_meant else "no signature"
+    if reason:
         return None, Refusal(CLOSE_UNAUTHENTICATED, f"Signature parameters with {reason}."), None
     path = _signed_path(scope)
     if wallet_meant:
@@ -178,7 +188,7 @@ def _by_signature(scope: dict[str, Any], raw_query: str, params: dict[str, str])
 def authenticate_socket(scope: dict[str, Any]) -> Handshake:
     """(party, refusal, credential) of a WebSocket handshake; exactly one of party and refusal is set."""
     raw_query, params = query_params(scope)
-    if SIGNATURE_PARAMS & params.keys():
+    if _signature_headers(scope) or carries_signature(params, SIGNED_QUERY_PREFIX):
         return _by_signature(scope, raw_query, params)
     if _header(scope, b"origin") is None:
         return None, Refusal(CLOSE_UNAUTHENTICATED, "Sign the request (ve_sig or ve_hmac)."), None

@@ -8,7 +8,7 @@ is a 400 naming the field.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from drf_spectacular.utils import OpenApiResponse
@@ -16,6 +16,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from core.errors import ValidationFailed
+from core.text import control_character_in
 
 
 class TextField(serializers.CharField):
@@ -27,6 +28,19 @@ class TextField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("not_a_string")
         return super().to_internal_value(data)
+
+
+class OneLineField(TextField):
+    """A one-line string: no control character or line separator (a subject, a name, a label). Services
+    check it too (core.text.clean_text); here it is refused as early, and the schema can say so."""
+
+    default_error_messages = {"control": "Must not contain a control character or line break."}
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data)
+        if control_character_in(text) is not None:
+            self.fail("control")
+        return text
 
 
 class FlagField(serializers.BooleanField):
@@ -61,14 +75,34 @@ class IdField(serializers.UUIDField):
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses unknown fields, so a typo is a 400 naming the field instead of being silently ignored."""
+    """Refuses unknown fields, so a typo is a 400 naming the field instead of being silently ignored.
+
+    `needs_one_of` names fields of which at least one must be given (all of the fields: "give something
+    to change"); with `only_one`, exactly one. The OpenAPI schema reads these rules from here
+    (core.openapi): `additionalProperties: false`, and `minProperties: 1`, or an `anyOf` (`oneOf`) of
+    `required`.
+    """
+
+    needs_one_of: ClassVar[tuple[str, ...]] = ()
+    only_one: ClassVar[bool] = False
+    # {field: rule} for what a service checks that JSON Schema cannot state (the world, another field, the
+    # caller's role): a 400 naming that field may answer a body the schema accepts. The schema lists them
+    # (`x-server-rules` and the 400's description). A query serializer may declare them too.
+    server_rules: ClassVar[dict[str, str]] = {}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = (
-            sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
-        )
+        given = set(self.initial_data) if isinstance(self.initial_data, dict) else set()
+        unknown = sorted(given - set(self.fields))
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        if self.needs_one_of:
+            names = ", ".join(self.needs_one_of)
+            present = [name for name in self.needs_one_of if name in given]
+            if not present:
+                raise serializers.ValidationError({"non_field_errors": [f"Give at least one of: {names}."]})
+            if self.only_one and len(present) > 1:
+                message = f"Give only one of: {names}."
+                raise serializers.ValidationError({name: [message] for name in present[1:]})
         return attrs
 
 

@@ -3,8 +3,19 @@ fields from headers or a WebSocket query."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+# The authentication precedence (README, "Authentication"; the schema's security section): a request that
+# carries any header with this prefix (a socket: any query parameter with the other) is a signed request,
+# judged by its signature alone; only a request with none of them is served by the portal session.
+SIGNED_HEADER_PREFIX = "x-ve-"
+SIGNED_QUERY_PREFIX = "ve_"
+
+
+def carries_signature(names: Iterable[str], prefix: str = SIGNED_HEADER_PREFIX) -> bool:
+    """Whether any of these header (or query parameter) names claims a signature, even an empty one."""
+    return any(str(name).lower().startswith(prefix) for name in names)
 
 
 class SignatureRefused(Exception):

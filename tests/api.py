@@ -14,6 +14,7 @@ from django.test import Client
 
 from accounts import hmac_signing
 from core import wallet
+from tests.contract import assert_status_listed
 
 
 @dataclass
@@ -82,9 +83,11 @@ class Api:
                 headers.update(self.signer.headers(method, urlsplit(path).path, body))
         headers.update(extra_headers or {})
         url = f"{path}?{query}" if query else path
-        return self.client.generic(
+        response = self.client.generic(
             method, url, data=body, content_type=content_type if body else None, headers=headers
         )
+        assert_status_listed(method, url, response.status_code)  # the schema lists every status we answer
+        return response
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)

@@ -1,54 +1,22 @@
-"""OpenAPI post-processing: the error responses every operation can produce, documented once."""
+"""The OpenAPI schema served at /api/v1/schema/, made to say exactly what the server does.
 
-from __future__ import annotations
+The facts are derived in one place from the code that enforces them, so a new endpoint is documented
+correctly without annotations of its own:
 
-from typing import Any
+- `ContractAutoSchema` (REST_FRAMEWORK's DEFAULT_SCHEMA_CLASS) reads each request serializer: a
+  `core.api.StrictSerializer` refuses unknown fields (`additionalProperties: false`) and may need one of
+  some fields (`minProperties` / `anyOf` of `required`); a text field that may not be blank carries a
+  `pattern` saying so. It adds to every operation the statuses the shared plumbing can answer
+  (`core.openapi.statuses`): authentication, roles, throttling with `Retry-After`, content negotiation,
+  body size and media type, outages, a missing object, a write to a closed ticket.
+- `finish_schema` (a postprocessing hook) adds the error shape and the authentication precedence to the
+  security section.
 
-ERROR_REF = {"$ref": "#/components/schemas/Error"}
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error", "code"],
-    "properties": {
-        "error": {"type": "string", "description": "A human-readable message."},
-        "code": {"type": "string", "description": "A machine-readable code."},
-        "fields": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-            "description": "Offending fields and what is wrong with each.",
-        },
-    },
-    "additionalProperties": True,
-}
-COMMON = {
-    "400": "Invalid input; `fields` names the offending fields.",
-    "401": "Missing or invalid authentication (wallet signature, HMAC credential or session).",
-    "403": "Authenticated, but your role may not do this.",
-    "429": "Too many requests from you; see the Retry-After header.",
-}
-WITH_BODY = {
-    "413": "Request body too large.",
-    "415": "Unsupported media type for this operation.",
-}
+The suite holds every answer its API clients get to the statuses the schema lists
+(tests/core/test_api_contract.py), and `make fuzz` runs schemathesis with every check as each party.
+"""
 
+from core.openapi.hooks import finish_schema
+from core.openapi.schema import ContractAutoSchema
 
-def _response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
-
-
-def add_common_error_responses(result: dict[str, Any], **_hook_context: Any) -> dict[str, Any]:
-    """Add the shared error schema and the 4xx answers any operation may give (auth, throttle, body).
-
-    drf-spectacular also passes `generator`, `request` and `public`, which this hook does not need.
-    """
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
-    for path, operations in result.get("paths", {}).items():
-        if not path.startswith("/api/v1/") or path.startswith(("/api/v1/schema", "/api/v1/docs")):
-            continue
-        for method, operation in operations.items():
-            responses = operation.setdefault("responses", {})
-            extra = dict(COMMON)
-            if method in {"post", "put", "patch", "delete"}:
-                extra.update(WITH_BODY)
-            for status, description in extra.items():
-                responses.setdefault(status, _response(description))
-    return result
+__all__ = ["ContractAutoSchema", "finish_schema"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from core.api import FlagField, StrictSerializer, TextField
+from core.api import FlagField, OneLineField, StrictSerializer, TextField
 from core.formats import iso_timestamp
 from notifications.models import (
     DESCRIPTION_MAX_LENGTH,
@@ -43,30 +43,34 @@ class StrictDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
+URL_RULE = "an http(s) URL whose host resolves to public addresses only (checked when given)"
+
+
 class WebhookEndpointCreateInput(StrictSerializer):
+    server_rules = {"url": URL_RULE}
+
     url = TextField(max_length=URL_MAX_LENGTH, help_text="http(s) URL on a public address.")
     event_types = EventTypesField(help_text="The event types this endpoint receives.")
-    description = TextField(max_length=DESCRIPTION_MAX_LENGTH, required=False, allow_blank=True, default="")
+    description = OneLineField(
+        max_length=DESCRIPTION_MAX_LENGTH, required=False, allow_blank=True, default=""
+    )
 
 
 class WebhookEndpointUpdateInput(StrictSerializer):
     url = TextField(max_length=URL_MAX_LENGTH, required=False)
     event_types = EventTypesField(required=False)
-    description = TextField(max_length=DESCRIPTION_MAX_LENGTH, required=False, allow_blank=True)
+    description = OneLineField(max_length=DESCRIPTION_MAX_LENGTH, required=False, allow_blank=True)
     enabled = FlagField(required=False, help_text="true re-enables a disabled endpoint; false pauses it.")
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs = super().validate(attrs)
-        if not attrs:
-            raise serializers.ValidationError(
-                {"non_field_errors": ["Give url, event_types, description and/or enabled."]}
-            )
-        return attrs
+    needs_one_of = ("url", "event_types", "description", "enabled")
+    server_rules = {"url": URL_RULE}
 
 
 class RedeliverRangeInput(StrictSerializer):
+    server_rules = {"until": "must be after `since`"}
+
     since = StrictDateTimeField(help_text="Deliveries queued at or after this time…")
-    until = StrictDateTimeField(help_text="…and before this one.")
+    until = StrictDateTimeField(help_text="…and before this one: after `since`, or a 400 naming `until`.")
     failed_only = FlagField(default=True, help_text="Only those that gave up (default), or all of them.")
 
 
@@ -75,7 +79,12 @@ class DeliveryLogQuery(serializers.Serializer):
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-    cursor = serializers.IntegerField(min_value=1, required=False, help_text="From the `Link` header.")
+    cursor = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text='Opaque: the value in the `Link: <…>; rel="next"` header\'s URL, passed back unchanged. '
+        "An invalid one is a 400 naming `cursor`.",
+    )
 
 
 class EmailPreferenceInput(StrictSerializer):

@@ -16,7 +16,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import request_party
-from core.api import ErrorOutput, FlagField, StrictSerializer, TextField, error_responses, validated
+from core.api import (
+    ErrorOutput,
+    FlagField,
+    OneLineField,
+    StrictSerializer,
+    TextField,
+    error_responses,
+    validated,
+)
 from core.formats import iso_timestamp
 from tickets import selectors, services
 from tickets.api import serializers as io
@@ -30,7 +38,15 @@ _PLACEHOLDERS_HELP = "Placeholders: " + "; ".join(
 
 
 class MacroInput(StrictSerializer):
-    name = TextField(max_length=MACRO_NAME_MAX_LENGTH)
+    server_rules = {
+        "status": "a status the macro's owner may move a ticket to (a provider's: in_progress, "
+        "waiting_customer or resolved)",
+        "body": "only the placeholders listed",
+        "name": "unique among the owner's macros",
+        "non_field_errors": "a macro does something: a body, a status and/or a priority",
+    }
+
+    name = OneLineField(max_length=MACRO_NAME_MAX_LENGTH)
     body = TextField(
         max_length=TEXT_MAX_LENGTH,
         required=False,
@@ -55,13 +71,9 @@ class MacroInput(StrictSerializer):
 
 
 class MacroUpdateInput(MacroInput):
-    name = TextField(max_length=MACRO_NAME_MAX_LENGTH, required=False)
+    name = OneLineField(max_length=MACRO_NAME_MAX_LENGTH, required=False)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs = super().validate(attrs)
-        if not attrs:
-            raise serializers.ValidationError({"non_field_errors": ["Give at least one field to change."]})
-        return attrs
+    needs_one_of = ("name", "body", "is_internal", "status", "priority")  # at least one field to change
 
 
 class MacroOutput(serializers.Serializer):

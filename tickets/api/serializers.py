@@ -12,7 +12,15 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from core.api import ErrorOutput, FlagField, IdField, StrictSerializer, TextField, WholeNumberField
+from core.api import (
+    ErrorOutput,
+    FlagField,
+    IdField,
+    OneLineField,
+    StrictSerializer,
+    TextField,
+    WholeNumberField,
+)
 from core.errors import ValidationFailed
 from core.formats import iso_timestamp
 from providers.models import LEASE_ID_MAX_LENGTH, Deployment
@@ -71,9 +79,17 @@ class MetadataField(serializers.DictField):
             raise serializers.ValidationError(refused.fields.get("metadata") or refused.message) from refused
 
 
+METADATA_RULE = (
+    "its size, depth and key count as above, and no NUL or lone surrogate in its keys or strings (a 400 "
+    "naming `metadata` or the path inside it)"
+)
+
+
 class TicketCreateInput(StrictSerializer):
+    server_rules = {"metadata": METADATA_RULE}
+
     deployment_id = TextField(max_length=LEASE_ID_MAX_LENGTH)
-    subject = TextField(max_length=SUBJECT_MAX_LENGTH)
+    subject = OneLineField(max_length=SUBJECT_MAX_LENGTH)
     description = TextField(max_length=TEXT_MAX_LENGTH)
     category = serializers.ChoiceField(choices=Ticket.Category.choices, default=Ticket.Category.GENERAL)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, default=Ticket.Priority.MEDIUM)
@@ -84,35 +100,28 @@ class TicketCreateInput(StrictSerializer):
 
 
 class TicketUpdateInput(StrictSerializer):
+    needs_one_of = ("status", "priority")
+
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs = super().validate(attrs)
-        if not attrs:
-            raise serializers.ValidationError({"non_field_errors": ["Give status and/or priority."]})
-        return attrs
-
 
 class CommentCreateInput(StrictSerializer):
-    """VirtEngine clients send `message`; our portal sends `content`. Either is accepted (not both, differing)."""
+    """VirtEngine clients send `message`; our portal sends `content`: exactly one of them, not blank."""
 
-    content = TextField(max_length=TEXT_MAX_LENGTH, required=False, allow_blank=True)
-    message = TextField(max_length=TEXT_MAX_LENGTH, required=False, allow_blank=True)
+    needs_one_of = ("content", "message")
+    only_one = True
+
+    content = TextField(max_length=TEXT_MAX_LENGTH, required=False)
+    message = TextField(max_length=TEXT_MAX_LENGTH, required=False)
     attachment_ids = serializers.ListField(
         child=IdField(), default=list, max_length=MAX_ATTACHMENTS_PER_WRITE
     )
     is_internal = FlagField(default=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs = super().validate(attrs)
-        content, message = attrs.get("content"), attrs.get("message")
-        if content is not None and message is not None and content != message:
-            raise serializers.ValidationError({"message": ["Differs from content; send one of them."]})
-        text = content if content is not None else message
-        if not (text or "").strip():
-            raise serializers.ValidationError({"content": ["Write a message (content or message)."]})
-        attrs["body"] = text
+        attrs = super().validate(attrs)  # exactly one of the two, neither blank (the fields refuse it)
+        attrs["body"] = attrs.get("content", attrs.get("message"))
         return attrs
 
 
@@ -156,6 +165,17 @@ class AssignInput(StrictSerializer):
 
 class DeploymentLinkInput(StrictSerializer):
     deployment_id = TextField(max_length=LEASE_ID_MAX_LENGTH)
+
+
+class AttachmentUploadInput(serializers.Serializer):
+    """The upload's one multipart field; its type is decided on its bytes."""
+
+    server_rules = {
+        "file": "its bytes must be one of the accepted types (sniffed, whatever the part's Content-Type "
+        "says): anything else is a 415 naming `file`; an empty file is a 400"
+    }
+
+    file = serializers.FileField()
 
 
 class EventsQuery(serializers.Serializer):
@@ -204,7 +224,13 @@ class TicketListQuery(serializers.Serializer):
         ),
     )
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-    cursor = TextField(max_length=500, required=False)
+    cursor = TextField(
+        max_length=500,
+        required=False,
+        help_text='Opaque: the value in the `Link: <…>; rel="next"` header\'s URL, passed back unchanged '
+        "with the same filters and ordering. Any other value is a 400 naming `cursor` (start again "
+        "without it).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         searching = parse_search(attrs.get("q")) is not None

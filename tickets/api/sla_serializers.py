@@ -22,9 +22,13 @@ from tickets.selectors import (
 
 
 class SlaReportQuery(serializers.Serializer):
+    server_rules = {"since": "must not be in the future"}
+
     provider = TextField(max_length=90, required=False, help_text="A provider's address (support: any).")
     since = serializers.DateTimeField(
-        required=False, help_text="ISO-8601; tickets opened since then (default: the last 30 days)."
+        required=False,
+        help_text="ISO-8601; tickets opened since then (default: the last 30 days). Must not be in the "
+        "future: a later instant is a 400 naming `since`.",
     )
 
     def validate_since(self, since: datetime.datetime) -> datetime.datetime:

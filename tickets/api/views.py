@@ -5,7 +5,13 @@ from __future__ import annotations
 from django.http import FileResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiRequest,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +24,7 @@ from providers.selectors import deployment_list
 from tickets import selectors, services
 from tickets.api import serializers as io
 from tickets.api.pagination import paginate
+from tickets.files import sniffing
 from tickets.files.storage import open_stored
 from tickets.files.upload import AttachmentMultiPartParser
 from tickets.presenter import audience_of, present_events
@@ -209,7 +216,15 @@ class TicketLinksView(APIView):
 
     @extend_schema(
         operation_id="unlinkDeployment",
-        parameters=[OpenApiParameter("deployment_id", OpenApiTypes.STR, required=True)],
+        parameters=[
+            OpenApiParameter(
+                "deployment_id",
+                OpenApiTypes.STR,
+                required=True,
+                pattern=r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+                description="The lease to unlink (not blank).",
+            )
+        ],
         request=None,
         responses={204: None, **error_responses(400, 401, 404)},
     )
@@ -245,8 +260,14 @@ class AttachmentUploadView(APIView):
     @extend_schema(
         operation_id="uploadAttachment",
         request={
-            "multipart/form-data": inline_serializer("AttachmentUpload", {"file": serializers.FileField()})
+            "multipart/form-data": OpenApiRequest(
+                io.AttachmentUploadInput,
+                encoding={"file": {"contentType": ", ".join(sniffing.ACCEPTED_TYPES)}},
+            )
         },
+        description=f"One file, as multipart field `file`. Accepted: {sniffing.ACCEPTED_DESCRIPTION}; the "
+        "type is decided on the bytes, never the declared Content-Type (anything else is a 415 listing "
+        "`accepted`).",
         responses={
             201: io.AttachmentOutput,
             413: OpenApiResponse(io.ErrorOutput, description="File larger than the limit."),
@@ -265,7 +286,11 @@ class AttachmentUploadView(APIView):
 class AttachmentDownloadView(APIView):
     @extend_schema(
         operation_id="downloadAttachment",
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **error_responses(401, 404)},
+        responses={
+            **{(200, media_type): OpenApiTypes.BINARY for media_type in sniffing.ACCEPTED_TYPES},
+            **error_responses(401, 404),
+        },
+        description="The file's bytes, as the type they were sniffed as on upload (one of those listed).",
     )
     def get(self, request: Request, attachment_id: str) -> FileResponse:
         attachment = selectors.attachment_get_for_download(request_party(request), attachment_id)
