@@ -287,6 +287,7 @@ class InboundMessageAdmin(ReadOnly, admin.ModelAdmin):
     was told) or unreadable. Read-only: the raw message stays as received."""
 
     list_display = ("received_at", "state", "reason", "from_address", "subject", "ticket", "dkim", "attempts")
+    list_display_links = ("received_at", "from_address")
     list_filter = ("state", "reason", "dkim")
     search_fields = ("from_address", "subject", "message_id", "envelope_from")
     fields = (
@@ -315,4 +316,4 @@ class InboundMessageAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.display(description="Headers")
     def headers(self, obj: InboundMessage) -> str:
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", inbound_message_headers(obj))
+        return format_html('<pre tabindex="0">{}</pre>', inbound_message_headers(obj))

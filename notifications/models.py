@@ -345,7 +345,7 @@ class InboundMessage(models.Model):
     # A short code (`spoofed_from`, `auto_reply`, …) and, in `detail`, what support reads about it.
     reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
     detail = models.TextField(blank=True)
-    dkim = models.CharField(max_length=8, choices=Dkim.choices, blank=True, default=Dkim.UNCHECKED)
+    dkim = models.CharField("DKIM", max_length=8, choices=Dkim.choices, blank=True, default=Dkim.UNCHECKED)
     ticket = models.ForeignKey(
         "tickets.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -367,4 +367,5 @@ class InboundMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.message_id or self.pk} to {self.recipient} ({self.state})"
+        sender = self.from_address or self.envelope_from or "an unknown sender"
+        return f"Email from {sender}: {self.subject or '(no subject)'}"

@@ -78,6 +78,7 @@ class Migration(migrations.Migration):
                         ],
                         default="",
                         max_length=8,
+                        verbose_name="DKIM",
                     ),
                 ),
                 ("attempts", models.PositiveIntegerField(default=0)),
