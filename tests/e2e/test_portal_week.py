@@ -48,6 +48,7 @@ def week(transactional_db: None) -> dict[str, Any]:
     )
     customer = party_for_user(identity.user)
     assert customer is not None
+    factories.UserFactory(username="nobody")  # signs in, but is neither customer, provider nor support
     uploads = [
         services.attachment_upload(
             actor=customer, upload=SimpleUploadedFile("screen.png", png_bytes(), content_type="image/png")
@@ -249,6 +250,14 @@ def test_forms_line_up_and_say_what_is_missing(
     assert no_overflow(page)
     assert axe_serious(page) == [], "list at phone width"
     screenshot(page, "portal-list-deployments-phone")
+    assert page.goto(f"{portal.http}/tickets/SUP-999999/").status == 404
+    assert axe_serious(page) == [], "not found"
+    context.close()
+    # Signed in without a role: the page says so, accessibly.
+    context, page = new_page(browser)
+    sign_in_with_password(page, portal, "nobody", PASSWORD)
+    expect(page.get_by_role("heading", name="This account has no tickets to show")).to_be_visible()
+    assert axe_serious(page) == [], "no role"
     context.close()
 
 
