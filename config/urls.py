@@ -5,9 +5,11 @@ from django.urls import include, path, re_path
 
 from core.errors import api_not_found, django_error_handler
 from ops import views as ops_views
+from privacy.urls import portal_urlpatterns as privacy_portal_urls
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    path("tickets/", include(privacy_portal_urls)),  # before the ticket pages: /tickets/export/ is no ticket
     path("tickets/", include("tickets.portal.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),

@@ -94,7 +94,8 @@ def present_attachment(attachment: Attachment) -> dict[str, Any]:
         "filename": attachment.filename,
         "content_type": attachment.content_type,
         "size": attachment.size,
-        "url": reverse("api-attachment-detail", args=[attachment.id]),
+        # An erased file has no body any more (its key is destroyed): its description stays, with no link.
+        "url": None if attachment.erased_at else reverse("api-attachment-detail", args=[attachment.id]),
         "uploaded_at": iso_timestamp(attachment.uploaded_at),
         "sha256": attachment.sha256,
         "ticket_id": str(attachment.ticket_id) if attachment.ticket_id else None,

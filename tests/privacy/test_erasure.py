@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -109,6 +110,14 @@ def test_no_surface_serves_erased_content_and_the_ledger_cannot_open_it(
     assert "at the person" in page
     console = apis.agent.client.get(f"/admin/tickets/ticket/{ticket.pk}/change/").content.decode()
     assert_none_of_the_secrets(console)
+
+    # The person's own export holds the tombstones, not the content.
+    exported = b"".join(apis.alice.get("/api/v1/export").streaming_content)
+    archive = zipfile.ZipFile(io.BytesIO(exported))
+    assert_none_of_the_secrets(
+        b"".join(archive.read(name) for name in archive.namelist()).decode(errors="replace")
+    )
+    assert not [name for name in archive.namelist() if name.startswith("files/")]
 
     # Search: the erased words find nothing; the provider's still find the ticket.
     assert apis.agent.get("/api/v1/tickets", q="hunter2").json() == []
