@@ -6,10 +6,11 @@ On a database of its own (`virtengine_inboundbench`, recreated each run), with r
 on uvicorn. `--customers` customers each have a ticket on one provider's deployments and reply from their
 own address to their own reply address (a short reply above a quoted notification, as mail clients send).
 
-1. Throughput: `--messages` replies are delivered over LMTP (4 connections) while no worker runs, so they wait
-   stored; then the workers start, and the rate is the messages processed (posted as comments, each through
-   `comment_add`: event, chain outbox, webhooks, email, search index) per second between the first and the
-   last `processed_at`. The LMTP server's own acceptance rate is printed too.
+1. Throughput: `--messages` replies are delivered over LMTP (4 connections, several times faster than the
+   workers go, so a backlog forms) to warmed-up workers; the rate is the messages processed (posted as
+   comments, each through `comment_add`: event, chain outbox, webhooks, email, search index) per second
+   between the first and the last `processed_at`. Also printed: the LMTP server's acceptance rate, and the
+   workers' CPU time per message (what the machine's load does not change).
 2. Latency: a provider member's socket (`/api/v1/updates`) listens while `--latency-messages` replies arrive
    at `--rate` per second; each is timed from the moment `smtplib.LMTP.sendmail` returned (the 250) to the
    arrival of its `new_comment` frame.
@@ -134,12 +135,16 @@ def wait_processed(total: int, timeout: float) -> None:
 
 
 def throughput(
-    args: argparse.Namespace, env: dict[str, str], port: int, senders, logs: Path
+    args: argparse.Namespace, port: int, senders, workers: list[subprocess.Popen]
 ) -> tuple[float, bool]:
+    """Deliver `--messages` replies as fast as 4 LMTP connections go (several times what the workers
+    process, so a backlog forms) to warmed-up workers; the rate between the first and the last processed."""
     from django.db.models import Max, Min
 
     from notifications.models import InboundMessage
 
+    before = InboundMessage.objects.aggregate(last=Max("pk"))["last"] or 0
+    cpu_before = sum(_cpu_seconds(worker.pid) for worker in workers)
     numbered = [(n, *senders[n % len(senders)]) for n in range(args.messages)]
     started = time.perf_counter()
     threads = [threading.Thread(target=deliver, args=(port, numbered[i::4])) for i in range(4)]
@@ -148,15 +153,16 @@ def throughput(
     for thread in threads:
         thread.join()
     accepted_in = time.perf_counter() - started
-    workers = start_workers(env, args.workers, logs)
-    try:
-        wait_processed(args.messages, timeout=60 + args.messages)
-    finally:
-        for worker in workers:
-            stop_process(worker)
-    span = InboundMessage.objects.aggregate(first=Min("processed_at"), last=Max("processed_at"))
+    rows = InboundMessage.objects.filter(pk__gt=before)
+    deadline = time.monotonic() + 60 + args.messages
+    while rows.exclude(state="received").count() < args.messages:
+        if time.monotonic() > deadline:
+            raise TimeoutError("messages still waiting for a worker")
+        time.sleep(0.2)
+    cpu = sum(_cpu_seconds(worker.pid) for worker in workers) - cpu_before
+    span = rows.aggregate(first=Min("processed_at"), last=Max("processed_at"))
     seconds = max((span["last"] - span["first"]).total_seconds(), 1e-6)
-    posted = InboundMessage.objects.filter(state="posted").count()
+    posted = rows.filter(state="posted").count()
     rate = (args.messages - 1) / seconds
     print(
         f"LMTP accepted {args.messages} messages in {accepted_in:.2f} s ({args.messages / accepted_in:.0f}/s)"
@@ -165,7 +171,24 @@ def throughput(
         f"processed {args.messages} messages with {args.workers} worker process(es) in {seconds:.2f} s: "
         f"{rate:.1f} messages/s (target >= 50); posted {posted}"
     )
+    print(
+        f"worker CPU: {cpu * 1000 / args.messages:.1f} ms per message (2 idle cores would give the workers "
+        f"{2 * args.messages / max(cpu, 1e-6):.0f}/s if PostgreSQL, Redis and the LMTP server cost nothing); "
+        f"load average now {os.getloadavg()[0]:.1f}"
+    )
     return rate, posted == args.messages
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (a prefork worker's pool)."""
+    import psutil
+
+    process = psutil.Process(pid)
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        times = each.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 async def latency(
@@ -255,13 +278,13 @@ def main() -> int:
     server = workers = None
     try:
         wait_for_port(port, process=lmtp)
-        rate, all_posted = throughput(args, env, port, senders, logs)
-        server = AppServer(env=env, log_path=logs / "web.log")
         workers = start_workers(env, args.workers, logs)
-        # The workers are up (Django loaded, connections open) before anything is timed: one reply each.
-        warm_up = args.messages + args.latency_messages
-        deliver(port, [(warm_up + n, *senders[n % len(senders)]) for n in range(args.workers)])
-        wait_processed(args.messages + args.workers, timeout=120)
+        # The workers are up (Django loaded, connections open) before anything is timed: replies to warm up.
+        warm_up = 1_000_000
+        deliver(port, [(warm_up + n, *senders[n % len(senders)]) for n in range(2 * args.workers)])
+        wait_processed(2 * args.workers, timeout=120)
+        rate, all_posted = throughput(args, port, senders, workers)
+        server = AppServer(env=env, log_path=logs / "web.log")
         latencies = asyncio.run(latency(args, server, port, senders, cookie))
     finally:
         for worker in workers or []:
