@@ -34,7 +34,7 @@ bench-smoke: install ## Every bench/ script once at a smoke size, seconds each (
 	$(BIN)/python -m bench.smoke $(NAMES)
 .PHONY: bench-smoke
 
-fuzz: install ## Nightly-style fuzzing: schemathesis at 200 examples per operation, and the Hypothesis input properties at 500
+fuzz: install ## Nightly-style fuzzing: schemathesis, every check, as customer (session and wallet), provider (strong HMAC) and support at 200 examples per operation; the Hypothesis input properties at 500
 	VE_FUZZ_EXAMPLES=$${VE_FUZZ_EXAMPLES:-200} VE_PROPERTY_EXAMPLES=$${VE_PROPERTY_EXAMPLES:-500} \
 		$(BIN)/pytest tests/fuzz -p no:cacheprovider --hypothesis-show-statistics $(PYTEST_ARGS)
 

@@ -138,7 +138,17 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
 
 
 def validated_query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    """The request's query string checked by `serializer_class` (the last value of a repeated key)."""
+    """The request's query string checked by `serializer_class` (the last value of a repeated key).
+
+    A parameter the operation does not know is refused, as an unknown body field is: a typo (`?stauts=`)
+    is a 400 naming it, not a silently unfiltered list."""
+    known = set(serializer_class().fields)
+    unknown = sorted(key for key in request.query_params if key not in known)
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown query parameter: {', '.join(unknown)[:200]}.",
+            fields={key: ["Unknown query parameter."] for key in unknown[:20]},
+        )
     serializer = serializer_class(data={key: request.query_params.get(key) for key in request.query_params})
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

@@ -139,7 +139,8 @@ def iso_timestamp(moment: datetime.datetime | None) -> str | None:
     """ISO-8601 in UTC with microseconds and a `Z` (`2026-12-02T04:23:38.000000Z`); None stays None."""
     if moment is None:
         return None
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: glibc's %Y writes the year 992 as "992", which is not ISO-8601.
+    return moment.astimezone(datetime.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_iso_timestamp(text: str) -> datetime.datetime:

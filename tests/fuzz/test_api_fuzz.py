@@ -5,7 +5,7 @@ all`: no 5xx, documented statuses, content types, headers and bodies, invalid in
 accepted, authentication enforced, the Allow header of a 405), as each party, each authenticating the way
 that party really does:
 
-- a customer with the portal session (cookie + CSRF);
+- a customer with the portal session (cookie + CSRF), and the same customer by wallet signature;
 - a provider by strong HMAC: every request signed over its method, path, query, nonce and body hash;
 - VirtEngine support with the portal session.
 
@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 import schemathesis
 import schemathesis.wfc.escalation
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
@@ -40,9 +41,11 @@ from django.test import Client
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from accounts import hmac_signing
+from core import wallet
 from notifications import services as notification_services
 from notifications.services.webhooks import EVENT_TYPES
 from providers.models import ProviderCredential
@@ -55,31 +58,59 @@ _SIGNING: dict[str, str] = {}
 
 
 class SignedApp:
-    """Signs a request carrying `X-VE-Principal: <the fuzzing principal>` by the stronger HMAC, over the
-    exact method, path, query and body that reach the server (nonce fresh per request)."""
+    """Signs, over the exact method, path, query and body that reach the server (fresh nonces):
+
+    - a request carrying `X-VE-Principal: <the fuzzing principal>` by the stronger HMAC;
+    - one carrying `X-VE-Signature: <WALLET_MARKER>` by the customer's wallet.
+
+    Both are the headers the schema declares for the schemes, so schemathesis' `ignored_auth` removes or
+    replaces exactly them to check that the API refuses the request without valid credentials."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         principal = environ.get("HTTP_X_VE_PRINCIPAL")
-        if principal and principal == _SIGNING.get("principal"):
+        hmac_meant = bool(principal) and principal == _SIGNING.get("principal")
+        wallet_meant = environ.get("HTTP_X_VE_SIGNATURE") == WALLET_MARKER
+        if hmac_meant or wallet_meant:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
-            path = environ.get("PATH_INFO", "").encode("latin1").decode("utf-8", "replace")
-            headers = hmac_signing.hmac_headers(
-                principal,
-                _SIGNING["secret"],
-                environ["REQUEST_METHOD"],
-                _quoted(path),
-                environ.get("QUERY_STRING", ""),
-                int(time.time()),
-                hmac_signing.Strong(secrets.token_urlsafe(24), hashlib.sha256(body).hexdigest()),
-            )
+            path = _quoted(environ.get("PATH_INFO", "").encode("latin1").decode("utf-8", "replace"))
+            headers = _hmac(environ, path, body) if hmac_meant else _wallet(environ, path, body)
             for name, value in headers.items():
                 environ["HTTP_" + name.upper().replace("-", "_")] = value
         return self.app(environ, start_response)
+
+
+WALLET_MARKER = "sign-me-with-the-customers-wallet"
+
+
+def _hmac(environ: dict[str, Any], path: str, body: bytes) -> dict[str, str]:
+    return hmac_signing.hmac_headers(
+        _SIGNING["principal"],
+        _SIGNING["secret"],
+        environ["REQUEST_METHOD"],
+        path,
+        environ.get("QUERY_STRING", ""),
+        int(time.time()),
+        hmac_signing.Strong(secrets.token_urlsafe(24), hashlib.sha256(body).hexdigest()),
+    )
+
+
+def _wallet(environ: dict[str, Any], path: str, body: bytes) -> dict[str, str]:
+    return wallet.sign_request(
+        private_key=bytes.fromhex(_SIGNING["wallet_key"]),
+        method=environ["REQUEST_METHOD"],
+        path=path,
+        body=body or None,
+        content_type=None,
+        timestamp_ms=int(time.time() * 1000),
+        nonce=wallet.new_nonce(),
+        chain_id=django_settings.VE_CHAIN_ID,
+        prefix=django_settings.VE_BECH32_PREFIX,
+    )
 
 
 def _quoted(path: str) -> str:
@@ -117,7 +148,7 @@ ALL_CHECKS = [check for check in CHECKS.get_all() if check is not positive_data_
     positive_data_acceptance_within_server_rules
 ]
 PATH_IDS = ("ticket_id", "endpoint_id", "macro_id", "attachment_id", "delivery_id")
-PARTIES = ("customer", "provider", "support")
+PARTIES = ("customer", "wallet", "provider", "support")
 
 
 def _session(user_id: int | None) -> dict[str, str]:
@@ -154,7 +185,9 @@ def fuzz_world(world: World, party: str, settings: Any) -> dict[str, Any]:
     # schemathesis' `ignored_auth` sends made-up credentials on purpose, thousands of times a minute from
     # one address: past the failed-signature budget those are 429s (tests/accounts tests that budget).
     settings.VE_API_AUTH_FAILURES_PER_ADDRESS = "1000000/min"
-    _SIGNING.update(principal=issued.credential.principal, secret=issued.secret)
+    _SIGNING.update(
+        principal=issued.credential.principal, secret=issued.secret, wallet_key=world.alice_key.hex()
+    )
     ids = {"ticket_id": str(ticket.id)}
     endpoint = notification_services.webhook_endpoint_create(
         actor=world.provider_a_member,
@@ -165,11 +198,18 @@ def fuzz_world(world: World, party: str, settings: Any) -> dict[str, Any]:
     ids["endpoint_id"] = str(endpoint.endpoint.id)
     if party == "provider":
         headers, cookies = {"X-VE-Principal": issued.credential.principal}, {}
+    elif party == "wallet":
+        headers, cookies = {"X-VE-Signature": WALLET_MARKER}, {}
     else:
         user = world.alice if party == "customer" else world.agent
         cookies = _session(user.user_id)
         headers = {"X-CSRFToken": cookies["csrftoken"]}
     return {"ids": ids, "headers": headers, "cookies": cookies}
+
+
+def _negative_query(case: schemathesis.Case) -> bool:
+    component = case.meta.components.get(ParameterLocation.QUERY) if case.meta is not None else None
+    return component is not None and component.mode.is_negative
 
 
 def _record(party: str, case: schemathesis.Case, status: int | None, failure: str | None) -> None:
@@ -208,8 +248,8 @@ def test_api_never_errors_and_matches_its_schema(
         if real and name in parameters and str(parameters[name])[:1] in "0123456789abcdefABCDEF-_":
             parameters[name] = real
     # A cursor is opaque: only one the server issued is valid, and a generated one never is (the schema says
-    # so, and that any other value is a 400). Valid requests start without one.
-    if case.query:
+    # so, and that any other value is a 400). Valid queries start without one; invalid ones keep theirs.
+    if case.query and not _negative_query(case):
         case.query.pop("cursor", None)
     # Schemathesis fills the declared security schemes with random values; authenticate for real instead.
     case.headers = {k: v for k, v in (case.headers or {}).items() if not k.lower().startswith("x-ve-")}
