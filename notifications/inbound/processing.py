@@ -26,6 +26,7 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage as OutgoingEmail
 from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.errors import ApplicationError
@@ -48,7 +49,7 @@ logger = logging.getLogger(__name__)
 State = InboundMessage.State
 MAX_ATTEMPTS = 5
 # What processing writes on the row besides its outcome (never `raw`: the message stays as received).
-_OUTCOME_FIELDS = ("attempts", "from_address", "subject", "dkim", "ticket", "comment")
+_OUTCOME_FIELDS = ("from_address", "subject", "dkim", "ticket", "comment")
 ONLY_FILES_BODY = "(Files sent by email.)"
 
 # What the sender of a rejected message is told, by reason (the bounce's text, and support's in the console).
@@ -214,6 +215,9 @@ def _outcome(row: InboundMessage) -> Outcome:
 def inbound_process(pk: int) -> str | None:
     """Process one stored message (if still waiting and no other worker holds it); its new state."""
     outcome: Outcome | None = None
+    # Counted (and committed) before the work: a message that kills its worker, or keeps losing its
+    # database connection, is given up after MAX_ATTEMPTS instead of being swept up for ever.
+    InboundMessage.objects.filter(pk=pk, state=State.RECEIVED).update(attempts=F("attempts") + 1)
     with transaction.atomic():
         row = (
             InboundMessage.objects.select_for_update(skip_locked=True)
@@ -222,15 +226,17 @@ def inbound_process(pk: int) -> str | None:
         )
         if row is None:
             return None
-        row.attempts += 1
         try:
-            outcome = _outcome(row)
+            if row.attempts > MAX_ATTEMPTS:
+                outcome = Outcome(State.FAILED, "error", f"Given up after {MAX_ATTEMPTS} attempts.")
+            else:
+                outcome = _outcome(row)
         except (OperationalError, InterfaceError):
             raise  # the database is gone: the row stays received, the sweep retries
         except DkimTemporaryError as exc:
             if row.attempts < MAX_ATTEMPTS:
                 row.detail = f"DKIM key look-up failed, will try again: {exc}"[:2000]
-                row.save(update_fields=[*_OUTCOME_FIELDS, "detail"])
+                row.save(update_fields=["from_address", "subject", "detail"])
                 return str(row.state)
             outcome = Outcome(State.FAILED, "dkim_temperror", f"DKIM key look-up kept failing: {exc}")
         except Exception as exc:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from notifications.inbound import tokens
 from notifications.inbound.parsing import parse_reply
-from notifications.inbound.processing import inbound_process
+from notifications.inbound.processing import MAX_ATTEMPTS, inbound_process
 from notifications.inbound.screening import automatic_reason
 from notifications.inbound.store import inbound_store
 from notifications.models import InboundMessage
@@ -258,6 +258,22 @@ def test_hostile_messages_never_crash_and_always_leave_a_record(world) -> None:
         outcomes[len(HOSTILE["zip_bomb_sized_part"])] == ""
     )  # posted; the part refused by the upload checks
     print({name: outcomes[len(raw)] for name, raw in HOSTILE.items()})
+
+
+@pytest.mark.django_db
+def test_a_message_whose_processing_keeps_dying_is_given_up_and_shown(world) -> None:
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+    stored = inbound_store(
+        raw=plain_reply("hello", to=address, from_address=ALICE), recipient=address, envelope_from=ALICE
+    )
+    # Five workers took it and died (kill -9, out of memory) before they could record anything.
+    InboundMessage.objects.filter(pk=stored.pk).update(attempts=MAX_ATTEMPTS)
+    assert inbound_process(stored.pk) == "failed"
+    row = InboundMessage.objects.get(pk=stored.pk)
+    assert (row.reason, row.attempts) == ("error", MAX_ATTEMPTS + 1)
+    assert "Given up" in row.detail
+    assert not Comment.objects.filter(ticket=ticket).exists()
 
 
 @pytest.mark.django_db
