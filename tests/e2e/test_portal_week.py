@@ -107,7 +107,7 @@ def test_escalation_close_files_deployments_and_logs_with_javascript(
     expect(timeline).to_contain_text(f"To the customer: “{MESSAGE}”")
     logs = provider.get_by_role("button", name="Fetch deployment logs")
     logs.click()
-    notice = provider.locator("#ticket-actions .notice")
+    notice = provider.locator("#ticket-flash .notice")
     expect(notice).to_contain_text("on their way")  # the escalation asked for them a moment ago
     expect(notice).to_contain_text(re.compile(r"You can fetch them again in \d+\u00a0s\."))
     assert axe_serious(provider) == [], "provider's ticket page"
@@ -207,7 +207,7 @@ def test_without_javascript_close_and_post_redirect_get(
     with customer.expect_navigation():
         customer.get_by_role("button", name="Close ticket for good").click()
     assert customer.url == page_url
-    expect(customer.locator("#ticket-actions .notice")).to_contain_text("Ticket closed.")
+    expect(customer.locator("#ticket-flash .notice")).to_contain_text("Ticket closed.")
     expect(customer.locator("#ticket-header")).to_contain_text("Closed")
     ticket.refresh_from_db()
     assert ticket.status == "closed"

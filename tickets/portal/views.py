@@ -300,7 +300,9 @@ def ticket_detail(request: HttpRequest, party: Party, reference: str) -> HttpRes
 def ticket_live(request: HttpRequest, party: Party, reference: str) -> HttpResponse:
     """The parts of a ticket's page that events change (header, actions, timeline, files), as htmx
     out-of-band swaps."""
-    return render(request, "portal/_ticket_live.html", ticket_context(party, reference))
+    # An event's refresh leaves what the person's last action said where it is.
+    context = {**ticket_context(party, reference), "live_refresh": True}
+    return render(request, "portal/_ticket_live.html", context)
 
 
 @require_GET

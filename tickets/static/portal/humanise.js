@@ -41,17 +41,12 @@ export function slaDue(date, now = Date.now()) {
   return delta > 0 ? `due in ${duration(delta)}` : `overdue by ${duration(delta)}`;
 }
 
-// A file's size, by the rule of tickets/humanise.py (`file_size`): "112 bytes", "1.5 KB", "12 KB", "3.2 MB";
-// rounded down, one decimal under 10 of a unit.
+// A file's size by the rule of humanise.py `file_size`: "112 bytes", "1.5 KB", "12 KB", "3.2 MB".
 export function fileSize(size) {
   if (size < 1024) return unit(size, "byte", "bytes");
-  const units = ["KB", "MB", "GB"];
-  let value = size;
+  let value = size / 1024;
   let index = 0;
-  for (; index < units.length; index += 1) {
-    value /= 1024;
-    if (value < 1024 || index === units.length - 1) break;
-  }
+  while (value >= 1024 && index < 2) { value /= 1024; index += 1; }
   const shown = value < 10 ? (Math.floor(value * 10) / 10).toFixed(1) : String(Math.floor(value));
-  return `${shown}\u00a0${units[index]}`;
+  return `${shown}\u00a0${["KB", "MB", "GB"][index]}`;
 }

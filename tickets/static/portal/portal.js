@@ -16,7 +16,7 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-// --- The ticket list: rows follow every event of the tickets the reader may see -------------------------
+// --- The ticket list: rows follow every event of the tickets the reader may see
 
 const ROW_EVENTS = new Set([
   "ticket_created", "status_change", "priority_change", "assignment_change", "new_comment",
@@ -71,7 +71,7 @@ function liveList(section) {
   });
 }
 
-// --- A ticket's page: the thread, header and timeline follow events; typing shows; gaps replay ----------
+// --- A ticket's page: the thread, header and timeline follow events; typing shows; gaps replay
 
 function liveTicket(article) {
   let lastSeq = Number(article.dataset.lastSeq || 0);
@@ -150,7 +150,7 @@ function liveTicket(article) {
 
 }
 
-// --- Uploads: dropped or chosen files go to the API at once; the form sends their ids ------------------
+// --- Uploads: dropped or chosen files go to the API at once; the form sends their ids
 
 function once(element, name) {
   // htmx announces swapped-in content (and, once, the whole page): bind each element a single time.
@@ -215,7 +215,7 @@ function dropzone(zone) {
   });
 }
 
-// --- Forms sent once ------------------------------------------------------------------------------------
+// --- Forms sent once
 
 function sendOnce(form) {
   if (!once(form, "onceBound")) return;
@@ -231,18 +231,18 @@ function sendOnce(form) {
   });
 }
 
-// --- Sign-in with a wallet: Keplr and Leap share the API --------------------------------------------------
+// --- Sign-in with a wallet: Keplr and Leap share the API
 
 const WALLET_NAMES = { keplr: "Keplr", leap: "Leap" };
 
-// What went wrong, in words: the wallet's own text varies by wallet and version ("Request rejected", …).
+// The wallet's own error text varies by wallet and version: say it in words.
 function walletProblem(name, problem, chainId) {
   const text = String(problem?.message || problem || "");
   if (/reject|denied|declined|cancel/i.test(text) || problem?.code === 4001) {
-    return `You declined the request in ${name}. Nothing was signed; choose “Sign in with ${name}” again when you are ready.`;
+    return `You declined the request in ${name}. Nothing was signed; try again when you are ready.`;
   }
   if (/chain info|no chain|not supported|unknown chain/i.test(text)) {
-    return `${name} could not add the VirtEngine chain (${chainId}). Update ${name}, or add the chain in ${name}, then try again.`;
+    return `${name} could not add the VirtEngine chain (${chainId}). Update ${name}, then try again.`;
   }
   return `${name} could not sign you in. Unlock ${name} and try again.`;
 }
@@ -251,7 +251,7 @@ function walletSignIn(panel) {
   const error = document.getElementById("wallet-error");
   const problemText = error.querySelector("[data-wallet-problem]");
   const missing = error.querySelector("[data-wallet-missing]");
-  const chain = JSON.parse(document.getElementById("wallet-chain")?.textContent || "{}");
+  const chain = JSON.parse(panel.dataset.chain || "{}");
   const fail = (text, { notInstalled = false } = {}) => {
     problemText.textContent = text;
     missing.hidden = !notInstalled;
@@ -283,8 +283,7 @@ function walletSignIn(panel) {
       button.disabled = true;
       const chainId = panel.dataset.chainId || chain.chainId || "virtengine-1";
       try {
-        // A wallet that does not know the chain learns it first (it asks the person once); one that knows it
-        // returns at once. Then `enable` cannot fail for want of the chain.
+        // Suggested first, so that `enable` cannot fail for want of the chain (a no-op if it knows it).
         if (typeof wallet.experimentalSuggestChain === "function") await wallet.experimentalSuggestChain(chain);
         await wallet.enable(chainId);
         const walletKey = await wallet.getKey(chainId);
@@ -308,30 +307,21 @@ function walletSignIn(panel) {
   }
 }
 
-// --- Copy buttons (a lease ID): shown only where the script runs ------------------------------------------
+// --- Copy buttons (a lease ID), shown only with this script
 
 function copyButton(button) {
   if (!once(button, "copyBound")) return;
   button.hidden = false;
   button.addEventListener("click", async () => {
     const text = button.dataset.copy;
-    try {
-      await navigator.clipboard.writeText(text);
-    } catch {
-      const field = Object.assign(document.createElement("textarea"), { value: text, readOnly: true });
-      field.className = "visually-hidden";
-      document.body.append(field);
-      field.select();
-      document.execCommand("copy");
-      field.remove();
-    }
+    await navigator.clipboard.writeText(text);
     button.dataset.copied = "";
     announce("Lease ID copied.");
     window.setTimeout(() => delete button.dataset.copied, 2000);
   });
 }
 
-// --- Start ------------------------------------------------------------------------------------------------
+// --- Start
 
 renderTimes();
 window.setInterval(() => renderTimes(), 30000);
