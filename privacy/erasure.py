@@ -39,7 +39,6 @@ from tickets.models import Assignment, Attachment, Comment, ContentErasure, Tick
 from tickets.models.erasure import ERASED_EMAIL, ERASED_FILENAME, ERASED_NAME, ERASED_TEXT
 from tickets.models.satisfaction import SatisfactionRating
 from tickets.services import recording
-from tickets.services.search_index import search_documents_write
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +195,9 @@ def _erase_batch(
         by_ticket: dict[Any, list[int]] = {}
         for event in events:
             by_ticket.setdefault(event.ticket_id, []).append(event.seq)
+        # Recording the content_erased events also rewrites these tickets' search documents from the
+        # tombstones (the search index is one of the recording's writers), in this transaction.
         _record(erasure, actor, tickets, by_ticket, now)
-        search_documents_write(ids)
         erasure.tickets_count += len(tickets)
         erasure.events_count += len(events)
         erasure.attachments_count += len(attachment_rows)

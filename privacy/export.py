@@ -1,4 +1,4 @@
-"""Export (the right of access): everything a customer may see, as one zip streamed while it is built.
+"""Export (the right of access), and the envelope keys a party may use: everything a customer may see, as one zip streamed while it is built.
 
 `export.json` holds the customer's tickets as the API shows them to that customer (thread, attachments'
 descriptions, history) plus every event the presenter shows them; `files/<id>-<name>` holds each visible file,
@@ -10,6 +10,7 @@ read in 64 KiB blocks.
 
 from __future__ import annotations
 
+import base64
 import json
 import zipfile
 from collections.abc import Iterator
@@ -17,11 +18,14 @@ from typing import Any
 
 from django.utils import timezone
 
+from chain import shredding
+from chain.models import idempotency_key_for
 from core.errors import Forbidden, NotFound
 from core.parties import Party
 from tickets import selectors
 from tickets.api import serializers as io
 from tickets.files import storage
+from tickets.models import TicketEvent
 from tickets.presenter import audience_of, present_events
 
 BLOCK = 64 * 1024
@@ -128,3 +132,33 @@ def _file_entry(
             if len(pipe.chunks) > 4:
                 yield pipe.take()
     yield pipe.take()
+
+
+def envelope_keys_visible_to(party: Party, ticket_id: object) -> list[dict[str, Any]]:
+    """The shred keys of the events of a ticket the party may see (their envelopes' second key, which the
+    ledger never holds), by ledger key: what lets a recipient open its envelopes from the ledger. None for
+    an erased event (destroyed); events not anchored yet have none."""
+    ticket = selectors.ticket_get(party, ticket_id)
+    visible = present_events(
+        selectors.events_visible_to(party, ticket), audience_of(party), selectors.event_related([])
+    )
+    by_number = {event["seq"] for event in visible}
+    events = TicketEvent.objects.filter(ticket=ticket).order_by("seq").only("pk", "seq", "public_seq")
+    wanted: list[tuple[TicketEvent, int | None]] = [
+        (event, event.seq if party.sees_internal else event.public_seq) for event in events
+    ]
+    wanted = [(event, number) for event, number in wanted if number in by_number]
+    keys = shredding.stored_shred_keys(event.pk for event, _number in wanted)
+    listed = []
+    for event, number in wanted:
+        if event.pk not in keys:
+            continue  # not sealed yet
+        key = keys[event.pk]
+        listed.append(
+            {
+                "ledger_key": idempotency_key_for(ticket_id=ticket.pk, seq=event.seq),
+                "seq": number,
+                "shred_key": base64.b64encode(key).decode() if key is not None else None,
+            }
+        )
+    return listed

@@ -103,6 +103,7 @@ def test_the_export_is_documented_in_the_openapi_schema(apis: Apis) -> None:
     assert "/api/v1/export" in schema
     assert "exportMyData" in schema
     assert "application/zip" in schema
+    assert "listEnvelopeShredKeys" in schema
 
 
 def world_user(world: World):
