@@ -1,4 +1,6 @@
-"""Postprocessing of the whole document: the authentication precedence, stated once in the security section."""
+"""Postprocessing of the whole document: the authentication precedence, stated once in the security section,
+and the links from a created object to the operations on it (clients and schemathesis' stateful phase
+follow them: create a ticket, reply to it, resolve it, rate it)."""
 
 from __future__ import annotations
 
@@ -27,4 +29,25 @@ def finish_schema(result: dict[str, Any], **_hook_context: Any) -> dict[str, Any
     info = result.setdefault("info", {})
     if AUTH_PRECEDENCE not in info.get("description", ""):
         info["description"] = f"{info.get('description', '')}\n\n{AUTH_PRECEDENCE}".strip()
+    _link_created_objects(result.get("paths", {}))
     return result
+
+
+def _link_created_objects(paths: dict[str, Any]) -> None:
+    """`POST /x` answering 201 with an `id` links to every operation under `/x/{x_id}` (that id)."""
+    for path, operations in paths.items():
+        created = operations.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        links: dict[str, Any] = {}
+        for other, other_operations in paths.items():
+            if not other.startswith(f"{path}/{{"):
+                continue
+            parameter = other[len(path) + 2 :].split("}", 1)[0]
+            for operation in other_operations.values():
+                links[operation["operationId"]] = {
+                    "operationId": operation["operationId"],
+                    "parameters": {parameter: "$response.body#/id"},
+                }
+        if links:
+            created["links"] = links

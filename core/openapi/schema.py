@@ -16,6 +16,10 @@ from core.openapi import statuses
 # non-space character); a one-line field refuses control characters and line separators.
 _NO_NUL = "\\u0000"
 _CONTROL = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029"
+# What Python's str.strip() strips, spelled out: `\s` differs between regex engines (and generators).
+_SPACE = (
+    "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
 
 
 def text_pattern(*, blank: bool, one_line: bool) -> str:
@@ -23,7 +27,7 @@ def text_pattern(*, blank: bool, one_line: bool) -> str:
     excluded = _CONTROL if one_line else _NO_NUL
     if blank:
         return f"^[^{excluded}]*$"
-    return f"^[^{excluded}]*[^\\s{excluded}][^{excluded}]*$"
+    return f"^[^{excluded}]*[^{_SPACE}{excluded}][^{excluded}]*$"
 
 
 class ContractAutoSchema(AutoSchema):

@@ -207,6 +207,18 @@ def fuzz_world(world: World, party: str, settings: Any) -> dict[str, Any]:
     return {"ids": ids, "headers": headers, "cookies": cookies}
 
 
+def _as_a_real_client(case: schemathesis.Case, cookies: dict[str, str]) -> None:
+    """Our credentials instead of the values schemathesis generates for the security schemes, set so that
+    its `ignored_auth` knows them for real ones (and checks the API refuses the request without them)."""
+    # A cursor is opaque: only one the server issued is valid, and a generated one never is (the schema says
+    # so, and that any other value is a 400). Valid queries start without one; invalid ones keep theirs.
+    if case.query and not _negative_query(case):
+        case.query.pop("cursor", None)
+    case.headers = {k: v for k, v in (case.headers or {}).items() if not k.lower().startswith("x-ve-")}
+    case.cookies = dict(cookies)
+    case._has_explicit_auth = True
+
+
 def _negative_query(case: schemathesis.Case) -> bool:
     component = case.meta.components.get(ParameterLocation.QUERY) if case.meta is not None else None
     return component is not None and component.mode.is_negative
@@ -247,19 +259,46 @@ def test_api_never_errors_and_matches_its_schema(
         real = fuzz_world["ids"].get(name)
         if real and name in parameters and str(parameters[name])[:1] in "0123456789abcdefABCDEF-_":
             parameters[name] = real
-    # A cursor is opaque: only one the server issued is valid, and a generated one never is (the schema says
-    # so, and that any other value is a 400). Valid queries start without one; invalid ones keep theirs.
-    if case.query and not _negative_query(case):
-        case.query.pop("cursor", None)
-    # Schemathesis fills the declared security schemes with random values; authenticate for real instead.
-    case.headers = {k: v for k, v in (case.headers or {}).items() if not k.lower().startswith("x-ve-")}
-    case.cookies = dict(fuzz_world["cookies"])
-    # Real credentials, set by us: schemathesis' `ignored_auth` then checks that the API refuses the
-    # request without them, and with made-up ones instead.
-    case._has_explicit_auth = True
+    _as_a_real_client(case, fuzz_world["cookies"])
     try:
         response = case.call_and_validate(headers=fuzz_world["headers"], checks=ALL_CHECKS)
     except Exception as failure:
         _record(party, case, None, str(failure)[:2000])
         raise
     _record(party, case, response.status_code, None)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The stateful phase: sequences that follow the schema's links from a created object to the operations on it
+# (create a ticket, then reply, escalate, resolve, rate it; create a webhook, then update, rotate, delete it).
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("party", PARTIES)
+def test_api_workflows_follow_the_schemas_links(party: str, fuzz_world: dict[str, Any]) -> None:
+    headers, cookies = fuzz_world["headers"], fuzz_world["cookies"]
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            _as_a_real_client(case, cookies)
+            return {"headers": headers}
+
+        def validate_response(
+            self, response: Any, case: schemathesis.Case, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            case.validate_response(
+                response,
+                checks=ALL_CHECKS,
+                headers=headers,
+                transport_kwargs=kwargs or None,
+                recorder=self.recorder,
+            )
+
+    Workflow.run(
+        settings=hypothesis_settings(
+            max_examples=int(os.environ.get("VE_FUZZ_SCENARIOS", "10")),
+            stateful_step_count=8,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

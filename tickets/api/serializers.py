@@ -137,7 +137,12 @@ CUSTOMER_MESSAGE_HELP = (
 )
 
 
+CUSTOMER_MESSAGE_RULE = "only a provider or support writes one (a customer's reason is already public)"
+
+
 class EscalateInput(StrictSerializer):
+    server_rules = {"customer_message": CUSTOMER_MESSAGE_RULE}
+
     reason = TextField(max_length=REASON_MAX_LENGTH, help_text=REASON_HELP)
     customer_message = TextField(
         max_length=REASON_MAX_LENGTH,
@@ -149,6 +154,8 @@ class EscalateInput(StrictSerializer):
 
 
 class AssignInput(StrictSerializer):
+    server_rules = {"customer_message": CUSTOMER_MESSAGE_RULE}
+
     assignee_type = serializers.ChoiceField(choices=Ticket.AssigneeKind.choices)
     assignee_id = WholeNumberField(required=False, allow_null=True, min_value=1, max_value=DB_INTEGER_MAX)
     reason = TextField(

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from accounts.authentication import request_party
 from core.api import ERRORS, error_responses, next_link, validated, validated_query
 from core.errors import ValidationFailed
+from core.openapi.schema import text_pattern
 from providers.selectors import deployment_list
 from tickets import selectors, services
 from tickets.api import serializers as io
@@ -221,7 +222,7 @@ class TicketLinksView(APIView):
                 "deployment_id",
                 OpenApiTypes.STR,
                 required=True,
-                pattern=r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+                pattern=text_pattern(blank=False, one_line=False),
                 description="The lease to unlink (not blank).",
             )
         ],
