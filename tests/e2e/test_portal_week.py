@@ -134,6 +134,13 @@ def test_escalation_close_files_deployments_and_logs_with_javascript(
     expect(customer.locator("#announcer")).to_have_text("Lease ID copied.")
     assert customer.evaluate("navigator.clipboard.readText()") == lease
     words_only(customer)
+    # One clock: the header's SLA badge and the field below it say the same time, by the same rule.
+    badge = customer.locator("#ticket-header .sla").inner_text()
+    field = (
+        customer.locator("#ticket-header .facts div", has_text="First response").locator("dd").inner_text()
+    )
+    assert field.startswith("due in ")
+    assert badge == f"First response {field}", (badge, field)
     assert axe_serious(customer) == [], "customer's ticket page"
     screenshot(customer, "portal-detail-files-desktop")
 
