@@ -148,3 +148,30 @@ def test_a_wrapped_key_does_not_open_another_attachment(disk: Path) -> None:
     swapped = type(first)(storage_key=first.storage_key, key_id=second.key_id, wrapped_key=second.wrapped_key)
     with pytest.raises(crypto.DecryptionError):
         open_stored(swapped)
+
+
+def test_files_stored_before_encryption_are_served_then_encrypted_by_the_command(
+    world: World, apis: Apis, disk: Path
+) -> None:
+    ticket = world.open_ticket()
+    legacy_key = "attachments/2025/01/legacyplaintext"
+    (disk / "attachments/2025/01").mkdir(parents=True)
+    (disk / legacy_key).write_bytes(SECRET_LINE)
+    legacy = Attachment.objects.create(
+        ticket=ticket,
+        uploader_kind="customer",
+        uploader_key=world.alice.key,
+        filename="old.log",
+        content_type="text/plain",
+        size=len(SECRET_LINE),
+        sha256=hashlib.sha256(SECRET_LINE).hexdigest(),
+        storage_key=legacy_key,
+    )
+    assert download(apis.alice, str(legacy.pk)) == SECRET_LINE  # no key: served as it lies
+
+    call_command("rotate_attachment_keys", "--encrypt-plaintext", stdout=(out := io.StringIO()))
+    assert "Encrypted 1" in out.getvalue()
+    legacy.refresh_from_db()
+    assert legacy.key_id
+    assert b"hunter2" not in (disk / legacy.storage_key).read_bytes()
+    assert download(apis.alice, str(legacy.pk)) == SECRET_LINE
