@@ -5,12 +5,13 @@ here)."""
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from core.formats import parse_iso_timestamp
 from tickets import humanise
@@ -34,6 +35,29 @@ register.filter("queue_label", humanise.assignee_kind)
 register.filter("file_size", humanise.file_size)
 register.filter("file_kind", viewer_kind)
 register.filter("short_lease", humanise.short_lease_id)
+
+# A web address in already escaped text: http(s) only, up to a space or an escaped quote or bracket.
+_ESCAPED_URL = re.compile(r"https?://(?:(?!&quot;|&#x27;|&lt;|&gt;)[^\s<>\"'])+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}*"
+
+
+def _link(match: re.Match[str]) -> str:
+    url, trail = match.group(0), ""
+    while url and url[-1] in _TRAILING:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break  # a bracket that belongs to the address (Wikipedia-style)
+        url, trail = url[:-1], url[-1] + trail
+    return f'<a href="{url}" rel="nofollow noopener">{url}</a>{trail}'
+
+
+@register.filter(is_safe=True)
+def message_html(text: object) -> SafeString:
+    """A person's message as HTML: escaped, web addresses linked, line breaks kept. What `urlize|linebreaksbr`
+    did for the thread, at a fraction of its cost (the ticket page renders every message; only http(s)
+    addresses are linked, never `javascript:` or bare domains)."""
+    escaped = escape(str(text or ""))
+    linked = _ESCAPED_URL.sub(_link, escaped)
+    return mark_safe(linked.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>"))  # noqa: S308
 
 
 @register.filter
