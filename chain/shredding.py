@@ -20,13 +20,16 @@ def shred_keys_for_sealing(event_ids: Iterable[int]) -> dict[int, bytes]:
     if not ids:
         return {}
     table = connection.ops.quote_name(EnvelopeKey._meta.db_table)
-    with connection.cursor() as cursor:  # one statement for the batch (the drain seals hundreds at once)
+    # One statement for the batch (the drain seals hundreds at once): new keys are inserted, and the
+    # no-op update on a conflict makes RETURNING hand back the stored key (or NULL, destroyed) as well.
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (event_id, key, created_at) "
-            "SELECT unnest(%s::bigint[]), unnest(%s::bytea[]), %s ON CONFLICT (event_id) DO NOTHING",
+            f"INSERT INTO {table} AS k (event_id, key, created_at) "
+            "SELECT unnest(%s::bigint[]), unnest(%s::bytea[]), %s "
+            "ON CONFLICT (event_id) DO UPDATE SET key = k.key RETURNING event_id, key",
             [ids, [envelopes.new_shred_key() for _ in ids], timezone.now()],
         )
-    stored = stored_shred_keys(ids)
+        stored = {event_id: bytes(key) if key is not None else None for event_id, key in cursor.fetchall()}
     return {event_id: stored.get(event_id) or envelopes.new_shred_key() for event_id in ids}
 
 
