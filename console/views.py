@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -331,23 +331,43 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+# Actions whose form holds what the agent typed: refused, the page is shown again with it (as Django's own
+# change form does). Any other action is answered by a redirect back to the ticket (Post/Redirect/Get), with
+# the outcome in a message, so that reloading the page never sends the action again.
+KEEPS_WHAT_WAS_TYPED = frozenset({"reply", "edit", "assign", "hand_back"})
+
+
+def _back_to_ticket(ticket_id: object) -> HttpResponseRedirect:
+    """303 See Other: the browser follows with a GET, whatever the method of the request it answers."""
+    return HttpResponseRedirect(reverse("admin:tickets_ticket_change", args=[ticket_id]), status=303)
+
+
 def ticket_act(request: HttpRequest, site: AdminSite, ticket_id: object, action: str) -> HttpResponse:
     """POST one action on a ticket; back to its page with what happened (or the refusal)."""
     if request.method != "POST":
         return redirect(reverse("admin:tickets_ticket_change", args=[ticket_id]))
     party = support_party(request)
-    if action == "verify":
+    if action == "verify":  # a report, not a change: shown at once (posting it again only verifies again)
         report = verify_chain(ticket_id=selectors.parse_ticket_id(ticket_id))
         return ticket_page(request, site, ticket_id, verification=report)
     handler = ACTIONS.get(action)
     if handler is None:
         raise Http404("No such action.")
     _require_work(request)
+    return _act(request, site, party, ticket_id, action=action, handler=handler)
+
+
+def _act(
+    request: HttpRequest, site: AdminSite, party: Party, ticket_id: object, *, action: str, handler: Action
+) -> HttpResponse:
+    """Run one action and answer: back to the ticket, or its page again with the form and what went wrong."""
     try:
         done, bound = handler(request, party, ticket_id)
     except ApplicationError as error:
         messages.error(request, error.message)
-        return ticket_page(request, site, ticket_id, status=400)
+        if action in KEEPS_WHAT_WAS_TYPED:
+            return ticket_page(request, site, ticket_id, status=400)
+        return _back_to_ticket(ticket_id)
     if done is None and bound.get("later_replies"):
         messages.warning(request, "Someone replied after you opened this ticket: read it, then send yours.")
         return ticket_page(request, site, ticket_id, status=409, **bound)
@@ -356,4 +376,4 @@ def ticket_act(request: HttpRequest, site: AdminSite, ticket_id: object, action:
         return ticket_page(request, site, ticket_id, status=400, **bound)
     log_console_action(request, ticket_id, done)
     messages.success(request, done)
-    return redirect(reverse("admin:tickets_ticket_change", args=[ticket_id]))
+    return _back_to_ticket(ticket_id)

@@ -169,7 +169,9 @@ class TestConsoleActions:
         }
         before = events_of(busy_ticket)
         response = self.act(support_client, busy_ticket, action, data)
-        assert response.status_code == 302, response.content.decode()[:2000]
+        # Post/Redirect/Get: back to the ticket's page, so that reloading it sends nothing again.
+        assert response.status_code == 303, response.content.decode()[:2000]
+        assert response["Location"] == f"/admin/tickets/ticket/{busy_ticket.pk}/change/"
         assert events_of(busy_ticket) == [*before, kind]
         entry = LogEntry.objects.get(object_id=str(busy_ticket.pk))
         assert entry.user_id == world.agent.user_id
@@ -202,8 +204,10 @@ class TestConsoleActions:
         before = events_of(busy_ticket)
         # Waiting for the customer cannot go back to open, by anyone.
         response = self.act(support_client, busy_ticket, "move", {"status": "open"})
-        assert response.status_code == 400
-        assert "cannot be moved" in response.content.decode()
+        # Refused, the agent is sent back to the ticket (nothing typed to keep): a reload posts nothing again.
+        assert response.status_code == 303
+        page = support_client.get(response["Location"]).content.decode()
+        assert "cannot be moved" in page
         assert events_of(busy_ticket) == before
 
     def test_fetch_logs_queues_the_fetch(
@@ -217,7 +221,7 @@ class TestConsoleActions:
         monkeypatch.setattr(tasks.deployment_logs_fetch_task, "delay", queued.append)
         cache.clear()  # the escalation fetched logs already; a minute later another fetch is allowed
         with django_capture_on_commit_callbacks(execute=True):
-            assert self.act(support_client, busy_ticket, "logs").status_code == 302
+            assert self.act(support_client, busy_ticket, "logs").status_code == 303
         assert queued == [str(busy_ticket.pk)]
 
     def test_verify_one_ticket(self, busy_ticket: Ticket, support_client: Client, keyed_world: World) -> None:

@@ -41,19 +41,19 @@ def test_a_reply_after_the_page_opened_is_shown_before_ours_goes(world: World, a
     assert not Comment.objects.filter(ticket=ticket, body="Restarting it now.").exists()
 
     sent = reply(agent, ticket, seen_seq=str(seen), send_anyway="1")
-    assert sent.status_code == 302
+    assert sent.status_code == 303
     assert Comment.objects.filter(ticket=ticket, body="Restarting it now.").count() == 1
 
 
 def test_own_replies_and_an_up_to_date_page_go_at_once(world: World, agent: Client) -> None:
     ticket = world.open_ticket()
     seen = agent.get(f"/admin/tickets/ticket/{ticket.pk}/change/").context["last_seq"]
-    assert reply(agent, ticket, seen_seq=str(seen)).status_code == 302
+    assert reply(agent, ticket, seen_seq=str(seen)).status_code == 303
     # The agent's own reply is no reason to stop the next one.
-    assert reply(agent, ticket, seen_seq=str(seen), content="And one more thing.").status_code == 302
+    assert reply(agent, ticket, seen_seq=str(seen), content="And one more thing.").status_code == 303
     # A status change by someone else is not a reply.
     services.ticket_transition(actor=world.provider_a_member, ticket_id=ticket.id, status="in_progress")
-    assert reply(agent, ticket, seen_seq=str(seen), content="Third.").status_code == 302
+    assert reply(agent, ticket, seen_seq=str(seen), content="Third.").status_code == 303
     assert Comment.objects.filter(ticket=ticket).count() == 3
 
 
@@ -65,15 +65,18 @@ def test_the_portal_holds_a_reply_written_while_someone_else_answered(world: Wor
     seen = page.context["ticket"]["last_seq"]
     services.comment_add(actor=world.alice, ticket_id=ticket.id, body="Never mind, it works again.")
     reply_url = f"/tickets/{ticket.display_number}/reply/"
-    held = member.post(reply_url, {"content": "Restarting it now.", "seen_seq": str(seen)})
-    assert held.status_code == 400
+    posted = member.post(reply_url, {"content": "Restarting it now.", "seen_seq": str(seen)})
+    # Post/Redirect/Get: back to the ticket's page, which says why and keeps what was typed.
+    assert posted.status_code == 303
+    held = member.get(posted["Location"])
     assert "alice replied after you opened this ticket" in held.content.decode()
+    assert "Restarting it now." in held.content.decode()
     assert not Comment.objects.filter(ticket=ticket, body="Restarting it now.").exists()
     # The page it showed again knows the new reply: sending from it goes through.
     now_seen = held.context["ticket"]["last_seq"]
     assert now_seen > seen
     sent = member.post(reply_url, {"content": "Restarting it now.", "seen_seq": str(now_seen)})
-    assert sent.status_code == 302
+    assert sent.status_code == 303
     assert Comment.objects.filter(ticket=ticket, body="Restarting it now.").count() == 1
 
 
@@ -88,6 +91,6 @@ def test_an_internal_note_never_holds_a_customers_reply(world: World) -> None:
     sent = customer.post(
         f"/tickets/{ticket.display_number}/reply/", {"content": "Any news?", "seen_seq": str(seen)}
     )
-    assert sent.status_code == 302
+    assert sent.status_code == 303
     assert "replied after you opened" not in sent.content.decode()
     assert Comment.objects.filter(ticket=ticket, body="Any news?").count() == 1

@@ -168,7 +168,9 @@ class TestConsole:
             f"{act}assign/", {"assignee": "support", "reason": ""}, follow=True
         ).content.decode()
         assert "Assigned the ticket (The support queue)." in page
-        refused = client.post(f"{act}move/", {"status": "open"}).content.decode()
+        response = client.post(f"{act}move/", {"status": "open"}, follow=True)
+        assert response.redirect_chain[-1][1] == 303  # Post/Redirect/Get: the refusal on the ticket's page
+        refused = response.content.decode()
         assert (
             "A ticket that is waiting for customer cannot be moved to open by VirtEngine support." in refused
         )
