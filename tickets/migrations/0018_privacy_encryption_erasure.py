@@ -6,65 +6,104 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tickets', '0017_support_queue_index'),
+        ("tickets", "0017_support_queue_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ContentErasure',
+            name="ContentErasure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('basis', models.CharField(choices=[('request', "At the person's request"), ('retention', 'Retention period over')], default='request', max_length=16)),
-                ('reference', models.CharField(blank=True, max_length=200)),
-                ('reason', models.TextField(blank=True)),
-                ('subject_digest', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('performed_by_label', models.CharField(max_length=150)),
-                ('performed_by_kind', models.CharField(max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('tickets_count', models.PositiveIntegerField(default=0)),
-                ('events_count', models.PositiveIntegerField(default=0)),
-                ('attachments_count', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "basis",
+                    models.CharField(
+                        choices=[
+                            ("request", "At the person's request"),
+                            ("retention", "Retention period over"),
+                        ],
+                        default="request",
+                        max_length=16,
+                    ),
+                ),
+                ("reference", models.CharField(blank=True, max_length=200)),
+                ("reason", models.TextField(blank=True)),
+                ("subject_digest", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("performed_by_label", models.CharField(max_length=150)),
+                ("performed_by_kind", models.CharField(max_length=16)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("tickets_count", models.PositiveIntegerField(default=0)),
+                ("events_count", models.PositiveIntegerField(default=0)),
+                ("attachments_count", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddField(
-            model_name='attachment',
-            name='erased_at',
+            model_name="attachment",
+            name="erased_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='attachment',
-            name='key_id',
-            field=models.CharField(blank=True, default='', max_length=32),
+            model_name="attachment",
+            name="key_id",
+            field=models.CharField(blank=True, default="", max_length=32),
         ),
         migrations.AddField(
-            model_name='attachment',
-            name='wrapped_key',
+            model_name="attachment",
+            name="wrapped_key",
             field=models.BinaryField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='comment',
-            name='erased_at',
+            model_name="comment",
+            name="erased_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='ticket',
-            name='content_erased_at',
+            model_name="ticket",
+            name="content_erased_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='ticketevent',
-            name='kind',
-            field=models.CharField(choices=[('ticket_created', 'Ticket Created'), ('new_comment', 'New Comment'), ('status_change', 'Status Change'), ('priority_change', 'Priority Change'), ('assignment_change', 'Assignment Change'), ('attachment_added', 'Attachment Added'), ('deployment_linked', 'Deployment Linked'), ('deployment_unlinked', 'Deployment Unlinked'), ('sla_warning', 'Sla Warning'), ('sla_breached', 'Sla Breached'), ('logs_fetched', 'Logs Fetched'), ('ticket_edited', 'Ticket Edited'), ('satisfaction_rated', 'Satisfaction Rated'), ('content_erased', 'Content Erased')], max_length=32),
+            model_name="ticketevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("ticket_created", "Ticket Created"),
+                    ("new_comment", "New Comment"),
+                    ("status_change", "Status Change"),
+                    ("priority_change", "Priority Change"),
+                    ("assignment_change", "Assignment Change"),
+                    ("attachment_added", "Attachment Added"),
+                    ("deployment_linked", "Deployment Linked"),
+                    ("deployment_unlinked", "Deployment Unlinked"),
+                    ("sla_warning", "Sla Warning"),
+                    ("sla_breached", "Sla Breached"),
+                    ("logs_fetched", "Logs Fetched"),
+                    ("ticket_edited", "Ticket Edited"),
+                    ("satisfaction_rated", "Satisfaction Rated"),
+                    ("content_erased", "Content Erased"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AddField(
-            model_name='ticketevent',
-            name='erasure',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tickets.contenterasure'),
+            model_name="ticketevent",
+            name="erasure",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="tickets.contenterasure",
+            ),
         ),
     ]
