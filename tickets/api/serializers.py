@@ -19,14 +19,15 @@ from core.api import (
     OneLineField,
     StrictSerializer,
     TextField,
-    WholeNumberField,
 )
 from core.errors import ValidationFailed
 from core.formats import iso_timestamp
 from providers.models import LEASE_ID_MAX_LENGTH, Deployment
 from tickets import sla
 
-# The SLA report's serializers are a module of their own; the views read them from here, like every other.
+# The SLA report's and the reassignments' serializers are modules of their own; the views read them from
+# here, like every other.
+from tickets.api.assignment_serializers import DB_INTEGER_MAX, AssignInput, EscalateInput  # noqa: F401
 from tickets.api.sla_serializers import SlaReportOutput, SlaReportQuery  # noqa: F401
 from tickets.hooks import CHAIN_COLUMN
 from tickets.models import (
@@ -34,7 +35,6 @@ from tickets.models import (
     METADATA_MAX_BYTES,
     METADATA_MAX_DEPTH,
     METADATA_MAX_KEYS,
-    REASON_MAX_LENGTH,
     SUBJECT_MAX_LENGTH,
     TEXT_MAX_LENGTH,
     Attachment,
@@ -57,8 +57,6 @@ from tickets.services.recording import clean_metadata
 # Inputs (lengths are the services' bounds, from tickets.models, so the schema documents them)
 
 SEARCH_MAX_LENGTH = 200
-# PostgreSQL `integer` columns (user ids, sequence numbers): anything larger cannot name a row.
-DB_INTEGER_MAX = 2_147_483_647
 
 
 class MetadataField(serializers.DictField):
@@ -107,10 +105,12 @@ class TicketUpdateInput(StrictSerializer):
 
 
 class CommentCreateInput(StrictSerializer):
-    """VirtEngine clients send `message`; our portal sends `content`: exactly one of them, not blank."""
+    """VirtEngine clients send `message`; our portal sends `content`: at least one of them, not blank. Both
+    are accepted when they hold the same text, as a client that sends back the comment it read does (the
+    output carries both); two different texts are refused."""
 
     needs_one_of = ("content", "message")
-    only_one = True
+    server_rules = {"message": "When both `content` and `message` are given, they must be the same text."}
 
     content = TextField(max_length=TEXT_MAX_LENGTH, required=False)
     message = TextField(max_length=TEXT_MAX_LENGTH, required=False)
@@ -120,54 +120,12 @@ class CommentCreateInput(StrictSerializer):
     is_internal = FlagField(default=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs = super().validate(attrs)  # exactly one of the two, neither blank (the fields refuse it)
-        attrs["body"] = attrs.get("content", attrs.get("message"))
+        attrs = super().validate(attrs)  # at least one of the two, neither blank (the fields refuse it)
+        content, message = attrs.get("content"), attrs.get("message")
+        if content is not None and message is not None and content != message:
+            raise serializers.ValidationError({"message": ["Differs from content; send one of them."]})
+        attrs["body"] = content if content is not None else message
         return attrs
-
-
-# Who reads an escalation or assignment reason (issue 29).
-REASON_HELP = (
-    "Why. A customer's reason is public; a provider's or support's is internal: only provider and support "
-    "read it (in `data.reason` of the `assignment_change` event; customers get an empty `reason`)."
-)
-CUSTOMER_MESSAGE_HELP = (
-    "Provider or support only: an optional message the customer reads about this change (in "
-    "`data.customer_message` of the `assignment_change` event, on every surface). A customer sending it is "
-    "a 400."
-)
-
-
-CUSTOMER_MESSAGE_RULE = "only a provider or support writes one (a customer's reason is already public)"
-
-
-class EscalateInput(StrictSerializer):
-    server_rules = {"customer_message": CUSTOMER_MESSAGE_RULE}
-
-    reason = TextField(max_length=REASON_MAX_LENGTH, help_text=REASON_HELP)
-    customer_message = TextField(
-        max_length=REASON_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text=CUSTOMER_MESSAGE_HELP,
-    )
-
-
-class AssignInput(StrictSerializer):
-    server_rules = {"customer_message": CUSTOMER_MESSAGE_RULE}
-
-    assignee_type = serializers.ChoiceField(choices=Ticket.AssigneeKind.choices)
-    assignee_id = WholeNumberField(required=False, allow_null=True, min_value=1, max_value=DB_INTEGER_MAX)
-    reason = TextField(
-        max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default="", help_text=REASON_HELP
-    )
-    customer_message = TextField(
-        max_length=REASON_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text=CUSTOMER_MESSAGE_HELP,
-    )
 
 
 class DeploymentLinkInput(StrictSerializer):
