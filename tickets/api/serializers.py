@@ -216,7 +216,9 @@ class AttachmentOutput(serializers.Serializer):
     filename = serializers.CharField()
     content_type = serializers.CharField()
     size = serializers.IntegerField()
-    url = serializers.CharField()
+    url = serializers.CharField(
+        allow_null=True, help_text="Where to download it; null once its content was erased."
+    )
     uploaded_at = serializers.DateTimeField()
     sha256 = serializers.CharField()
     ticket_id = serializers.UUIDField(allow_null=True)
