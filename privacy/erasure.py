@@ -31,7 +31,7 @@ from django.utils import timezone
 from chain.shredding import shred_keys_destroy
 from core.errors import Forbidden, ValidationFailed
 from core.parties import Party
-from notifications.models import WebhookDelivery
+from notifications.models import PendingEmail, WebhookDelivery
 from privacy.tombstones import TEXT_KINDS, tombstone_data
 from providers.models import CustomerIdentity
 from tickets.files import storage
@@ -343,6 +343,11 @@ def _erase_identity(person: Person) -> None:
     being forgotten is not being barred; what they write from now on is new content)."""
     with transaction.atomic():
         CustomerIdentity.objects.filter(address=person.address).update(email=ERASED_EMAIL)
+        # The address emails to them went to, kept on the sent rows (the email log).
+        sent_to_them = Q(customer__address=person.address)
+        if person.user_id is not None:
+            sent_to_them |= Q(user_id=person.user_id)
+        PendingEmail.objects.filter(sent_to_them).update(to_address=ERASED_EMAIL)
         if person.user_id is not None:
             user_model = get_user_model()
             user = user_model.objects.filter(pk=person.user_id).first()

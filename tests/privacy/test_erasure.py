@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from chain.services import outbox_drain
 from notifications import tasks as notification_tasks
-from notifications.models import WebhookDelivery
+from notifications.models import PendingEmail, WebhookDelivery
 from tests.conftest import Apis, World
 from tests.notifications.test_email import everything_in, flush
 from tests.notifications.test_webhook_delivery import register
@@ -135,6 +135,16 @@ def test_no_surface_serves_erased_content_and_the_ledger_cannot_open_it(
     assert receiver.requests, "the pending deliveries were delivered"
     for request in receiver.requests:
         assert_none_of_the_secrets(request.body.decode())
+
+    # The email log keeps no address of theirs.
+    assert PendingEmail.objects.filter(customer__address=keyed_world.alice.address).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_alice(keyed_world)  # again: idempotent, and it clears the addresses the sends just recorded
+    assert (
+        not PendingEmail.objects.filter(customer__address=keyed_world.alice.address)
+        .exclude(to_address="")
+        .exists()
+    )
 
     # The ledger: the erased events' envelopes no longer open, with any key; the provider's still do.
     after = scenario.opened_envelopes(ticket, keyed_world.keys.support[0])
