@@ -31,7 +31,7 @@ from django.utils import timezone
 from chain.shredding import shred_keys_destroy
 from core.errors import Forbidden, ValidationFailed
 from core.parties import Party
-from notifications.models import PendingEmail, WebhookDelivery
+from notifications.models import InboundMessage, PendingEmail, WebhookDelivery
 from privacy.tombstones import TEXT_KINDS, tombstone_data
 from providers.models import CustomerIdentity
 from tickets.files import storage
@@ -123,6 +123,7 @@ def person_erase(
     if errors:
         raise ValidationFailed("The erasure was not confirmed.", fields=errors)
     person = person_of(address)
+    emails = _emails_of(person)  # before the identity loses them: the inbound log is found by them
     erasure = ContentErasure.objects.create(
         basis=ContentErasure.Basis.REQUEST,
         reference=(reference or "").strip()[:200],
@@ -134,6 +135,7 @@ def person_erase(
     ticket_ids = affected_ticket_ids(person)
     for start in range(0, len(ticket_ids), BATCH_SIZE):
         _erase_batch(erasure, actor, ticket_ids[start : start + BATCH_SIZE], person=person)
+    _erase_inbound_mail(person, emails)
     _erase_identity(person)
     return _complete(erasure)
 
@@ -336,6 +338,27 @@ def _record(
         ]
     )
     recording.save_tickets(tickets, at=at)
+
+
+def _emails_of(person: Person) -> set[str]:
+    emails = set(CustomerIdentity.objects.filter(address=person.address).values_list("email", flat=True))
+    if person.user_id is not None:
+        emails |= set(get_user_model().objects.filter(pk=person.user_id).values_list("email", flat=True))
+    return {email.lower() for email in emails if email}
+
+
+def _erase_inbound_mail(person: Person, emails: set[str]) -> None:
+    """Replies the person sent by email, stored raw (`notifications.InboundMessage`): the bytes, subject and
+    addresses go; one still waiting for a worker is not posted any more."""
+    theirs = Q(comment__in=Comment.objects.filter(_comments_of(person)))
+    for email in emails:
+        theirs |= Q(from_address__iexact=email) | Q(envelope_from__iexact=email)
+    with transaction.atomic():
+        messages = InboundMessage.objects.filter(theirs)
+        messages.filter(state=InboundMessage.State.RECEIVED).update(
+            state=InboundMessage.State.REJECTED, reason=InboundMessage.Reason.REFUSED
+        )
+        messages.update(raw=b"", size=0, subject="", from_address="", envelope_from="", detail="")
 
 
 def _erase_identity(person: Person) -> None:

@@ -14,7 +14,9 @@ from django.core.management import CommandError, call_command
 
 from chain.services import outbox_drain
 from notifications import tasks as notification_tasks
-from notifications.models import PendingEmail, WebhookDelivery
+from notifications.inbound.store import inbound_store
+from notifications.models import InboundMessage, PendingEmail, WebhookDelivery
+from providers.models import CustomerIdentity
 from tests.conftest import Apis, World
 from tests.notifications.test_email import everything_in, flush
 from tests.notifications.test_webhook_delivery import register
@@ -219,3 +221,20 @@ def test_erasure_needs_a_reason_and_the_address_typed_again(keyed_world: World, 
     assert ContentErasure.objects.get().performed_by_label == keyed_world.agent.label
     # Provider members and customers cannot reach it.
     assert apis.provider_a_member.client.get(url).status_code in (302, 403, 404)
+
+
+def test_replies_they_sent_by_email_are_erased_from_the_inbound_log(
+    keyed_world: World, apis: Apis, disk
+) -> None:
+    CustomerIdentity.objects.filter(address=keyed_world.alice.address).update(email="alice@example.test")
+    raw = (
+        b"From: Alice <alice@example.test>\r\nTo: reply+abc@support.example.test\r\n"
+        b"Subject: Re: my db01 password\r\nMessage-ID: <m1@example.test>\r\n\r\nhunter2 is the password\r\n"
+    )
+    inbound_store(raw=raw, recipient="reply+abc@support.example.test", envelope_from="alice@example.test")
+    scenario.build(keyed_world, apis)
+    erase_alice(keyed_world)
+    (message,) = InboundMessage.objects.all()
+    assert bytes(message.raw) == b""
+    assert (message.subject, message.from_address, message.envelope_from) == ("", "", "")
+    assert message.state == "rejected"
