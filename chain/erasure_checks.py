@@ -48,17 +48,30 @@ class ErasedEvent:
     basis: str
     reference: str
 
-    def __str__(self) -> str:
+    def why(self) -> str:
+        """When, by whom, why and at which request (the same for every event of one erasure)."""
         why = (
             "at the person's request"
             if self.basis == ContentErasure.Basis.REQUEST
             else "retention period over"
         )
         reference = f", request {self.reference!r}" if self.reference else ""
-        return (
-            f"{self.ticket} seq {self.seq} [erased]: {self.kind} content erased on {self.erased_at} by "
-            f"{self.erased_by}, {why} (erasure {self.erasure_id}{reference})"
-        )
+        return f"content erased on {self.erased_at} by {self.erased_by}, {why} (erasure {self.erasure_id}{reference})"
+
+    def __str__(self) -> str:
+        return f"{self.ticket} seq {self.seq} [erased]: {self.kind} {self.why()}"
+
+
+def erasure_lines(erased: Iterable[ErasedEvent]) -> list[str]:
+    """One line per ticket and erasure: which events (seq and kind), by whom, when, why, which request."""
+    groups: dict[tuple[str, int], list[ErasedEvent]] = {}
+    for item in erased:
+        groups.setdefault((item.ticket, item.erasure_id), []).append(item)
+    lines = []
+    for (ticket, _erasure), items in groups.items():
+        events = ", ".join(f"{item.seq} ({item.kind})" for item in sorted(items, key=lambda item: item.seq))
+        lines.append(f"{ticket} [erased]: events {events}: {items[0].why()}")
+    return lines
 
 
 def erased_event(event: TicketEvent, label: str) -> ErasedEvent:

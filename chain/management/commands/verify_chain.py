@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from chain.erasure_checks import erasure_lines
 from chain.verification import verify_chain
 
 
@@ -32,8 +33,9 @@ class Command(BaseCommand):
                     f"--ticket must be a ticket id (UUID), not {ticket_id!r}", returncode=2
                 ) from exc
         report = verify_chain(ticket_id=ticket_id, ledger_path=options.get("ledger"))
-        for erased in report.erased:  # erasure, not tampering: what it was, by whom, when, which request
-            self.stdout.write(str(erased))
+        # Erasure, not tampering: per ticket and erasure, which events, by whom, when, at whose request.
+        for line in erasure_lines(report.erased):
+            self.stdout.write(line)
         for finding in report.findings:
             self.stdout.write(str(finding))
         if not report.ok:
