@@ -22,13 +22,28 @@ install: $(STAMP) ## Create .venv and install the pinned dependencies
 run: install ## Run the app: embedded PostgreSQL + Redis (unless DATABASE_URL/REDIS_URL), migrate, demo data, uvicorn + Celery worker + beat
 	$(BIN)/python -m server.launcher
 
-test: install ## Run the whole test suite (ruff, the import layers, then pytest on real PostgreSQL and Redis)
+# pytest-xdist workers of `make test` (config/settings/test.py has Redis databases for 5; 0: no xdist). Each has
+# a test database of its own; `--dist load` keeps the browser tests last on each worker (tests/conftest.py).
+TEST_WORKERS ?= 2
+SMOKE_OUT := .artifacts/bench-smoke.out
+
+# The bench smoke pass runs beside pytest: its scripts mostly wait on the servers they start (about a quarter
+# of a core), on databases and Redis databases of their own (bench/smoke.py, config/settings/test.py). Its
+# output is printed after pytest's; either failing fails the target, and a stopped run stops it too.
+test: install ## Run the whole test suite (ruff, the import layers, mypy, then pytest on real PostgreSQL and Redis beside the bench smoke pass)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 	DATABASE_URL=postgres://mypy.invalid/mypy REDIS_URL=redis://mypy.invalid/0 $(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_ARGS)
-	$(BIN)/python -m bench.smoke
+	@mkdir -p $(dir $(SMOKE_OUT)); \
+	echo "$(BIN)/python -m bench.smoke > $(SMOKE_OUT) (beside pytest)"; \
+	$(BIN)/python -m bench.smoke > $(SMOKE_OUT) 2>&1 & smoke=$$!; \
+	trap 'kill -TERM $$smoke 2>/dev/null; wait $$smoke; exit 130' INT TERM; \
+	echo "$(BIN)/pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)"; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS); tests=$$?; \
+	wait $$smoke; bench=$$?; \
+	cat $(SMOKE_OUT); \
+	exit $$(( tests || bench ))
 
 bench-smoke: install ## Every bench/ script once at a smoke size, seconds each (also run by `test`); NAMES="api_list …" for only those
 	$(BIN)/python -m bench.smoke $(NAMES)

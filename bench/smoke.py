@@ -1,4 +1,4 @@
-"""Every benchmark once at a smoke size, so that none rots unseen (`make test` runs this after pytest).
+"""Every benchmark once at a smoke size, so that none rots unseen (`make test` runs this beside pytest).
 
 It finds the benchmarks itself: every `bench/*.py` with an `if __name__ == "__main__":` block, except
 this runner; the modules without one are the benchmarks' support code and are listed in SUPPORT_MODULES
@@ -11,7 +11,9 @@ name, ok / FAILED / skipped, seconds; exit status 1 if any failed.
 
 Each script gets a database of its own on the settings' PostgreSQL server (`<DATABASE_URL's database>
 _smoke_<name>`), created from a template migrated once here (`VE_BENCH_TEMPLATE_DATABASE`, see
-bench/common.py); all of them are dropped at the end.
+bench/common.py); all of them are dropped at the end. The pass has a redis-server of its own (started here,
+stopped at the end; REDIS_URL is not used): the scripts flush the Redis databases they use as their broker, and
+`make test` runs this pass beside the test suite, whose Redis databases are on REDIS_URL's server.
 
     .venv/bin/python -m bench.smoke [NAME ...] [--timeout 150]
 
@@ -25,9 +27,12 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -81,16 +86,47 @@ def database_name(base: str, name: str) -> str:
     return f"{base[:30]}_smoke_{name[:26]}"  # PostgreSQL names are at most 63 bytes
 
 
-def services_environment() -> dict[str, str]:
-    """DATABASE_URL and REDIS_URL: as set, or the embedded servers' (started if needed)."""
+@contextlib.contextmanager
+def redis_of_its_own() -> Iterator[str]:
+    """The URL of a redis-server started for the pass alone, stopped at the end. The scripts flush the
+    Redis databases they use as their broker; on REDIS_URL's server they would flush what another user of it
+    keeps there (the test suite, which `make test` runs beside this pass, or a developer's instance)."""
     from server import devservices
 
-    services = devservices.ensure_running(
-        want_postgres=not os.environ.get("DATABASE_URL"), want_redis=not os.environ.get("REDIS_URL")
-    )
+    with tempfile.TemporaryDirectory(prefix="ves-bench-smoke-redis-") as state:
+        state_dir = Path(state)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        devservices.start_redis(state_dir, port)
+        pid = int((state_dir / "redis.pid").read_text().strip())
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def services_environment(stack: contextlib.ExitStack) -> dict[str, str]:
+    """DATABASE_URL: as set, or the embedded PostgreSQL's (started if needed); REDIS_URL: a redis-server of
+    the pass's own (`redis_of_its_own`, stopped when `stack` closes)."""
+    from server import devservices
+
+    services = devservices.ensure_running(want_postgres=not os.environ.get("DATABASE_URL"), want_redis=False)
     return {
         "DATABASE_URL": os.environ.get("DATABASE_URL") or services.database_url,
-        "REDIS_URL": os.environ.get("REDIS_URL") or services.redis_url,
+        "REDIS_URL": stack.enter_context(redis_of_its_own()),
     }
 
 
@@ -209,50 +245,54 @@ def main() -> int:
         scripts = [name for name in scripts if name in args.names]
     selected = [name for name in scripts if args.names or name not in COVERED_ELSEWHERE]
 
-    started = time.monotonic()
-    services = services_environment()
-    env = {**os.environ, **services}  # before make_template sets this process's Django settings
-    base = urlsplit(services["DATABASE_URL"]).path.lstrip("/") or "virtengine"
-    template = database_name(base, "template")
-    os.environ.update(services)
-    print(
-        f"bench smoke: {len(selected)} scripts, each with a database of its own ({base}_smoke_*)", flush=True
-    )
+    with contextlib.ExitStack() as stack:
+        started = time.monotonic()
+        services = services_environment(stack)
+        env = {**os.environ, **services}  # before make_template sets this process's Django settings
+        base = urlsplit(services["DATABASE_URL"]).path.lstrip("/") or "virtengine"
+        template = database_name(base, "template")
+        os.environ.update(services)
+        print(
+            f"bench smoke: {len(selected)} scripts, each with a database of its own ({base}_smoke_*)",
+            flush=True,
+        )
 
-    passed = failed = 0
-    try:
-        make_template(template)
-        print(f"  {'(template database)':<26} {'ok':<8} {time.monotonic() - started:6.1f} s", flush=True)
-        for name in unknown:
-            failed += 1
-            print(
-                f"  {name:<26} FAILED   bench/{name}.py is neither a benchmark (no `if __name__ == "
-                f'"__main__":` block) nor listed in bench/smoke.py\'s SUPPORT_MODULES',
-                flush=True,
-            )
-        for name in scripts:
-            if name not in selected:
-                print(f"  {name:<26} skipped  covered elsewhere: {COVERED_ELSEWHERE[name]}", flush=True)
-                continue
-            script_env = {
-                **env,
-                "DATABASE_NAME": database_name(base, name),
-                "VE_BENCH_TEMPLATE_DATABASE": template,
-                "PYTHONUNBUFFERED": "1",
-            }
-            ok, seconds, why = run_one(name, script_env, TIMEOUTS.get(name, args.timeout))
-            passed += ok
-            failed += not ok
-            print(f"  {name:<26} {'ok' if ok else 'FAILED':<8} {seconds:6.1f} s  {why}".rstrip(), flush=True)
-            if not ok:
-                print(f"    {' '.join(command(name)[1:])} — last lines of {LOGS / f'{name}.log'}:")
-                print(tail(LOGS / f"{name}.log"), flush=True)
-    finally:
-        drop_databases([template, *(database_name(base, name) for name in selected)])
-    skipped = len(scripts) - len(selected)
-    print(f"bench smoke took {time.monotonic() - started:.0f} s")
-    print(f"bench-smoke: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
-    return 1 if failed else 0
+        passed = failed = 0
+        try:
+            make_template(template)
+            print(f"  {'(template database)':<26} {'ok':<8} {time.monotonic() - started:6.1f} s", flush=True)
+            for name in unknown:
+                failed += 1
+                print(
+                    f"  {name:<26} FAILED   bench/{name}.py is neither a benchmark (no `if __name__ == "
+                    f'"__main__":` block) nor listed in bench/smoke.py\'s SUPPORT_MODULES',
+                    flush=True,
+                )
+            for name in scripts:
+                if name not in selected:
+                    print(f"  {name:<26} skipped  covered elsewhere: {COVERED_ELSEWHERE[name]}", flush=True)
+                    continue
+                script_env = {
+                    **env,
+                    "DATABASE_NAME": database_name(base, name),
+                    "VE_BENCH_TEMPLATE_DATABASE": template,
+                    "PYTHONUNBUFFERED": "1",
+                }
+                ok, seconds, why = run_one(name, script_env, TIMEOUTS.get(name, args.timeout))
+                passed += ok
+                failed += not ok
+                print(
+                    f"  {name:<26} {'ok' if ok else 'FAILED':<8} {seconds:6.1f} s  {why}".rstrip(), flush=True
+                )
+                if not ok:
+                    print(f"    {' '.join(command(name)[1:])} — last lines of {LOGS / f'{name}.log'}:")
+                    print(tail(LOGS / f"{name}.log"), flush=True)
+        finally:
+            drop_databases([template, *(database_name(base, name) for name in selected)])
+        skipped = len(scripts) - len(selected)
+        print(f"bench smoke took {time.monotonic() - started:.0f} s")
+        print(f"bench-smoke: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+        return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -125,8 +125,30 @@ def apis(world: World) -> Apis:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Browser tests last: they keep Playwright's event loop running until the session ends."""
+    """Browser tests last: they keep Playwright's event loop running until the session ends.
+
+    Under pytest-xdist every worker collects in this order and `--dist load` (what `make test` uses) hands
+    each worker tests in it, so on each worker too the browser tests come last; `pytest_runtest_setup`
+    below fails a test that would run after one (as `--dist worksteal` could make it)."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
+_browser_test_ran = False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test after a browser test in the same process would run beside Playwright's event loop (and with
+    Django's async-safety check off, see tests/e2e/conftest.py): refused, not run in a state it never
+    meant to run in."""
+    global _browser_test_ran  # noqa: PLW0603 - one flag per test process
+    if item.get_closest_marker("e2e") is not None:
+        _browser_test_ran = True
+    elif _browser_test_ran:
+        pytest.fail(
+            f"{item.nodeid} was scheduled after a browser test in this process; the browser tests must run "
+            "last (tests/conftest.py orders them; with pytest-xdist use --dist load)",
+            pytrace=False,
+        )
 
 
 class FrozenClock:
