@@ -236,6 +236,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=150, help="seconds per script (soak: 300)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupted)
+    # Started in the background (`make test` runs it beside pytest), SIGINT comes in ignored, and the scripts
+    # would inherit that: a timed-out script is stopped by SIGINT, so they get Python's handler back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     scripts, unknown = discover()
     if args.names:
