@@ -110,7 +110,10 @@ class CommentCreateInput(StrictSerializer):
     output carries both); two different texts are refused."""
 
     needs_one_of = ("content", "message")
-    server_rules = {"message": "When both `content` and `message` are given, they must be the same text."}
+    server_rules = {
+        "message": "When both `content` and `message` are given, they must be the same text.",
+        "attachment_ids": "Each must be a file you uploaded (POST /attachments) and not yet attached.",
+    }
 
     content = TextField(max_length=TEXT_MAX_LENGTH, required=False)
     message = TextField(max_length=TEXT_MAX_LENGTH, required=False)
