@@ -40,6 +40,7 @@ from tickets.models import (
     TicketEvent,
 )
 from tickets.selectors.people import people_by_address
+from tickets.selectors.search import RELEVANCE_CANDIDATES
 from tickets.templatetags.portal import sla_indicator, sla_words
 
 
@@ -77,8 +78,8 @@ class TicketAdmin(ReadOnlyAdmin):
     search_fields = ("subject",)
     search_help_text = (
         'Words in any form, "an exact phrase", -without, or; a ticket number (SUP-000123, 123); a customer\'s '
-        "name, email or address; a provider; a lease ID. Best match first (among the 500 most recently updated "
-        "matches) unless you sort by a column, which lists them all."
+        f"name, email or address; a provider; a lease ID. Best match first (among the {RELEVANCE_CANDIDATES} most "
+        "recently updated matches) unless you sort by a column, which lists them all."
     )
     list_select_related = ("provider", "assigned_to")
     date_hierarchy = "created_at"
