@@ -18,6 +18,7 @@ from tests.conftest import Apis, World
 from tests.sockets import session_client as signed_in
 from tickets import services
 from tickets.models import Ticket, TicketSearch
+from tickets.selectors import search as search_selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -235,6 +236,34 @@ class TestVisibility:
         # A customer has no console at all.
         alice = signed_in(world.alice.user_id)
         assert alice.get("/admin/tickets/ticket/", {"q": "refund"}).status_code == 302
+
+
+class TestEveryPlanFindsTheSame:
+    """Provider and support searches take one of three plans by how many documents match (walking the
+    party's tickets in order, the index's few matches as a list, or its many matches behind a fence); on a
+    test database PostgreSQL's statistics would pick one. Each is forced here: same results, same scope."""
+
+    PLANS = {
+        "walk the party's order": {"COMMON_SHARE": -1.0},
+        "the few matches as a list": {"COMMON_SHARE": 2.0, "FEW_MATCHES": 10_000},
+        "many matches behind a fence": {"COMMON_SHARE": 2.0, "FEW_MATCHES": 0},
+    }
+
+    @pytest.mark.parametrize("plan", PLANS)
+    def test_plan(
+        self, plan: str, world: World, apis: Apis, refund_note: Ticket, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for name, value in self.PLANS[plan].items():
+            monkeypatch.setattr(search_selectors, name, value)
+        in_subject = world.open_ticket(subject="Refund for the lost lease")
+        world.open_ticket(subject="Nothing to see")
+        for api in (apis.provider_a, apis.agent):
+            found = numbers(api.get(TICKETS, q="refund"))
+            assert found == [in_subject.display_number, refund_note.display_number], plan  # subject first
+            by_date = numbers(api.get(TICKETS, q="refund", ordering="created_at"))
+            assert by_date == [refund_note.display_number, in_subject.display_number], plan
+        assert numbers(apis.provider_b.get(TICKETS, q="refund")) == [], plan
+        assert numbers(apis.alice.get(TICKETS, q="refund")) == [in_subject.display_number], plan
 
 
 class TestConsistency:

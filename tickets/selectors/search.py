@@ -183,6 +183,25 @@ COMMON_SHARE = 0.02
 RELEVANCE_CANDIDATES = 200
 
 
+# A word matched by no more than this many documents is read from the index whole and handed to the page's
+# query as the list of its tickets: PostgreSQL then fetches and sorts those few rows. Left to its own estimate
+# of the matches (for a rare word often ten times too many), it walks the whole ticket table in the page's
+# order instead (1M entries: 170 ms for a word in 692 tickets).
+FEW_MATCHES = 2_000
+
+
+def _few_matching(column: str, tsquery_text: str) -> list[uuid.UUID] | None:
+    """The tickets whose document matches, if there are no more than `FEW_MATCHES` of them (else None)."""
+    table = TicketSearch._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT ticket_id FROM {table} WHERE {column} @@ %s::tsquery LIMIT %s",  # noqa: S608
+            (tsquery_text, FEW_MATCHES + 1),
+        )
+        found = [row[0] for row in cursor.fetchall()]
+    return found if len(found) <= FEW_MATCHES else None
+
+
 def _share_matching(column: str, tsquery_text: str) -> float:
     """PostgreSQL's estimate of the share of documents that match (from its statistics; nothing is read)."""
     table = TicketSearch._meta.db_table
@@ -227,10 +246,13 @@ def ticket_search(
     column = "staff_doc" if party.sees_internal else "public_doc"
     # A customer's own tickets are few: reading them first is quicker than asking the index about everyone's.
     # For a common word, walking the party's tickets in the page's order and checking each one's document
-    # finds a page at once. Otherwise the index's matches are read first, whole (the OFFSET 0 keeps
-    # PostgreSQL from folding them into a walk that would read a document, kilobytes, per ticket it passes).
+    # finds a page at once. Otherwise the index's matches are read first: a few as the list of their tickets
+    # (`FEW_MATCHES`), more whole behind an OFFSET 0 (which keeps PostgreSQL from folding them into a walk that
+    # would read a document, kilobytes, per ticket it passes).
     if party.is_customer or _share_matching(column, query.params[0]) > COMMON_SHARE:
         tickets = tickets.filter(_Matches(F(f"search__{column}"), tsquery))
+    elif (few := _few_matching(column, query.params[0])) is not None:
+        tickets = tickets.filter(pk__in=few)
     else:
         table = TicketSearch._meta.db_table
         matching = RawSQL(  # noqa: S611 — names from the model; the tsquery is a parameter
