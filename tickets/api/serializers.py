@@ -83,8 +83,11 @@ METADATA_RULE = (
 )
 
 
+ATTACHMENTS_RULE = "Each must be a file you uploaded (POST /attachments) and not yet attached."
+
+
 class TicketCreateInput(StrictSerializer):
-    server_rules = {"metadata": METADATA_RULE}
+    server_rules = {"metadata": METADATA_RULE, "attachment_ids": ATTACHMENTS_RULE}
 
     deployment_id = TextField(max_length=LEASE_ID_MAX_LENGTH)
     subject = OneLineField(max_length=SUBJECT_MAX_LENGTH)
@@ -112,7 +115,7 @@ class CommentCreateInput(StrictSerializer):
     needs_one_of = ("content", "message")
     server_rules = {
         "message": "When both `content` and `message` are given, they must be the same text.",
-        "attachment_ids": "Each must be a file you uploaded (POST /attachments) and not yet attached.",
+        "attachment_ids": ATTACHMENTS_RULE,
     }
 
     content = TextField(max_length=TEXT_MAX_LENGTH, required=False)
@@ -152,6 +155,8 @@ class EventsQuery(serializers.Serializer):
 
 
 class TicketListQuery(serializers.Serializer):
+    server_rules = {"ordering": "`relevance` sorts search results: it needs `q`."}
+
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
     category = serializers.ChoiceField(choices=Ticket.Category.choices, required=False)
