@@ -20,6 +20,7 @@ from config.settings.base import (  # noqa: E402
     CACHES,
     CHANNEL_LAYERS,
     DATABASE_URL,
+    DATABASES,
     REDIS_URL,
     channel_layer_host,
     env,
@@ -45,6 +46,12 @@ if _worker_number >= len(_WORKER_REDIS_DATABASES):
         f"{len(_WORKER_REDIS_DATABASES)} workers (-n {len(_WORKER_REDIS_DATABASES)} at most)"
     )
 _cache_db, _channels_db, _broker_db = _WORKER_REDIS_DATABASES[_worker_number]
+
+# Commits return without waiting for the WAL to reach the disk (about 2.5 ms each on a busy disk; the suite
+# commits tens of thousands of times). A crash of PostgreSQL could lose the last commits,
+# which no test does: the fault tests cut connections (tests/system/cluster.py TcpProxy), never the server.
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+_db_options["options"] = " ".join(filter(None, [_db_options.get("options"), "-c synchronous_commit=off"]))
 
 DEBUG = False
 WHITENOISE_USE_FINDERS = True
