@@ -280,11 +280,14 @@ def test_a_provider_log_endpoint_that_hangs(
             run.load.run_for(1)
             lags.append(oldest_unanchored_age())
         assert len(logs.requests) >= 2, "no log fetch reached the hanging endpoint"
-        # Anchoring kept up while the fetches hung (past the first seconds, while the processes warm up):
-        # nothing waited longer than a few sweeps. Sharing the drain's queue, the hanging fetches (10 s
-        # each) hold the threads and the lag climbs past 7 s.
-        steady = lags[3:]
-        assert max(steady) < 3, lags
+        # Anchoring kept up while the fetches hung: once the drain had caught up with what waited while the
+        # processes warmed up (how long that takes depends on the machine's load), nothing waited longer than
+        # a few sweeps. Sharing the drain's queue, the hanging fetches (10 s each) hold the threads and the lag
+        # climbs past 7 s and never comes back down.
+        caught_up = next((index for index, lag in enumerate(lags) if lag < 1), None)
+        assert caught_up is not None, f"the drain never caught up: {lags}"
+        assert caught_up <= len(lags) - 4, f"the drain caught up only at the end: {lags}"
+        assert max(lags[caught_up:]) < 3, lags
         # The tickets whose fetch is still owed. The load's categories are random, so a short run may
         # create no technical ticket; escalations ask for logs too.
         owed = set(Ticket.objects.filter(logs_requested_at__isnull=False).values_list("pk", flat=True))
