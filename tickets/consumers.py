@@ -269,7 +269,11 @@ class TicketUpdatesConsumer(_EventForwarding):
         # before is in the replay; `_forward` drops the overlap by seq.
         await self._join([realtime.ticket_group(ticket_id, staff=party.sees_internal)])
         if since_text is None:
-            self.last_seq[ticket_id] = await last_seq_from_database(party, ticket_id)
+            try:
+                self.last_seq[ticket_id] = await last_seq_from_database(party, ticket_id)
+            except NotFound:  # lost from sight between the first read and the join: as `_catch_up` does
+                await self.refuse(ws_auth.CLOSE_FORBIDDEN)
+                return
         else:
             self.last_seq[ticket_id] = int(since_text)
             await self._catch_up(ticket_id)
