@@ -358,6 +358,7 @@ SCAN = re.compile(
 
 def plan_of(party, q: str, ordering: str) -> tuple[str, str, list[str]]:
     """(class, the scans, the EXPLAIN ANALYZE lines) of the page's list query."""
+    from django.core.exceptions import EmptyResultSet
     from django.db import connection, transaction
     from django.db.models import F
     from django.utils import timezone
@@ -370,7 +371,10 @@ def plan_of(party, q: str, ordering: str) -> tuple[str, str, list[str]]:
         party, TicketFilters(q=q), best_match_first=ordering == "relevance", now=timezone.now()
     )
     rows = listed.order_by(F(column).desc(), "-id")[:51]
-    sql, params = rows.query.sql_with_params()
+    try:
+        sql, params = rows.query.sql_with_params()
+    except EmptyResultSet:  # the GIN index found no match: the page is empty without a query
+        return "GIN (no match: no page query)", "", []
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
         lines = [row[0] for row in cursor.fetchall()]
@@ -386,6 +390,11 @@ def plan_of(party, q: str, ordering: str) -> tuple[str, str, list[str]]:
         kind = "SEQ SCAN"
     elif "Bitmap Index Scan on ticket_search_" in text:
         kind = "GIN"
+    elif re.search(r'"tickets_ticket"\."id" IN \(%s', sql):
+        kind = (
+            "GIN first (its few matches read as a list of ids), then "
+            + ", ".join(s for s in scans if "Index" in s)[:60]
+        )
     else:
         kind = "no GIN: " + ", ".join(s for s in scans if "Index" in s)[:80]
     return kind, "; ".join(scans), lines
