@@ -65,6 +65,16 @@ class WholeNumberField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class QueryIntegerField(serializers.IntegerField):
+    """A whole number in a query string: decimal digits only; DRF's IntegerField would also take "5.0" or
+    " 5", which the schema's `integer` does not allow."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, str) or not data.isascii() or not data.isdigit():
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class IdField(serializers.UUIDField):
     """A UUID written as a string; DRF's UUIDField would also take a bare integer."""
 

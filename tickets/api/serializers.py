@@ -17,6 +17,7 @@ from core.api import (
     FlagField,
     IdField,
     OneLineField,
+    QueryIntegerField,
     StrictSerializer,
     TextField,
 )
@@ -150,8 +151,8 @@ class AttachmentUploadInput(serializers.Serializer):
 
 
 class EventsQuery(serializers.Serializer):
-    since = serializers.IntegerField(min_value=0, default=0, max_value=DB_INTEGER_MAX)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, default=500)
+    since = QueryIntegerField(min_value=0, default=0, max_value=DB_INTEGER_MAX)
+    limit = QueryIntegerField(min_value=1, max_value=1000, default=500)
 
 
 class TicketListQuery(serializers.Serializer):
@@ -196,7 +197,7 @@ class TicketListQuery(serializers.Serializer):
             "`relevance`: best match first (with `q` only). Default: `relevance` with `q`, else `-created_at`."
         ),
     )
-    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+    limit = QueryIntegerField(min_value=1, max_value=200, default=50)
     cursor = TextField(
         max_length=500,
         required=False,
