@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 from tickets import humanise
 from tickets.selectors.console import QueueTicket
 from tickets.selectors.people import Person
+from tickets.templatetags.portal import time_element
 
 PAUSED = "clock paused (waiting for the customer)"
 
@@ -44,15 +45,7 @@ class QueueLine:
 
 
 def _time(moment: datetime.datetime | None, words: str, kind: str = "") -> SafeString:
-    """The `<time>` element of the portal's `timestamp`/`sla_due` tags (the page's script keeps the
-    words current)."""
-    if moment is None:
-        return SafeString("")
-    relative = f'="{escape(kind)}"' if kind else ""
-    return SafeString(
-        f'<time datetime="{escape(humanise.iso_datetime(moment))}" title="{escape(humanise.exact_time(moment))}"'
-        f" data-relative{relative}>{escape(words)}</time>"
-    )
+    return SafeString("") if moment is None else time_element(moment, words, relative=kind or True)
 
 
 def _sla(row: QueueTicket, now: datetime.datetime) -> SafeString:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from html import escape as escape_text
 from typing import Any
 
 from django import template
@@ -95,6 +96,21 @@ def _moment(value: str | datetime.datetime | None) -> datetime.datetime | None:
         return None
 
 
+def time_element(moment: datetime.datetime, words: str, *, relative: bool | str = True) -> SafeString:
+    """The `<time>` of every time the pages show: the exact UTC time on hover, `words` inside, and with
+    `relative` a `data-relative` marker (valued "due" for an SLA due time) by which the page's script keeps the
+    words current. Escaped with the standard library's `html.escape`, which Django's `escape` wraps: long pages
+    build hundreds of these, and `format_html` costs several times as much per call."""
+    if relative is False:
+        marker = ""
+    else:
+        marker = " data-relative" if relative is True else f' data-relative="{escape_text(relative)}"'
+    return SafeString(
+        f'<time datetime="{escape_text(humanise.iso_datetime(moment))}" title="{escape_text(humanise.exact_time(moment))}"'
+        f"{marker}>{escape_text(words)}</time>"
+    )
+
+
 @register.simple_tag
 def timestamp(value: str | datetime.datetime | None, *, relative: bool = True) -> SafeString | str:
     """`<time>` with the exact UTC time on hover and, with `relative`, how long ago (or until) it is in
@@ -102,13 +118,8 @@ def timestamp(value: str | datetime.datetime | None, *, relative: bool = True) -
     moment = _moment(value)
     if moment is None:
         return ""
-    return format_html(
-        '<time datetime="{}" title="{}"{}>{}</time>',
-        humanise.iso_datetime(moment),
-        humanise.exact_time(moment),
-        " data-relative" if relative else "",
-        humanise.relative(moment, timezone.now()) if relative else humanise.exact_time(moment),
-    )
+    words = humanise.relative(moment, timezone.now()) if relative else humanise.exact_time(moment)
+    return time_element(moment, words, relative=relative)
 
 
 @register.simple_tag
@@ -118,12 +129,7 @@ def sla_due(value: str | datetime.datetime | None) -> SafeString | str:
     moment = _moment(value)
     if moment is None:
         return ""
-    return format_html(
-        '<time datetime="{}" title="{}" data-relative="due">{}</time>',
-        humanise.iso_datetime(moment),
-        humanise.exact_time(moment),
-        humanise.sla_due(moment, timezone.now()),
-    )
+    return time_element(moment, humanise.sla_due(moment, timezone.now()), relative="due")
 
 
 AT_RISK_SECONDS = 3600
