@@ -143,6 +143,9 @@ class Soak:
             "DATABASE_URL": database_url,
             "REDIS_URL": self.redis.url,
             "VE_EMBEDDED_SERVICES": "false",
+            # The soak restarts PostgreSQL with `-m immediate`: every acknowledged commit must survive it, as
+            # in production (the test suite's asynchronous commits would lose the last ones).
+            "VE_TEST_ASYNC_COMMIT": "false",
             "VE_CHANNELS_PREFIX": "ves-soak",
             "DJANGO_MEDIA_ROOT": str(self.workdir / "media"),
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
@@ -434,6 +437,21 @@ class Soak:
         fault.recovered_in = self.recovery(time.monotonic())
         self.faults.append(fault)
 
+    def require_durable_commits(self) -> None:
+        """Refuse to run on asynchronous commits: the PostgreSQL restart would then lose acknowledged writes,
+        and the soak would report as our defects (a broadcast ticket gone, an event anchored twice) what is
+        only its own configuration."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            (setting,) = cursor.fetchone()
+        connection.close()
+        if setting != "on":
+            raise SystemExit(
+                f"soak: synchronous_commit is {setting!r}; the soak needs durable commits ('on')"
+            )
+
     # --- the run -------------------------------------------------------------------------------------
 
     def main(self) -> int:
@@ -441,6 +459,7 @@ class Soak:
         import django
 
         django.setup()
+        self.require_durable_commits()
         self.chain_node()
         parties = self.seed()
         from tests.system.cluster import Installation
