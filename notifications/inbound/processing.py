@@ -9,8 +9,8 @@ anchored and notified like any other — with its files through the portal's own
 
 Every outcome is written on the message's row (state, reason, detail, DKIM result) for support to read in
 the console; a rejected message's sender gets one bounce (at most one an hour per address, never to the
-null sender). Nothing raises out of `inbound_process` but a lost database connection, after which the row
-is still `received` and the sweep tries again.
+null sender). Nothing raises out of `inbound_process` but PostgreSQL or Redis being unreachable, after which
+the row is still `received` and the sweep tries again (a Redis outage does not count as one of its attempts).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, outage_of
 from core.parties import Party, PartyKind
 from notifications.inbound import tokens
 from notifications.inbound.dkim_check import DkimTemporaryError, dkim_check
@@ -214,10 +214,21 @@ def _outcome(row: InboundMessage) -> Outcome:
 
 def inbound_process(pk: int) -> str | None:
     """Process one stored message (if still waiting and no other worker holds it); its new state."""
-    outcome: Outcome | None = None
     # Counted (and committed) before the work: a message that kills its worker, or keeps losing its
     # database connection, is given up after MAX_ATTEMPTS instead of being swept up for ever.
     InboundMessage.objects.filter(pk=pk, state=State.RECEIVED).update(attempts=F("attempts") + 1)
+    try:
+        return _process_locked(pk)
+    except Exception as exc:
+        if outage_of(exc) is not None and not isinstance(exc, (OperationalError, InterfaceError)):
+            # Redis was unreachable (the rate limit's counter): not the message's doing, so not one of its
+            # attempts. A lost database connection stays counted: the message may be what loses it.
+            _uncount_attempt(pk)
+        raise
+
+
+def _process_locked(pk: int) -> str | None:
+    outcome: Outcome | None = None
     with transaction.atomic():
         row = (
             InboundMessage.objects.select_for_update(skip_locked=True)
@@ -231,8 +242,6 @@ def inbound_process(pk: int) -> str | None:
                 outcome = Outcome(State.FAILED, "error", f"Given up after {MAX_ATTEMPTS} attempts.")
             else:
                 outcome = _outcome(row)
-        except (OperationalError, InterfaceError):
-            raise  # the database is gone: the row stays received, the sweep retries
         except DkimTemporaryError as exc:
             if row.attempts < MAX_ATTEMPTS:
                 row.detail = f"DKIM key look-up failed, will try again: {exc}"[:2000]
@@ -240,6 +249,8 @@ def inbound_process(pk: int) -> str | None:
                 return str(row.state)
             outcome = Outcome(State.FAILED, "dkim_temperror", f"DKIM key look-up kept failing: {exc}")
         except Exception as exc:
+            if outage_of(exc) is not None:
+                raise  # PostgreSQL or Redis is unreachable: the row stays received, the sweep tries again
             logger.exception("inbound email %s: processing failed", pk)
             outcome = Outcome(State.FAILED, "error", f"{type(exc).__name__}: {exc}")
         row.state = outcome.state
@@ -250,6 +261,12 @@ def inbound_process(pk: int) -> str | None:
     if outcome.state == State.REJECTED:
         _bounce(row, outcome)
     return outcome.state
+
+
+def _uncount_attempt(pk: int) -> None:
+    InboundMessage.objects.filter(pk=pk, state=State.RECEIVED, attempts__gt=0).update(
+        attempts=F("attempts") - 1
+    )
 
 
 def inbound_sweep(*, older_than_seconds: float = 10.0, limit: int = 500) -> int:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from redis import exceptions as redis_exceptions
 
 from notifications.inbound import tokens
 from notifications.inbound.parsing import parse_reply
@@ -28,6 +29,7 @@ from tests.notifications.inbound_mail import (
     plain_reply,
     reply_to,
 )
+from tests.system.processes import free_port
 from tickets import services
 from tickets.models import Comment, Ticket
 
@@ -274,6 +276,30 @@ def test_a_message_whose_processing_keeps_dying_is_given_up_and_shown(world) -> 
     assert (row.reason, row.attempts) == ("error", MAX_ATTEMPTS + 1)
     assert "Given up" in row.detail
     assert not Comment.objects.filter(ticket=ticket).exists()
+
+
+@pytest.mark.django_db
+def test_a_reply_processed_while_redis_is_down_waits_for_it_and_is_posted_once(world, settings) -> None:
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+    stored = inbound_store(
+        raw=plain_reply("Sent while Redis restarts.", to=address, from_address=ALICE),
+        recipient=address,
+        envelope_from=ALICE,
+    )
+    working = settings.CACHES
+    # Nothing listens there: the rate limit's counter cannot be reached, as during a Redis restart.
+    settings.CACHES = {"default": {**working["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}
+    for _ in range(MAX_ATTEMPTS + 2):  # the task, then the sweep again and again while the outage lasts
+        with pytest.raises(redis_exceptions.ConnectionError):
+            inbound_process(stored.pk)
+    row = InboundMessage.objects.get(pk=stored.pk)
+    assert (row.state, row.attempts) == ("received", 0)
+    assert not Comment.objects.filter(ticket=ticket).exists()
+
+    settings.CACHES = working
+    assert inbound_process(stored.pk) == "posted"
+    assert [c.body for c in Comment.objects.filter(ticket=ticket)] == ["Sent while Redis restarts."]
 
 
 @pytest.mark.django_db
