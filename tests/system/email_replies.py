@@ -128,7 +128,11 @@ class EmailReplier:
         if states.get(("received", ""), 0):
             problems.append(f"{states[('received', '')]} stored replies never processed")
         if any(state == "failed" for state, _ in states):
-            problems.append(f"failed: {[(k, n) for k, n in states.items() if k[0] == 'failed']}")
+            failures = InboundMessage.objects.filter(state="failed").values_list("attempts", "detail")[:5]
+            problems.append(
+                f"failed: {[(k, n) for k, n in states.items() if k[0] == 'failed']}, as "
+                f"{[f'{detail} ({attempts} attempts)' for attempts, detail in failures]}"
+            )
         if doubled:
             problems.append(f"{len(doubled)} replies posted more than once")
         # A reply the server accepted and no comment holds must have been refused for a reason (a ticket
