@@ -6,7 +6,7 @@ A ticket's timeline is its longest part (every event since it was opened). Chose
 template (a chain of a dozen `{% elif %}` tests and twenty filters an event), it took as long as the ticket's
 API read itself; built here it is a dictionary lookup and one string an event (`bench/console_pages.py`).
 Text is escaped with the standard library's `html.escape`, which Django's `escape` wraps; comments go through
-Django's own `urlize` and `linebreaksbr`, as in the portal.
+the portal's `message_html` (one rule for linking addresses on both faces, at a fraction of `urlize`'s cost).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from django.template.defaultfilters import filesizeformat, linebreaksbr, truncatechars, urlize
+from django.template.defaultfilters import filesizeformat, truncatechars
 from django.utils.safestring import SafeString
 
 from chain.selectors import EventReceipt
 from tickets import humanise
-from tickets.templatetags.portal import assignee, short_hash, timestamp
+from tickets.templatetags.portal import assignee, message_html, short_hash, timestamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ def _comment(data: Mapping[str, Any]) -> str:
         if data.get("is_internal")
         else ""
     )
-    text = linebreaksbr(urlize(data.get("content") or "", autoescape=True), autoescape=True)
+    text = message_html(data.get("content"))
     files = "".join(
         f"<li>{_file(a.get('url'), a.get('filename'), a.get('size'), ' internal' if a.get('is_internal') else '')}</li>"
         for a in data.get("attachments") or ()

@@ -147,15 +147,18 @@ def ticket_page(
 ) -> HttpResponse:
     party = support_party(request)
     try:
-        detail = selectors.ticket_detail(party, ticket_id)
+        detail = selectors.ticket_detail(party, ticket_id, timeline=True)
     except NotFound as error:
         raise Http404(error.message) from error
-    ticket = io.TicketDetailOutput(detail, context={"audience": Audience.STAFF}).data
-    events = selectors.ticket_events_all(party, ticket_id)
+    # The header's facts: the thread and files are the timeline's, so not presented a second time here.
+    ticket = {
+        **io.TicketOutput(detail.row, context={"audience": Audience.STAFF}).data,
+        "related_deployments": io.present_links(detail.links),
+    }
     receipts = event_receipts(detail.row["id"])
     timeline = [
         timeline_item(event, receipts.get(event["seq"]))
-        for event in present_events(events, Audience.STAFF, detail.related)
+        for event in present_events(detail.history, Audience.STAFF, detail.related)
     ]
     agents = selectors.support_agents()
     open_ticket = ticket["status"] != Ticket.Status.CLOSED

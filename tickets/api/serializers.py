@@ -7,6 +7,7 @@ up to 200 tickets per request and DRF's per-field machinery would dominate its c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.utils import timezone
@@ -40,6 +41,7 @@ from tickets.models import (
     TEXT_MAX_LENGTH,
     Attachment,
     Comment,
+    DeploymentLink,
     Ticket,
     format_ticket_number,
 )
@@ -412,6 +414,18 @@ class EventOutput(serializers.Serializer):
         return presented
 
 
+def present_links(links: Iterable[DeploymentLink]) -> list[dict[str, Any]]:
+    """A ticket's related deployments as `TicketDetail.related_deployments` gives them."""
+    return [
+        {
+            "deployment_id": link.deployment.lease_id,
+            "deployment_name": link.deployment.name,
+            "linked_at": iso_timestamp(link.created_at),
+        }
+        for link in links
+    ]
+
+
 class TicketDetailOutput(TicketOutput):
     """A ticket with its thread, attachments, related deployments and history (VirtEngine's
     `TicketDetail`, extended), rendered from a `selectors.TicketDetail`."""
@@ -435,14 +449,7 @@ class TicketDetailOutput(TicketOutput):
             present_comment(c, related.attachments_by_comment.get(c.id, ())) for c in detail.comments
         ]
         data["attachments"] = [present_attachment(a) for a in detail.attachments]
-        data["related_deployments"] = [
-            {
-                "deployment_id": link.deployment.lease_id,
-                "deployment_name": link.deployment.name,
-                "linked_at": iso_timestamp(link.created_at),
-            }
-            for link in detail.links
-        ]
+        data["related_deployments"] = present_links(detail.links)
         data["history"] = present_events(detail.history, self.context["audience"], related)
         data["last_seq"] = detail.last_seq
         return data

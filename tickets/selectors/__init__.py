@@ -24,7 +24,6 @@ from tickets.selectors.console import (
     escalation_queue,
     provider_choices,
     support_agents,
-    ticket_events_all,
 )
 from tickets.selectors.macros import (
     PlaceholderValues,
@@ -177,7 +176,6 @@ __all__ = [
     "sla_targets",
     "support_agents",
     "ticket_detail",
-    "ticket_events_all",
     "ticket_get",
     "ticket_id_for_reference",
     "ticket_is_visible_to",

@@ -18,11 +18,10 @@ from providers.selectors import SUPPORT_GROUP
 from tickets.models import (
     SUPPORT_QUEUE,
     Ticket,
-    TicketEvent,
     format_ticket_number,
 )
 from tickets.selectors.sla import sla_at_risk, sla_breached, sla_report
-from tickets.selectors.visibility import parse_ticket_id, tickets_visible_to, visible_events_query
+from tickets.selectors.visibility import tickets_visible_to
 
 # ---------------------------------------------------------------------------------------------------------
 # What the support console reads besides the API's reads.
@@ -37,11 +36,6 @@ def support_agents() -> list[tuple[int, str]]:
         Q(is_superuser=True) | Q(is_staff=True, pk__in=members)
     )
     return list(users.order_by("username").values_list("pk", "username"))
-
-
-def ticket_events_all(party: Party, ticket_id: object) -> list[TicketEvent]:
-    """Every event of a ticket the party may see, oldest first (the console's single timeline)."""
-    return list(visible_events_query(party, Ticket(pk=parse_ticket_id(ticket_id))))
 
 
 @dataclass(frozen=True)

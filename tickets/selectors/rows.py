@@ -195,14 +195,17 @@ class TicketDetail:
         return Related.of(self.comments, self.attachments)
 
 
-def ticket_detail(party: Party, ticket_id: object) -> TicketDetail:
+def ticket_detail(party: Party, ticket_id: object, *, timeline: bool = False) -> TicketDetail:
     """A ticket with its thread, attachments, links and history as `party` may see them (a fixed number
-    of queries, whatever the thread's length)."""
+    of queries, whatever the thread's length). With `timeline`, `history` holds every event, its comments
+    and files included: the console's single timeline, in the same read."""
     row = _rows(tickets_visible_to(party).filter(pk=parse_ticket_id(ticket_id)), party).first()
     if row is None:
         raise NotFound("Ticket not found.")
     ticket = Ticket(pk=row["id"])
-    history = visible_events_query(party, ticket).exclude(kind__in=HISTORY_EXCLUDED_KINDS)
+    history = visible_events_query(party, ticket)
+    if not timeline:
+        history = history.exclude(kind__in=HISTORY_EXCLUDED_KINDS)
     return TicketDetail(
         row=row,
         comments=list(comments_visible_to(party, ticket)),
