@@ -15,6 +15,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from core.schedules import sweep_options
 from core.secrets import DEVELOPMENT_SECRET_KEY
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -426,11 +427,14 @@ VE_REALTIME_INLINE_EVENTS = env.int("VE_REALTIME_INLINE_EVENTS", default=100)
 VE_IDLE_SWEEP_SECONDS = env.float("VE_IDLE_SWEEP_SECONDS", default=300.0)
 VE_IDLE_WAITING_CUSTOMER_DAYS = env.float("VE_IDLE_WAITING_CUSTOMER_DAYS", default=7.0)
 VE_IDLE_RESOLVED_DAYS = env.float("VE_IDLE_RESOLVED_DAYS", default=3.0)
+# How long a queued safety-net sweep may wait for a worker before it is dropped (`sweep_options`).
+VE_SWEEP_EXPIRES_SECONDS = env.float("VE_SWEEP_EXPIRES_SECONDS", default=300.0)
+
+
 CELERY_BEAT_SCHEDULE["sla-sweep"] = {
     "task": "tickets.tasks.sla_sweep_task",
     "schedule": VE_SLA_SWEEP_SECONDS,
-    # A sweep that waited longer than its own period is redundant with the next one.
-    "options": {"expires": VE_SLA_SWEEP_SECONDS},
+    "options": sweep_options(VE_SLA_SWEEP_SECONDS, VE_SWEEP_EXPIRES_SECONDS),
 }
 # Log fetches asked for and not attached: queued again after this long (beyond the task's own retries,
 # about 10 min), given up after a day.
@@ -440,12 +444,12 @@ VE_LOGS_SWEEP_SECONDS = env.float("VE_LOGS_SWEEP_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE["logs-requests-sweep"] = {
     "task": "tickets.tasks.logs_requests_sweep_task",
     "schedule": VE_LOGS_SWEEP_SECONDS,
-    "options": {"expires": VE_LOGS_SWEEP_SECONDS},
+    "options": sweep_options(VE_LOGS_SWEEP_SECONDS, VE_SWEEP_EXPIRES_SECONDS),
 }
 CELERY_BEAT_SCHEDULE["tickets-idle-sweep"] = {
     "task": "tickets.tasks.tickets_idle_sweep_task",
     "schedule": VE_IDLE_SWEEP_SECONDS,
-    "options": {"expires": VE_IDLE_SWEEP_SECONDS},
+    "options": sweep_options(VE_IDLE_SWEEP_SECONDS, VE_SWEEP_EXPIRES_SECONDS),
 }
 
 # Logs: one line per record on stderr, with the request id (django-guid's correlation id: the request's

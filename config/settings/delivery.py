@@ -5,7 +5,8 @@ probes and metrics. Part of every environment's settings (they import it after `
 
 from pathlib import Path
 
-from config.settings.base import BASE_DIR, CELERY_BEAT_SCHEDULE, env
+from config.settings.base import BASE_DIR, CELERY_BEAT_SCHEDULE, VE_SWEEP_EXPIRES_SECONDS, env
+from core.schedules import sweep_options
 
 # ---------------------------------------------------------------------------------------------------------------
 # Chain anchoring (`chain` app): every ticket event is anchored through the outbox on a ledger.
@@ -57,8 +58,7 @@ VE_CHAIN_SWEEP_SECONDS = env.float("VE_CHAIN_SWEEP_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE["chain-outbox-sweep"] = {
     "task": "chain.tasks.outbox_drain_task",
     "schedule": VE_CHAIN_SWEEP_SECONDS,
-    # A sweep that waited longer than its own period is redundant with the next one.
-    "options": {"expires": VE_CHAIN_SWEEP_SECONDS},
+    "options": sweep_options(VE_CHAIN_SWEEP_SECONDS, VE_SWEEP_EXPIRES_SECONDS),
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -111,12 +111,12 @@ CELERY_BEAT_SCHEDULE["notifications-log-purge"] = {
 CELERY_BEAT_SCHEDULE["webhook-delivery-sweep"] = {
     "task": "notifications.tasks.webhook_deliver_task",
     "schedule": VE_WEBHOOK_SWEEP_SECONDS,
-    "options": {"expires": VE_WEBHOOK_SWEEP_SECONDS},
+    "options": sweep_options(VE_WEBHOOK_SWEEP_SECONDS, VE_SWEEP_EXPIRES_SECONDS),
 }
 CELERY_BEAT_SCHEDULE["email-sweep"] = {
     "task": "notifications.tasks.email_sweep_task",
     "schedule": VE_EMAIL_SWEEP_SECONDS,
-    "options": {"expires": VE_EMAIL_SWEEP_SECONDS},
+    "options": sweep_options(VE_EMAIL_SWEEP_SECONDS, VE_SWEEP_EXPIRES_SECONDS),
 }
 # Reply by email (`notifications.inbound`): notifications carry `Reply-To: reply+<token>@<domain>`; an LMTP
 # server (`manage.py inbound_lmtp`) that the MTA delivers that domain to stores each message, a worker posts it.
@@ -137,7 +137,7 @@ VE_INBOUND_SWEEP_SECONDS = env.float("VE_INBOUND_SWEEP_SECONDS", default=30.0)
 CELERY_BEAT_SCHEDULE["inbound-email-sweep"] = {
     "task": "notifications.tasks.inbound_sweep_task",
     "schedule": VE_INBOUND_SWEEP_SECONDS,
-    "options": {"expires": VE_INBOUND_SWEEP_SECONDS},
+    "options": sweep_options(VE_INBOUND_SWEEP_SECONDS, VE_SWEEP_EXPIRES_SECONDS),
 }
 
 # ---------------------------------------------------------------------------------------------------------------
