@@ -108,14 +108,20 @@ class ServiceUnavailable(ApplicationError):
     default_code = "service_unavailable"
 
 
+# Errors that mean PostgreSQL or Redis is unreachable (for a while): what a task retries rather than fails on.
+DATABASE_OUTAGES = (db.OperationalError, db.InterfaceError)
+REDIS_OUTAGES = (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError)
+OUTAGES = (*DATABASE_OUTAGES, *REDIS_OUTAGES)
+
+
 def outage_of(exc: BaseException | None) -> ServiceUnavailable | None:
     """The 503 for an error that means PostgreSQL or Redis is unreachable, else None.
 
     A database error of this kind aborts the transaction it happened in, so nothing the request began is
     kept (services write in one transaction)."""
-    if isinstance(exc, (db.OperationalError, db.InterfaceError)):
+    if isinstance(exc, DATABASE_OUTAGES):
         return ServiceUnavailable("The database is unavailable. Nothing was changed; retry shortly.")
-    if isinstance(exc, (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError)):
+    if isinstance(exc, REDIS_OUTAGES):
         return ServiceUnavailable("A backing service is unavailable. Retry shortly.")
     return None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from core.errors import OUTAGES
 from providers.provider_api import ProviderUnavailable
 from tickets import realtime, services
 from tickets.realtime import REALTIME_PUBLISH_TASK
@@ -18,7 +19,8 @@ def attachments_expire_unreferenced_task() -> int:
 
 @shared_task(
     name=LOGS_FETCH_TASK,
-    autoretry_for=(ProviderUnavailable,),
+    # PostgreSQL or Redis gone for a moment is retried too: else only the rescue sweep, 15 min later, asks again.
+    autoretry_for=(ProviderUnavailable, *OUTAGES),
     retry_backoff=5,
     retry_backoff_max=300,
     retry_jitter=True,

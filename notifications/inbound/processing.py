@@ -25,11 +25,11 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage as OutgoingEmail
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.errors import ApplicationError, outage_of
+from core.errors import REDIS_OUTAGES, ApplicationError, outage_of
 from core.parties import Party, PartyKind
 from notifications.inbound import tokens
 from notifications.inbound.dkim_check import DkimTemporaryError, dkim_check
@@ -220,7 +220,7 @@ def inbound_process(pk: int) -> str | None:
     try:
         return _process_locked(pk)
     except Exception as exc:
-        if outage_of(exc) is not None and not isinstance(exc, (OperationalError, InterfaceError)):
+        if isinstance(exc, REDIS_OUTAGES):
             # Redis was unreachable (the rate limit's counter): not the message's doing, so not one of its
             # attempts. A lost database connection stays counted: the message may be what loses it.
             _uncount_attempt(pk)
