@@ -45,6 +45,12 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["NAME"] = env("DATABASE_NAME", default=DATABASES["default"]["NAME"])
+# The hot reads (a page of the ticket list, a ticket's detail) are server-side prepared statements
+# (core/prepared.py); every other query is sent as Django sends it. Off (`false`) behind a pooler that
+# cannot carry prepared statements: PgBouncer in transaction/statement mode before 1.21, or with
+# max_prepared_statements = 0 (README, "Scaling out").
+if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
