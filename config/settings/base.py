@@ -314,7 +314,8 @@ REST_FRAMEWORK = {
         "roleless": env("VE_API_RATE_PER_ADDRESS_WITHOUT_ROLE", default="120/min"),
         "roleless_write": env("VE_API_WRITE_RATE_PER_ADDRESS_WITHOUT_ROLE", default="20/min"),
     },
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's JSONRenderer byte for byte, orjson doing the work (core/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.FastJSONRenderer"],
     # JSON in, JSON out; only the attachment upload takes multipart (form encodings blur "" and absent).
     # Strict: bounded, no NaN/1e999, no NUL or lone surrogates, no deep nesting (core/parsers.py).
     "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],

@@ -66,7 +66,7 @@ class TicketListCreateView(APIView):
             now=now,
         )
         rows = selectors.rows_with_snippets(party, page.items, filters.q)
-        response = Response(io.TicketOutput(rows, many=True, context={"now": now}).data)
+        response = Response([io.ticket_output(row, now=now) for row in rows])
         if page.next_cursor:
             response["Link"] = next_link(request, page.next_cursor)
         return response
