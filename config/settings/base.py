@@ -44,6 +44,25 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+
+def use_connection_pool(databases: dict, max_size: int) -> None:
+    """A pool of up to `max_size` connections per process (psycopg_pool), instead of persistent ones. Under
+    the ASGI server every request runs in a context of its own, so a persistent connection (CONN_MAX_AGE) is
+    never used by the next request: each request connected anew (and its connection stayed open until
+    garbage collected, which ran PostgreSQL out of connections in bench/api_list.py). From the pool, a
+    request takes a connection that is already open, with its prepared statements, and gives it back at
+    its end. 0: no pool (CONN_MAX_AGE as set)."""
+    if max_size > 0:
+        databases["default"]["CONN_MAX_AGE"] = 0  # Django's pool requires it: closing gives it back
+        databases["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": max_size,
+            "timeout": 10,
+        }
+
+
+use_connection_pool(DATABASES, env.int("DATABASE_POOL_MAX_SIZE", default=0))
 DATABASES["default"]["NAME"] = env("DATABASE_NAME", default=DATABASES["default"]["NAME"])
 # The hot reads (a page of the ticket list, a ticket's detail) are server-side prepared statements
 # (core/prepared.py); every other query is sent as Django sends it. Off (`false`) behind a pooler that
