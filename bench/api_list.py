@@ -10,9 +10,13 @@ endpoint with wrk at the same concurrency:
   * bare    GET /bench/bare-tickets         the same 50 rows for the same provider via .values() + JsonResponse;
   * hello   GET /bench/hello                {"ok": true}, the server's floor.
 
-It prints requests/s and latency p50/p99 for each, and the ratios api/bare (target >= 0.6) and api/hello.
+It prints requests/s and latency p50/p99 for each, and the ratios api/bare (target >= 0.6) and api/hello
+(target >= 0.35). Before the servers start it also times the same three endpoints in this process (Django's
+test client through the whole middleware stack, no socket, one request at a time): the server's own time per
+request, median of `--inprocess-rounds` interleaved rounds of `--inprocess-requests` each (target: api < 5 ms).
 
-    .venv/bin/python bench/api_list.py [--tickets 100000] [--rounds 5] [--seconds 8] [--connections 16] [--smoke]
+    .venv/bin/python bench/api_list.py [--tickets 100000] [--rounds 5] [--seconds 8] [--connections 16]
+        [--inprocess-rounds 5] [--inprocess-requests 200] [--smoke]
 
 `--smoke` (CI): 200 tickets, one 1 s round; without wrk on the machine it drives the endpoints from this
 process instead (one connection at a time) and installs nothing.
@@ -97,6 +101,49 @@ def run_python(url: str, headers: dict[str, str], *, seconds: int, connections: 
     }
 
 
+IN_PROCESS_TARGET_MS = 5.0
+FLOOR_TARGET = 0.35
+
+
+def in_process_times(
+    provider_id: int, principal: str, secret: str, *, rounds: int, requests: int
+) -> dict[str, float]:
+    """Milliseconds per request of api, bare and hello served in this process by Django's test client (the
+    whole middleware stack and the view, no socket): the median of `rounds` interleaved rounds, each the
+    mean of `requests` requests one after the other, after a warm-up."""
+    from django.http import HttpResponseBase
+    from django.test import Client
+
+    from accounts import hmac_signing
+
+    client = Client()
+
+    def api() -> HttpResponseBase:
+        signed = hmac_signing.hmac_headers(
+            principal, secret, "GET", "/api/v1/tickets", "limit=50", int(time.time())
+        )
+        return client.get("/api/v1/tickets?limit=50", headers=signed)
+
+    targets = {
+        "api": api,
+        "bare": lambda: client.get(f"/bench/bare-tickets?provider_id={provider_id}"),
+        "hello": lambda: client.get("/bench/hello"),
+    }
+    for name, request in targets.items():  # warm up: connections, caches, prepared statements
+        for _ in range(20):
+            response = request()
+            if response.status_code != 200:
+                raise SystemExit(f"in-process {name}: HTTP {response.status_code}")
+    times: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, request in targets.items():
+            started = time.perf_counter()
+            for _ in range(requests):
+                request()
+            times[name].append((time.perf_counter() - started) * 1000 / requests)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -105,6 +152,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8, help="per endpoint per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--inprocess-rounds", type=int, default=5)
+    parser.add_argument("--inprocess-requests", type=int, default=200, help="per endpoint per round")
     parser.add_argument(
         "--servers",
         nargs="+",
@@ -112,7 +161,17 @@ def main() -> int:
         default=["uvicorn+single-hop"],
         help="server configurations to measure side by side (the first is the one the ratios compare to)",
     )
-    args = parse_args(parser, {"tickets": 200, "seconds": 1, "rounds": 1, "connections": 2})
+    args = parse_args(
+        parser,
+        {
+            "tickets": 200,
+            "seconds": 1,
+            "rounds": 1,
+            "connections": 2,
+            "inprocess_rounds": 1,
+            "inprocess_requests": 10,
+        },
+    )
     load = run_wrk
     if shutil.which("wrk") is None and args.smoke:
         load = run_python
@@ -128,6 +187,13 @@ def main() -> int:
     django.setup()  # the settings start (or find) the embedded PostgreSQL and Redis unless URLs are set
     ensure_database()
     provider_id, principal, secret = seed_tickets(args.tickets)
+    load_before = os.getloadavg()[0]
+    in_process = in_process_times(
+        provider_id, principal, secret, rounds=args.inprocess_rounds, requests=args.inprocess_requests
+    )
+    from django.db import connections
+
+    connections.close_all()  # the servers' connections only, from here on
 
     from accounts import hmac_signing
     from tests.system.processes import AppServer
@@ -179,6 +245,16 @@ def main() -> int:
     from tickets.models import Ticket
 
     print(
+        f"\nIn this process (Django's test client, no socket; median of {args.inprocess_rounds} interleaved "
+        f"rounds of {args.inprocess_requests} requests), load average {load_before:.2f} before:"
+    )
+    for endpoint, ms in in_process.items():
+        print(f"  {endpoint:<8} {ms:>8.2f} ms per request")
+    print(
+        f"  api/bare = {in_process['api'] / in_process['bare']:.2f}x the time, api - hello = "
+        f"{in_process['api'] - in_process['hello']:.2f} ms (target: api < {IN_PROCESS_TARGET_MS:.0f} ms)"
+    )
+    print(
         f"\n{Ticket.objects.count()} tickets in PostgreSQL; "
         f"{f'wrk -t2 -c{args.connections}' if load is run_wrk else 'one request at a time'}, {args.rounds} interleaved "
         f"rounds of {args.seconds} s per endpoint (medians); one server process each"
@@ -194,7 +270,10 @@ def main() -> int:
     for name in servers:
         ratio = results[(name, "api")]["rps"] / results[(name, "bare")]["rps"]
         floor = results[(name, "api")]["rps"] / results[(name, "hello")]["rps"]
-        print(f"{name:<22} ratio api/bare = {ratio:.2f} (target >= 0.60); api/hello = {floor:.2f}")
+        print(
+            f"{name:<22} ratio api/bare = {ratio:.2f} (target >= 0.60); api/hello = {floor:.2f} "
+            f"(target >= {FLOOR_TARGET:.2f})"
+        )
         ok = ok and (ratio >= 0.6 or args.smoke)
     first, *others = servers
     for name in others:
@@ -202,6 +281,7 @@ def main() -> int:
             f"api req/s {name} / {first} = "
             f"{results[(name, 'api')]['rps'] / results[(first, 'api')]['rps']:.2f}"
         )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0 if ok else 1
 
 

@@ -3,9 +3,19 @@
 import os
 
 from config.settings.local import *  # noqa: F403
-from config.settings.local import CHANNEL_LAYERS, REDIS_URL, REST_FRAMEWORK, channel_layer_host
+from config.settings.local import (
+    CHANNEL_LAYERS,
+    DATABASES,
+    REDIS_URL,
+    REST_FRAMEWORK,
+    channel_layer_host,
+    env,
+)
+from core.service_settings import use_connection_pool
 
 DEBUG = False
+# As in production: connections from a pool of 8 per process (DATABASE_POOL_MAX_SIZE=0: none).
+use_connection_pool(DATABASES, env.int("DATABASE_POOL_MAX_SIZE", default=8))
 ROOT_URLCONF = "bench.urls"
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from core.statements import forget_statements
+
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
@@ -72,6 +74,7 @@ _columns: dict[str, TicketColumn] = {}
 
 def register_ticket_column(column: TicketColumn) -> TicketColumn:
     _columns[column.name] = column
+    forget_statements()  # the kept ticket queries (core.statements) were compiled without it
     return column
 
 

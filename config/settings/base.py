@@ -11,12 +11,10 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from core.schedules import sweep_options
 from core.secrets import DEVELOPMENT_SECRET_KEY
+from core.service_settings import channel_layer_host, use_connection_pool, use_prepared_statements
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -31,7 +29,6 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 # A refused CSRF check answers in the API's error shape at JSON endpoints (core.errors.is_api_request).
 CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
 
-
 # Production sets both; the development and test settings point them at embedded servers first when unset.
 DATABASE_URL = env("DATABASE_URL", default="")
 REDIS_URL = env("REDIS_URL", default="")
@@ -45,7 +42,9 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+use_connection_pool(DATABASES, env.int("DATABASE_POOL_MAX_SIZE", default=0))
 DATABASES["default"]["NAME"] = env("DATABASE_NAME", default=DATABASES["default"]["NAME"])
+use_prepared_statements(DATABASES, env.bool("DATABASE_PREPARED_STATEMENTS", default=True))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
@@ -225,18 +224,6 @@ CACHES = {
 }
 
 
-def channel_layer_host(url: str) -> dict:
-    """Connection settings for the Channels layer's Redis."""
-    return {
-        "address": url,
-        # redis-py 8 closes sockets idle for 5 s unless told otherwise (channels_redis#422).
-        "socket_timeout": None,
-        # After a Redis restart every pooled connection is stale: reconnect instead of failing once each.
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=5),
-        "retry_on_error": [RedisConnectionError],
-    }
-
-
 # How often a socket re-joins its groups and fills, from the database, anything it may have missed
 # (group memberships expire, and vanish when Redis restarts without persistence).
 VE_WS_RESYNC_SECONDS = env.float("VE_WS_RESYNC_SECONDS", default=30.0)
@@ -309,7 +296,8 @@ REST_FRAMEWORK = {
         "roleless": env("VE_API_RATE_PER_ADDRESS_WITHOUT_ROLE", default="120/min"),
         "roleless_write": env("VE_API_WRITE_RATE_PER_ADDRESS_WITHOUT_ROLE", default="20/min"),
     },
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's JSONRenderer byte for byte, orjson doing the work (core/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.FastJSONRenderer"],
     # JSON in, JSON out; only the attachment upload takes multipart (form encodings blur "" and absent).
     # Strict: bounded, no NaN/1e999, no NUL or lone surrogates, no deep nesting (core/parsers.py).
     "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
@@ -429,8 +417,6 @@ VE_IDLE_WAITING_CUSTOMER_DAYS = env.float("VE_IDLE_WAITING_CUSTOMER_DAYS", defau
 VE_IDLE_RESOLVED_DAYS = env.float("VE_IDLE_RESOLVED_DAYS", default=3.0)
 # How long a queued safety-net sweep may wait for a worker before it is dropped (`sweep_options`).
 VE_SWEEP_EXPIRES_SECONDS = env.float("VE_SWEEP_EXPIRES_SECONDS", default=300.0)
-
-
 CELERY_BEAT_SCHEDULE["sla-sweep"] = {
     "task": "tickets.tasks.sla_sweep_task",
     "schedule": VE_SLA_SWEEP_SECONDS,

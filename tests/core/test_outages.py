@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from core.statements import StatementCache
 from tests.conftest import Apis, World
 from tickets import selectors
 
@@ -30,7 +31,9 @@ def outage(request, monkeypatch) -> Exception:
     def unavailable(*args: object, **kwargs: object) -> None:
         raise error
 
+    # Where the list reads: a kept statement (core.statements), or the selector when none is kept.
     monkeypatch.setattr(selectors, "ticket_list", unavailable)
+    monkeypatch.setattr(StatementCache, "rows", unavailable)
     return error
 
 
@@ -62,6 +65,7 @@ def test_other_server_errors_stay_500(world: World, apis: Apis, monkeypatch) -> 
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(selectors, "ticket_list", broken)
+    monkeypatch.setattr(StatementCache, "rows", broken)
     apis.alice.client.raise_request_exception = False
     response = apis.alice.get("/api/v1/tickets")
     assert response.status_code == 500

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import datetime
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +21,10 @@ from django.db.models import F, Q, QuerySet
 
 from core.errors import ValidationFailed
 from core.formats import iso_timestamp, parse_iso_timestamp
+from core.parties import Party
+from core.prepared import prepared_statements
+from core.statements import StatementCache
+from tickets import selectors
 from tickets.selectors import SEARCH_RANK, VISIBLE_UPDATED_AT
 
 # The API's ordering names and the column (or annotation) each sorts on.
@@ -78,24 +85,99 @@ def _decode(cursor: str, ordering: str) -> tuple[Any, uuid.UUID]:
     return value, row_id
 
 
-def paginate(tickets: QuerySet, *, ordering: str, limit: int, cursor: str | None) -> Page:
-    """One page of `tickets` (selector rows) in `ordering` (e.g. `-created_at`), after `cursor` if given."""
+def _page_query(tickets: QuerySet, *, ordering: str, limit: int, after: tuple[Any, Any] | None) -> QuerySet:
+    """The query of one page of `tickets` in `ordering`: `limit` + 1 rows (the one more says whether a
+    next page exists), after the position `after` (the last row's sort value and id) if given."""
     descending = ordering.startswith("-") or ordering in ALWAYS_DESCENDING
     column = SORT_COLUMNS[ordering.lstrip("-")]
     nullable = column in NULLS_LAST
     nulls_last = True if nullable else None
     sort = F(column).desc(nulls_last=nulls_last) if descending else F(column).asc(nulls_last=nulls_last)
     tickets = tickets.order_by(sort, "-id" if descending else "id")
-    if cursor:
-        value, row_id = _decode(cursor, ordering)
-        after = "lt" if descending else "gt"
+    if after is not None:
+        value, row_id = after
+        after_lookup = "lt" if descending else "gt"
         if value is None:  # into the NULL tail: only the order of ids is left
-            tickets = tickets.filter(Q(**{f"{column}__isnull": True, f"id__{after}": row_id}))
+            tickets = tickets.filter(Q(**{f"{column}__isnull": True, f"id__{after_lookup}": row_id}))
         else:
-            following = Q(**{f"{column}__{after}": value}) | Q(**{column: value, f"id__{after}": row_id})
+            following = Q(**{f"{column}__{after_lookup}": value}) | Q(
+                **{column: value, f"id__{after_lookup}": row_id}
+            )
             tickets = tickets.filter(following | Q(**{f"{column}__isnull": True}) if nullable else following)
-    rows = list(tickets[: limit + 1])
+    return tickets[: limit + 1]
+
+
+def _page(rows: list[Any], *, ordering: str, limit: int) -> Page:
     if len(rows) <= limit:
         return Page(items=rows, next_cursor=None)
     last = rows[limit - 1]
+    column = SORT_COLUMNS[ordering.lstrip("-")]
     return Page(items=rows[:limit], next_cursor=_encode(ordering, last[column], last["id"]))
+
+
+def paginate(tickets: QuerySet, *, ordering: str, limit: int, cursor: str | None) -> Page:
+    """One page of `tickets` (selector rows) in `ordering` (e.g. `-created_at`), after `cursor` if given."""
+    after = _decode(cursor, ordering) if cursor else None
+    query = _page_query(tickets, ordering=ordering, limit=limit, after=after)
+    # A search's statement is not prepared: its text follows the words and the index's answer.
+    with prepared_statements(enabled=SEARCH_RANK not in tickets.query.annotations):
+        rows = list(query)
+    return _page(rows, ordering=ordering, limit=limit)
+
+
+# The list's page queries, compiled once per shape (core.statements): the kind of party, the filters set,
+# the ordering, the page size and whether (and how) it starts after a cursor.
+_PAGES = StatementCache(size=512)
+
+
+def ticket_page(
+    party: Party,
+    filters: selectors.TicketFilters,
+    *,
+    ordering: str,
+    limit: int,
+    cursor: str | None,
+    now: datetime.datetime | None = None,
+) -> Page:
+    """`paginate(selectors.ticket_list(party, filters, …), …)`: one page of the ticket list, from a kept
+    statement unless searching or filtering by SLA (those queries depend on more than their shape: the
+    index's answer, the time)."""
+    rank_by_priority = ordering.endswith("priority")
+    if filters.q or filters.sla:
+        listed = selectors.ticket_list(
+            party,
+            filters,
+            rank_by_priority=rank_by_priority,
+            best_match_first=ordering == "relevance",
+            now=now,
+        )
+        return paginate(listed, ordering=ordering, limit=limit, cursor=cursor)
+    after = _decode(cursor, ordering) if cursor else None
+    party_shape, values = selectors.scope_slots(party)
+    if filters.deployment_id:
+        values["deployment"] = filters.deployment_id
+    if after is not None:
+        if after[0] is not None:
+            values["after"] = after[0]
+        values["after_id"] = after[1]
+    shape = (
+        party_shape,
+        filters.status,
+        filters.priority,
+        filters.category,
+        bool(filters.deployment_id),
+        ordering,
+        limit,
+        None if after is None else after[0] is None,
+    )
+
+    def build(slots: Mapping[str, Any]) -> QuerySet:
+        listed = selectors.ticket_list(
+            selectors.party_in_slots(party, slots),
+            dataclasses.replace(filters, deployment_id=slots.get("deployment", filters.deployment_id)),
+            rank_by_priority=rank_by_priority,
+        )
+        position = None if after is None else (slots.get("after"), slots["after_id"])
+        return _page_query(listed, ordering=ordering, limit=limit, after=position)
+
+    return _page(_PAGES.rows(shape, build, values), ordering=ordering, limit=limit)

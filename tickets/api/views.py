@@ -24,7 +24,7 @@ from core.openapi.schema import text_pattern
 from providers.selectors import deployment_list
 from tickets import selectors, services
 from tickets.api import serializers as io
-from tickets.api.pagination import paginate
+from tickets.api.pagination import ticket_page
 from tickets.files import sniffing
 from tickets.files.storage import open_stored
 from tickets.files.upload import AttachmentMultiPartParser
@@ -57,20 +57,16 @@ class TicketListCreateView(APIView):
             sla=query.get("sla"),
         )
         now = timezone.now()
-        page = paginate(
-            selectors.ticket_list(
-                party,
-                filters,
-                rank_by_priority=query["ordering"].endswith("priority"),
-                best_match_first=query["ordering"] == "relevance",
-                now=now,
-            ),
+        page = ticket_page(
+            party,
+            filters,
             ordering=query["ordering"],
             limit=query["limit"],
             cursor=query.get("cursor"),
+            now=now,
         )
         rows = selectors.rows_with_snippets(party, page.items, filters.q)
-        response = Response(io.TicketOutput(rows, many=True, context={"now": now}).data)
+        response = Response([io.ticket_output(row, now=now) for row in rows])
         if page.next_cursor:
             response["Link"] = next_link(request, page.next_cursor)
         return response

@@ -24,7 +24,7 @@ from core.parties import Party
 from providers.selectors import deployment_choices, party_for_user
 from tickets import selectors, services, states
 from tickets.api import serializers as io
-from tickets.api.pagination import paginate
+from tickets.api.pagination import ticket_page
 from tickets.models import Ticket
 from tickets.portal import redirects
 from tickets.portal.forms import (
@@ -115,29 +115,15 @@ def ticket_list(request: HttpRequest, party: Party) -> HttpResponse:
     filters = form.filters() if form.is_bound else {}
     ticket_filters, ordering = _list_query(filters)
     try:
-        page = paginate(
-            selectors.ticket_list(
-                party,
-                ticket_filters,
-                rank_by_priority=ordering.endswith("priority"),
-                best_match_first=ordering == "relevance",
-            ),
+        page = ticket_page(
+            party,
+            ticket_filters,
             ordering=ordering,
             limit=PAGE_SIZE,
             cursor=request.GET.get("cursor") or None,
         )
     except ApplicationError:  # a stale or edited cursor: start from the first page
-        page = paginate(
-            selectors.ticket_list(
-                party,
-                ticket_filters,
-                rank_by_priority=ordering.endswith("priority"),
-                best_match_first=ordering == "relevance",
-            ),
-            ordering=ordering,
-            limit=PAGE_SIZE,
-            cursor=None,
-        )
+        page = ticket_page(party, ticket_filters, ordering=ordering, limit=PAGE_SIZE, cursor=None)
     next_query = None
     if page.next_cursor:
         next_query = urlencode({**filters, "cursor": page.next_cursor})

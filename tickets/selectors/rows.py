@@ -7,6 +7,7 @@ the request), with the columns other apps register folded into the same query (`
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from django.utils import timezone
 
 from core.errors import NotFound
 from core.parties import Party
+from core.prepared import prepared_statements
+from core.statements import StatementCache
 from tickets import hooks, sla
 from tickets.models import (
     Attachment,
@@ -30,6 +33,8 @@ from tickets.selectors.visibility import (
     attachments_visible_to,
     comments_visible_to,
     parse_ticket_id,
+    party_in_slots,
+    scope_slots,
     tickets_visible_to,
     visible_events_query,
 )
@@ -195,22 +200,40 @@ class TicketDetail:
         return Related.of(self.comments, self.attachments)
 
 
+# The detail's row query, compiled once per kind of party (core.statements).
+_DETAIL_ROWS = StatementCache(size=32)
+
+
+def _detail_row(party: Party, pk: object) -> dict[str, Any] | None:
+    shape, values = scope_slots(party)
+
+    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
+        rows = _rows(tickets_visible_to(party_in_slots(party, slots)).filter(pk=slots["pk"]), party)
+        return (rows if rows.ordered else rows.order_by("pk"))[:1]  # as `.first()` reads it
+
+    found = _DETAIL_ROWS.rows(shape, build, {**values, "pk": pk})
+    return found[0] if found else None
+
+
 def ticket_detail(party: Party, ticket_id: object, *, timeline: bool = False) -> TicketDetail:
     """A ticket with its thread, attachments, links and history as `party` may see them (a fixed number
-    of queries, whatever the thread's length). With `timeline`, `history` holds every event, its comments
-    and files included: the console's single timeline, in the same read."""
-    row = _rows(tickets_visible_to(party).filter(pk=parse_ticket_id(ticket_id)), party).first()
-    if row is None:
-        raise NotFound("Ticket not found.")
-    ticket = Ticket(pk=row["id"])
-    history = visible_events_query(party, ticket)
-    if not timeline:
-        history = history.exclude(kind__in=HISTORY_EXCLUDED_KINDS)
-    return TicketDetail(
-        row=row,
-        comments=list(comments_visible_to(party, ticket)),
-        attachments=list(attachments_visible_to(party, ticket)),
-        links=list(DeploymentLink.objects.filter(ticket=ticket).select_related("deployment")),
-        history=list(history),
-        last_seq=row["last_seq"] if party.sees_internal else row["last_public_seq"],
-    )
+    of queries, whatever the thread's length), read as prepared statements (the same texts for every
+    ticket). With `timeline`, `history` holds every event, its comments and files included: the console's
+    single timeline, in the same read."""
+    pk = parse_ticket_id(ticket_id)
+    with prepared_statements():
+        row = _detail_row(party, pk)
+        if row is None:
+            raise NotFound("Ticket not found.")
+        ticket = Ticket(pk=row["id"])
+        history = visible_events_query(party, ticket)
+        if not timeline:
+            history = history.exclude(kind__in=HISTORY_EXCLUDED_KINDS)
+        return TicketDetail(
+            row=row,
+            comments=list(comments_visible_to(party, ticket)),
+            attachments=list(attachments_visible_to(party, ticket)),
+            links=list(DeploymentLink.objects.filter(ticket=ticket).select_related("deployment")),
+            history=list(history),
+            last_seq=row["last_seq"] if party.sees_internal else row["last_public_seq"],
+        )
