@@ -191,9 +191,9 @@ def main() -> int:
     in_process = in_process_times(
         provider_id, principal, secret, rounds=args.inprocess_rounds, requests=args.inprocess_requests
     )
-    from django.db import connections
+    from bench.common import close_database_connections
 
-    connections.close_all()  # the servers' connections only, from here on
+    close_database_connections()  # the servers' connections only, from here on
 
     from accounts import hmac_signing
     from tests.system.processes import AppServer

@@ -79,6 +79,18 @@ def recreate_database() -> None:
         _create_database(conn, name)
 
 
+def close_database_connections() -> None:
+    """Close this process's database connections, its pools' too: a pool (bench.settings, as in production)
+    keeps a connection open when Django closes it, and a template database must have none when a database
+    is created from it."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+        if connection.settings_dict.get("OPTIONS", {}).get("pool"):
+            connection.close_pool()
+
+
 def drop_database(name: str) -> None:
     """Drop a database on the settings' server (the smoke pass's own, afterwards)."""
     with _admin_connection() as conn:

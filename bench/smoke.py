@@ -138,13 +138,12 @@ def make_template(name: str) -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connections
 
-    from bench.common import recreate_database
+    from bench.common import close_database_connections, recreate_database
 
     recreate_database()
     call_command("migrate", verbosity=0)
-    connections.close_all()  # a template must have no connections when a database is created from it
+    close_database_connections()  # a template must have no connections when a database is created from it
 
 
 def drop_databases(names: list[str]) -> None:

@@ -143,9 +143,9 @@ def produce(args, customer, tickets) -> float:
     target is stated at."""
     import multiprocessing
 
-    from django.db import connection
+    from bench.common import close_database_connections
 
-    connection.close()  # each child opens its own
+    close_database_connections()  # each child opens its own (a pool shared across a fork would hand the same ones out)
     started = time.monotonic() + 0.5  # every child is up before the first event is due
     context = multiprocessing.get_context("fork")
     children = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -17,15 +16,14 @@ def use_connection_pool(databases: dict[str, Any], max_size: int) -> None:
     never used by the next request: each request connected anew (and its connection stayed open until
     garbage collected, which ran PostgreSQL out of connections in bench/api_list.py). From the pool, a
     request takes a connection that is already open, with its prepared statements, and gives it back at
-    its end; one that PostgreSQL dropped (a restart) is noticed when taken and replaced, as
-    CONN_HEALTH_CHECKS does for persistent ones. 0: no pool (CONN_MAX_AGE as set)."""
+    its end; with CONN_HEALTH_CHECKS (on), Django has the pool check a connection when it is taken, so one
+    that PostgreSQL dropped (a restart) is replaced. 0: no pool (CONN_MAX_AGE as set)."""
     if max_size > 0:
         databases["default"]["CONN_MAX_AGE"] = 0  # Django's pool requires it: closing gives it back
         databases["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": max_size,
             "timeout": 10,
-            "check": ConnectionPool.check_connection,
         }
 
 
