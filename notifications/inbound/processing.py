@@ -261,7 +261,7 @@ def inbound_drain(
         pk = _claim_next(older_than_seconds)
         if pk is None:
             return done, False
-        if _process_claimed(pk) is not None:
+        if _process_claimed(pk, wait=True) is not None:
             done += 1
     return done, True
 
@@ -276,9 +276,9 @@ def inbound_drain_requested() -> int:
     return done
 
 
-def _process_claimed(pk: int) -> str | None:
+def _process_claimed(pk: int, *, wait: bool = False) -> str | None:
     try:
-        return _process_locked(pk)
+        return _process_locked(pk, wait=wait)
     except Exception as exc:
         if isinstance(exc, REDIS_OUTAGES):
             # Redis was unreachable (the rate limit's counter): not the message's doing, so not one of its
@@ -287,11 +287,14 @@ def _process_claimed(pk: int) -> str | None:
         raise
 
 
-def _process_locked(pk: int) -> str | None:
+def _process_locked(pk: int, *, wait: bool) -> str | None:
+    # A drain's message is its own (claimed): it waits for a lock held for an instant by another drain's
+    # claim statement, where skipping it would leave it to the sweep once the claim expires. Otherwise, a
+    # message another worker holds is theirs.
     outcome: Outcome | None = None
     with transaction.atomic():
         row = (
-            InboundMessage.objects.select_for_update(skip_locked=True)
+            InboundMessage.objects.select_for_update(skip_locked=not wait)
             .filter(pk=pk, state=State.RECEIVED)
             .first()
         )
