@@ -353,6 +353,8 @@ class InboundMessage(models.Model):
         "tickets.Comment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     attempts = models.PositiveIntegerField(default=0)
+    # When a worker last claimed it (counting an attempt); no other worker claims it for VE_INBOUND_CLAIM_SECONDS.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     bounced_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 
 from notifications import services
-from notifications.inbound.processing import inbound_process, inbound_sweep
-from notifications.inbound.store import INBOUND_PROCESS_TASK
+from notifications.inbound.processing import inbound_drain_requested, inbound_process, inbound_sweep
+from notifications.inbound.store import INBOUND_DRAIN_TASK, INBOUND_PROCESS_TASK
 from notifications.services.delivery import WEBHOOK_DISABLED_NOTICES_TASK
 from notifications.services.email import EMAIL_FLUSH_TASK
 from notifications.services.webhooks import WEBHOOK_DELIVER_TASK
@@ -44,9 +44,15 @@ def notifications_log_purge_task() -> int:
     return deliveries + emails
 
 
+@shared_task(name=INBOUND_DRAIN_TASK, ignore_result=True)
+def inbound_drain_task() -> int:
+    """Post (or drop, or reject) every reply by email the LMTP server stored and no worker holds; how many."""
+    return inbound_drain_requested()
+
+
 @shared_task(name=INBOUND_PROCESS_TASK, ignore_result=True)
 def inbound_process_task(message_pk: int) -> str | None:
-    """Post (or drop, or reject) one reply by email the LMTP server stored; its new state."""
+    """One stored reply (tasks queued by an LMTP server from before drains); its new state."""
     return inbound_process(message_pk)
 
 

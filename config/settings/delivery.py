@@ -134,6 +134,11 @@ VE_INBOUND_DKIM_KEYS_FILE = env("VE_INBOUND_DKIM_KEYS_FILE", default="")
 # Messages posted per sender per hour; past it they are rejected (and the sender told once an hour).
 VE_INBOUND_RATE_PER_HOUR = env.int("VE_INBOUND_RATE_PER_HOUR", default=60)
 VE_INBOUND_SWEEP_SECONDS = env.float("VE_INBOUND_SWEEP_SECONDS", default=30.0)
+# Stored messages are processed by drain tasks (one drains every waiting message): a burst queues one task,
+# not one per message (the trigger is debounced through a Redis flag that expires after this), and a worker
+# that claimed a message holds it this long before another may try it (a worker killed mid-message).
+VE_INBOUND_TRIGGER_DEBOUNCE_SECONDS = env.int("VE_INBOUND_TRIGGER_DEBOUNCE_SECONDS", default=10)
+VE_INBOUND_CLAIM_SECONDS = env.int("VE_INBOUND_CLAIM_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["inbound-email-sweep"] = {
     "task": "notifications.tasks.inbound_sweep_task",
     "schedule": VE_INBOUND_SWEEP_SECONDS,

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from core.tasks import registered_task
-from notifications.inbound.store import INBOUND_PROCESS_TASK, inbound_store
+from notifications.inbound.store import INBOUND_DRAIN_TASK, inbound_store
 from notifications.inbound.tokens import REPLY_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def make_server(handler: InboundHandler | None = None) -> LMTP:
 async def serve(host: str, port: int, *, ready: Any = None) -> None:
     """Serve until SIGTERM or SIGINT; `ready(port)` is called once listening."""
     # The task registry is filled once, here: storing threads looking it up at the same time would not.
-    registered_task(INBOUND_PROCESS_TASK)
+    registered_task(INBOUND_DRAIN_TASK)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(make_server, host=host, port=port)
     stop = asyncio.Event()

@@ -15,9 +15,9 @@ the row is still `received` and the sweep tries again (a Redis outage does not c
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -25,7 +25,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage as OutgoingEmail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -35,7 +35,7 @@ from notifications.inbound import tokens
 from notifications.inbound.dkim_check import DkimTemporaryError, dkim_check
 from notifications.inbound.parsing import ParsedReply, parse_reply
 from notifications.inbound.screening import automatic_reason
-from notifications.inbound.store import clean_stored_text
+from notifications.inbound.store import DRAIN_REQUESTED_KEY, clean_stored_text, inbound_request_drain
 from notifications.models import InboundMessage
 from notifications.selectors import customer_email
 from providers.models import CustomerIdentity
@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 State = InboundMessage.State
 MAX_ATTEMPTS = 5
+# A drain task gives its worker back after this long (and queues the next drain if messages are left).
+DRAIN_MAX_SECONDS = 20.0
 # What processing writes on the row besides its outcome (never `raw`: the message stays as received).
 _OUTCOME_FIELDS = ("from_address", "subject", "dkim", "ticket", "comment")
 ONLY_FILES_BODY = "(Files sent by email.)"
@@ -216,9 +218,67 @@ def inbound_process(pk: int) -> str | None:
     """Process one stored message (if still waiting and no other worker holds it); its new state."""
     # Counted (and committed) before the work: a message that kills its worker, or keeps losing its
     # database connection, is given up after MAX_ATTEMPTS instead of being swept up for ever.
-    InboundMessage.objects.filter(pk=pk, state=State.RECEIVED).update(attempts=F("attempts") + 1)
+    InboundMessage.objects.filter(pk=pk, state=State.RECEIVED).update(
+        attempts=F("attempts") + 1, claimed_at=timezone.now()
+    )
+    return _process_claimed(pk)
+
+
+# The next waiting message no worker holds (its claim is older than VE_INBOUND_CLAIM_SECONDS, or it has none),
+# claimed: one attempt counted and committed before the work, as `inbound_process` does.
+_CLAIM_SQL = """
+UPDATE notifications_inboundmessage SET attempts = attempts + 1, claimed_at = now()
+WHERE id = (
+    SELECT id FROM notifications_inboundmessage
+    WHERE state = 'received' AND received_at <= now() - make_interval(secs => %s)
+        AND (claimed_at IS NULL OR claimed_at < now() - make_interval(secs => %s))
+    ORDER BY received_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id
+"""
+
+
+def _claim_next(older_than_seconds: float) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [float(older_than_seconds), float(settings.VE_INBOUND_CLAIM_SECONDS)])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def inbound_drain(
+    *, older_than_seconds: float = 0.0, limit: int | None = None, max_seconds: float | None = None
+) -> tuple[int, bool]:
+    """Process waiting messages (received at least `older_than_seconds` ago) one after the other until none
+    is left, `limit` are done or `max_seconds` have passed; (how many were processed, whether some may be
+    left). Workers draining at the same time each claim their own messages (row locks, SKIP LOCKED)."""
+    started = time.monotonic()
+    done = 0
+    while limit is None or done < limit:
+        if max_seconds is not None and time.monotonic() - started > max_seconds:
+            return done, True
+        pk = _claim_next(older_than_seconds)
+        if pk is None:
+            return done, False
+        if _process_claimed(pk, wait=True) is not None:
+            done += 1
+    return done, True
+
+
+def inbound_drain_requested() -> int:
+    """A drain task: clear the request flag (a message stored from now on queues the next task), drain for
+    at most DRAIN_MAX_SECONDS, and ask for another drain if messages are left; how many were processed."""
+    cache.delete(DRAIN_REQUESTED_KEY)
+    done, more = inbound_drain(max_seconds=DRAIN_MAX_SECONDS)
+    if more:  # the worker's other tasks get their turn; the next drain goes on
+        inbound_request_drain()
+    return done
+
+
+def _process_claimed(pk: int, *, wait: bool = False) -> str | None:
     try:
-        return _process_locked(pk)
+        return _process_locked(pk, wait=wait)
     except Exception as exc:
         if isinstance(exc, REDIS_OUTAGES):
             # Redis was unreachable (the rate limit's counter): not the message's doing, so not one of its
@@ -227,11 +287,14 @@ def inbound_process(pk: int) -> str | None:
         raise
 
 
-def _process_locked(pk: int) -> str | None:
+def _process_locked(pk: int, *, wait: bool) -> str | None:
+    # A drain's message is its own (claimed): it waits for a lock held for an instant by another drain's
+    # claim statement, where skipping it would leave it to the sweep once the claim expires. Otherwise, a
+    # message another worker holds is theirs.
     outcome: Outcome | None = None
     with transaction.atomic():
         row = (
-            InboundMessage.objects.select_for_update(skip_locked=True)
+            InboundMessage.objects.select_for_update(skip_locked=not wait)
             .filter(pk=pk, state=State.RECEIVED)
             .first()
         )
@@ -265,21 +328,14 @@ def _process_locked(pk: int) -> str | None:
 
 def _uncount_attempt(pk: int) -> None:
     InboundMessage.objects.filter(pk=pk, state=State.RECEIVED, attempts__gt=0).update(
-        attempts=F("attempts") - 1
+        attempts=F("attempts") - 1, claimed_at=None
     )
 
 
 def inbound_sweep(*, older_than_seconds: float = 10.0, limit: int = 500) -> int:
-    """Process messages no worker took (a task lost with the broker, a worker killed); how many were done."""
-    cutoff = timezone.now() - datetime.timedelta(seconds=older_than_seconds)
-    waiting = InboundMessage.objects.filter(state=State.RECEIVED, received_at__lte=cutoff).order_by(
-        "received_at"
-    )
-    done = 0
-    for pk in list(waiting.values_list("pk", flat=True)[:limit]):
-        if inbound_process(pk) is not None:
-            done += 1
-    return done
+    """Process messages no drain took (a task lost with the broker, a worker killed: its claim expires);
+    how many were done."""
+    return inbound_drain(older_than_seconds=older_than_seconds, limit=limit)[0]
 
 
 # -- the bounce --------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Storing a delivered message before the LMTP server says 250: the raw bytes in PostgreSQL, one row per
-message and recipient (a second delivery of the same Message-ID is the same row), then a task for a worker.
+message and recipient (a second delivery of the same Message-ID is the same row), then a request for a
+drain: a worker's task that processes every waiting message (`processing.inbound_drain`). The request is
+debounced through a Redis flag (set when a task is queued, cleared when one starts), so a burst of mail
+queues one task, not one per message, and a message stored while a drain runs queues the next one.
 
-What is stored is committed when `inbound_store` returns: if the worker's task cannot be queued (the
-broker is down), the beat sweep (`inbound_sweep`) finds the row later. Nothing here reads the body.
+What is stored is committed when `inbound_store` returns: if the task cannot be queued (Redis or the broker
+is down), the beat sweep (`inbound_sweep`) finds the row later. Nothing here reads the body.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 from core.tasks import task_send
@@ -20,7 +25,9 @@ from notifications.inbound.parsing import header
 
 logger = logging.getLogger(__name__)
 
-INBOUND_PROCESS_TASK = "notifications.tasks.inbound_process_task"
+INBOUND_PROCESS_TASK = "notifications.tasks.inbound_process_task"  # one message (queued before drains)
+INBOUND_DRAIN_TASK = "notifications.tasks.inbound_drain_task"
+DRAIN_REQUESTED_KEY = "inbound:drain-requested"
 
 _INSERT_SQL = """
 INSERT INTO notifications_inboundmessage
@@ -78,12 +85,21 @@ def inbound_store(*, raw: bytes, recipient: str, envelope_from: str) -> Stored:
         row = cursor.fetchone()
     if row is None:
         return Stored(pk=None, created=False)
-    inbound_request_processing(row[0])
+    try:
+        inbound_request_drain()
+    except Exception as exc:  # noqa: BLE001 - the message is stored; the beat sweep processes it
+        logger.warning("inbound email %s: could not queue its processing (%s); the sweep will", row[0], exc)
     return Stored(pk=row[0], created=True)
 
 
-def inbound_request_processing(pk: int) -> None:
+def inbound_request_drain() -> bool:
+    """Queue a drain task unless one is already queued (the Redis flag); True if one was queued."""
+    if not cache.add(DRAIN_REQUESTED_KEY, 1, timeout=settings.VE_INBOUND_TRIGGER_DEBOUNCE_SECONDS):
+        return False
     try:
-        task_send(INBOUND_PROCESS_TASK, args=[pk], retry=False)
-    except Exception as exc:  # noqa: BLE001 - the message is stored; the beat sweep processes it
-        logger.warning("inbound email %s: could not queue its processing (%s); the sweep will", pk, exc)
+        # No publish retries: the LMTP server must not wait for a broker; the sweep covers a lost task.
+        task_send(INBOUND_DRAIN_TASK, retry=False)
+    except Exception:
+        cache.delete(DRAIN_REQUESTED_KEY)
+        raise
+    return True

@@ -8,6 +8,7 @@ import datetime
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given
@@ -19,9 +20,10 @@ from notifications.inbound import tokens
 from notifications.inbound.parsing import parse_reply
 from notifications.inbound.processing import MAX_ATTEMPTS, inbound_process
 from notifications.inbound.screening import automatic_reason
-from notifications.inbound.store import inbound_store
+from notifications.inbound.store import DRAIN_REQUESTED_KEY, INBOUND_DRAIN_TASK, inbound_store
 from notifications.models import InboundMessage
 from notifications.services import emails_flush_due
+from notifications.tasks import inbound_drain_task, inbound_sweep_task
 from tests.notifications.inbound_mail import (
     CLIENT_REPLIES,
     client_reply,
@@ -300,6 +302,86 @@ def test_a_reply_processed_while_redis_is_down_waits_for_it_and_is_posted_once(w
     settings.CACHES = working
     assert inbound_process(stored.pk) == "posted"
     assert [c.body for c in Comment.objects.filter(ticket=ticket)] == ["Sent while Redis restarts."]
+
+
+@pytest.mark.django_db
+def test_a_burst_of_replies_queues_one_drain_that_posts_them_all_and_a_later_reply_the_next(
+    world, monkeypatch
+) -> None:
+    queued: list[str] = []
+    monkeypatch.setattr("notifications.inbound.store.task_send", lambda name, **kwargs: queued.append(name))
+    cache.delete(DRAIN_REQUESTED_KEY)
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+
+    def store(body: str) -> None:
+        raw = plain_reply(body, to=address, from_address=ALICE)
+        inbound_store(raw=raw, recipient=address, envelope_from=ALICE)
+
+    for n in range(3):
+        store(f"Reply {n}.")
+    assert queued == [INBOUND_DRAIN_TASK]
+    assert inbound_drain_task() == 3
+    store("Reply 3.")  # stored once that drain had started: the next drain is queued
+    assert queued == [INBOUND_DRAIN_TASK, INBOUND_DRAIN_TASK]
+    assert inbound_drain_task() == 1
+    assert inbound_drain_task() == 0
+    bodies = [c.body for c in Comment.objects.filter(ticket=ticket).order_by("created_at")]
+    assert bodies == ["Reply 0.", "Reply 1.", "Reply 2.", "Reply 3."]
+    assert list(InboundMessage.objects.order_by().values_list("state", "attempts").distinct()) == [
+        ("posted", 1)
+    ]
+
+
+@pytest.mark.django_db
+def test_a_reply_claimed_by_a_worker_that_died_is_posted_once_its_claim_expires(world, settings) -> None:
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+    stored = inbound_store(
+        raw=plain_reply("Claimed, then the worker was killed.", to=address, from_address=ALICE),
+        recipient=address,
+        envelope_from=ALICE,
+    )
+    a_minute_ago = timezone.now() - datetime.timedelta(minutes=1)
+    InboundMessage.objects.filter(pk=stored.pk).update(
+        received_at=a_minute_ago, attempts=1, claimed_at=timezone.now()
+    )
+    # Another worker's drain, and beat's sweep, leave it to the worker that holds it.
+    assert (inbound_drain_task(), inbound_sweep_task()) == (0, 0)
+    assert InboundMessage.objects.get(pk=stored.pk).state == "received"
+    expired = timezone.now() - datetime.timedelta(seconds=settings.VE_INBOUND_CLAIM_SECONDS + 1)
+    InboundMessage.objects.filter(pk=stored.pk).update(claimed_at=expired)
+    assert inbound_sweep_task() == 1
+    row = InboundMessage.objects.get(pk=stored.pk)
+    assert (row.state, row.attempts) == ("posted", 2)
+    assert [c.body for c in Comment.objects.filter(ticket=ticket)] == ["Claimed, then the worker was killed."]
+    assert inbound_sweep_task() == 0
+
+
+@pytest.mark.django_db
+def test_the_sweep_during_a_redis_outage_leaves_the_reply_waiting_unclaimed_and_uncounted(
+    world, settings
+) -> None:
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+    stored = inbound_store(
+        raw=plain_reply("Swept while Redis restarts.", to=address, from_address=ALICE),
+        recipient=address,
+        envelope_from=ALICE,
+    )
+    InboundMessage.objects.filter(pk=stored.pk).update(
+        received_at=timezone.now() - datetime.timedelta(minutes=1)
+    )
+    working = settings.CACHES
+    settings.CACHES = {"default": {**working["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}
+    for _ in range(MAX_ATTEMPTS + 2):
+        with pytest.raises(redis_exceptions.ConnectionError):
+            inbound_sweep_task()
+    row = InboundMessage.objects.get(pk=stored.pk)
+    assert (row.state, row.attempts, row.claimed_at) == ("received", 0, None)
+    settings.CACHES = working
+    assert inbound_sweep_task() == 1
+    assert [c.body for c in Comment.objects.filter(ticket=ticket)] == ["Swept while Redis restarts."]
 
 
 @pytest.mark.django_db

@@ -110,6 +110,11 @@ def record_written_events(
     `record_events` calls it; so does the SLA sweep, which numbers and inserts its events in SQL by the
     same rules (`tickets.services.sla`)."""
     write_recorded_events(events, written_in_sql=written_in_sql)
+    for event, ticket in events:
+        # The hooks run after commit, when the locked ticket in hand is what was committed: the realtime
+        # publisher takes its parties from it instead of reading the row again.
+        if not TicketEvent.ticket.is_cached(event):
+            event.ticket = ticket
     schedule_event_hooks(*(event for event, _ticket in events))
 
 
