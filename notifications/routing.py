@@ -1,7 +1,8 @@
 """Who is told what by email: one table from event kind to (recipient role, preference topic, condition).
 
 - customers: public replies (by provider or support), status changes (resolution included);
-- provider members: new tickets, customer replies, escalations of their provider's tickets;
+- provider members: new tickets, customer replies, support's replies and internal notes, escalations of
+  their provider's tickets;
 - support: escalations and SLA breaches.
 
 A new event kind is one line in `ROUTES`. Whatever a line says, a customer is never routed an event they
@@ -47,6 +48,10 @@ def _by_customer(event: TicketEvent) -> bool:
     return event.actor_kind == "customer"
 
 
+def _by_support(event: TicketEvent) -> bool:
+    return event.actor_kind == "support"
+
+
 def _not_by_customer(event: TicketEvent) -> bool:
     return event.actor_kind != "customer"
 
@@ -67,6 +72,9 @@ ROUTES: dict[str, tuple[Route, ...]] = {
     Kind.NEW_COMMENT: (
         Route(Role.CUSTOMER, Topic.REPLIES, _by_staff),
         Route(Role.PROVIDER, Topic.REPLIES, _by_customer),
+        # VirtEngine support writing on a provider's ticket, to its customer or as an internal note for the
+        # provider: the provider is told (and may answer by email; an internal note's answer stays one).
+        Route(Role.PROVIDER, Topic.REPLIES, _by_support),
     ),
     Kind.STATUS_CHANGE: (Route(Role.CUSTOMER, Topic.STATUS_CHANGES, _not_by_customer),),
     Kind.ASSIGNMENT_CHANGE: (

@@ -163,6 +163,35 @@ def test_automatic_mail_is_recognised(headers, envelope_from, reason) -> None:
 
 
 @pytest.mark.django_db
+def test_supports_internal_note_is_emailed_to_the_provider_whose_reply_by_email_stays_internal(
+    world, smtp
+) -> None:
+    ticket = world.open_ticket()
+    services.comment_add(
+        actor=world.agent, ticket_id=ticket.pk, body="Node 7 is being drained.", is_internal=True
+    )
+    emails_flush_due(now=timezone.now() + datetime.timedelta(seconds=121))
+    assert smtp.to(ALICE) == []  # the customer is never told of an internal note
+    [email] = smtp.to(MEMBER_A)
+    assert "Node 7 is being drained." in email.get_body(("plain",)).get_content()
+    address = str(email["Reply-To"])
+    token = tokens.reply_token_read(tokens.token_of_address(address))
+    assert (token.recipient_key, token.internal) == (f"user:{world.provider_a_member.user_id}", True)
+
+    row = deliver(
+        plain_reply("Thanks, moving the lease.", to=address, from_address=MEMBER_A), address, MEMBER_A
+    )
+
+    assert row.state == "posted", row.detail
+    comment = Comment.objects.get(pk=row.comment_id)
+    assert (comment.author_kind, comment.is_internal, comment.body) == (
+        "provider",
+        True,
+        "Thanks, moving the lease.",
+    )
+
+
+@pytest.mark.django_db
 def test_a_providers_token_from_an_internal_note_email_makes_an_internal_note(world) -> None:
     ticket = world.open_ticket()
     member_key = f"user:{world.provider_a_member.user_id}"
