@@ -5,10 +5,14 @@ console's record. The real LMTP server and worker processes are tests/system/tes
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given
@@ -16,7 +20,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from redis import exceptions as redis_exceptions
 
-from notifications.inbound import tokens
+from notifications.inbound import processing, tokens
 from notifications.inbound.parsing import parse_reply
 from notifications.inbound.processing import MAX_ATTEMPTS, inbound_process
 from notifications.inbound.screening import automatic_reason
@@ -360,6 +364,44 @@ def test_a_burst_of_replies_queues_one_drain_that_posts_them_all_and_a_later_rep
     assert list(InboundMessage.objects.order_by().values_list("state", "attempts").distinct()) == [
         ("posted", 1)
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_waits_out_another_drains_instant_lock_on_the_reply_it_claimed(world, monkeypatch) -> None:
+    """Another drain's claim statement may lock a just-claimed row for an instant (its snapshot still saw the
+    row unclaimed); the drain that holds the claim must wait for it, not skip its own reply."""
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+    stored = inbound_store(
+        raw=plain_reply("Claimed, then locked for an instant.", to=address, from_address=ALICE),
+        recipient=address,
+        envelope_from=ALICE,
+    )
+    claim = processing._claim_next
+    holding = threading.Event()
+    other_drain: list[threading.Thread] = []
+
+    def claim_while_another_drain_looks(older_than_seconds: float) -> int | None:
+        pk = claim(older_than_seconds)
+        if pk is not None and not other_drain:
+
+            def lock_for_an_instant() -> None:
+                with psycopg.connect(**connection.get_connection_params()) as other, other.transaction():
+                    other.execute("SELECT 1 FROM notifications_inboundmessage WHERE id = %s FOR UPDATE", [pk])
+                    holding.set()
+                    time.sleep(0.5)
+
+            other_drain.append(threading.Thread(target=lock_for_an_instant))
+            other_drain[0].start()
+            assert holding.wait(10)
+        return pk
+
+    monkeypatch.setattr(processing, "_claim_next", claim_while_another_drain_looks)
+    assert processing.inbound_drain() == (1, False)
+    other_drain[0].join()
+    row = InboundMessage.objects.get(pk=stored.pk)
+    assert (row.state, row.attempts) == ("posted", 1)
+    assert [c.body for c in Comment.objects.filter(ticket=ticket)] == ["Claimed, then locked for an instant."]
 
 
 @pytest.mark.django_db
