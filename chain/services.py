@@ -49,7 +49,7 @@ from chain.backends.base import (
 from chain.mapping import MappingError
 from chain.models import IDEMPOTENCY_KEY_SQL, OutboxEntry
 from core import outbox
-from core.tasks import task_send
+from core.tasks import task_send_debounced
 
 if TYPE_CHECKING:
     from tickets.models import TicketEvent
@@ -123,15 +123,9 @@ def outbox_request_drain() -> bool:
     task, and an event committed while a drain runs queues the next one. A lost trigger (broker down) only
     delays: the beat sweep drains every VE_CHAIN_SWEEP_SECONDS.
     """
-    if not cache.add(DRAIN_REQUESTED_KEY, 1, timeout=settings.VE_CHAIN_TRIGGER_DEBOUNCE_SECONDS):
-        return False
-    try:
-        # No publish retries: the request path must not wait for a broker; the sweep covers a lost task.
-        task_send(OUTBOX_DRAIN_TASK, retry=False)
-    except Exception:
-        cache.delete(DRAIN_REQUESTED_KEY)
-        raise
-    return True
+    return task_send_debounced(
+        OUTBOX_DRAIN_TASK, flag=DRAIN_REQUESTED_KEY, timeout=settings.VE_CHAIN_TRIGGER_DEBOUNCE_SECONDS
+    )
 
 
 def outbox_drain_trigger(event: TicketEvent | Sequence[TicketEvent]) -> None:  # noqa: ARG001 - a hook's signature

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import current_app
+from django.core.cache import cache
 
 
 def registered_task(name: str) -> Any:
@@ -32,3 +33,19 @@ def task_send(
         task.apply_async(args=tuple(args), kwargs=kwargs or {}, **options)
     else:
         task.delay(*args, **(kwargs or {}))
+
+
+def task_send_debounced(name: str, *, flag: str, timeout: float) -> bool:
+    """Queue the task registered as `name` unless one is queued already: a Redis flag (`flag`, expiring after
+    `timeout` s) is set when a task is queued, and the task clears it when it starts, so a burst of requests
+    queues one task and a request made while the task runs queues the next. No publish retries: a request
+    path must not wait for a broker (each caller's beat sweep covers a lost task). True if queued; raises
+    what Redis or the broker raised, the flag cleared."""
+    if not cache.add(flag, 1, timeout=timeout):
+        return False
+    try:
+        task_send(name, retry=False)
+    except Exception:
+        cache.delete(flag)
+        raise
+    return True

@@ -17,10 +17,9 @@ from email import policy
 from email.parser import BytesParser
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 
-from core.tasks import task_send
+from core.tasks import task_send_debounced
 from notifications.inbound.parsing import header
 
 logger = logging.getLogger(__name__)
@@ -94,12 +93,6 @@ def inbound_store(*, raw: bytes, recipient: str, envelope_from: str) -> Stored:
 
 def inbound_request_drain() -> bool:
     """Queue a drain task unless one is already queued (the Redis flag); True if one was queued."""
-    if not cache.add(DRAIN_REQUESTED_KEY, 1, timeout=settings.VE_INBOUND_TRIGGER_DEBOUNCE_SECONDS):
-        return False
-    try:
-        # No publish retries: the LMTP server must not wait for a broker; the sweep covers a lost task.
-        task_send(INBOUND_DRAIN_TASK, retry=False)
-    except Exception:
-        cache.delete(DRAIN_REQUESTED_KEY)
-        raise
-    return True
+    return task_send_debounced(
+        INBOUND_DRAIN_TASK, flag=DRAIN_REQUESTED_KEY, timeout=settings.VE_INBOUND_TRIGGER_DEBOUNCE_SECONDS
+    )

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import URLValidator
@@ -30,7 +29,7 @@ from core.bulk import array_literal, distinct_with_positions
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.parties import Party
 from core.secrets import decrypt_secret, encrypt_secret
-from core.tasks import task_send
+from core.tasks import task_send_debounced
 from core.text import clean_text
 from notifications import signing
 from notifications.models import (
@@ -312,12 +311,11 @@ def webhook_request_delivery() -> None:
     """Queue a delivery task unless one is queued already (debounced through a Redis flag, cleared when a
     task starts). A lost trigger only delays: beat runs the task every VE_WEBHOOK_SWEEP_SECONDS."""
     try:
-        if cache.add(DELIVERY_REQUESTED_KEY, 1, timeout=settings.VE_WEBHOOK_TRIGGER_DEBOUNCE_SECONDS):
-            try:
-                task_send(WEBHOOK_DELIVER_TASK, retry=False)
-            except Exception:
-                cache.delete(DELIVERY_REQUESTED_KEY)
-                raise
+        task_send_debounced(
+            WEBHOOK_DELIVER_TASK,
+            flag=DELIVERY_REQUESTED_KEY,
+            timeout=settings.VE_WEBHOOK_TRIGGER_DEBOUNCE_SECONDS,
+        )
     except Exception as exc:  # noqa: BLE001 - Redis or the broker down: the deliveries are safe in the outbox
         logger.warning("webhooks: could not queue a delivery task (%s); the beat sweep will pick it up", exc)
 

@@ -44,7 +44,7 @@ def inbound_messages(transactional_db: None) -> None:
         (plain_reply("Close it now", to=to, from_address="mallory@evil.test"), "mallory@evil.test"),
         (client_reply("out_of_office.eml", ticket=ticket, to=to, from_address=alice), alice),
     ]
-    with mock.patch("notifications.inbound.store.task_send"):
+    with mock.patch("notifications.inbound.store.task_send_debounced"):
         for raw, sender in messages:
             inbound_process(inbound_store(raw=raw, recipient=to, envelope_from=sender).pk)
 
