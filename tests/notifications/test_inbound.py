@@ -25,7 +25,7 @@ from notifications.inbound import processing, tokens
 from notifications.inbound.parsing import parse_reply
 from notifications.inbound.processing import MAX_ATTEMPTS, inbound_process
 from notifications.inbound.screening import automatic_reason
-from notifications.inbound.store import DRAIN_REQUESTED_KEY, INBOUND_DRAIN_TASK, inbound_store
+from notifications.inbound.store import DRAIN_REQUESTED_KEY, INBOUND_DRAIN_TASK, Stored, inbound_store
 from notifications.models import InboundMessage
 from notifications.services import emails_flush_due
 from notifications.tasks import inbound_drain_task, inbound_sweep_task
@@ -56,6 +56,14 @@ def deliver(raw: bytes, to: str, envelope_from: str = ALICE) -> InboundMessage:
     if stored.pk is not None:
         inbound_process(stored.pk)
     return InboundMessage.objects.order_by("-id").first()
+
+
+def stored_reply(world, body: str) -> tuple[Ticket, Stored]:
+    """A ticket of Alice's, and her reply to it as the LMTP server stored it (not processed yet)."""
+    ticket = world.open_ticket()
+    address = reply_to(ticket, customer_key(world.alice.address))
+    raw = plain_reply(body, to=address, from_address=ALICE)
+    return ticket, inbound_store(raw=raw, recipient=address, envelope_from=ALICE)
 
 
 # -- the reply address ---------------------------------------------------------------------------------
@@ -300,11 +308,7 @@ def test_hostile_messages_never_crash_and_always_leave_a_record(world) -> None:
 
 @pytest.mark.django_db
 def test_a_message_whose_processing_keeps_dying_is_given_up_and_shown(world) -> None:
-    ticket = world.open_ticket()
-    address = reply_to(ticket, customer_key(world.alice.address))
-    stored = inbound_store(
-        raw=plain_reply("hello", to=address, from_address=ALICE), recipient=address, envelope_from=ALICE
-    )
+    ticket, stored = stored_reply(world, "hello")
     # Five workers took it and died (kill -9, out of memory) before they could record anything.
     InboundMessage.objects.filter(pk=stored.pk).update(attempts=MAX_ATTEMPTS)
     assert inbound_process(stored.pk) == "failed"
@@ -316,13 +320,7 @@ def test_a_message_whose_processing_keeps_dying_is_given_up_and_shown(world) -> 
 
 @pytest.mark.django_db
 def test_a_reply_processed_while_redis_is_down_waits_for_it_and_is_posted_once(world, settings) -> None:
-    ticket = world.open_ticket()
-    address = reply_to(ticket, customer_key(world.alice.address))
-    stored = inbound_store(
-        raw=plain_reply("Sent while Redis restarts.", to=address, from_address=ALICE),
-        recipient=address,
-        envelope_from=ALICE,
-    )
+    ticket, stored = stored_reply(world, "Sent while Redis restarts.")
     working = settings.CACHES
     # Nothing listens there: the rate limit's counter cannot be reached, as during a Redis restart.
     settings.CACHES = {"default": {**working["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}
@@ -378,13 +376,7 @@ def test_a_burst_of_replies_queues_one_drain_that_posts_them_all_and_a_later_rep
 def test_a_drain_waits_out_another_drains_instant_lock_on_the_reply_it_claimed(world, monkeypatch) -> None:
     """Another drain's claim statement may lock a just-claimed row for an instant (its snapshot still saw the
     row unclaimed); the drain that holds the claim must wait for it, not skip its own reply."""
-    ticket = world.open_ticket()
-    address = reply_to(ticket, customer_key(world.alice.address))
-    stored = inbound_store(
-        raw=plain_reply("Claimed, then locked for an instant.", to=address, from_address=ALICE),
-        recipient=address,
-        envelope_from=ALICE,
-    )
+    ticket, stored = stored_reply(world, "Claimed, then locked for an instant.")
     claim = processing._claim_next
     holding = threading.Event()
     other_drain: list[threading.Thread] = []
@@ -414,13 +406,7 @@ def test_a_drain_waits_out_another_drains_instant_lock_on_the_reply_it_claimed(w
 
 @pytest.mark.django_db
 def test_a_reply_claimed_by_a_worker_that_died_is_posted_once_its_claim_expires(world, settings) -> None:
-    ticket = world.open_ticket()
-    address = reply_to(ticket, customer_key(world.alice.address))
-    stored = inbound_store(
-        raw=plain_reply("Claimed, then the worker was killed.", to=address, from_address=ALICE),
-        recipient=address,
-        envelope_from=ALICE,
-    )
+    ticket, stored = stored_reply(world, "Claimed, then the worker was killed.")
     a_minute_ago = timezone.now() - datetime.timedelta(minutes=1)
     InboundMessage.objects.filter(pk=stored.pk).update(
         received_at=a_minute_ago, attempts=1, claimed_at=timezone.now()
@@ -441,13 +427,7 @@ def test_a_reply_claimed_by_a_worker_that_died_is_posted_once_its_claim_expires(
 def test_the_sweep_during_a_redis_outage_leaves_the_reply_waiting_unclaimed_and_uncounted(
     world, settings
 ) -> None:
-    ticket = world.open_ticket()
-    address = reply_to(ticket, customer_key(world.alice.address))
-    stored = inbound_store(
-        raw=plain_reply("Swept while Redis restarts.", to=address, from_address=ALICE),
-        recipient=address,
-        envelope_from=ALICE,
-    )
+    ticket, stored = stored_reply(world, "Swept while Redis restarts.")
     InboundMessage.objects.filter(pk=stored.pk).update(
         received_at=timezone.now() - datetime.timedelta(minutes=1)
     )
