@@ -148,7 +148,8 @@ def test_escalation_close_files_deployments_and_logs_with_javascript(
     opening.get_by_role("link", name="View image screen.png").click()
     image = customer.get_by_role("img", name=re.compile("screen.png, the image attached to"))
     expect(image).to_be_visible()
-    assert image.evaluate("(img) => img.complete && img.naturalWidth > 0")
+    # decode() waits for the image to finish loading (visible is not loaded) and rejects a broken one.
+    assert image.evaluate("(img) => img.decode().then(() => img.naturalWidth)") > 0
     assert axe_serious(customer) == [], "image viewer"
     screenshot(customer, "portal-file-image-desktop")
     customer.go_back()
