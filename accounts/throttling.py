@@ -127,21 +127,10 @@ def _count(scope: str, identity: str) -> float | None:
     return None if _increment(key, wait) <= limit else wait
 
 
-# One client object per connection pool: Django's cache builds a new one per call, which copies redis-py's
-# ~170 response callbacks (twice a request, a tenth of a millisecond each, for the throttle and the
-# failure budget). A client is safe to share between threads; its connections come from the pool.
-_clients: dict[int, tuple[object, Redis]] = {}
-
-
 def _redis(key: str | None, *, write: bool = False) -> Redis:
-    """The Redis client behind the cache (Django's Redis cache in every setting) that serves `key`."""
-    backend = cast("RedisCache", cache)._cache
-    pool = backend._get_connection_pool(write)  # type: ignore[attr-defined] # what get_client reads
-    held = _clients.get(id(pool))
-    if held is None or held[0] is not pool:
-        held = (pool, backend.get_client(key, write=write))
-        _clients[id(pool)] = held
-    return held[1]
+    """The Redis client behind the cache (`core.cache.SharedPoolRedisCache` in every setting) that serves
+    `key`: one per process, its connections pooled."""
+    return cast("RedisCache", cache)._cache.get_client(key, write=write)
 
 
 def _increment(key: str, wait: float) -> int:

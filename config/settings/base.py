@@ -217,7 +217,7 @@ VE_RETENTION_DAYS_AFTER_CLOSE = env.int("VE_RETENTION_DAYS_AFTER_CLOSE", default
 # Redis: cache (nonce store, throttles), Channels layer, Celery broker.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "core.cache.SharedPoolRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("VE_CACHE_PREFIX", default="ves"),
     },

@@ -275,7 +275,7 @@ class TestWithoutRedis:
     ) -> None:
         settings.CACHES = {
             "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "BACKEND": "core.cache.SharedPoolRedisCache",
                 "LOCATION": "redis://127.0.0.1:1/0",
             }
         }

@@ -69,7 +69,7 @@ def test_readyz_is_503_with_retry_after_while_the_outbox_falls_behind(
 def test_readyz_is_503_when_redis_does_not_answer(settings) -> None:
     settings.REDIS_URL = CLOSED_PORT_REDIS
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CLOSED_PORT_REDIS}
+        "default": {"BACKEND": "core.cache.SharedPoolRedisCache", "LOCATION": CLOSED_PORT_REDIS}
     }
     settings.CHANNEL_LAYERS = {
         "default": {
