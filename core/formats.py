@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 __all__ = ["canonical_json", "canonical_json_bytes", "iso_timestamp", "parse_iso_timestamp", "parse_uuid"]
 
 # JSON.stringify's QuoteJSONString (ES2019 "well-formed" version): the short escapes, \u00xx for the
@@ -139,8 +141,12 @@ def iso_timestamp(moment: datetime.datetime | None) -> str | None:
     """ISO-8601 in UTC with microseconds and a `Z` (`2026-12-02T04:23:38.000000Z`); None stays None."""
     if moment is None:
         return None
-    # isoformat, not strftime: glibc's %Y writes the year 992 as "992", which is not ISO-8601.
-    return moment.astimezone(datetime.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if moment.tzinfo is None or moment.utcoffset():  # naive (read as local time) or in another zone
+        moment = moment.astimezone(datetime.UTC)
+    # orjson, not isoformat (3 µs for an aware datetime; a page of the list API has 450) or strftime (glibc's
+    # %Y writes the year 992 as "992"). orjson leaves out a zero fraction of a second.
+    text = orjson.dumps(moment, option=orjson.OPT_UTC_Z).decode()[1:-1]
+    return text if moment.microsecond else f"{text[:-1]}.000000Z"
 
 
 def parse_iso_timestamp(text: str) -> datetime.datetime:

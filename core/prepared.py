@@ -25,6 +25,7 @@ from typing import Any
 from django.db import connections
 from django.db.backends.postgresql.base import ServerBindingCursor
 from psycopg import ClientCursor
+from psycopg.types.datetime import TimestamptzLoader
 
 
 def prepared_statements_enabled(using: str = "default") -> bool:
@@ -49,7 +50,17 @@ class _StatementText:
 
 
 class PreparingCursor(ServerBindingCursor):
-    """Server-side binding, and every statement prepared (psycopg's `prepare=True`)."""
+    """Server-side binding, and every statement prepared (psycopg's `prepare=True`).
+
+    Its `timestamptz` columns are read by psycopg's own loader, which psycopg swaps for its C version:
+    Django's loader (a Python subclass, to force the connection's time zone onto every value) took a tenth
+    of the list page's time, 106 values a page. Only on a session in UTC, where both give the same values.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[misc]
+        if getattr(self, "connection").info.parameter_status("TimeZone") == "UTC":  # noqa: B009
+            getattr(self, "adapters").register_loader("timestamptz", TimestamptzLoader)  # noqa: B009
 
     def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, **kwargs: Any) -> Any:
         # Django's backend module defines the psycopg cursors only when psycopg 3 is there: no types for mypy.

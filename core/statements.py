@@ -17,7 +17,9 @@ Django's cursor (logged and counted like any query) as a prepared statement (cor
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import re
 import threading
 import uuid
 import weakref
@@ -26,9 +28,10 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import JSONField, QuerySet
 
 from core.prepared import prepared_statements
 
@@ -102,9 +105,34 @@ def _learn(build: Build, values: Mapping[str, Any], using: str) -> _Statement | 
         slots=tuple(slots),
         names=names,
         converters=tuple(
-            (column, tuple(functions), expression) for column, (functions, expression) in converters.items()
+            (column, tuple(_faster(function) for function in functions), expression)
+            for column, (functions, expression) in converters.items()
         ),
     )
+
+
+# An integer of 19 digits or more may not fit in 64 bits, and orjson reads such a number as a float.
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def _json_from_db(json_from_db_value: Callable[..., Any]) -> Callable[..., Any]:
+    """`JSONField.from_db_value` (no custom decoder) with orjson: json.loads took a twentieth of the list
+    page's time (100 small documents a page). The same values: a text with a long number goes to json."""
+
+    def from_db_value(value: Any, expression: Any, connection: Any) -> Any:
+        if isinstance(value, str) and _LONG_NUMBER.search(value) is None:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                return orjson.loads(value)
+        return json_from_db_value(value, expression, connection)
+
+    return from_db_value
+
+
+def _faster(function: Callable[..., Any]) -> Callable[..., Any]:
+    field = getattr(function, "__self__", None)
+    if getattr(function, "__func__", None) is JSONField.from_db_value and field.decoder is None:  # type: ignore[union-attr]
+        return _json_from_db(function)
+    return function
 
 
 _caches: weakref.WeakSet[StatementCache] = weakref.WeakSet()

@@ -160,6 +160,7 @@ class EventsQuery(serializers.Serializer):
 
 class TicketListQuery(serializers.Serializer):
     server_rules = {"ordering": "`relevance` sorts search results: it needs `q`."}
+    validation_is_pure = True  # a function of the query string alone (core.api.validated_query remembers it)
 
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     priority = serializers.ChoiceField(choices=Ticket.Priority.choices, required=False)
