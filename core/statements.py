@@ -17,9 +17,7 @@ Django's cursor (logged and counted like any query) as a prepared statement (cor
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import re
 import threading
 import uuid
 import weakref
@@ -111,18 +109,30 @@ def _learn(build: Build, values: Mapping[str, Any], using: str) -> _Statement | 
     )
 
 
-# An integer of 19 digits or more may not fit in 64 bits, and orjson reads such a number as a float.
-_LONG_NUMBER = re.compile(r"\d{19}")
+def _has_float(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return True
+    if kind is dict:
+        return any(_has_float(item) for item in value.values())
+    if kind is list:
+        return any(_has_float(item) for item in value)
+    return False
 
 
 def _json_from_db(json_from_db_value: Callable[..., Any]) -> Callable[..., Any]:
     """`JSONField.from_db_value` (no custom decoder) with orjson: json.loads took a twentieth of the list
-    page's time (100 small documents a page). The same values: a text with a long number goes to json."""
+    page's time (100 small documents a page). The same values: orjson reads an integer beyond 64 bits as a
+    float, so a document with any float in it is read again by json."""
 
     def from_db_value(value: Any, expression: Any, connection: Any) -> Any:
-        if isinstance(value, str) and _LONG_NUMBER.search(value) is None:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                return orjson.loads(value)
+        if isinstance(value, str):
+            try:
+                loaded = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return json_from_db_value(value, expression, connection)
+            if not _has_float(loaded):
+                return loaded
         return json_from_db_value(value, expression, connection)
 
     return from_db_value

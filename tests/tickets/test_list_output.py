@@ -24,6 +24,7 @@ METADATA = {
     "note": 'é 😀 "quoted" \\ \x01',
     "ratio": 1e-05,
     "big": 10**15,
+    "huge": 10**30,  # beyond 64 bits: orjson would read it as a float (core.statements reads it with json)
     "nested": {"list": [1.5, None, True, "x"]},
 }
 
