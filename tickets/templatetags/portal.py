@@ -10,8 +10,9 @@ from html import escape as escape_text
 from typing import Any
 
 from django import template
+from django.forms import BoundField
 from django.utils import timezone
-from django.utils.html import escape, format_html
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from core.formats import parse_iso_timestamp
@@ -154,6 +155,22 @@ def sla_due(value: str | datetime.datetime | None) -> SafeString | str:
 
 
 AT_RISK_SECONDS = 3600
+
+
+@register.simple_tag
+def select_options(field: BoundField) -> SafeString:
+    """The `<option>`s of a filter's `<select>`, the chosen one `selected`. Not a template loop: the
+    deployment filter lists every deployment of the party (a hundred for a provider in the bench), and
+    rendering them node by node was a third of the ticket list page's time."""
+    current = field.value()
+    if current is None:
+        current = ""
+    selected = mark_safe(" selected")
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((value, selected if value == current else "", label) for value, label in field.field.choices),
+    )
 
 
 @register.simple_tag
