@@ -134,7 +134,9 @@ def _redis(key: str | None, *, write: bool = False) -> Redis:
 
 
 def _increment(key: str, wait: float) -> int:
-    pipeline = _redis(key, write=True).pipeline()
+    # One round trip, without MULTI/EXEC: the two commands go in one write and Redis runs them in turn;
+    # only a Redis crash between them could leave the counter without its expiry, and it then loses both.
+    pipeline = _redis(key, write=True).pipeline(transaction=False)
     pipeline.incr(key)
     pipeline.expire(key, int(wait) + 2)
     count: int
