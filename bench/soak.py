@@ -146,6 +146,9 @@ class Soak:
             # The soak restarts PostgreSQL with `-m immediate`: every acknowledged commit must survive it, as
             # in production (the test suite's asynchronous commits would lose the last ones).
             "VE_TEST_ASYNC_COMMIT": "false",
+            # Connections from a pool, as production's processes take them (core.pooled_postgresql): the
+            # restart fault must find the pooled connections it killed replaced, not handed out.
+            "DATABASE_POOL_MAX_SIZE": "8",
             "VE_CHANNELS_PREFIX": "ves-soak",
             "DJANGO_MEDIA_ROOT": str(self.workdir / "media"),
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
