@@ -19,6 +19,7 @@ from tests.sockets import session_client as signed_in
 from tickets import services
 from tickets.models import Ticket, TicketSearch
 from tickets.selectors import search as search_selectors
+from tickets.services import search_index
 
 pytestmark = pytest.mark.django_db
 
@@ -303,6 +304,26 @@ class TestConsistency:
             body = " ".join(f"w{round_}x{n:05d}hexword" for n in range(1200))
             services.comment_add(actor=world.alice, ticket_id=ticket.id, body=body[:20_000])
         assert numbers(apis.alice.get(TICKETS, q="w11x00001hexword")) == [ticket.display_number]
+
+    def test_one_ticket_and_a_batch_get_the_same_documents(self, world: World, refund_note: Ticket) -> None:
+        # One ticket's documents are written by a prepared statement (`id = $1`, its generic plan after five
+        # runs), several tickets' by another (`= ANY(...)`): both must write the same thing.
+        other = world.open_ticket(subject="Disk full on the node", description="<none> left on /var")
+        services.comment_add(actor=world.alice, ticket_id=other.id, body="Still full; checkout-api is down")
+
+        def documents() -> dict[object, tuple[str, str]]:
+            rows = TicketSearch.objects.filter(ticket__in=[refund_note, other])
+            return {row.ticket_id: (str(row.public_doc), str(row.staff_doc)) for row in rows}
+
+        # (A comment appended to a document places its words after the rest: compare whole rewrites.)
+        assert search_index.search_documents_write([refund_note.id, other.id]) == 2
+        written = documents()
+        assert len(written) == 2
+        TicketSearch.objects.all().delete()
+        for _ in range(7):
+            assert search_index.search_documents_write([other.id]) == 1
+            assert search_index.search_documents_write([refund_note.id]) == 1
+        assert documents() == written
 
     def test_the_rebuild_command_restores_a_lost_index(self, world: World, apis: Apis) -> None:
         tickets = [world.open_ticket(subject=f"Lost index {n}") for n in range(3)]
