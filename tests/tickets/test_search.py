@@ -269,10 +269,10 @@ class TestEveryPlanFindsTheSame:
 
 
 class TestEveryPlanOfSeveralTermsFindsTheSame:
-    """A query of several terms (two words, a phrase, an exclusion, an `or`) is planned from its probe: what the
-    index answers alone (`_probe`), read as a list when it is not common; with a phrase, an exclusion or the
-    prefix group left out, its candidates are then checked against their documents. Every plan must give what
-    walking the party's tickets gives: the same tickets, in the same order, on every page."""
+    """A query of several words is planned from its probe: what the index answers alone (`_probe`), read as a
+    list when it is not common; with the last word's prefix left out, its candidates are then checked against
+    their documents (phrases and exclusions among them). Every plan must give what walking the party's
+    tickets gives: the same tickets, in the same order, on every page, phrases, exclusions and `or` included."""
 
     QUERIES = (
         "refund node",

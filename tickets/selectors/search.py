@@ -196,12 +196,12 @@ RELEVANCE_CANDIDATES = 200
 FEW_MATCHES = 2_000
 
 
-# A query of several terms (words ANDed, a phrase, an exclusion) is planned from what the index answers exactly:
-# its probe (`_probe`). PostgreSQL multiplies the terms' shares (two words in 1 % of documents each: 0.01 %),
-# and its estimate of a phrase is that of its words' conjunction, often a hundred times the phrase's matches. A
-# probe matched by no more than this many documents is read whole, and its tickets handed to the page's query
-# as a list: PostgreSQL then either fetches and sorts them or walks the party's order against the list, by its
-# exact size; the documents of a candidate are read only where the probe is not the query itself.
+# A query of several words is planned from what the index answers exactly: its probe (`_probe`). PostgreSQL
+# multiplies the words' shares (two words in 1 % of documents each: 0.01 %), and a rare word's share is a
+# guess (1 % for a word in 0.07 %). A probe matched by no more than this many documents is read whole, and its
+# tickets handed to the page's query as a list: PostgreSQL then either fetches and sorts them or walks the
+# party's order against the list, by its exact size. Where the probe leaves out the last word's prefix, the
+# page's query checks the documents of the party's candidates, no more than `FEW_MATCHES` of them.
 MANY_MATCHES = 20_000
 
 
@@ -239,34 +239,31 @@ class _Probe:
 
 
 def _probe(query: TicketSearchQuery, column: str) -> _Probe | None:
-    """What the index can answer for a query of several terms without reading a document (None for one group
-    of words, which is its own probe, or when nothing is left): the groups without an exclusion, a phrase
-    as its words in any order (the index holds no positions: it would read each candidate's document), and
-    without the group of the last word, read as a prefix, when that is the commoner and the rest is rare (an
-    index expands a prefix into every match of every word it starts, before it can AND them: 90 ms for
-    "memory").
+    """What the index answers exactly and cheaply for a query of several terms, or None (then the query is
+    planned by PostgreSQL's estimate of it, as one group of words is):
+    - words ANDed (no phrase, no exclusion): the query itself, `exact`;
+    - the groups but that of the last word, read as a prefix, when that is the commoner and the rest is rare
+      (an index expands a prefix into every match of every word it starts before it can AND them: 90 ms for
+      "memory"), without exclusions and with each phrase read as its words: candidates, each then checked.
+    A phrase or an exclusion alone is left to the index's own check of its candidates (in table order): read
+    one by one in the page's order, 11,000 of them (a rare phrase of two commoner words) took twice as long.
     """
-    simple = len(query.groups) == 1 and not any(
-        term.negated or (term.phrase and term.number is None) for term in query.groups[0]
-    )
-    if simple:
+    groups = query.groups
+    if len(groups) == 1:
         return None
-    kept: list[tuple[Term, ...]] = []
-    exact = True
-    for group in query.groups:
-        if any(term.negated for term in group):
-            exact = False
-        else:
-            kept.append(group)
-            exact = exact and not any(term.phrase and term.number is None for term in group)
+    relaxed = any(term.negated or (term.phrase and term.number is None) for group in groups for term in group)
+    kept = [group for group in groups if not any(term.negated for term in group)]
     prefixed = [group for group in kept if any(term.prefix for term in group)]
     if prefixed and len(kept) > 1:
         rest = [group for group in kept if group is not prefixed[0]]
-        rest_share = _share_matching(column, _probe_text(rest))
+        rest_text = _probe_text(rest)
+        rest_share = _share_matching(column, rest_text) if rest_text else 1.0
         if rest_share <= COMMON_SHARE and _share_matching(column, _probe_text([prefixed[0]])) > rest_share:
-            kept, exact = rest, False
-    text = _probe_text(kept) if kept else ""
-    return _Probe(text, exact) if text else None
+            return _Probe(rest_text, exact=False)
+    if relaxed:
+        return None
+    text = _probe_text(kept)
+    return _Probe(text, exact=True) if text else None
 
 
 def _probe_text(groups: list[tuple[Term, ...]]) -> str:
@@ -341,7 +338,7 @@ def ticket_search(
     if probe is not None:
         probe_share = _share_matching(column, probe.tsquery_text)
         if probe_share <= COMMON_SHARE:
-            found = _few_matching(column, probe.tsquery_text, MANY_MATCHES)
+            found = _few_matching(column, probe.tsquery_text, MANY_MATCHES if probe.exact else FEW_MATCHES)
         share = probe_share if probe.exact else None
     if party.is_customer:
         tickets = tickets.filter(matches)
