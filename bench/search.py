@@ -390,7 +390,7 @@ def plan_of(party, q: str, ordering: str) -> tuple[str, str, list[str]]:
         kind = "SEQ SCAN"
     elif "Bitmap Index Scan on ticket_search_" in text:
         kind = "GIN"
-    elif re.search(r'"id" = ANY\(%s::uuid\[\]\)', sql):
+    elif re.search(r'"id" = ANY\(\(?%s::uuid\[\]', sql):
         kind = (
             "GIN first (its matches read as a list of ids), then "
             + ", ".join(s for s in scans if "Index" in s)[:60]
