@@ -390,9 +390,9 @@ def plan_of(party, q: str, ordering: str) -> tuple[str, str, list[str]]:
         kind = "SEQ SCAN"
     elif "Bitmap Index Scan on ticket_search_" in text:
         kind = "GIN"
-    elif re.search(r'"tickets_ticket"\."id" IN \(%s', sql):
+    elif re.search(r'"id" = ANY\(\(?%s::uuid\[\]', sql):
         kind = (
-            "GIN first (its few matches read as a list of ids), then "
+            "GIN first (its matches read as a list of ids), then "
             + ", ".join(s for s in scans if "Index" in s)[:60]
         )
     else:

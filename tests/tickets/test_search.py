@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -19,6 +20,7 @@ from tests.sockets import session_client as signed_in
 from tickets import services
 from tickets.models import Ticket, TicketSearch
 from tickets.selectors import search as search_selectors
+from tickets.services import search_index
 
 pytestmark = pytest.mark.django_db
 
@@ -266,6 +268,101 @@ class TestEveryPlanFindsTheSame:
         assert numbers(apis.alice.get(TICKETS, q="refund")) == [in_subject.display_number], plan
 
 
+class TestEveryPlanOfSeveralTermsFindsTheSame:
+    """A query of several words is planned from its probe: what the index answers alone (`_probe`), read as a
+    list when it is not common; with the last word's prefix left out, its candidates are then checked against
+    their documents (phrases and exclusions among them). Every plan must give what walking the party's
+    tickets gives: the same tickets, in the same order, on every page, phrases, exclusions and `or` included."""
+
+    QUERIES = (
+        "refund node",
+        "node refund",
+        '"stays down"',
+        '"stays down" refund',
+        '"lost lease"',
+        "refund -lease",
+        "refund or lease",
+        '-"stays down" refund',
+        "refund nothin",
+    )
+    PLANS = {
+        "the probe's matches as a list": {"COMMON_SHARE": 2.0, "MANY_MATCHES": 10_000},
+        "too many for a list, then as before": {"COMMON_SHARE": 2.0, "MANY_MATCHES": 0},
+        "too many for a list, then behind a fence": {
+            "COMMON_SHARE": 2.0,
+            "MANY_MATCHES": 0,
+            "FEW_MATCHES": 0,
+        },
+    }
+
+    @pytest.fixture
+    def tickets(self, world: World, refund_note: Ticket) -> list[Ticket]:
+        lease = world.open_ticket(subject="Refund for the lost lease")
+        node = world.open_ticket(subject="Node refund", description="The node stays down; a refund is fair.")
+        services.comment_add(actor=world.alice, ticket_id=node.id, body="It stays down since Monday.")
+        down = world.open_ticket(subject="Nothing to see", description="It stays down")
+        return [refund_note, lease, node, down, world.open_ticket(subject="Nothing refund-worthy")]
+
+    def found(self, apis: Apis) -> dict[tuple[str, str, str], list[str]]:
+        found = {}
+        for name in ("provider_a", "agent", "alice", "provider_b"):
+            for q in self.QUERIES:
+                for ordering in ("relevance", "created_at", "-created_at"):
+                    pages, params = [], {"q": q, "ordering": ordering, "limit": "2"}
+                    while True:  # pages of 2: the keyset pages too
+                        response = getattr(apis, name).get(TICKETS, **params)
+                        assert response.status_code == 200
+                        pages += numbers(response)
+                        link = response.get("Link")
+                        if not link:
+                            break
+                        params = {
+                            k: v[0] for k, v in parse_qs(urlsplit(link[1 : link.index(">")]).query).items()
+                        }
+                    found[name, q, ordering] = pages
+        return found
+
+    def walked(self, apis: Apis, monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str, str], list[str]]:
+        with monkeypatch.context() as walking:
+            walking.setattr(search_selectors, "COMMON_SHARE", -1.0)
+            return self.found(apis)
+
+    @pytest.mark.parametrize("plan", PLANS)
+    def test_plan(
+        self, plan: str, apis: Apis, tickets: list[Ticket], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        walked = self.walked(apis, monkeypatch)
+        assert walked["agent", "refund node", "created_at"] == [
+            tickets[0].display_number,
+            tickets[2].display_number,
+        ]
+        assert walked["alice", "refund node", "created_at"] == [tickets[2].display_number]  # not by the note
+        assert walked["agent", '"stays down"', "created_at"] == [t.display_number for t in tickets[:4:2]] + [
+            tickets[3].display_number
+        ]
+        assert not any(walked[key] for key in walked if key[0] == "provider_b")
+        for name, value in self.PLANS[plan].items():
+            monkeypatch.setattr(search_selectors, name, value)
+        assert self.found(apis) == walked
+
+    def test_the_prefix_left_out_of_the_probe(
+        self, apis: Apis, tickets: list[Ticket], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The last word, read as a prefix, is the commoner and the rest rare: the probe leaves it out, and its
+        # candidates are checked against the whole query.
+        walked = self.walked(apis, monkeypatch)
+        probes = []
+
+        def share(column: str, tsquery_text: str) -> float:
+            probes.append(tsquery_text)
+            return 0.5 if ":*" in tsquery_text else 0.001
+
+        monkeypatch.setattr(search_selectors, "_share_matching", share)
+        assert self.found(apis) == walked
+        assert "'refund'" in probes  # "node refund": the probe without its prefix group
+        assert "'node'" in probes  # "refund node"
+
+
 class TestConsistency:
     def test_a_comment_is_found_in_the_transaction_that_writes_it(self, world: World, apis: Apis) -> None:
         ticket = world.open_ticket()
@@ -303,6 +400,26 @@ class TestConsistency:
             body = " ".join(f"w{round_}x{n:05d}hexword" for n in range(1200))
             services.comment_add(actor=world.alice, ticket_id=ticket.id, body=body[:20_000])
         assert numbers(apis.alice.get(TICKETS, q="w11x00001hexword")) == [ticket.display_number]
+
+    def test_one_ticket_and_a_batch_get_the_same_documents(self, world: World, refund_note: Ticket) -> None:
+        # One ticket's documents are written by a prepared statement (`id = $1`, its generic plan after five
+        # runs), several tickets' by another (`= ANY(...)`): both must write the same thing.
+        other = world.open_ticket(subject="Disk full on the node", description="<none> left on /var")
+        services.comment_add(actor=world.alice, ticket_id=other.id, body="Still full; checkout-api is down")
+
+        def documents() -> dict[object, tuple[str, str]]:
+            rows = TicketSearch.objects.filter(ticket__in=[refund_note, other])
+            return {row.ticket_id: (str(row.public_doc), str(row.staff_doc)) for row in rows}
+
+        # (A comment appended to a document places its words after the rest: compare whole rewrites.)
+        assert search_index.search_documents_write([refund_note.id, other.id]) == 2
+        written = documents()
+        assert len(written) == 2
+        TicketSearch.objects.all().delete()
+        for _ in range(7):
+            assert search_index.search_documents_write([other.id]) == 1
+            assert search_index.search_documents_write([refund_note.id]) == 1
+        assert documents() == written
 
     def test_the_rebuild_command_restores_a_lost_index(self, world: World, apis: Apis) -> None:
         tickets = [world.open_ticket(subject=f"Lost index {n}") for n in range(3)]

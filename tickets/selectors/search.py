@@ -54,6 +54,7 @@ class Term:
     negated: bool = False
     prefix: bool = False
     number: int | None = None  # the text names a ticket number
+    words: bool = False  # a phrase read as its words ANDed, in any place (what the index answers alone)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ def _as_prefix(config: str) -> str:
 def _term_sql(term: Term) -> tuple[str, list[Any]]:
     if term.phrase and term.number is not None:  # SUP-123, #123: the number and nothing else
         sql, params = "to_tsquery('simple', %s)", [f"{term.number:06d}"]
+    elif term.phrase and term.words:
+        sql, params = f"plainto_tsquery('{SEARCH_CONFIG}', %s)", [term.text]
     elif term.phrase:
         sql, params = f"websearch_to_tsquery('{SEARCH_CONFIG}', %s)", [f'"{term.text}"']
     elif term.prefix:
@@ -145,18 +148,21 @@ def parse_search(text: str | None) -> TicketSearchQuery | None:
             groups.append([term])
     if not groups:
         return None
+    sql, params = _groups_sql(groups)
+    return TicketSearchQuery(
+        text=text, groups=tuple(tuple(group) for group in groups), sql=sql, params=tuple(params)
+    )
+
+
+def _groups_sql(groups: Iterable[Iterable[Term]]) -> tuple[str, list[Any]]:
+    """Groups ANDed, the terms of a group ORed, as a `tsquery` expression and its parameters."""
     group_sqls: list[str] = []
     params: list[Any] = []
     for group in groups:
         compiled = [_term_sql(term) for term in group]
         group_sqls.append("(" + " || ".join(sql for sql, _ in compiled) + ")")
         params.extend(param for _, term_params in compiled for param in term_params)
-    return TicketSearchQuery(
-        text=text,
-        groups=tuple(tuple(group) for group in groups),
-        sql="(" + " && ".join(group_sqls) + ")",
-        params=tuple(params),
-    )
+    return "(" + " && ".join(group_sqls) + ")", params
 
 
 def _document(party: Party) -> str:
@@ -190,16 +196,89 @@ RELEVANCE_CANDIDATES = 200
 FEW_MATCHES = 2_000
 
 
-def _few_matching(column: str, tsquery_text: str) -> list[uuid.UUID] | None:
-    """The tickets whose document matches, if there are no more than `FEW_MATCHES` of them (else None)."""
+# A query of several words is planned from what the index answers exactly: its probe (`_probe`). PostgreSQL
+# multiplies the words' shares (two words in 1 % of documents each: 0.01 %), and a rare word's share is a
+# guess (1 % for a word in 0.07 %). A probe matched by no more than this many documents is read whole, and its
+# tickets handed to the page's query as a list: PostgreSQL then either fetches and sorts them or walks the
+# party's order against the list, by its exact size. Where the probe leaves out the last word's prefix, the
+# page's query checks the documents of the party's candidates, no more than `FEW_MATCHES` of them.
+MANY_MATCHES = 20_000
+
+
+class _IsAnyOf(Func):
+    """`expression = ANY(array)`."""
+
+    arg_joiner = " = ANY("
+    template = "(%(expressions)s))"
+    output_field = BooleanField()
+
+
+def _few_matching(column: str, tsquery_text: str, limit: int | None = None) -> _IsAnyOf | None:
+    """Whether a ticket is one of those whose document matches, as the list of them, if there are no more
+    than `limit` (`FEW_MATCHES`) of them (else None). The list stays the text of an array from the database
+    to the page's query (thousands of ids adapted one by one took 10 ms in Python), and is a constant there,
+    of a size PostgreSQL plans with."""
+    limit = FEW_MATCHES if limit is None else limit
     table = TicketSearch._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT ticket_id FROM {table} WHERE {column} @@ %s::tsquery LIMIT %s",  # noqa: S608
-            (tsquery_text, FEW_MATCHES + 1),
+            f"SELECT count(*), coalesce(array_agg(ticket_id), '{{}}')::text "  # noqa: S608
+            f"FROM (SELECT ticket_id FROM {table} WHERE {column} @@ %s::tsquery LIMIT %s) AS found",
+            (tsquery_text, limit + 1),
         )
-        found = [row[0] for row in cursor.fetchall()]
-    return found if len(found) <= FEW_MATCHES else None
+        count, ids = cursor.fetchone()
+    if count > limit:
+        return None
+    return _IsAnyOf(F("pk"), RawSQL("%s::uuid[]", (ids,)))
+
+
+@dataclass(frozen=True)
+class _Probe:
+    tsquery_text: str
+    exact: bool  # matched by the same documents as the query (else by more: candidates, each then checked)
+
+
+def _probe(query: TicketSearchQuery, column: str) -> _Probe | None:
+    """What the index answers exactly and cheaply for a query of several terms, or None (then the query is
+    planned by PostgreSQL's estimate of it, as one group of words is):
+    - words ANDed (no phrase, no exclusion): the query itself, `exact`;
+    - the groups but that of the last word, read as a prefix, when that is the commoner and the rest is rare
+      (an index expands a prefix into every match of every word it starts before it can AND them: 90 ms for
+      "memory"), without exclusions and with each phrase read as its words: candidates, each then checked.
+    A phrase or an exclusion alone is left to the index's own check of its candidates (in table order): read
+    one by one in the page's order, 11,000 of them (a rare phrase of two commoner words) took twice as long.
+    """
+    groups = query.groups
+    if len(groups) == 1:
+        return None
+    relaxed = any(term.negated or (term.phrase and term.number is None) for group in groups for term in group)
+    kept = [group for group in groups if not any(term.negated for term in group)]
+    prefixed = [group for group in kept if any(term.prefix for term in group)]
+    if prefixed and len(kept) > 1:
+        rest = [group for group in kept if group is not prefixed[0]]
+        rest_text = _probe_text(rest)
+        rest_share = _share_matching(column, rest_text) if rest_text else 1.0
+        if rest_share <= COMMON_SHARE and _share_matching(column, _probe_text([prefixed[0]])) > rest_share:
+            return _Probe(rest_text, exact=False)
+    if relaxed:
+        return None
+    text = _probe_text(kept)
+    return _Probe(text, exact=True) if text else None
+
+
+def _probe_text(groups: list[tuple[Term, ...]]) -> str:
+    """The groups as a `tsquery` constant, each phrase of words read as those words ANDed."""
+    relaxed = [
+        tuple(
+            Term(term.text, phrase=True, number=term.number, words=True)
+            if term.phrase and term.number is None
+            else term
+            for term in group
+        )
+        for group in groups
+    ]
+    sql, params = _groups_sql(relaxed)
+    return _tsquery_text(sql, tuple(params))
 
 
 def _share_matching(column: str, tsquery_text: str) -> float:
@@ -244,15 +323,31 @@ def ticket_search(
     query = resolved(query)
     tsquery = RawSQL(query.sql, query.params)  # noqa: S611 — a tsquery constant, passed as a parameter
     column = "staff_doc" if party.sees_internal else "public_doc"
+    document = F(f"search__{column}")
+    matches = _Matches(document, tsquery)
+    visible = tickets
     # A customer's own tickets are few: reading them first is quicker than asking the index about everyone's.
     # For a common word, walking the party's tickets in the page's order and checking each one's document
     # finds a page at once. Otherwise the index's matches are read first: a few as the list of their tickets
     # (`FEW_MATCHES`), more whole behind an OFFSET 0 (which keeps PostgreSQL from folding them into a walk that
-    # would read a document, kilobytes, per ticket it passes).
-    if party.is_customer or _share_matching(column, query.params[0]) > COMMON_SHARE:
-        tickets = tickets.filter(_Matches(F(f"search__{column}"), tsquery))
-    elif (few := _few_matching(column, query.params[0])) is not None:
-        tickets = tickets.filter(pk__in=few)
+    # would read a document, kilobytes, per ticket it passes). A query of several terms is planned from its
+    # probe (`MANY_MATCHES`).
+    probe = None if party.is_customer else _probe(query, column)
+    found: _IsAnyOf | None = None
+    share: float | None = None  # of the query's matches, where the probe's is known to be it
+    if probe is not None:
+        probe_share = _share_matching(column, probe.tsquery_text)
+        if probe_share <= COMMON_SHARE:
+            found = _few_matching(column, probe.tsquery_text, MANY_MATCHES if probe.exact else FEW_MATCHES)
+        share = probe_share if probe.exact else None
+    if party.is_customer:
+        tickets = tickets.filter(matches)
+    elif probe is not None and found is not None:
+        tickets = tickets.filter(found if probe.exact else found & matches)
+    elif (share if share is not None else _share_matching(column, query.params[0])) > COMMON_SHARE:
+        tickets = tickets.filter(matches)
+    elif (probe is None or not probe.exact) and (few := _few_matching(column, query.params[0])) is not None:
+        tickets = tickets.filter(few)
     else:
         table = TicketSearch._meta.db_table
         matching = RawSQL(  # noqa: S611 — names from the model; the tsquery is a parameter
@@ -261,10 +356,11 @@ def ticket_search(
         )
         tickets = tickets.filter(pk__in=matching)
     if best_first:
+        # The page's query reads only the most recent matches (already matched: their documents are not
+        # checked twice).
         updated = "updated_at" if party.sees_internal else "public_updated_at"
         recent = tickets.order_by(f"-{updated}", "-id").values("pk")[:RELEVANCE_CANDIDATES]
-        tickets = tickets.filter(pk__in=recent)
-    document = F(f"search__{column}")
+        tickets = visible.filter(pk__in=recent)
     return tickets.annotate(
         **{RANK: Func(_Rank(document, tsquery), function="float8", output_field=FloatField())}
     )

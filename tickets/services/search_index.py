@@ -27,6 +27,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from core.prepared import prepared_statements
 from providers.models import CustomerIdentity, Deployment, ProviderAccount
 from tickets.hooks import EventWriter, RecordedEvents
 from tickets.models import (
@@ -77,8 +78,8 @@ def _lease_parts(lease_sql: str) -> str:
     return f"split_part({lease_sql}, '/', 1), split_part({lease_sql}, '/', 2)"
 
 
-def _documents_sql() -> str:
-    """An upsert of the documents of the tickets whose ids are `%(ticket_ids)s`."""
+def _documents_sql(tickets_where: str) -> str:
+    """An upsert of the documents of the tickets that `tickets_where` (a condition on `tk`) selects."""
     t = {
         model: model._meta.db_table
         for model in (
@@ -142,25 +143,31 @@ def _documents_sql() -> str:
         SELECT {head} AS head, {public_b} AS public_b, {internal_b} AS internal_b,
                {public_c} AS public_c, {internal_c} AS internal_c, {people} AS people
     ) v
-    WHERE tk.id = ANY(%(ticket_ids)s)
+    WHERE {tickets_where}
     ON CONFLICT (ticket_id) DO UPDATE
         SET public_doc = EXCLUDED.public_doc, staff_doc = EXCLUDED.staff_doc, indexed_at = EXCLUDED.indexed_at
     """  # noqa: S608
 
 
-_DOCUMENTS_SQL: str | None = None
+# The statement for one ticket (`%(ticket_id)s`: every write to one ticket) and for several (`%(ticket_ids)s`).
+_DOCUMENTS_SQL: dict[bool, str] = {}
 
 
 def search_documents_write(ticket_ids: Iterable[Any]) -> int:
     """(Re)write the search documents of these tickets from what they hold now; how many were written."""
-    global _DOCUMENTS_SQL  # noqa: PLW0603 — built once, on first use (the models must be loaded)
     ids = list(dict.fromkeys(str(ticket_id) for ticket_id in ticket_ids))
     if not ids:
         return 0
-    if _DOCUMENTS_SQL is None:
-        _DOCUMENTS_SQL = _documents_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(_DOCUMENTS_SQL, {"ticket_ids": ids})
+    one = len(ids) == 1
+    if one not in _DOCUMENTS_SQL:  # built on first use: the models must be loaded
+        _DOCUMENTS_SQL[one] = _documents_sql(
+            "tk.id = %(ticket_id)s::uuid" if one else "tk.id = ANY(%(ticket_ids)s)"
+        )
+    # One ticket's (the write of every change) as a prepared statement: parsing and planning its seven joins
+    # took three times as long as running it (2.7 of 3.5 ms for a new ticket). `id = $1` rather than
+    # `= ANY($1)`, whose generic plan PostgreSQL estimates for ten ids and so never chooses.
+    with prepared_statements(enabled=one), connection.cursor() as cursor:
+        cursor.execute(_DOCUMENTS_SQL[one], {"ticket_id": ids[0]} if one else {"ticket_ids": ids})
         return int(cursor.rowcount)
 
 
@@ -194,7 +201,8 @@ def _comments_append(comment_ids: list[str]) -> set[str]:
         return set()
     search, comments = TicketSearch._meta.db_table, Comment._meta.db_table
     body = searchable_text_sql(f"left(c.body, {COMMENT_TEXT_LIMIT})")
-    with connection.cursor() as cursor:
+    one = len(comment_ids) == 1  # the common write, prepared (as `search_documents_write`'s)
+    with prepared_statements(enabled=one), connection.cursor() as cursor:
         cursor.execute(
             f"""
             UPDATE {search} s
@@ -203,11 +211,11 @@ def _comments_append(comment_ids: list[str]) -> set[str]:
                 indexed_at = now()
             FROM {comments} c
             CROSS JOIN LATERAL (SELECT setweight(to_tsvector('{SEARCH_CONFIG}', {body}), 'C') AS stems) v
-            WHERE c.id = ANY(%(ids)s::uuid[]) AND s.ticket_id = c.ticket_id
+            WHERE c.id {"= %(ids)s::uuid" if one else "= ANY(%(ids)s::uuid[])"} AND s.ticket_id = c.ticket_id
               AND pg_column_size(s.staff_doc) < {APPEND_MAX_STORED_BYTES}
             RETURNING c.id
             """,  # noqa: S608 — names from the models and this module
-            {"ids": comment_ids},
+            {"ids": comment_ids[0] if one else comment_ids},
         )
         return {str(row[0]) for row in cursor.fetchall()}
 
