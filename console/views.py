@@ -28,7 +28,7 @@ from console.queue import queue_lines
 from console.timeline import timeline_item
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
-from providers.selectors import party_for_user
+from providers.selectors import SupportAccess, support_access
 from tickets import humanise, selectors, services, states
 from tickets.api import serializers as io
 from tickets.models import Ticket
@@ -37,21 +37,25 @@ from tickets.presenter import Audience, present_events
 from tickets.selectors import reports
 from tickets.selectors.collisions import LaterReply, replies_since_seen
 from tickets.selectors.navigation import support_queue_neighbours
-from tickets.selectors.people import people_by_address
+from tickets.selectors.people import people_by_address, person_by_address
 
 WORK_PERMISSION = "tickets.work_ticket"
 
 
-_CONSOLE_PARTY = "_ve_console_party"
+_CONSOLE_ACCESS = "_ve_console_access"
+
+
+def _console_access(request: HttpRequest) -> SupportAccess:
+    """Who the request's user acts as in the console and whether they may work tickets, worked out once per
+    request, in one query (the admin site asks for its permission twice, and each page again)."""
+    if not hasattr(request, _CONSOLE_ACCESS):
+        setattr(request, _CONSOLE_ACCESS, support_access(request.user, WORK_PERMISSION))
+    return cast(SupportAccess, getattr(request, _CONSOLE_ACCESS))
 
 
 def console_party(request: HttpRequest) -> Party | None:
-    """The support party the request's user acts as, or None for anyone else; worked out once per request
-    (the admin site asks for its permission twice, and each page again)."""
-    if not hasattr(request, _CONSOLE_PARTY):
-        party = party_for_user(request.user)
-        setattr(request, _CONSOLE_PARTY, party if party is not None and party.is_support else None)
-    return cast(Party | None, getattr(request, _CONSOLE_PARTY))
+    """The support party the request's user acts as, or None for anyone else."""
+    return _console_access(request).party
 
 
 def support_party(request: HttpRequest) -> Party:
@@ -62,8 +66,13 @@ def support_party(request: HttpRequest) -> Party:
     return party
 
 
+def may_work(request: HttpRequest) -> bool:
+    """Whether the console's user may work tickets (`tickets.work_ticket`), not only look at them."""
+    return _console_access(request).permitted
+
+
 def _require_work(request: HttpRequest) -> None:
-    if not request.user.has_perm(WORK_PERMISSION):
+    if not may_work(request):
         raise PermissionDenied
 
 
@@ -172,7 +181,7 @@ def ticket_page(
         if open_ticket
         else [],
         "open_ticket": open_ticket,
-        "can_work": request.user.has_perm(WORK_PERMISSION),
+        "can_work": may_work(request),
         "linkable": selectors.linkable_deployments(party, detail) if open_ticket else [],
         "mine": detail.row["assigned_to_username"] == request.user.get_username(),
         "verification": bound.pop("verification", None),
@@ -181,7 +190,7 @@ def ticket_page(
         "neighbours": _neighbour_urls(party, detail.row["number"]),
         "macro_form": bound.get("macro_form") or macro_apply_form(party),
         "me": party.label,
-        "customer": people_by_address([detail.row["customer_address"]])[detail.row["customer_address"]],
+        "customer": person_by_address(detail.row["customer_address"]),
         "urls": _action_urls(ticket["id"]),
         **_forms(ticket, agents, **bound),
     }

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Count, Q, QuerySet
 
 from core.parties import Party
+from core.statements import StatementCache
 from providers.models import CustomerIdentity, Deployment
 from tickets.models import Ticket, format_ticket_number
 from tickets.models.satisfaction import SatisfactionRating
@@ -31,15 +33,12 @@ class Person:
         return self.name or self.address
 
 
-def _person(address: str, identity: CustomerIdentity | None) -> Person:
-    if identity is None:
+def _person(address: str, email: str | None, user: tuple[str, str] | None = None) -> Person:
+    """A customer from their identity's email (None: no identity) and their portal user's (name, email)."""
+    if email is None:
         return Person(address=address, name="", emails=())
-    user = identity.user
-    name = ""
-    emails = [identity.email]
-    if user is not None:
-        name = user.get_full_name() or user.get_username()
-        emails.append(user.email)
+    name, user_email = user or ("", "")
+    emails = (email, user_email)
     return Person(address=address, name=name, emails=tuple(dict.fromkeys(e for e in emails if e)))
 
 
@@ -50,7 +49,38 @@ def people_by_address(addresses: list[str]) -> dict[str, Person]:
         identity.address: identity
         for identity in CustomerIdentity.objects.filter(address__in=wanted).select_related("user")
     }
-    return {address: _person(address, identities.get(address)) for address in wanted}
+    people = {}
+    for address in wanted:
+        identity = identities.get(address)
+        user = identity.user if identity is not None else None
+        people[address] = _person(
+            address,
+            identity.email if identity is not None else None,
+            (user.get_full_name() or user.get_username(), user.email) if user is not None else None,
+        )
+    return people
+
+
+# One customer's query, compiled once (core.statements): the console's work page reads it on every view.
+_PERSON = StatementCache(size=1)
+
+
+def person_by_address(address: str) -> Person:
+    """The customer behind one address (`people_by_address([address])[address]`, as a kept statement)."""
+
+    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
+        return CustomerIdentity.objects.filter(address=slots["address"]).values(
+            "email", "user_id", "user__first_name", "user__last_name", "user__username", "user__email"
+        )
+
+    rows = _PERSON.rows("person", build, {"address": address})
+    if not rows:
+        return _person(address, None)
+    row = rows[0]
+    # The name as `User.get_full_name() or get_username()` gives it.
+    full_name = f"{row['user__first_name']} {row['user__last_name']}".strip()
+    user = (full_name or row["user__username"], row["user__email"]) if row["user_id"] is not None else None
+    return _person(address, row["email"], user)
 
 
 @dataclass(frozen=True)
