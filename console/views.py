@@ -25,7 +25,7 @@ from console.charts import bar_chart
 from console.forms import AssignForm, EditForm, PriorityForm
 from console.macro_forms import apply_macro, macro_apply_form
 from console.queue import queue_lines
-from console.timeline import timeline_item
+from console.timeline import timeline_html, timeline_item
 from console.widgets import CONSOLE_RENDERER
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
@@ -166,10 +166,10 @@ def ticket_page(
         "related_deployments": io.present_links(detail.links),
     }
     receipts = event_receipts(detail.row["id"])
-    timeline = [
+    timeline = timeline_html(
         timeline_item(event, receipts.get(event["seq"]))
         for event in present_events(detail.history, Audience.STAFF, detail.related)
-    ]
+    )
     agents = selectors.support_agents()
     open_ticket = ticket["status"] != Ticket.Status.CLOSED
     context = {
