@@ -15,6 +15,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.template.backends.utils import csrf_input
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -193,6 +194,7 @@ def ticket_page(
         "me": party.label,
         "customer": person_by_address(detail.row["customer_address"]),
         "urls": _action_urls(ticket["id"]),
+        "csrf_input": csrf_input(request),
         **_forms(ticket, agents, **bound),
     }
     return TemplateResponse(request, "admin/console/ticket.html", context, status=status)
