@@ -24,7 +24,7 @@ from chain.selectors import event_receipts
 from chain.verification import verify_chain
 from console.charts import bar_chart
 from console.forms import AssignForm, EditForm, PriorityForm
-from console.macro_forms import apply_macro, macro_apply_form
+from console.macro_forms import MacroApplyForm, apply_macro
 from console.queue import queue_lines
 from console.timeline import timeline_html, timeline_item
 from console.widgets import CONSOLE_RENDERER
@@ -38,8 +38,7 @@ from tickets.portal.forms import LinkForm, ReplyForm, StatusForm
 from tickets.presenter import Audience, present_events
 from tickets.selectors import reports
 from tickets.selectors.collisions import LaterReply, replies_since_seen
-from tickets.selectors.navigation import support_queue_neighbours
-from tickets.selectors.people import people_by_address, person_by_address
+from tickets.selectors.people import people_by_address
 
 WORK_PERMISSION = "tickets.work_ticket"
 
@@ -171,7 +170,7 @@ def ticket_page(
         timeline_item(event, receipts.get(event["seq"]))
         for event in present_events(detail.history, Audience.STAFF, detail.related)
     )
-    agents = selectors.support_agents()
+    reads = selectors.work_page_reads(party, detail)
     open_ticket = ticket["status"] != Ticket.Status.CLOSED
     context = {
         **site.each_context(request),
@@ -184,18 +183,18 @@ def ticket_page(
         else [],
         "open_ticket": open_ticket,
         "can_work": may_work(request),
-        "linkable": selectors.linkable_deployments(party, detail) if open_ticket else [],
+        "linkable": reads.linkable if open_ticket else [],
         "mine": detail.row["assigned_to_username"] == request.user.get_username(),
         "verification": bound.pop("verification", None),
         "later_replies": bound.pop("later_replies", None),
         "last_seq": detail.last_seq,
-        "neighbours": _neighbour_urls(party, detail.row["number"]),
-        "macro_form": bound.get("macro_form") or macro_apply_form(party),
+        "neighbours": _neighbour_urls(*reads.neighbours),
+        "macro_form": bound.get("macro_form") or MacroApplyForm(macros=reads.macros),
         "me": party.label,
-        "customer": person_by_address(detail.row["customer_address"]),
+        "customer": reads.customer,
         "urls": _action_urls(ticket["id"]),
         "csrf_input": csrf_input(request),
-        **_forms(ticket, agents, **bound),
+        **_forms(ticket, reads.agents, **bound),
     }
     return TemplateResponse(request, "admin/console/ticket.html", context, status=status)
 
@@ -231,9 +230,8 @@ def _reply(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | No
     return ("Added an internal note." if internal else "Replied to the customer."), {}
 
 
-def _neighbour_urls(party: Party, number: int) -> dict[str, str]:
+def _neighbour_urls(before: object, after: object) -> dict[str, str]:
     """The work pages of the previous and next open tickets (the `k` and `j` keys)."""
-    before, after = support_queue_neighbours(party, number)
     return {
         name: reverse("admin:tickets_ticket_change", args=[ticket_id])
         for name, ticket_id in (("previous", before), ("next", after))

@@ -1,5 +1,6 @@
-"""The console work page's reads besides the API's, each a statement compiled once and kept (core.statements):
-the same answers as the ORM's reads they replace, and for the console's access the same as `user.has_perm`."""
+"""The console work page's reads besides the API's, kept statements (core.statements), the work page's own
+lists in one (`work_page_reads`): the same answers as the ORM's reads and the selectors they stand for, and
+for the console's access the same as `user.has_perm`."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ from tests.conftest import World
 from tickets import selectors, services
 from tickets.models import SUPPORT_QUEUE, Ticket
 from tickets.models.macros import Macro
-from tickets.selectors.navigation import support_queue_neighbours
-from tickets.selectors.people import people_by_address, person_by_address
+from tickets.selectors.people import people_by_address
 from tickets.selectors.visibility import tickets_visible_to
 
 pytestmark = pytest.mark.django_db
@@ -89,19 +89,42 @@ class TestSupportAccess:
         assert ticket.assigned_to_id is None
 
 
-def test_one_person_is_as_people_by_address(world: World) -> None:
+def reads(world: World, ticket: Ticket) -> selectors.WorkPageReads:
+    return selectors.work_page_reads(world.agent, selectors.ticket_detail(world.agent, ticket.pk))
+
+
+def test_the_customer_is_as_people_by_address(world: World) -> None:
     bob = get_user_model().objects.get(pk=world.bob.user_id)
     bob.first_name, bob.last_name, bob.email = "Bob", "Builder", "bob@example.test"
     bob.save()
     CustomerIdentity.objects.filter(address=world.alice.address).update(email="alice@example.test")
     wallet_only = factories.make_address()
     CustomerIdentity.objects.create(address=wallet_only, email="wallet@example.test")
-    addresses = [world.alice.address, world.bob.address, wallet_only, factories.make_address()]
+    tickets = [world.open_ticket(world.alice), world.open_ticket(world.bob)]
     for _ in range(2):  # learnt, then kept
-        for address in addresses:
-            assert person_by_address(address) == people_by_address([address])[address]
-    assert person_by_address(world.bob.address).name == "Bob Builder"
-    assert person_by_address(wallet_only).emails == ("wallet@example.test",)
+        for ticket in tickets:
+            assert (
+                reads(world, ticket).customer
+                == people_by_address([ticket.customer_address])[ticket.customer_address]
+            )
+    assert reads(world, tickets[1]).customer.name == "Bob Builder"
+    for address in (wallet_only, factories.make_address()):  # an identity without a user; none at all
+        Ticket.objects.filter(pk=tickets[0].pk).update(customer_address=address)
+        assert reads(world, tickets[0]).customer == people_by_address([address])[address]
+
+
+def test_the_agents_and_macros_are_the_selectors(world: World) -> None:
+    ticket = world.open_ticket()
+    Macro.objects.create(name="Zeta", body="Hello")
+    Macro.objects.create(name="Alpha", body="Note", is_internal=True)
+    Macro.objects.create(name="Provider's", body="Hi", provider=world.provider_a)
+    factories.support("another")
+    for _ in range(2):
+        found = reads(world, ticket)
+        assert found.agents == selectors.support_agents()
+        assert found.macros == selectors.macro_names(world.agent)
+    assert [name for _, name in found.agents] == ["agent", "another"]
+    assert [m.name for m in found.macros] == ["Alpha", "Zeta"]
 
 
 def test_linkable_deployments_are_the_customers_others_the_party_sees(world: World) -> None:
@@ -122,6 +145,10 @@ def test_linkable_deployments_are_the_customers_others_the_party_sees(world: Wor
         detail = selectors.ticket_detail(world.agent, ticket.pk)  # the party's own deployments
         found = [(d.lease_id, d.name) for d in selectors.linkable_deployments(party, detail)]
         assert found == orm(party, detail)
+        if party is world.agent:
+            assert selectors.work_page_reads(party, detail).linkable == selectors.linkable_deployments(
+                party, detail
+            )
         return found
 
     parties = (world.agent, world.alice, world.provider_a_member, world.provider_b_member)
@@ -154,13 +181,17 @@ def test_the_neighbours_are_the_open_tickets_in_supports_hands_around_one(world:
         after = queue.filter(number__gt=number).order_by("number").values_list("pk", flat=True).first()
         return before, after
 
+    def neighbours(ticket: Ticket) -> tuple[object, object]:
+        return reads(world, ticket).neighbours
+
     for _ in range(2):
         for ticket in tickets:
-            assert support_queue_neighbours(world.agent, ticket.number) == orm(ticket.number)
+            assert neighbours(ticket) == orm(ticket.number)
     # The second is closed, the fifth was never escalated: the first, third and fourth are the queue.
-    assert support_queue_neighbours(world.agent, tickets[2].number) == (tickets[0].pk, tickets[3].pk)
-    assert support_queue_neighbours(world.agent, tickets[0].number) == (None, tickets[2].pk)
-    assert support_queue_neighbours(world.agent, tickets[3].number) == (tickets[2].pk, None)
+    assert neighbours(tickets[2]) == (tickets[0].pk, tickets[3].pk)
+    assert neighbours(tickets[0]) == (None, tickets[2].pk)
+    assert neighbours(tickets[3]) == (tickets[2].pk, None)
+    assert neighbours(tickets[1]) == (tickets[0].pk, tickets[2].pk)  # a closed one's, for its page
 
 
 def test_macro_names_are_the_usable_macros(world: World) -> None:

@@ -28,23 +28,25 @@ from tickets.selectors.visibility import tickets_visible_to
 # What the support console reads besides the API's reads.
 
 
-# The agents' query, compiled once (core.statements): the work page reads it on every view.
+def support_agents_query() -> QuerySet[Any, Any]:
+    """The active support agents (and superusers), by username: `support_agents`' rows."""
+    user_model = get_user_model()
+    # A subquery, not a join: a join repeats a user per group and needs DISTINCT over every row.
+    members = user_model.groups.through.objects.filter(group__name=SUPPORT_GROUP).values("user_id")
+    users = user_model.objects.filter(is_active=True).filter(
+        Q(is_superuser=True) | Q(is_staff=True, pk__in=members)
+    )
+    return users.order_by("username")
+
+
+# The agents' query, compiled once (core.statements).
 _AGENTS = StatementCache(size=1)
 
 
 def support_agents() -> list[tuple[int, str]]:
     """(user id, username) of the active support agents, for assigning a ticket to one of them."""
-    user_model = get_user_model()
-
-    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
-        # A subquery, not a join: a join repeats a user per group and needs DISTINCT over every row.
-        members = user_model.groups.through.objects.filter(group__name=slots["group"]).values("user_id")
-        users = user_model.objects.filter(is_active=True).filter(
-            Q(is_superuser=True) | Q(is_staff=True, pk__in=members)
-        )
-        return users.order_by("username").values("pk", "username")
-
-    return [(row["pk"], row["username"]) for row in _AGENTS.rows("agents", build, {"group": SUPPORT_GROUP})]
+    rows = _AGENTS.rows("agents", lambda _slots: support_agents_query().values("pk", "username"), {})
+    return [(row["pk"], row["username"]) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +69,19 @@ def macro_names(party: Party) -> list[MacroName]:
         scope = dataclasses.replace(party, provider_id=slots["provider"]) if "provider" in slots else party
         return macros_usable_by(scope).values("pk", "name", "is_internal")
 
-    rows = _MACRO_NAMES.rows(shape, build, values)
-    return [MacroName(row["pk"], row["name"], row["is_internal"]) for row in rows]
+    return macro_names_of(_MACRO_NAMES.rows(shape, build, values))
+
+
+def macro_names_of(rows: Iterable[Mapping[str, Any]]) -> list[MacroName]:
+    """Macros' (pk, name, is_internal) rows as MacroName (a pk read through JSON is its text)."""
+    return [
+        MacroName(
+            row["pk"] if isinstance(row["pk"], uuid.UUID) else uuid.UUID(row["pk"]),
+            row["name"],
+            row["is_internal"],
+        )
+        for row in rows
+    ]
 
 
 def macros_manageable_by(party: Party) -> QuerySet[Macro]:

@@ -10,7 +10,6 @@ from typing import Any
 from django.db.models import Avg, Count, Q, QuerySet
 
 from core.parties import Party
-from core.statements import StatementCache
 from providers.models import CustomerIdentity, Deployment
 from tickets.models import Ticket, format_ticket_number
 from tickets.models.satisfaction import SatisfactionRating
@@ -61,22 +60,20 @@ def people_by_address(addresses: list[str]) -> dict[str, Person]:
     return people
 
 
-# One customer's query, compiled once (core.statements): the console's work page reads it on every view.
-_PERSON = StatementCache(size=1)
+# What `person_of` reads of a customer's identity and portal user.
+PERSON_FIELDS = ("email", "user_id", "user__first_name", "user__last_name", "user__username", "user__email")
 
 
-def person_by_address(address: str) -> Person:
-    """The customer behind one address (`people_by_address([address])[address]`, as a kept statement)."""
+def identity_query(address: str) -> QuerySet[CustomerIdentity]:
+    """The identity behind one address (none, or one): read with PERSON_FIELDS for `person_of`."""
+    return CustomerIdentity.objects.filter(address=address)
 
-    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
-        return CustomerIdentity.objects.filter(address=slots["address"]).values(
-            "email", "user_id", "user__first_name", "user__last_name", "user__username", "user__email"
-        )
 
-    rows = _PERSON.rows("person", build, {"address": address})
-    if not rows:
+def person_of(address: str, row: Mapping[str, Any] | None) -> Person:
+    """The customer behind an address from its identity's PERSON_FIELDS (None: no identity), as
+    `people_by_address` gives them."""
+    if row is None:
         return _person(address, None)
-    row = rows[0]
     # The name as `User.get_full_name() or get_username()` gives it.
     full_name = f"{row['user__first_name']} {row['user__last_name']}".strip()
     user = (full_name or row["user__username"], row["user__email"]) if row["user_id"] is not None else None

@@ -14,6 +14,7 @@ from core.errors import NotFound
 from core.formats import parse_uuid
 from core.parties import Party
 from core.statements import StatementCache
+from providers.models import Deployment
 from providers.selectors import deployments_visible_to
 from tickets.models import (
     Attachment,
@@ -49,30 +50,38 @@ class LinkableDeployment:
 
 
 LINKABLE_LIMIT = 100
-# The linkable deployments' query, compiled once per kind of party (core.statements): the portal's and the
-# console's ticket pages read it on every view of an open ticket.
+# The linkable deployments' query, compiled once per kind of party (core.statements): the portal's ticket
+# page reads it on every view of an open ticket (the console's reads it with its others: `workpage`).
 _LINKABLE = StatementCache(size=16)
+
+
+def linkable_query(party: Party, owner_address: str, lease_id: str) -> QuerySet[Deployment]:
+    """The customer's deployments the party sees but the ticket's own, newest first (LINKABLE_LIMIT of them
+    are offered, less those already linked: `linkable_of`)."""
+    candidates = deployments_visible_to(party).filter(owner_address=owner_address)
+    return candidates.exclude(lease_id=lease_id).order_by("-created_at")
+
+
+def linkable_of(rows: Iterable[Mapping[str, Any]], detail: TicketDetail) -> list[LinkableDeployment]:
+    """`linkable_query`'s rows (pk, lease_id, name) not yet linked to the ticket."""
+    linked = {link.deployment_id for link in detail.links}
+    return [LinkableDeployment(row["lease_id"], row["name"]) for row in rows if row["pk"] not in linked]
 
 
 def linkable_deployments(party: Party, detail: TicketDetail) -> list[LinkableDeployment]:
     """Deployments the party could link to this ticket: the ticket's customer's others, visible to it."""
-    linked = {link.deployment_id for link in detail.links}
     shape, values = scope_slots(party)
 
     def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
-        candidates = deployments_visible_to(party_in_slots(party, slots)).filter(owner_address=slots["owner"])
-        return (
-            candidates.exclude(lease_id=slots["lease"])
-            .order_by("-created_at")
-            .values("pk", "lease_id", "name")[:LINKABLE_LIMIT]
-        )
+        candidates = linkable_query(party_in_slots(party, slots), slots["owner"], slots["lease"])
+        return candidates.values("pk", "lease_id", "name")[:LINKABLE_LIMIT]
 
     rows = _LINKABLE.rows(
         shape,
         build,
         {**values, "owner": detail.row["customer_address"], "lease": detail.row["deployment_lease_id"]},
     )
-    return [LinkableDeployment(row["lease_id"], row["name"]) for row in rows if row["pk"] not in linked]
+    return linkable_of(rows, detail)
 
 
 def uploads_of(party: Party, attachment_ids: Iterable[object]) -> list[Attachment]:
