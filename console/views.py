@@ -25,7 +25,7 @@ from chain.verification import verify_chain
 from console.charts import bar_chart
 from console.forms import AssignForm, EditForm, PriorityForm
 from console.macro_forms import MacroApplyForm, apply_macro
-from console.queue import queue_lines
+from console.queue import queue_lines, queue_rows_html
 from console.timeline import timeline_html, timeline_item
 from console.widgets import CONSOLE_RENDERER
 from core.errors import ApplicationError, NotFound
@@ -103,7 +103,8 @@ def queue(request: HttpRequest, site: AdminSite) -> HttpResponse:
     context = {
         **site.each_context(request),
         "title": "Escalation queue",
-        "rows": queue_lines(rows, people, now=now),
+        "rows": rows,
+        "rows_html": queue_rows_html(queue_lines(rows, people, now=now)),
         "filters": filters,
         "providers": selectors.provider_choices(),
         "priorities": Ticket.Priority.choices,
