@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db.models import Case, F, Value, When
 from django.test import Client
+from django.utils import timezone
 
 from chain.models import OutboxEntry
 from chain.selectors import event_receipts
@@ -21,6 +23,7 @@ from tickets import selectors, services
 from tickets.models import SUPPORT_QUEUE, Ticket
 from tickets.models.macros import Macro
 from tickets.selectors.people import people_by_address
+from tickets.selectors.sla import sla_at_risk, sla_breached
 from tickets.selectors.visibility import tickets_visible_to
 
 pytestmark = pytest.mark.django_db
@@ -219,3 +222,60 @@ def test_receipts_are_the_outbox_rows_of_the_ticket(world: World) -> None:
     others = OutboxEntry.objects.filter(ticket=other).values_list("seq", flat=True)
     assert set(event_receipts(other.pk)) == set(others)
     assert Ticket.objects.count() == 2
+
+
+def test_the_queue_is_the_orms_for_every_filter(world: World) -> None:
+    """The queue is a kept statement per set of filters: the same tickets, in the same order, as the ORM
+    reads them with the same rules."""
+    tickets = [world.open_ticket(priority=priority) for priority in ("low", "high", "critical", "high")]
+    for ticket in tickets[:3]:
+        services.ticket_escalate(actor=world.alice, ticket_id=ticket.pk, reason="x")
+    services.ticket_assign(
+        actor=world.agent,
+        ticket_id=tickets[1].pk,
+        assignee_kind="support",
+        assignee_user_id=world.agent.user_id,
+        reason="Taken",
+    )
+    now = timezone.now()
+
+    def orm(filters: selectors.QueueFilters) -> list[object]:
+        queue = tickets_visible_to(world.agent).filter(SUPPORT_QUEUE)
+        queue = queue.annotate(
+            urgency=Case(
+                When(sla_breached(now), then=Value(0)),
+                When(sla_at_risk(now), then=Value(1)),
+                default=Value(2),
+            )
+        )
+        if filters.unassigned:
+            queue = queue.filter(assigned_to__isnull=True)
+        if filters.mine:
+            queue = queue.filter(assigned_to_id=filters.agent_id)
+        if filters.priority:
+            queue = queue.filter(priority=filters.priority)
+        if filters.provider_id is not None:
+            queue = queue.filter(provider_id=filters.provider_id)
+        ordered = queue.order_by("urgency", F("sla_next_due").asc(nulls_last=True), "created_at")
+        return list(ordered.values_list("pk", flat=True))
+
+    agent = world.agent.user_id
+    for _ in range(2):  # learnt, then kept
+        for filters in (
+            selectors.QueueFilters(),
+            selectors.QueueFilters(unassigned=True),
+            selectors.QueueFilters(mine=True, agent_id=agent),
+            selectors.QueueFilters(priority="high", provider_id=world.provider_a.pk),
+            selectors.QueueFilters(priority="low"),
+        ):
+            kept = [row.id for row in selectors.escalation_queue(world.agent, filters, now=now)]
+            assert kept == orm(filters)
+    assert [
+        row.id for row in selectors.escalation_queue(world.agent, selectors.QueueFilters(), now=now)
+    ] != []
+    assert [
+        row.id
+        for row in selectors.escalation_queue(
+            world.agent, selectors.QueueFilters(mine=True, agent_id=agent), now=now
+        )
+    ] == [tickets[1].pk]
