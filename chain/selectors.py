@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.db.models import Count, JSONField, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from chain.models import OutboxEntry
+from core.statements import StatementCache
 from tickets.hooks import CHAIN_COLUMN
 
 # The row column the chain state is read under (registered with tickets as its ticket column).
@@ -86,12 +88,23 @@ class EventReceipt:
     last_error: str
 
 
+# The receipts' query, compiled once (core.statements): the console's ticket page reads it on every view.
+_RECEIPTS = StatementCache(size=1)
+_RECEIPT_FIELDS = ("seq", "state", "tx_hash", "height", "anchored_at", "attempts", "last_error")
+
+
 def event_receipts(ticket_id: uuid.UUID | str) -> dict[int, EventReceipt]:
     """seq → receipt for every event of a ticket, in one query (the support console's ticket page)."""
-    rows = OutboxEntry.objects.filter(ticket_id=ticket_id).values_list(
-        "seq", "state", "tx_hash", "height", "anchored_at", "attempts", "last_error"
-    )
-    return {row[0]: EventReceipt(*row) for row in rows}
+
+    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
+        rows: QuerySet[Any, Any] = OutboxEntry.objects.filter(ticket_id=slots["ticket"]).values(
+            *_RECEIPT_FIELDS
+        )
+        return rows
+
+    ticket = ticket_id if isinstance(ticket_id, uuid.UUID) else uuid.UUID(str(ticket_id))
+    rows = _RECEIPTS.rows("receipts", build, {"ticket": ticket})
+    return {row["seq"]: EventReceipt(**row) for row in rows}
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ class TicketAdmin(ReadOnlyAdmin):
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
-        if not request.user.has_perm(console.WORK_PERMISSION):
+        if not console.may_work(request):
             return {}
         return actions
 

@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from console.views import WORK_PERMISSION, support_party
+from console.views import may_work, support_party
 from providers.admin import ThroughServices
 from tickets import services
 from tickets.models import Ticket
@@ -57,7 +57,7 @@ class MacroAdmin(ThroughServices, admin.ModelAdmin):
         return macro.owner_label
 
     def _may_manage(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(WORK_PERMISSION)
+        return may_work(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self._may_manage(request)

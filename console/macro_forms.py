@@ -11,29 +11,32 @@ from typing import Any
 from django import forms
 from django.http import HttpRequest
 
+from console.widgets import CONSOLE_RENDERER
 from core.parties import Party
 from tickets import selectors, services
-from tickets.models.macros import Macro
+from tickets.selectors.macros import MacroName
 
 
 class MacroApplyForm(forms.Form):
     """One of the agent's macros (support's shared ones), by name."""
 
+    default_renderer = CONSOLE_RENDERER
+
     macro_id = forms.ChoiceField(label="Macro")
 
-    def __init__(self, *args: Any, macros: Iterable[Macro], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, macros: Iterable[MacroName], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["macro_id"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [
-            (str(macro.pk), f"{macro.name} (internal note)" if macro.is_internal else macro.name)
+            (str(macro.id), f"{macro.name} (internal note)" if macro.is_internal else macro.name)
             for macro in macros
         ]
 
 
 def macro_apply_form(party: Party, data: Any = None) -> MacroApplyForm:
     """The work page's macro form (bound to `data` when given), offering the macros `party` may use."""
-    return MacroApplyForm(data, macros=selectors.macros_usable_by(party))
+    return MacroApplyForm(data, macros=selectors.macro_names(party))
 
 
 def apply_macro(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:

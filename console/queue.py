@@ -72,6 +72,27 @@ def _customer(address: str, person: Person | None) -> SafeString:
     return SafeString(f'<span class="mono">{escape(short)}</span>')
 
 
+def queue_rows_html(lines: list[QueueLine]) -> SafeString:
+    """The queue table's rows (`<tr>`), in the page's layout: built here too, as a template loop of fifteen
+    variables a row took longer over 200 rows than building the rows' words."""
+    return SafeString(
+        "".join(
+            f'\n      <tr class="queue-row queue-row--{escape(line.urgency)}" data-ticket-id="{escape(str(line.id))}">'
+            f'\n        <td><div><a href="{escape(line.href)}">{escape(line.title)}</a></div>'
+            f'<div class="muted">{escape(line.status)}</div></td>'
+            f"\n        <td>{line.sla}</td>"
+            f"\n        <td>{line.created}</td>"
+            f'\n        <td><span class="badge badge--priority-{escape(line.priority)}">{escape(line.priority_label)}</span></td>'
+            f"\n        <td>{escape(line.provider)}</td>"
+            f'\n        <td><a href="{escape(line.customer_href)}" title="{escape(line.customer_address)}">{line.customer}</a></td>'
+            f"\n        <td>{line.last_activity}</td>"
+            f"\n        <td>{line.assignee}</td>"
+            "\n      </tr>\n    "
+            for line in lines
+        )
+    )
+
+
 def queue_lines(
     rows: list[QueueTicket], people: dict[str, Person], *, now: datetime.datetime
 ) -> list[QueueLine]:

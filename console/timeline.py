@@ -11,7 +11,7 @@ the portal's `message_html` (one rule for linking addresses on both faces, at a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -158,6 +158,18 @@ def _receipt(receipt: EventReceipt | None) -> str:
         )
         words = f"{_text(humanise.chain_state(receipt.state))}{tries}"
     return f'<span class="receipt receipt--{_text(receipt.state)}" title="{_text(receipt.last_error)}">{words}</span>'
+
+
+def timeline_html(items: Iterable[TimelineItem]) -> SafeString:
+    """The timeline's list items, in the page's layout (built here too: a template loop over a long ticket's
+    events cost more than building them)."""
+    return SafeString(
+        "".join(
+            f'\n        <li class="{item.css_class}">\n          <p class="console-event__head">{item.head}</p>'
+            f"\n          {item.body}\n        </li>\n      "
+            for item in items
+        )
+    )
 
 
 def timeline_item(event: Mapping[str, Any], receipt: EventReceipt | None) -> TimelineItem:

@@ -15,6 +15,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.template.backends.utils import csrf_input
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -23,12 +24,13 @@ from chain.selectors import event_receipts
 from chain.verification import verify_chain
 from console.charts import bar_chart
 from console.forms import AssignForm, EditForm, PriorityForm
-from console.macro_forms import apply_macro, macro_apply_form
-from console.queue import queue_lines
-from console.timeline import timeline_item
+from console.macro_forms import MacroApplyForm, apply_macro
+from console.queue import queue_lines, queue_rows_html
+from console.timeline import timeline_html, timeline_item
+from console.widgets import CONSOLE_RENDERER
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
-from providers.selectors import party_for_user
+from providers.selectors import SupportAccess, support_access
 from tickets import humanise, selectors, services, states
 from tickets.api import serializers as io
 from tickets.models import Ticket
@@ -36,22 +38,25 @@ from tickets.portal.forms import LinkForm, ReplyForm, StatusForm
 from tickets.presenter import Audience, present_events
 from tickets.selectors import reports
 from tickets.selectors.collisions import LaterReply, replies_since_seen
-from tickets.selectors.navigation import support_queue_neighbours
 from tickets.selectors.people import people_by_address
 
 WORK_PERMISSION = "tickets.work_ticket"
 
 
-_CONSOLE_PARTY = "_ve_console_party"
+_CONSOLE_ACCESS = "_ve_console_access"
+
+
+def _console_access(request: HttpRequest) -> SupportAccess:
+    """Who the request's user acts as in the console and whether they may work tickets, worked out once per
+    request, in one query (the admin site asks for its permission twice, and each page again)."""
+    if not hasattr(request, _CONSOLE_ACCESS):
+        setattr(request, _CONSOLE_ACCESS, support_access(request.user, WORK_PERMISSION))
+    return cast(SupportAccess, getattr(request, _CONSOLE_ACCESS))
 
 
 def console_party(request: HttpRequest) -> Party | None:
-    """The support party the request's user acts as, or None for anyone else; worked out once per request
-    (the admin site asks for its permission twice, and each page again)."""
-    if not hasattr(request, _CONSOLE_PARTY):
-        party = party_for_user(request.user)
-        setattr(request, _CONSOLE_PARTY, party if party is not None and party.is_support else None)
-    return cast(Party | None, getattr(request, _CONSOLE_PARTY))
+    """The support party the request's user acts as, or None for anyone else."""
+    return _console_access(request).party
 
 
 def support_party(request: HttpRequest) -> Party:
@@ -62,8 +67,13 @@ def support_party(request: HttpRequest) -> Party:
     return party
 
 
+def may_work(request: HttpRequest) -> bool:
+    """Whether the console's user may work tickets (`tickets.work_ticket`), not only look at them."""
+    return _console_access(request).permitted
+
+
 def _require_work(request: HttpRequest) -> None:
-    if not request.user.has_perm(WORK_PERMISSION):
+    if not may_work(request):
         raise PermissionDenied
 
 
@@ -93,7 +103,8 @@ def queue(request: HttpRequest, site: AdminSite) -> HttpResponse:
     context = {
         **site.each_context(request),
         "title": "Escalation queue",
-        "rows": queue_lines(rows, people, now=now),
+        "rows": rows,
+        "rows_html": queue_rows_html(queue_lines(rows, people, now=now)),
         "filters": filters,
         "providers": selectors.provider_choices(),
         "priorities": Ticket.Priority.choices,
@@ -128,7 +139,7 @@ def dashboard(request: HttpRequest, site: AdminSite) -> HttpResponse:
 
 def _forms(ticket: dict[str, Any], agents: list[tuple[int, str]], **bound: Any) -> dict[str, Any]:
     return {
-        "reply_form": bound.get("reply_form") or ReplyForm(),
+        "reply_form": bound.get("reply_form") or ReplyForm(renderer=CONSOLE_RENDERER),
         "assign_form": bound.get("assign_form") or AssignForm(agents=agents),
         "priority_form": bound.get("priority_form") or PriorityForm(initial={"priority": ticket["priority"]}),
         "edit_form": bound.get("edit_form")
@@ -156,11 +167,11 @@ def ticket_page(
         "related_deployments": io.present_links(detail.links),
     }
     receipts = event_receipts(detail.row["id"])
-    timeline = [
+    timeline = timeline_html(
         timeline_item(event, receipts.get(event["seq"]))
         for event in present_events(detail.history, Audience.STAFF, detail.related)
-    ]
-    agents = selectors.support_agents()
+    )
+    reads = selectors.work_page_reads(party, detail)
     open_ticket = ticket["status"] != Ticket.Status.CLOSED
     context = {
         **site.each_context(request),
@@ -172,18 +183,19 @@ def ticket_page(
         if open_ticket
         else [],
         "open_ticket": open_ticket,
-        "can_work": request.user.has_perm(WORK_PERMISSION),
-        "linkable": selectors.linkable_deployments(party, detail) if open_ticket else [],
+        "can_work": may_work(request),
+        "linkable": reads.linkable if open_ticket else [],
         "mine": detail.row["assigned_to_username"] == request.user.get_username(),
         "verification": bound.pop("verification", None),
         "later_replies": bound.pop("later_replies", None),
         "last_seq": detail.last_seq,
-        "neighbours": _neighbour_urls(party, detail.row["number"]),
-        "macro_form": bound.get("macro_form") or macro_apply_form(party),
+        "neighbours": _neighbour_urls(*reads.neighbours),
+        "macro_form": bound.get("macro_form") or MacroApplyForm(macros=reads.macros),
         "me": party.label,
-        "customer": people_by_address([detail.row["customer_address"]])[detail.row["customer_address"]],
+        "customer": reads.customer,
         "urls": _action_urls(ticket["id"]),
-        **_forms(ticket, agents, **bound),
+        "csrf_input": csrf_input(request),
+        **_forms(ticket, reads.agents, **bound),
     }
     return TemplateResponse(request, "admin/console/ticket.html", context, status=status)
 
@@ -198,7 +210,7 @@ Action = Callable[[HttpRequest, Party, Any], tuple[str | None, dict[str, Any]]]
 
 
 def _reply(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
-    form = ReplyForm(request.POST, request.FILES)
+    form = ReplyForm(request.POST, request.FILES, renderer=CONSOLE_RENDERER)
     if not form.is_valid():
         return None, {"reply_form": form}
     later = _replies_since_opened(request, party, ticket_id)
@@ -219,9 +231,8 @@ def _reply(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | No
     return ("Added an internal note." if internal else "Replied to the customer."), {}
 
 
-def _neighbour_urls(party: Party, number: int) -> dict[str, str]:
+def _neighbour_urls(before: object, after: object) -> dict[str, str]:
     """The work pages of the previous and next open tickets (the `k` and `j` keys)."""
-    before, after = support_queue_neighbours(party, number)
     return {
         name: reverse("admin:tickets_ticket_change", args=[ticket_id])
         for name, ticket_id in (("previous", before), ("next", after))

@@ -40,7 +40,7 @@ Build = Callable[[Mapping[str, Any]], QuerySet[Any, Any]]
 class _Statement:
     sql: str
     params: tuple[Any, ...]
-    slots: tuple[tuple[int, str], ...]  # (parameter index, slot name)
+    slots: tuple[tuple[int, str, type | None], ...]  # (parameter index, slot name, the value's wrapper)
     names: tuple[str, ...]
     converters: tuple[tuple[int, tuple[Any, ...], Any], ...]  # (column, converter functions, expression)
 
@@ -63,6 +63,11 @@ def _stand_in(value: Any, index: int, variant: int) -> Any:
     raise TypeError(f"no stand-in for a slot of type {type(value).__name__}")
 
 
+def _kind(value: Any) -> type:
+    """A value's type, an integer's wrapper (psycopg's Int2, Int4, Int8: int subclasses) as int."""
+    return int if isinstance(value, int) and not isinstance(value, bool) else type(value)
+
+
 def _compiled(queryset: QuerySet[Any, Any], using: str) -> tuple[Any, str, tuple[Any, ...]]:
     compiler = queryset.query.get_compiler(using)
     sql, params = compiler.as_sql()
@@ -83,12 +88,14 @@ def _learn(build: Build, values: Mapping[str, Any], using: str) -> _Statement | 
         return None
     if sql != other_sql or len(params) != len(other_params):
         return None
-    by_stand_in = {(type(value), value): name for name, value in stand_ins[0].items()}
+    by_stand_in = {(_kind(value), value): name for name, value in stand_ins[0].items()}
     slots = []
     for index, (first, second) in enumerate(zip(params, other_params, strict=True)):
-        name = by_stand_in.get((type(first), first)) if isinstance(first, Hashable) else None
+        name = by_stand_in.get((_kind(first), first)) if isinstance(first, Hashable) else None
         if name is not None and second == stand_ins[1][name] and type(second) is type(first):
-            slots.append((index, name))
+            # Django sends an integer field's value in psycopg's wrapper of its size (Int4, Int8): kept.
+            wrap = type(first) if type(first) is not type(stand_ins[0][name]) else None
+            slots.append((index, name, wrap))
         elif first != second or type(first) is not type(second):
             return None
     query = queryset.query
@@ -195,8 +202,8 @@ class StatementCache:
             with prepared_statements(using):
                 return list(build(values))
         params = list(statement.params)
-        for index, name in statement.slots:
-            params[index] = values[name]
+        for index, name, wrap in statement.slots:
+            params[index] = values[name] if wrap is None else wrap(values[name])
         connection = connections[using]
         with prepared_statements(using), connection.cursor() as cursor:
             cursor.execute(statement.sql, params)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.contrib.auth.models import AnonymousUser, Permission, User
+from django.db.models import Exists, OuterRef, QuerySet
 
 from core.errors import NotFound
 from core.parties import Party, PartyKind, scope_of
+from core.statements import StatementCache
 from providers.models import CustomerIdentity, Deployment, ProviderAccount, ProviderCredential
 
 SUPPORT_GROUP = "support"
@@ -21,6 +25,44 @@ def user_is_support(user: User | AnonymousUser) -> bool:
     if user.is_superuser:
         return True
     return bool(user.is_staff and user.groups.filter(name=SUPPORT_GROUP).exists())
+
+
+@dataclass(frozen=True)
+class SupportAccess:
+    """What the support console asks of its user on every page: who they act as, and whether they may act."""
+
+    party: Party | None  # the support party the user acts as; None for anyone else
+    permitted: bool  # holds the permission asked about
+
+
+# The console's question about its user, compiled once per permission (core.statements).
+_SUPPORT_ACCESS = StatementCache(size=8)
+
+
+def support_access(user: User | AnonymousUser, permission: str) -> SupportAccess:
+    """Whether the user is support (`user_is_support`) and, if so, holds `permission` ("app_label.codename")
+    as `user.has_perm` decides it with the model backend (theirs or one of their groups'; every one for
+    superusers), in one query for the two."""
+    if not user.is_authenticated or not user.is_active or not (user.is_staff or user.is_superuser):
+        return SupportAccess(party=None, permitted=False)
+    party = Party(kind=PartyKind.SUPPORT, label=user.get_username(), user_id=user.pk)
+    if user.is_superuser:
+        return SupportAccess(party=party, permitted=True)
+    app_label, codename = permission.split(".", 1)
+
+    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
+        memberships = User.groups.through.objects.filter(user_id=OuterRef("pk"))
+        granted = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+        return User.objects.filter(pk=slots["user"]).values(
+            support=Exists(memberships.filter(group__name=SUPPORT_GROUP)),
+            own=Exists(granted.filter(user=OuterRef("pk"))),
+            grouped=Exists(granted.filter(group__user=OuterRef("pk"))),
+        )
+
+    rows = _SUPPORT_ACCESS.rows(permission, build, {"user": user.pk})
+    if not rows or not rows[0]["support"]:
+        return SupportAccess(party=None, permitted=False)
+    return SupportAccess(party=party, permitted=rows[0]["own"] or rows[0]["grouped"])
 
 
 def party_for_user(user: User | AnonymousUser) -> Party | None:

@@ -194,6 +194,10 @@ _UNITS: tuple[tuple[str, str, int], ...] = (
     ("ms", "ms", 1_000),
 )
 _UNDER: dict[str, str] = {"ms": "less than 1 ms", "s": "less than a second", "min": "less than a minute"}
+# The units `duration` counts down to, by resolution (a queue page words 600 times).
+_UNITS_TO: dict[str, tuple[tuple[str, str, int], ...]] = {
+    singular: _UNITS[: index + 1] for index, (singular, _plural, _size) in enumerate(_UNITS)
+}
 
 
 # A number and its unit never part at a line break ("23 h" on a phone's narrow column, not "23 / h").
@@ -218,8 +222,9 @@ def duration(span: datetime.timedelta, *, resolution: Resolution = "ms") -> str:
     before it has happened; two units keep the error under a minute for anything due within a day.
     """
     total = abs(span) // _MICROSECOND
-    last = [singular for singular, _plural, _size in _UNITS].index(resolution)
-    for index, (singular, plural, size) in enumerate(_UNITS[: last + 1]):
+    units = _UNITS_TO[resolution]
+    last = len(units) - 1
+    for index, (singular, plural, size) in enumerate(units):
         if total < size:
             continue
         text = _unit(total // size, singular, plural)
@@ -284,10 +289,14 @@ def file_size(size: object) -> str:
     return f"{shown}{NBSP}{unit}"
 
 
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def exact_time(moment: datetime.datetime) -> str:
-    """The exact time, in UTC, for a hover title and an email: "6 Dec 2026, 14:05 UTC"."""
+    """The exact time, in UTC, for a hover title and an email: "6 Dec 2026, 14:05 UTC" (the English month,
+    whatever the process's locale; written out rather than by `strftime`, for the pages that show hundreds)."""
     utc = moment.astimezone(datetime.UTC)
-    return f"{utc.day} {utc:%b %Y, %H:%M} UTC"
+    return f"{utc.day} {_MONTHS[utc.month]} {utc.year}, {utc.hour:02d}:{utc.minute:02d} UTC"
 
 
 def iso_datetime(moment: datetime.datetime) -> str:

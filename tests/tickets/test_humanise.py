@@ -241,3 +241,17 @@ def test_the_uploaders_sizes_are_the_servers() -> None:
         ["node", "--input-type=module", "-e", program], capture_output=True, text=True, check=True, timeout=30
     )
     assert json.loads(result.stdout) == [humanise.file_size(size) for size, _ in SIZES]
+
+
+def test_exact_time_is_strftimes_in_the_c_locale() -> None:
+    """Written out for speed: the same text as `f"{day} {moment:%b %Y, %H:%M} UTC"` in every month, also
+    for a time given in another zone and a year before 1000."""
+    zone = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+    for month in range(1, 13):
+        for moment in (
+            datetime.datetime(2026, month, 1, 0, 0, tzinfo=datetime.UTC),
+            datetime.datetime(2026, month, 28, 23, 59, 59, tzinfo=zone),
+            datetime.datetime(999, month, 9, 7, 5, tzinfo=datetime.UTC),
+        ):
+            utc = moment.astimezone(datetime.UTC)
+            assert humanise.exact_time(moment) == f"{utc.day} {utc:%b %Y, %H:%M} UTC"

@@ -160,3 +160,20 @@ def test_a_value_that_changes_more_than_a_parameter_is_never_kept(many: World) -
         assert rows == list(build({"word": word}))
         assert rows
         assert all(word in row["subject"] for row in rows)
+
+
+def test_an_integer_fields_value_is_a_slot_too(many: World) -> None:
+    """Django sends an integer field's value in psycopg's wrapper of its size (Int8 for a bigint): a slot
+    all the same, learnt once and kept, and sent in the same wrapper."""
+    cache = StatementCache()
+    builds = []
+
+    def build(slots):
+        builds.append(slots)
+        return Ticket.objects.filter(number__gte=slots["number"]).order_by("number").values("number")
+
+    numbers = sorted(Ticket.objects.values_list("number", flat=True))
+    for number in [*numbers[:3], *numbers[:3]]:
+        rows = cache.rows("from", build, {"number": number})
+        assert rows == [{"number": n} for n in numbers if n >= number]
+    assert len(builds) == 2  # learnt (built with two sets of stand-ins), then kept

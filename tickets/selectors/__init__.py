@@ -5,7 +5,8 @@
 - `streams`: what the real-time layer reads (touched tickets, parties, sequence positions, events by id);
 - `search`: what people type, read as a web search over the index, and the results' snippets;
 - `sla`: the SLA filters, breach totals and the attainment report;
-- `portal` and `console`: what those surfaces read besides the API's reads;
+- `portal` and `console`: what those surfaces read besides the API's reads (`workpage`: the console's work
+  page's, in one statement);
 - `macros`: the macros a party may use or manage, and what their placeholders stand for;
 - `satisfaction`: a ticket's rating, and ratings per provider and period.
 
@@ -29,6 +30,7 @@ from tickets.selectors.macros import (
     PlaceholderValues,
     macro_get,
     macro_list,
+    macro_names,
     macros_manageable_by,
     macros_usable_by,
     party_uses_macros,
@@ -112,6 +114,7 @@ from tickets.selectors.visibility import (
     tickets_visible_to,
     visible_events_query,
 )
+from tickets.selectors.workpage import WorkPageReads, work_page_reads
 
 __all__ = [
     "DUE_SOON",
@@ -143,6 +146,7 @@ __all__ = [
     "TicketFilters",
     "TicketParties",
     "TicketSearchQuery",
+    "WorkPageReads",
     "attachment_get_for_download",
     "attachments_visible_to",
     "comments_visible_to",
@@ -156,6 +160,7 @@ __all__ = [
     "linkable_deployments",
     "macro_get",
     "macro_list",
+    "macro_names",
     "macros_manageable_by",
     "macros_usable_by",
     "parse_search",
@@ -196,4 +201,5 @@ __all__ = [
     "uploads_of",
     "uuids_of",
     "visible_events_query",
+    "work_page_reads",
 ]

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Aggregate, Case, Count, DurationField, F, Q, Value, When
+from django.db.models import Aggregate, Case, Count, DurationField, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from core.parties import Party
+from core.statements import StatementCache
 from providers.models import ProviderAccount
 from providers.selectors import SUPPORT_GROUP
 from tickets.models import (
@@ -21,21 +23,31 @@ from tickets.models import (
     format_ticket_number,
 )
 from tickets.selectors.sla import sla_at_risk, sla_breached, sla_report
-from tickets.selectors.visibility import tickets_visible_to
+from tickets.selectors.visibility import party_in_slots, scope_slots, tickets_visible_to
 
 # ---------------------------------------------------------------------------------------------------------
 # What the support console reads besides the API's reads.
 
 
-def support_agents() -> list[tuple[int, str]]:
-    """(user id, username) of the active support agents, for assigning a ticket to one of them."""
+def support_agents_query() -> QuerySet[Any, Any]:
+    """The active support agents (and superusers), by username: `support_agents`' rows."""
     user_model = get_user_model()
     # A subquery, not a join: a join repeats a user per group and needs DISTINCT over every row.
     members = user_model.groups.through.objects.filter(group__name=SUPPORT_GROUP).values("user_id")
     users = user_model.objects.filter(is_active=True).filter(
         Q(is_superuser=True) | Q(is_staff=True, pk__in=members)
     )
-    return list(users.order_by("username").values_list("pk", "username"))
+    return users.order_by("username")
+
+
+# The agents' query, compiled once (core.statements).
+_AGENTS = StatementCache(size=1)
+
+
+def support_agents() -> list[tuple[int, str]]:
+    """(user id, username) of the active support agents, for assigning a ticket to one of them."""
+    rows = _AGENTS.rows("agents", lambda _slots: support_agents_query().values("pk", "username"), {})
+    return [(row["pk"], row["username"]) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,11 @@ _QUEUE_COLUMNS = (
 )
 
 
+# The queue's query, compiled once per kind of party and set of filters and prepared on the server
+# (core.statements): the console's landing page, 200 rows; `now` and the filters' values are parameters.
+_QUEUE = StatementCache(size=64)
+
+
 def escalation_queue(
     party: Party, filters: QueueFilters, *, now: datetime.datetime | None = None
 ) -> list[QueueTicket]:
@@ -118,33 +135,59 @@ def escalation_queue(
     80 % of a target), then by the next due time — with their provider's name and assignee (one query of
     the columns shown: the queue is the console's landing page, 200 rows)."""
     now = now or timezone.now()
-    tickets = (
-        tickets_visible_to(party)
-        .filter(SUPPORT_QUEUE)  # the partial index's own condition, so PostgreSQL reads only that index
-        .annotate(
-            urgency=Case(
-                When(sla_breached(now), then=Value(0)),
-                When(sla_at_risk(now), then=Value(1)),
-                default=Value(2),
+    party_shape, values = scope_slots(party)
+    values["now"] = now
+    if filters.due_within_hour:
+        values["soon"] = now + DUE_SOON
+    if filters.mine and filters.agent_id is not None:
+        values["agent"] = filters.agent_id
+    if filters.provider_id is not None:
+        values["provider"] = filters.provider_id
+    if filters.priority:
+        values["priority"] = filters.priority
+    shape = (
+        party_shape,
+        filters.breached,
+        filters.due_within_hour,
+        filters.unassigned,
+        filters.mine,
+        *values,
+    )
+
+    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
+        at = slots["now"]
+        tickets = (
+            tickets_visible_to(party_in_slots(party, slots))
+            .filter(SUPPORT_QUEUE)  # the partial index's own condition, so PostgreSQL reads only that index
+            .annotate(
+                # Cast: a prepared statement's parameters are typed by the server, which reads a bare one as text.
+                urgency=Case(
+                    When(sla_breached(at), then=Cast(Value(0), IntegerField())),
+                    When(sla_at_risk(at), then=Cast(Value(1), IntegerField())),
+                    default=Cast(Value(2), IntegerField()),
+                )
             )
         )
-    )
-    if filters.breached:
-        tickets = tickets.filter(sla_breached(now))
-    if filters.due_within_hour:
-        tickets = tickets.filter(sla_next_due__gte=now, sla_next_due__lt=now + DUE_SOON)
-    if filters.unassigned:
-        tickets = tickets.filter(assigned_to__isnull=True)
-    if filters.mine:
-        tickets = tickets.filter(assigned_to_id=filters.agent_id)
-    if filters.provider_id is not None:
-        tickets = tickets.filter(provider_id=filters.provider_id)
-    if filters.priority:
-        tickets = tickets.filter(priority=filters.priority)
-    ordered = tickets.order_by("urgency", F("sla_next_due").asc(nulls_last=True), "created_at")
+        if filters.breached:
+            tickets = tickets.filter(sla_breached(at))
+        if filters.due_within_hour:
+            tickets = tickets.filter(sla_next_due__gte=at, sla_next_due__lt=slots["soon"])
+        if filters.unassigned:
+            tickets = tickets.filter(assigned_to__isnull=True)
+        if filters.mine:
+            tickets = tickets.filter(assigned_to_id=slots.get("agent"))
+        if "provider" in slots:
+            tickets = tickets.filter(provider_id=slots["provider"])
+        if "priority" in slots:
+            tickets = tickets.filter(priority=slots["priority"])
+        ordered = tickets.order_by("urgency", F("sla_next_due").asc(nulls_last=True), "created_at")
+        # The annotation last: a kept statement names its columns fields first, then annotations.
+        columns = [column for column in _QUEUE_COLUMNS if column != "urgency"]
+        page: QuerySet[Any, Any] = ordered.values(*columns, "urgency")[:QUEUE_LIMIT]
+        return page
+
     rows = []
-    for values in ordered.values_list(*_QUEUE_COLUMNS)[:QUEUE_LIMIT]:
-        row = dict(zip(_QUEUE_COLUMNS, values, strict=True))
+    for row in _QUEUE.rows(shape, build, values):
         target, due = current_sla_target(row)
         rows.append(
             QueueTicket(

@@ -6,14 +6,18 @@ only; a customer (or anyone else) has none — not even an empty list's worth of
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import QuerySet
 
 from core.errors import Forbidden, NotFound
 from core.formats import parse_uuid
 from core.parties import Party
+from core.statements import StatementCache
 from providers.models import CustomerIdentity
 from tickets.models import Ticket, format_ticket_number
 from tickets.models.macros import Macro
@@ -36,6 +40,48 @@ def macros_usable_by(party: Party) -> QuerySet[Macro]:
     if party.is_provider and party.provider_id is not None:
         return Macro.objects.filter(provider_id=party.provider_id)
     return Macro.objects.none()
+
+
+@dataclass(frozen=True, slots=True)
+class MacroName:
+    """A macro as a picker offers it."""
+
+    id: uuid.UUID
+    name: str
+    is_internal: bool
+
+
+# The pickers' query, compiled once per kind of party (core.statements): the console's work page reads it
+# on every view.
+_MACRO_NAMES = StatementCache(size=4)
+
+
+def macro_names(party: Party) -> list[MacroName]:
+    """The macros the party may use (`macros_usable_by`), by name: what a picker offers."""
+    if party.is_support:
+        shape, values = "support", {}
+    elif party.is_provider and party.provider_id is not None:
+        shape, values = "provider", {"provider": party.provider_id}
+    else:
+        return []
+
+    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
+        scope = dataclasses.replace(party, provider_id=slots["provider"]) if "provider" in slots else party
+        return macros_usable_by(scope).values("pk", "name", "is_internal")
+
+    return macro_names_of(_MACRO_NAMES.rows(shape, build, values))
+
+
+def macro_names_of(rows: Iterable[Mapping[str, Any]]) -> list[MacroName]:
+    """Macros' (pk, name, is_internal) rows as MacroName (a pk read through JSON is its text)."""
+    return [
+        MacroName(
+            row["pk"] if isinstance(row["pk"], uuid.UUID) else uuid.UUID(row["pk"]),
+            row["name"],
+            row["is_internal"],
+        )
+        for row in rows
+    ]
 
 
 def macros_manageable_by(party: Party) -> QuerySet[Macro]:

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Count, Q, QuerySet
 
 from core.parties import Party
 from providers.models import CustomerIdentity, Deployment
@@ -31,15 +32,12 @@ class Person:
         return self.name or self.address
 
 
-def _person(address: str, identity: CustomerIdentity | None) -> Person:
-    if identity is None:
+def _person(address: str, email: str | None, user: tuple[str, str] | None = None) -> Person:
+    """A customer from their identity's email (None: no identity) and their portal user's (name, email)."""
+    if email is None:
         return Person(address=address, name="", emails=())
-    user = identity.user
-    name = ""
-    emails = [identity.email]
-    if user is not None:
-        name = user.get_full_name() or user.get_username()
-        emails.append(user.email)
+    name, user_email = user or ("", "")
+    emails = (email, user_email)
     return Person(address=address, name=name, emails=tuple(dict.fromkeys(e for e in emails if e)))
 
 
@@ -50,7 +48,36 @@ def people_by_address(addresses: list[str]) -> dict[str, Person]:
         identity.address: identity
         for identity in CustomerIdentity.objects.filter(address__in=wanted).select_related("user")
     }
-    return {address: _person(address, identities.get(address)) for address in wanted}
+    people = {}
+    for address in wanted:
+        identity = identities.get(address)
+        user = identity.user if identity is not None else None
+        people[address] = _person(
+            address,
+            identity.email if identity is not None else None,
+            (user.get_full_name() or user.get_username(), user.email) if user is not None else None,
+        )
+    return people
+
+
+# What `person_of` reads of a customer's identity and portal user.
+PERSON_FIELDS = ("email", "user_id", "user__first_name", "user__last_name", "user__username", "user__email")
+
+
+def identity_query(address: str) -> QuerySet[CustomerIdentity]:
+    """The identity behind one address (none, or one): read with PERSON_FIELDS for `person_of`."""
+    return CustomerIdentity.objects.filter(address=address)
+
+
+def person_of(address: str, row: Mapping[str, Any] | None) -> Person:
+    """The customer behind an address from its identity's PERSON_FIELDS (None: no identity), as
+    `people_by_address` gives them."""
+    if row is None:
+        return _person(address, None)
+    # The name as `User.get_full_name() or get_username()` gives it.
+    full_name = f"{row['user__first_name']} {row['user__last_name']}".strip()
+    user = (full_name or row["user__username"], row["user__email"]) if row["user_id"] is not None else None
+    return _person(address, row["email"], user)
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from core.errors import NotFound
 from core.formats import parse_uuid
 from core.parties import Party
+from core.statements import StatementCache
 from providers.models import Deployment
 from providers.selectors import deployments_visible_to
 from tickets.models import (
@@ -17,7 +21,7 @@ from tickets.models import (
 )
 from tickets.selectors.rows import TicketDetail
 from tickets.selectors.streams import uuids_of
-from tickets.selectors.visibility import ticket_get, tickets_visible_to
+from tickets.selectors.visibility import party_in_slots, scope_slots, ticket_get, tickets_visible_to
 
 # ---------------------------------------------------------------------------------------------------------
 # What the portal's pages need besides the API's reads.
@@ -37,17 +41,47 @@ def ticket_id_for_reference(party: Party, reference: str) -> uuid.UUID:
     return ticket_id
 
 
-def linkable_deployments(party: Party, detail: TicketDetail) -> list[Deployment]:
-    """Deployments the party could link to this ticket: the ticket's customer's others, visible to it."""
+@dataclass(frozen=True, slots=True)
+class LinkableDeployment:
+    """A deployment offered for linking: what the pickers show and post."""
+
+    lease_id: str
+    name: str
+
+
+LINKABLE_LIMIT = 100
+# The linkable deployments' query, compiled once per kind of party (core.statements): the portal's ticket
+# page reads it on every view of an open ticket (the console's reads it with its others: `workpage`).
+_LINKABLE = StatementCache(size=16)
+
+
+def linkable_query(party: Party, owner_address: str, lease_id: str) -> QuerySet[Deployment]:
+    """The customer's deployments the party sees but the ticket's own, newest first (LINKABLE_LIMIT of them
+    are offered, less those already linked: `linkable_of`)."""
+    candidates = deployments_visible_to(party).filter(owner_address=owner_address)
+    return candidates.exclude(lease_id=lease_id).order_by("-created_at")
+
+
+def linkable_of(rows: Iterable[Mapping[str, Any]], detail: TicketDetail) -> list[LinkableDeployment]:
+    """`linkable_query`'s rows (pk, lease_id, name) not yet linked to the ticket."""
     linked = {link.deployment_id for link in detail.links}
-    candidates = deployments_visible_to(party).filter(owner_address=detail.row["customer_address"])
-    return [
-        deployment
-        for deployment in candidates.exclude(lease_id=detail.row["deployment_lease_id"]).order_by(
-            "-created_at"
-        )[:100]
-        if deployment.pk not in linked
-    ]
+    return [LinkableDeployment(row["lease_id"], row["name"]) for row in rows if row["pk"] not in linked]
+
+
+def linkable_deployments(party: Party, detail: TicketDetail) -> list[LinkableDeployment]:
+    """Deployments the party could link to this ticket: the ticket's customer's others, visible to it."""
+    shape, values = scope_slots(party)
+
+    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
+        candidates = linkable_query(party_in_slots(party, slots), slots["owner"], slots["lease"])
+        return candidates.values("pk", "lease_id", "name")[:LINKABLE_LIMIT]
+
+    rows = _LINKABLE.rows(
+        shape,
+        build,
+        {**values, "owner": detail.row["customer_address"], "lease": detail.row["deployment_lease_id"]},
+    )
+    return linkable_of(rows, detail)
 
 
 def uploads_of(party: Party, attachment_ids: Iterable[object]) -> list[Attachment]:
