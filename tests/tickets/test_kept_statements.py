@@ -8,6 +8,8 @@ import itertools
 
 import pytest
 from django.db import connection
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.test.utils import CaptureQueriesContext
 
 from core.errors import NotFound
@@ -177,3 +179,23 @@ def test_an_integer_fields_value_is_a_slot_too(many: World) -> None:
         rows = cache.rows("from", build, {"number": number})
         assert rows == [{"number": n} for n in numbers if n >= number]
     assert len(builds) == 2  # learnt (built with two sets of stand-ins), then kept
+
+
+def test_rows_keep_their_names_whatever_the_order_of_fields_and_annotations(many: World) -> None:
+    """`.values()` naming an annotation before a plain field: PostgreSQL's columns are in another order than
+    the names the statement is learnt with, so it is not kept, and every row has its values under its names."""
+    cache = StatementCache()
+
+    def build(slots):
+        return (
+            Ticket.objects.filter(number__gte=slots["number"])
+            .order_by("number")
+            .annotate(label=Concat(Value("#"), F("subject")))
+            .values("label", "subject", "number")
+        )
+
+    first = min(Ticket.objects.values_list("number", flat=True))
+    for _ in range(2):
+        rows = cache.rows("labelled", build, {"number": first})
+        assert rows == list(build({"number": first}))
+        assert all(row["label"] == f"#{row['subject']}" for row in rows)
