@@ -34,7 +34,6 @@ from tickets.portal.forms import (
     TicketFilterForm,
     add_refusal,
 )
-from tickets.portal.rows import ticket_row_html
 from tickets.portal.satisfaction_forms import SatisfactionForm
 from tickets.presenter import audience_of
 from tickets.services.recording import ROLE_OF_PARTY
@@ -154,7 +153,7 @@ def ticket_row(request: HttpRequest, party: Party, ticket_id: str) -> HttpRespon
     if row is None:
         return HttpResponse(status=204)
     (row,) = selectors.rows_with_snippets(party, [row], ticket_filters.q)
-    return HttpResponse(ticket_row_html(io.TicketOutput(row).data))
+    return render(request, "portal/_ticket_row.html", {"ticket": io.TicketOutput(row).data})
 
 
 # ---------------------------------------------------------------------------------------------------------
