@@ -246,7 +246,14 @@ class Client:
                     headers["Content-Type"] = "application/json"
                 url = f"{base}{path}" + (f"?{raw_query}" if raw_query else "")
                 response = self.http.request(method, url, data=body or None, headers=headers, timeout=15)
-        except (requests.ConnectionError, requests.Timeout, RuntimeError):
+        # A body cut short (ChunkedEncodingError: the headers came, the process was killed before the rest)
+        # is no answer too: the soak's kill -9 of a web process can land between the two.
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            RuntimeError,
+        ):
             self.recorder.add(kind, NO_ANSWER, time.monotonic() - started)
             self.server += 1  # as a load balancer would: the next process
             return None
