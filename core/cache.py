@@ -17,8 +17,8 @@ from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
-_pools: dict[tuple[str, str], Any] = {}
-_clients: dict[int, Any] = {}
+# One client per server and pool options, for the life of the process; its pool is `client.connection_pool`.
+_clients: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
 
 
@@ -30,29 +30,21 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
     _client: Any
     _get_connection_pool_index: Callable[[bool], int]
 
-    def _get_connection_pool(self, write: bool) -> Any:
-        server = self._servers[self._get_connection_pool_index(write)]
-        key = (server, repr(sorted(self._pool_options.items(), key=lambda item: item[0])))
-        pool = _pools.get(key)
-        if pool is None:
-            with _lock:
-                pool = _pools.get(key)
-                if pool is None:
-                    pool = self._pool_class.from_url(server, **self._pool_options)
-                    _pools[key] = pool
-        return pool
-
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:  # noqa: ARG002 - Django's signature
         # A client copies redis-py's ~170 response callbacks when built: one per pool, shared by threads.
-        pool = self._get_connection_pool(write)
-        client = _clients.get(id(pool))
-        if client is None or client.connection_pool is not pool:
+        server = self._servers[self._get_connection_pool_index(write)]
+        shape = (server, repr(sorted(self._pool_options.items(), key=lambda item: item[0])))
+        client = _clients.get(shape)
+        if client is None:
             with _lock:
-                client = _clients.get(id(pool))
-                if client is None or client.connection_pool is not pool:
-                    client = self._client(connection_pool=pool)
-                    _clients[id(pool)] = client
+                client = _clients.get(shape)
+                if client is None:
+                    pool = self._pool_class.from_url(server, **self._pool_options)
+                    client = _clients[shape] = self._client(connection_pool=pool)
         return client
+
+    def _get_connection_pool(self, write: bool) -> Any:
+        return self.get_client(write=write).connection_pool
 
 
 class SharedPoolRedisCache(RedisCache):

@@ -270,13 +270,9 @@ def ticket_row_html(ticket: dict[str, Any]) -> SafeString:
     )
 
 
-def ticket_rows_html(tickets: Iterable[dict[str, Any]]) -> SafeString:
-    return mark_safe("".join(ticket_row_html(ticket) for ticket in tickets))  # noqa: S308 - rows as above
-
-
 @register.simple_tag
-def ticket_rows(tickets: list[dict[str, Any]]) -> SafeString:
-    return ticket_rows_html(tickets)
+def ticket_rows(tickets: Iterable[dict[str, Any]]) -> SafeString:
+    return mark_safe("".join(ticket_row_html(ticket) for ticket in tickets))  # noqa: S308 - rows as above
 
 
 @register.simple_tag
