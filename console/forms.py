@@ -7,7 +7,6 @@ from typing import Any
 
 from django import forms
 
-from console.widgets import CONSOLE_RENDERER
 from tickets.models import SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, Ticket
 
 PROVIDER_QUEUE = "provider"
@@ -16,8 +15,6 @@ SUPPORT_QUEUE = "support"
 
 class AssignForm(forms.Form):
     """To a queue (the provider's, support's) or to one support agent."""
-
-    default_renderer = CONSOLE_RENDERER
 
     assignee = forms.ChoiceField(label="Assign to")
     reason = forms.CharField(max_length=2_000, required=False, label="Why (shown in the history)")
@@ -39,12 +36,10 @@ class AssignForm(forms.Form):
 
 
 class PriorityForm(forms.Form):
-    default_renderer = CONSOLE_RENDERER
     priority = forms.ChoiceField(choices=Ticket.Priority.choices)
 
 
 class EditForm(forms.Form):
-    default_renderer = CONSOLE_RENDERER
     subject = forms.CharField(max_length=SUBJECT_MAX_LENGTH)
     description = forms.CharField(max_length=TEXT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 6}))
     category = forms.ChoiceField(choices=Ticket.Category.choices)

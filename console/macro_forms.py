@@ -11,7 +11,6 @@ from typing import Any
 from django import forms
 from django.http import HttpRequest
 
-from console.widgets import CONSOLE_RENDERER
 from core.parties import Party
 from tickets import selectors, services
 from tickets.selectors.macros import MacroName
@@ -19,8 +18,6 @@ from tickets.selectors.macros import MacroName
 
 class MacroApplyForm(forms.Form):
     """One of the agent's macros (support's shared ones), by name."""
-
-    default_renderer = CONSOLE_RENDERER
 
     macro_id = forms.ChoiceField(label="Macro")
 

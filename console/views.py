@@ -27,7 +27,6 @@ from console.forms import AssignForm, EditForm, PriorityForm
 from console.macro_forms import MacroApplyForm, apply_macro
 from console.queue import queue_lines, queue_rows_html
 from console.timeline import timeline_html, timeline_item
-from console.widgets import CONSOLE_RENDERER
 from core.errors import ApplicationError, NotFound
 from core.parties import Party
 from providers.selectors import SupportAccess, support_access
@@ -139,7 +138,7 @@ def dashboard(request: HttpRequest, site: AdminSite) -> HttpResponse:
 
 def _forms(ticket: dict[str, Any], agents: list[tuple[int, str]], **bound: Any) -> dict[str, Any]:
     return {
-        "reply_form": bound.get("reply_form") or ReplyForm(renderer=CONSOLE_RENDERER),
+        "reply_form": bound.get("reply_form") or ReplyForm(),
         "assign_form": bound.get("assign_form") or AssignForm(agents=agents),
         "priority_form": bound.get("priority_form") or PriorityForm(initial={"priority": ticket["priority"]}),
         "edit_form": bound.get("edit_form")
@@ -210,7 +209,7 @@ Action = Callable[[HttpRequest, Party, Any], tuple[str | None, dict[str, Any]]]
 
 
 def _reply(request: HttpRequest, party: Party, ticket_id: Any) -> tuple[str | None, dict[str, Any]]:
-    form = ReplyForm(request.POST, request.FILES, renderer=CONSOLE_RENDERER)
+    form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return None, {"reply_form": form}
     later = _replies_since_opened(request, party, ticket_id)

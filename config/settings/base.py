@@ -130,6 +130,8 @@ TEMPLATES = [
         },
     },
 ]
+# Django's widget templates written in Python (core/form_renderer.py): the same markup, a fraction of the time.
+FORM_RENDERER = "core.form_renderer.PythonFormRenderer"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

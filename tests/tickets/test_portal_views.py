@@ -78,7 +78,53 @@ class TestWhoSeesWhat:
             response = client.get(f"/tickets/{reference}/")
             assert (response.status_code, response.url) == (302, page_of(ticket))
         assert client.get("/tickets/SUP-999999/").status_code == 404
+        assert client.get("/tickets/SUP-999999999999999999/").status_code == 404  # the largest number read
+        assert client.get("/tickets/SUP-9999999999999999999/").status_code == 404
         assert client.get("/tickets/not-a-ticket/").status_code == 404
+        assert signed_in(world.bob.user_id).get(f"/tickets/{ticket.number}/").status_code == 404
+
+    def test_the_thread_shows_each_reply_as_its_own_endpoint_does(self, world: World) -> None:
+        """The thread is written in Python (tickets/templatetags/portal.py): each reply in it is what the
+        one-comment endpoint (the live thread's source) gives, escaped, with its files and its label."""
+        ticket = world.open_ticket()
+        hostile = '<script>alert("x")</script> & see https://status.example.test/a?b=1&c=2'
+        services.comment_add(actor=world.alice, ticket_id=ticket.id, body=f"Still down\n{hostile}")
+        upload = services.attachment_upload(
+            actor=world.provider_a_member, upload=SimpleUploadedFile("pods.log", b"oom", "text/plain")
+        )
+        services.comment_add(
+            actor=world.provider_a_member,
+            ticket_id=ticket.id,
+            body="Looking at the node",
+            is_internal=True,
+            attachment_ids=[upload.id],
+        )
+        provider = signed_in(world.provider_a_member.user_id)
+        page = provider.get(page_of(ticket)).content.decode()
+        comments = Comment.objects.filter(ticket=ticket).order_by("created_at")
+        assert comments.count() == 2
+        for comment in comments:
+            alone = provider.get(f"{page_of(ticket)}comments/{comment.id}/").content.decode()
+            assert alone.startswith(f'\n<article class="comment comment--{comment.author_kind}')
+            assert alone in page
+        assert "<script>" not in page
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; see " in page
+        assert '<a href="https://status.example.test/a?b=1&amp;c=2" rel="nofollow noopener">' in page
+        assert page.count("Internal note — visible to the provider and VirtEngine support only") == 1
+        assert re.search(
+            r'<article class="comment comment--provider comment--internal"[^>]*aria-label='
+            r'"Internal note by [^"]+">',
+            page,
+        )
+        assert "pods.log</a>" in page
+        assert "No replies yet." not in page
+        customer_page = signed_in(world.alice.user_id).get(page_of(ticket)).content.decode()
+        assert "Looking at the node" not in customer_page
+        assert "pods.log" not in customer_page
+        assert (
+            "No replies yet."
+            in signed_in(world.alice.user_id).get(page_of(world.open_ticket())).content.decode()
+        )
 
     def test_internal_notes_and_files_never_reach_a_customers_page(self, world: World) -> None:
         ticket = world.open_ticket()

@@ -246,7 +246,7 @@ def ticket_context(party: Party, reference: str, **forms: Any) -> dict[str, Any]
         "can_escalate": open_ticket and not escalated,
         "can_fetch_logs": open_ticket and party.sees_internal,
         "linkable": selectors.linkable_deployments(party, detail) if open_ticket else [],
-        "macros": list(selectors.macros_usable_by(party)) if open_ticket else [],
+        "macros": selectors.macro_names(party) if open_ticket else [],
         "satisfaction": selectors.satisfaction_panel(party, ticket),
         "satisfaction_form": SatisfactionForm(),
         "reply_form": forms.get("reply_form") or ReplyForm(),

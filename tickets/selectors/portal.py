@@ -27,6 +27,10 @@ from tickets.selectors.visibility import party_in_slots, scope_slots, ticket_get
 # What the portal's pages need besides the API's reads.
 
 
+# The number's lookup, compiled once per kind of party (core.statements): every view of a ticket's page.
+_TICKET_BY_NUMBER = StatementCache(size=16)
+
+
 def ticket_id_for_reference(party: Party, reference: str) -> uuid.UUID:
     """The id of a visible ticket named the way people name it: `SUP-000123`, `123`, or its UUID."""
     parsed = parse_uuid(reference)
@@ -35,10 +39,17 @@ def ticket_id_for_reference(party: Party, reference: str) -> uuid.UUID:
     digits = reference.upper().removeprefix(settings.VE_TICKET_NUMBER_PREFIX).lstrip("0")
     if not digits.isdigit() or len(digits) > 18:
         raise NotFound("Ticket not found.")
-    ticket_id = tickets_visible_to(party).filter(number=int(digits)).values_list("pk", flat=True).first()
-    if ticket_id is None:
+    shape, values = scope_slots(party)
+
+    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
+        visible = tickets_visible_to(party_in_slots(party, slots))
+        return visible.filter(number=slots["number"]).values("pk")[:1]
+
+    rows = _TICKET_BY_NUMBER.rows(shape, build, {**values, "number": int(digits)})
+    if not rows:
         raise NotFound("Ticket not found.")
-    return ticket_id
+    pk = rows[0]["pk"]
+    return pk if isinstance(pk, uuid.UUID) else uuid.UUID(pk)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,14 @@
-"""The console's form renderer: Django's templates for text inputs, text areas, selects, check boxes, file
-inputs, error lists and labels, written out in Python; every other template is Django's own.
+"""The project's form renderer (`FORM_RENDERER`): Django's templates for inputs, text areas, selects, error
+lists and labels, written out in Python; every other template (radio buttons, admin and theme widgets) is
+rendered by Django's own renderer.
 
-The work page shows nine form fields, and through the template engine each costs a template render (a
-select, one per option besides): a fifth of the page's time went there. These write the same markup as
-Django's templates, attributes, ids, `aria-invalid` and `aria-describedby` included, because they read the
-same widget contexts Django builds; `tests/tickets/test_console_widgets.py` compares them with Django's templates
-field by field, bound and unbound, with and without errors, so a Django upgrade that changes a template fails
-there rather than on a page.
+The console's work page shows nine form fields, the portal's ticket page five, and through the template
+engine each costs a template render (a select, one per option besides): a fifth of the work page's time and
+a twelfth of the ticket page's went there. These write the same markup as Django's templates, attributes,
+ids, `aria-invalid` and `aria-describedby` included, because they read the same widget contexts Django
+builds; `tests/core/test_form_renderer.py` compares them with Django's templates field by field, bound and
+unbound, with and without errors, for the console's and the portal's forms, so a Django upgrade that
+changes a template fails there rather than on a page.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Mapping
 from html import escape
 from typing import Any
 
-from django.forms.renderers import BaseRenderer, get_default_renderer
+from django.forms.renderers import BaseRenderer, DjangoTemplates
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeData
@@ -105,11 +107,27 @@ def _label(context: Mapping[str, Any]) -> str | None:
     return f"<{tag}{_attrs(context['attrs'])}>{_value(context['label'])}</{tag}>"
 
 
+# Each of these is `{% include "django/forms/widgets/input.html" %}` (a renderer strips what it renders).
+INPUT_KINDS = (
+    "checkbox",
+    "color",
+    "date",
+    "datetime",
+    "email",
+    "file",
+    "hidden",
+    "number",
+    "password",
+    "search",
+    "tel",
+    "text",
+    "time",
+    "url",
+)
+
 _WRITERS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     INPUT: _input_widget,
-    "django/forms/widgets/text.html": _input_widget,
-    "django/forms/widgets/checkbox.html": _input_widget,
-    "django/forms/widgets/file.html": _input_widget,
+    **{f"django/forms/widgets/{kind}.html": _input_widget for kind in INPUT_KINDS},
     "django/forms/widgets/clearable_file_input.html": _file_widget,
     "django/forms/widgets/textarea.html": _textarea,
     "django/forms/widgets/select.html": _select,
@@ -119,20 +137,21 @@ _WRITERS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
 }
 
 
-class ConsoleFormRenderer(BaseRenderer):
+# Django's default renderer (the project's FORM_RENDERER is the class below, so it is not asked for by name).
+DJANGO_TEMPLATES = DjangoTemplates()
+
+
+class PythonFormRenderer(BaseRenderer):
     """The templates in `_WRITERS` written out in Python; every other one (and any of them with a context
-    they do not cover) rendered by the project's form renderer."""
+    they do not cover) rendered by Django's templates."""
 
     def get_template(self, template_name: str) -> Any:
-        return get_default_renderer().get_template(template_name)
+        return DJANGO_TEMPLATES.get_template(template_name)
 
     def render(self, template_name: str, context: dict[str, Any], request: Any = None) -> str:
         """The markup (its callers, Django's widgets and forms, mark it safe: every value in it is escaped)."""
         writer = _WRITERS.get(template_name)
         written = writer(context) if writer is not None else None
         if written is None:
-            return str(get_default_renderer().render(template_name, context, request=request))
+            return str(DJANGO_TEMPLATES.render(template_name, context, request=request))
         return written
-
-
-CONSOLE_RENDERER = ConsoleFormRenderer()

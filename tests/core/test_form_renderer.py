@@ -1,5 +1,6 @@
-"""The console's form renderer (console.widgets) writes what Django's templates write: every field of the
-work page's forms, unbound, bound and refused, with hostile values, and the templates it leaves to Django."""
+"""The project's form renderer (core.form_renderer) writes what Django's templates write: every field of the
+console's and the portal's forms, unbound, bound and refused, with hostile values, and the templates it
+leaves to Django."""
 
 from __future__ import annotations
 
@@ -14,8 +15,18 @@ from django.utils.safestring import mark_safe
 
 from console.forms import AssignForm, EditForm, PriorityForm
 from console.macro_forms import MacroApplyForm
-from console.widgets import CONSOLE_RENDERER
-from tickets.portal.forms import ReplyForm
+from core.form_renderer import DJANGO_TEMPLATES, PythonFormRenderer
+from core.parties import Party, PartyKind
+from tickets.portal.forms import (
+    CloseForm,
+    EscalateForm,
+    LinkForm,
+    ReplyForm,
+    StatusForm,
+    TicketCreateForm,
+    TicketFilterForm,
+)
+from tickets.portal.satisfaction_forms import SatisfactionForm
 from tickets.selectors.macros import MacroName
 
 HOSTILE = "<script>alert(\"x\")</script> & 'quotes'"
@@ -47,6 +58,10 @@ def pairs() -> list[tuple[str, Any]]:
     """(what, make) where make(renderer) gives a form: the work page's forms in the states it shows them."""
     agents = [(1, "agent"), (2, HOSTILE)]
     upload = SimpleUploadedFile("a.log", b"x")
+    deployments = [("akash1lease/1/1", HOSTILE), ("akash1lease/2/1", "")]
+    targets = {"high": (60, 480)}
+    customer = Party(kind=PartyKind.CUSTOMER, label="akash1customer", user_id=1)
+    provider = Party(kind=PartyKind.PROVIDER, label="provider member", user_id=2, provider_id=1)
     return [
         ("reply", lambda r: ReplyForm(renderer=r)),
         ("reply refused", lambda r: _validated(ReplyForm({"content": "", "is_internal": "on"}, renderer=r))),
@@ -86,6 +101,46 @@ def pairs() -> list[tuple[str, Any]]:
             "macro refused",
             lambda r: _validated(MacroApplyForm({"macro_id": "nope"}, macros=MACROS, renderer=r)),
         ),
+        ("portal filters", lambda r: TicketFilterForm(deployments=deployments, renderer=r)),
+        (
+            "portal filters chosen",
+            lambda r: _validated(
+                TicketFilterForm(
+                    {"status": "open", "deployment": "akash1lease/2/1", "q": HOSTILE, "ordering": "x"},
+                    deployments=deployments,
+                    renderer=r,
+                )
+            ),
+        ),
+        (
+            "new ticket",
+            lambda r: TicketCreateForm(
+                deployments=deployments,
+                sla_targets=targets,
+                initial={"submission_id": uuid.UUID(int=7)},
+                renderer=r,
+            ),
+        ),
+        (
+            "new ticket refused",
+            lambda r: _validated(
+                TicketCreateForm(
+                    {"deployment_id": HOSTILE, "subject": HOSTILE, "description": "", "submission_id": "x"},
+                    deployments=deployments,
+                    sla_targets=targets,
+                    renderer=r,
+                )
+            ),
+        ),
+        ("escalate, customer", lambda r: EscalateForm(party=customer, renderer=r)),
+        (
+            "escalate, provider, refused",
+            lambda r: _shown_again(EscalateForm({"reason": HOSTILE}, party=provider, renderer=r)),
+        ),
+        ("close", lambda r: CloseForm(renderer=r)),
+        ("status", lambda r: _validated(StatusForm({"status": "nope"}, renderer=r))),
+        ("link", lambda r: _validated(LinkForm({"deployment_id": HOSTILE}, renderer=r))),
+        ("satisfaction (radio buttons: Django's)", lambda r: SatisfactionForm(renderer=r)),
         ("everything", lambda r: Everything(renderer=r)),
         (
             "everything refused",
@@ -96,6 +151,12 @@ def pairs() -> list[tuple[str, Any]]:
 
 def _validated(form: forms.Form) -> forms.Form:
     form.is_valid()
+    return form
+
+
+def _shown_again(form: EscalateForm) -> EscalateForm:
+    """As after Post/Redirect/Get, with a service's refusal among the errors."""
+    form.show_errors({"reason": [HOSTILE], "__all__": ["Refused: <why>"]})
     return form
 
 
@@ -110,30 +171,32 @@ def rendered(form: forms.Form) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("what", "make"), pairs(), ids=[what for what, _ in pairs()])
-def test_the_console_renderer_writes_what_djangos_templates_write(what: str, make: Any) -> None:
-    django, console = make(get_default_renderer()), make(CONSOLE_RENDERER)
-    assert console.renderer is CONSOLE_RENDERER
-    assert rendered(console) == rendered(django)
-    assert HOSTILE not in "".join(rendered(console).values())  # escaped everywhere
+def test_the_renderer_writes_what_djangos_templates_write(what: str, make: Any) -> None:
+    django, python = make(DJANGO_TEMPLATES), make(PythonFormRenderer())
+    assert rendered(python) == rendered(django)
+    assert HOSTILE not in "".join(rendered(python).values())  # escaped everywhere
 
 
-def test_the_console_forms_use_it_unless_told_otherwise() -> None:
-    for form in (AssignForm(agents=[]), PriorityForm(), EditForm(), MacroApplyForm(macros=[])):
-        assert form.renderer is CONSOLE_RENDERER
-    assert ReplyForm().renderer is not CONSOLE_RENDERER  # the portal's form; the console passes it
+def test_every_form_uses_it_unless_told_otherwise() -> None:
+    assert isinstance(get_default_renderer(), PythonFormRenderer)  # settings.FORM_RENDERER
+    for form in (AssignForm(agents=[]), PriorityForm(), EditForm(), MacroApplyForm(macros=[]), ReplyForm()):
+        assert isinstance(form.renderer, PythonFormRenderer)
 
 
-def test_the_work_pages_fields_need_no_template(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the work page shows of its forms is written without Django's templates (the point of it)."""
+def test_the_pages_fields_need_no_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the work page and the ticket page show of their forms is written without Django's templates
+    (the point of it)."""
 
     class NoTemplates:
         def render(self, template_name: str, *args: Any, **kwargs: Any) -> str:
             raise AssertionError(f"rendered {template_name} with a template")
 
-    monkeypatch.setattr("console.widgets.get_default_renderer", NoTemplates)
+    monkeypatch.setattr("core.form_renderer.DJANGO_TEMPLATES", NoTemplates())
     forms_shown = [
-        ReplyForm(renderer=CONSOLE_RENDERER),
-        _validated(ReplyForm({"content": ""}, renderer=CONSOLE_RENDERER)),
+        ReplyForm(),
+        _validated(ReplyForm({"content": ""})),
+        EscalateForm(party=Party(kind=PartyKind.PROVIDER, label="member", user_id=2, provider_id=1)),
+        TicketFilterForm(deployments=[("akash1lease/1/1", "web")]),
         AssignForm(agents=[(1, "agent")]),
         PriorityForm(initial={"priority": "high"}),
         _validated(EditForm({"subject": ""})),
