@@ -130,6 +130,8 @@ TEMPLATES = [
         },
     },
 ]
+# Django's threads for HTTP requests per server process (server/asgi_handler.py); more requests wait their turn.
+VE_HTTP_WORKER_THREADS = env.int("VE_HTTP_WORKER_THREADS", default=8)
 # Django's widget templates written in Python (core/form_renderer.py): the same markup, a fraction of the time.
 FORM_RENDERER = "core.form_renderer.PythonFormRenderer"
 
