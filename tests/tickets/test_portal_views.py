@@ -16,11 +16,13 @@ from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
 from tests.conftest import FrozenClock, World
 from tickets import services, tasks
 from tickets.models import Comment, Ticket
+from tickets.templatetags.portal import ticket_address
 
 pytestmark = pytest.mark.django_db
 
@@ -481,3 +483,15 @@ def test_password_sign_in_comes_back_to_next_and_refuses_foreign_next(world: Wor
         "/login/", {"username": "alice", "password": "a-long-demo-password", "next": "https://evil.example/"}
     )
     assert response.url == "/tickets/"
+
+
+@pytest.mark.parametrize("script_prefix", ["/", "/support-desk/"])
+def test_a_rows_address_is_the_one_reverse_gives(script_prefix: str) -> None:
+    """The list's rows build their links without resolving the pattern for each (templatetags/portal.py)."""
+    set_script_prefix(script_prefix)
+    try:
+        for reference in ("SUP-000001", "SUP-<1> & x", "Grüße", "a?b#c", "100%"):
+            assert ticket_address(reference) == reverse("portal-ticket-detail", args=[reference])
+        assert ticket_address("SUP-000001").startswith(script_prefix)
+    finally:
+        set_script_prefix("/")

@@ -5,17 +5,20 @@ here)."""
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Iterable
 from html import escape as escape_text
 from typing import Any
+from urllib.parse import quote
 
 from django import template
 from django.forms import BoundField
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.html import conditional_escape, escape, format_html
+from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString, mark_safe
 
 from core.formats import parse_iso_timestamp
@@ -237,11 +240,31 @@ def _sla_cell(ticket: dict[str, Any]) -> str:
     return f'<span class="sla sla--{escape_text(str(indicator["state"]))}">{warning}{words}</span>'
 
 
+_REFERENCE_MARKER = "REFERENCE"
+
+
+@functools.lru_cache(maxsize=16)
+def _ticket_address_around(_script_prefix: str, urlconf: str | None) -> tuple[str, str]:
+    """What a ticket page's address has before and after the reference, for the current script prefix
+    (which `reverse` reads; the argument keys the cache by it)."""
+    before, _, after = reverse("portal-ticket-detail", args=[_REFERENCE_MARKER], urlconf=urlconf).partition(
+        _REFERENCE_MARKER
+    )
+    return before, after
+
+
+def ticket_address(reference: str) -> str:
+    """`reverse("portal-ticket-detail", args=[reference])` for a reference (its characters quoted as
+    `reverse` quotes them), without resolving the pattern again for each of a page's rows."""
+    before, after = _ticket_address_around(get_script_prefix(), get_urlconf())
+    return f"{before}{quote(reference, safe=RFC3986_SUBDELIMS + '/~:@')}{after}"
+
+
 def ticket_row_html(ticket: dict[str, Any]) -> SafeString:
     """One row: a ticket as `TicketOutput` gives it."""
     ticket_id = escape_text(str(ticket["id"]))
     number = escape_text(str(ticket["number"]))
-    href = escape_text(reverse("portal-ticket-detail", args=[ticket["number"]]))
+    href = escape_text(ticket_address(str(ticket["number"])))
     escalated = ' · <span class="badge badge--escalated">Escalated</span>' if ticket["escalated"] else ""
     snippet = (ticket.get("match") or {}).get("snippet")
     snippet_html = f'<span class="tickets__snippet">{snippet}</span>' if snippet else ""  # escaped by search
