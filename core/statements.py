@@ -18,6 +18,7 @@ Django's cursor (logged and counted like any query) as a prepared statement (cor
 from __future__ import annotations
 
 import datetime
+import re
 import threading
 import uuid
 import weakref
@@ -135,6 +136,12 @@ def _has_float(value: Any) -> bool:
     return False
 
 
+# Where a document may hold a float: a number with a fraction or an exponent (in JSON, a digit then `.`, `e`
+# or `E`) or an integer of 19 digits or more (beyond orjson's 64-bit integers, which it reads as floats).
+# Text may match too (a version, a time): then the values are looked at.
+_MAYBE_FLOAT = re.compile(r"\d[.eE]|\d{19}")
+
+
 def _json_from_db(json_from_db_value: Callable[..., Any]) -> Callable[..., Any]:
     """`JSONField.from_db_value` (no custom decoder) with orjson: json.loads took a twentieth of the list
     page's time (100 small documents a page). The same values: orjson reads an integer beyond 64 bits as a
@@ -146,7 +153,7 @@ def _json_from_db(json_from_db_value: Callable[..., Any]) -> Callable[..., Any]:
                 loaded = orjson.loads(value)
             except orjson.JSONDecodeError:
                 return json_from_db_value(value, expression, connection)
-            if not _has_float(loaded):
+            if _MAYBE_FLOAT.search(value) is None or not _has_float(loaded):
                 return loaded
         return json_from_db_value(value, expression, connection)
 

@@ -29,11 +29,31 @@ METADATA = {
 }
 
 
-# 0.5 is written by orjson; 1e-05 (orjson: 0.00001) sends the response through DRF's encoder.
-@pytest.fixture(params=[0.5, 1e-05])
+# No float: orjson alone reads a document unless a number in it may be beyond its 64-bit integers (19
+# digits or more: the first) or a float; text that looks like numbers (the second) is looked at, not refused.
+WHOLE_NUMBERS = [
+    {"beyond": -(2**63) - 1, "below": -(2**63)},  # 19 digits: orjson reads the first as a float
+    {
+        "largest": 2**64 - 1,
+        "below": -(2**63),
+        "beyond": -(2**63) - 1,
+        "huge": 10**30,
+        "nested": {"list": [2**63, None, True, "x", -5, 0, 10**17]},
+    },
+    {
+        "region": "v1.2 at 10.0.0.1, 2026-12-06T10:00:00.5Z, 1e5 in text",
+        "count": 10**17,
+        "negative": -(10**17),
+    },
+]
+
+
+# 0.5 is written by orjson; 1e-05 (orjson: 0.00001) sends the response through DRF's encoder; None: no float.
+@pytest.fixture(params=[0.5, 1e-05, None])
 def thread(world: World, frozen_clock: FrozenClock, request: pytest.FixtureRequest) -> World:
-    for actor in (world.alice, world.bob, world.alice, world.bob):
-        metadata = {**METADATA, "ratio": request.param}
+    for index, actor in enumerate((world.alice, world.bob, world.alice, world.bob)):
+        ratio = request.param
+        metadata = WHOLE_NUMBERS[index % 3] if ratio is None else {**METADATA, "ratio": ratio}
         ticket = world.open_ticket(actor, metadata=metadata, priority="critical")
         frozen_clock.advance(datetime.timedelta(minutes=7))
         member = world.provider_a_member if actor == world.alice else world.provider_b_member
