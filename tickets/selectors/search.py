@@ -330,8 +330,9 @@ def ticket_search(
     own = TicketSearch.objects.filter(ticket_id=OuterRef("pk"))
     matches = Subquery(own.annotate(matched=_Matches(F(column), tsquery)).values("matched"))
     rank = Subquery(
-        own.annotate(rank=Func(_Rank(F(column), tsquery), function="float8", output_field=FloatField()))
-        .values("rank"),
+        own.annotate(
+            rank=Func(_Rank(F(column), tsquery), function="float8", output_field=FloatField())
+        ).values("rank"),
         output_field=FloatField(),
     )
     visible = tickets
