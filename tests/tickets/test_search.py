@@ -242,13 +242,13 @@ class TestVisibility:
 
 class TestEveryPlanFindsTheSame:
     """Provider and support searches take one of three plans by how many documents match (walking the
-    party's tickets in order, the index's few matches as a list, or its many matches behind a fence); on a
+    party's tickets in order, the index's matches as a list, or too many of them behind a fence); on a
     test database PostgreSQL's statistics would pick one. Each is forced here: same results, same scope."""
 
     PLANS = {
         "walk the party's order": {"COMMON_SHARE": -1.0},
-        "the few matches as a list": {"COMMON_SHARE": 2.0, "FEW_MATCHES": 10_000},
-        "many matches behind a fence": {"COMMON_SHARE": 2.0, "FEW_MATCHES": 0},
+        "the matches as a list": {"COMMON_SHARE": 2.0, "MANY_MATCHES": 10_000},
+        "too many for a list, behind a fence": {"COMMON_SHARE": 2.0, "MANY_MATCHES": 0},
     }
 
     @pytest.mark.parametrize("plan", PLANS)
@@ -287,7 +287,11 @@ class TestEveryPlanOfSeveralTermsFindsTheSame:
     )
     PLANS = {
         "the probe's matches as a list": {"COMMON_SHARE": 2.0, "MANY_MATCHES": 10_000},
-        "too many for a list, then as before": {"COMMON_SHARE": 2.0, "MANY_MATCHES": 0},
+        "too many candidates to check, then the query's matches as a list": {
+            "COMMON_SHARE": 2.0,
+            "FEW_MATCHES": 0,
+            "MANY_MATCHES": 10_000,
+        },
         "too many for a list, then behind a fence": {
             "COMMON_SHARE": 2.0,
             "MANY_MATCHES": 0,
