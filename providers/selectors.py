@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -215,10 +216,26 @@ def deployment_list(party: Party) -> list[Deployment]:
     return list(deployments_visible_to(party).order_by("-created_at")[:DEPLOYMENT_LIST_LIMIT])
 
 
+# The pickers' query, compiled once per kind of scope (core.statements): the ticket list reads it on every view.
+_DEPLOYMENT_CHOICES = StatementCache(size=8)
+
+
 def deployment_choices(party: Party) -> list[tuple[str, str]]:
     """(lease ID, name) of the party's deployments, newest first: the portal's pickers."""
-    rows = deployments_visible_to(party).order_by("-created_at").values_list("lease_id", "name")
-    return list(rows[:DEPLOYMENT_LIST_LIMIT])
+    scope = scope_of(party)
+    value = scope.provider_id if scope.provider_id is not None else scope.customer_address or None
+    values = {} if value is None else {"scope": value}
+
+    def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
+        scoped = party
+        if "scope" in slots:  # the same party, with the scope's value as the statement's slot
+            field = "provider_id" if scope.provider_id is not None else "address"
+            scoped = dataclasses.replace(party, **{field: slots["scope"]})
+        deployments = deployments_visible_to(scoped).order_by("-created_at")
+        return deployments.values("lease_id", "name")[:DEPLOYMENT_LIST_LIMIT]
+
+    rows = _DEPLOYMENT_CHOICES.rows((party.kind, scope.everything, "scope" in values), build, values)
+    return [(row["lease_id"], row["name"]) for row in rows]
 
 
 def deployment_get_for(party: Party, lease_id: str) -> Deployment:

@@ -7,9 +7,11 @@ person may pick and carry a service's refusal back to the field it is about.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
+from django.utils.choices import BaseChoiceIterator
 
 from core.errors import ApplicationError
 from core.parties import Party
@@ -62,6 +64,18 @@ class MultipleFileField(forms.FileField):
         return [super(MultipleFileField, self).clean(item, initial) for item in files]
 
 
+class PlainChoices(BaseChoiceIterator):
+    """(value, label) pairs of plain strings, taken as they are: Django normalises a list of choices pair by
+    pair, twice (the field's and the widget's), which for a provider's hundred deployments was an eighth
+    of the ticket list page's time."""
+
+    def __init__(self, choices: list[tuple[str, str]]) -> None:
+        self.choices = choices
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.choices)
+
+
 def deployment_label(lease_id: str, name: str | None) -> str:
     """A deployment in a list of choices: its name first, then its lease ID shortened."""
     short = humanise.short_lease_id(lease_id)
@@ -76,10 +90,12 @@ class TicketFilterForm(forms.Form):
 
     def __init__(self, *args: Any, deployments: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["deployment"].choices = [
-            ("", "Any deployment"),
-            *((lease_id, deployment_label(lease_id, name)) for lease_id, name in deployments),
-        ]
+        self.fields["deployment"].choices = PlainChoices(
+            [
+                ("", "Any deployment"),
+                *((lease_id, deployment_label(lease_id, name)) for lease_id, name in deployments),
+            ]
+        )
 
     def filters(self) -> dict[str, str]:
         """The valid filters (an invalid one is simply not applied)."""
@@ -126,9 +142,9 @@ class TicketCreateForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["deployment_id"].choices = [
-            (lease_id, deployment_label(lease_id, name)) for lease_id, name in deployments
-        ]
+        self.fields["deployment_id"].choices = PlainChoices(
+            [(lease_id, deployment_label(lease_id, name)) for lease_id, name in deployments]
+        )
         self.fields["priority"].help_text = sla_targets_text(sla_targets)
         if not self.is_bound:
             self.initial.setdefault("submission_id", uuid.uuid4())
