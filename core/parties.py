@@ -6,8 +6,11 @@ credential) is the authentication layer's job, so the business rules never look 
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class PartyKind(StrEnum):
@@ -101,3 +104,25 @@ def scope_of(party: Party) -> Scope:
     if party.kind is PartyKind.CUSTOMER and party.address:
         return Scope(customer_address=party.address)
     return Scope()
+
+
+def scope_slots(party: Party) -> tuple[Hashable, dict[str, Any]]:
+    """The party as a kept statement (core.statements) sees it: the shape of its scope (which kind of
+    party, seeing which kind of share) and the scope's own value as a slot. A ticket or deployment query
+    depends on the party only through these (and `Party.kind`), so parties of one shape share a statement."""
+    scope = scope_of(party)
+    if scope.provider_id is not None:
+        return (party.kind, "provider"), {"scope": scope.provider_id}
+    if scope.customer_address:
+        return (party.kind, "customer"), {"scope": scope.customer_address}
+    return (party.kind, "everything" if scope.everything else "nothing"), {}
+
+
+def party_in_slots(party: Party, values: Mapping[str, Any]) -> Party:
+    """`party` with its scope's value taken from `values` (the inverse of `scope_slots`)."""
+    if "scope" not in values:
+        return party
+    scope = scope_of(party)
+    if scope.provider_id is not None:
+        return dataclasses.replace(party, provider_id=values["scope"])
+    return dataclasses.replace(party, address=values["scope"])

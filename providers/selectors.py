@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser, Permission, User
 from django.db.models import Exists, OuterRef, QuerySet
 
 from core.errors import NotFound
-from core.parties import Party, PartyKind, scope_of
+from core.parties import Party, PartyKind, party_in_slots, scope_of, scope_slots
 from core.statements import StatementCache
 from providers.models import CustomerIdentity, Deployment, ProviderAccount, ProviderCredential
 
@@ -222,20 +221,13 @@ _DEPLOYMENT_CHOICES = StatementCache(size=8)
 
 def deployment_choices(party: Party) -> list[tuple[str, str]]:
     """(lease ID, name) of the party's deployments, newest first: the portal's pickers."""
-    scope = scope_of(party)
-    value = scope.provider_id if scope.provider_id is not None else scope.customer_address or None
-    values = {} if value is None else {"scope": value}
+    shape, values = scope_slots(party)
 
     def build(slots: Mapping[str, Any]) -> QuerySet[Any, Any]:
-        scoped = party
-        if "scope" in slots:  # the same party, with the scope's value as the statement's slot
-            field = "provider_id" if scope.provider_id is not None else "address"
-            scoped = dataclasses.replace(party, **{field: slots["scope"]})
-        deployments = deployments_visible_to(scoped).order_by("-created_at")
+        deployments = deployments_visible_to(party_in_slots(party, slots)).order_by("-created_at")
         return deployments.values("lease_id", "name")[:DEPLOYMENT_LIST_LIMIT]
 
-    rows = _DEPLOYMENT_CHOICES.rows((party.kind, scope.everything, "scope" in values), build, values)
-    return [(row["lease_id"], row["name"]) for row in rows]
+    return [(row["lease_id"], row["name"]) for row in _DEPLOYMENT_CHOICES.rows(shape, build, values)]
 
 
 def deployment_get_for(party: Party, lease_id: str) -> Deployment:

@@ -109,9 +109,12 @@ class SingleHopASGIHandler(ASGIHandler):
                 async with ThreadSensitiveContext(executor=worker):
                     response = await sync_to_async(self.respond, thread_sensitive=True)(scope, body_file)
                     if response.streaming:
-                        # Its iterator and close() belong to the view's thread: sent before the worker goes.
-                        await self.send_response(response, send)
-                        await sync_to_async(response.close, thread_sensitive=True)()
+                        # Its iterator and close() belong to the view's thread: sent before the worker goes,
+                        # and closed (request_finished) even when sending fails.
+                        try:
+                            await self.send_response(response, send)
+                        finally:
+                            await sync_to_async(response.close, thread_sensitive=True)()
                         return
             finally:
                 workers.give_back(worker)

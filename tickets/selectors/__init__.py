@@ -13,6 +13,7 @@
 Callers import from here.
 """
 
+from core.parties import party_in_slots, scope_slots
 from tickets.selectors.console import (
     DUE_SOON,
     QUEUE_LIMIT,
@@ -106,9 +107,7 @@ from tickets.selectors.visibility import (
     comments_visible_to,
     events_visible_to,
     parse_ticket_id,
-    party_in_slots,
     party_may_write_a_ticket,
-    scope_slots,
     ticket_get,
     ticket_is_visible_to,
     tickets_visible_to,

@@ -13,7 +13,7 @@ from django.db.models import Aggregate, Case, Count, DurationField, F, IntegerFi
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from core.parties import Party
+from core.parties import Party, party_in_slots, scope_slots
 from core.statements import StatementCache
 from providers.models import ProviderAccount
 from providers.selectors import SUPPORT_GROUP
@@ -23,7 +23,7 @@ from tickets.models import (
     format_ticket_number,
 )
 from tickets.selectors.sla import sla_at_risk, sla_breached, sla_report
-from tickets.selectors.visibility import party_in_slots, scope_slots, tickets_visible_to
+from tickets.selectors.visibility import tickets_visible_to
 
 # ---------------------------------------------------------------------------------------------------------
 # What the support console reads besides the API's reads.

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from core.errors import NotFound
 from core.formats import parse_uuid
-from core.parties import Party
+from core.parties import Party, party_in_slots, scope_slots
 from core.statements import StatementCache
 from providers.models import Deployment
 from providers.selectors import deployments_visible_to
@@ -21,7 +21,7 @@ from tickets.models import (
 )
 from tickets.selectors.rows import TicketDetail
 from tickets.selectors.streams import uuids_of
-from tickets.selectors.visibility import party_in_slots, scope_slots, ticket_get, tickets_visible_to
+from tickets.selectors.visibility import ticket_get, tickets_visible_to
 
 # ---------------------------------------------------------------------------------------------------------
 # What the portal's pages need besides the API's reads.
@@ -48,8 +48,8 @@ def ticket_id_for_reference(party: Party, reference: str) -> uuid.UUID:
     rows = _TICKET_BY_NUMBER.rows(shape, build, {**values, "number": int(digits)})
     if not rows:
         raise NotFound("Ticket not found.")
-    pk = rows[0]["pk"]
-    return pk if isinstance(pk, uuid.UUID) else uuid.UUID(pk)
+    ticket_id: uuid.UUID = rows[0]["pk"]
+    return ticket_id
 
 
 @dataclass(frozen=True, slots=True)

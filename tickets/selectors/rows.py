@@ -15,7 +15,7 @@ from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 
 from core.errors import NotFound
-from core.parties import Party
+from core.parties import Party, party_in_slots, scope_slots
 from core.prepared import prepared_statements
 from core.statements import StatementCache
 from tickets import hooks, sla
@@ -33,8 +33,6 @@ from tickets.selectors.visibility import (
     attachments_visible_to,
     comments_visible_to,
     parse_ticket_id,
-    party_in_slots,
-    scope_slots,
     tickets_visible_to,
     visible_events_query,
 )

@@ -11,11 +11,8 @@ A ticket the caller may not see does not exist for them (NotFound → 404).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import uuid
-from collections.abc import Hashable, Mapping
-from typing import Any
 
 from django.db.models import Q, QuerySet
 
@@ -45,28 +42,6 @@ def _ticket_scope(party: Party) -> Q | None:
             Q(created_by_address=scope.customer_address) & CREATED_ON_ANOTHERS_LEASE
         )
     return Q(pk__in=[])
-
-
-def scope_slots(party: Party) -> tuple[Hashable, dict[str, Any]]:
-    """The party as a kept statement (core.statements) sees it: the shape of its ticket scope (which kind
-    of party, seeing which kind of share) and the scope's own value as a slot. A ticket query depends on
-    the party only through these (and `Party.kind`), so parties of one shape share a statement."""
-    scope = scope_of(party)
-    if scope.provider_id is not None:
-        return (party.kind, "provider"), {"scope": scope.provider_id}
-    if scope.customer_address:
-        return (party.kind, "customer"), {"scope": scope.customer_address}
-    return (party.kind, "everything" if scope.everything else "nothing"), {}
-
-
-def party_in_slots(party: Party, values: Mapping[str, Any]) -> Party:
-    """`party` with its scope's value taken from `values` (the inverse of `scope_slots`)."""
-    if "scope" not in values:
-        return party
-    scope = scope_of(party)
-    if scope.provider_id is not None:
-        return dataclasses.replace(party, provider_id=values["scope"])
-    return dataclasses.replace(party, address=values["scope"])
 
 
 def tickets_visible_to(party: Party) -> QuerySet[Ticket]:

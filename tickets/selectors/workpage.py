@@ -19,7 +19,7 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import QuerySet
 from django.db.models.functions import JSONObject
 
-from core.parties import Party
+from core.parties import Party, party_in_slots, scope_slots
 from core.statements import StatementCache
 from tickets.models import Ticket
 from tickets.selectors.console import support_agents_query
@@ -28,7 +28,6 @@ from tickets.selectors.navigation import neighbours_of, neighbours_query
 from tickets.selectors.people import PERSON_FIELDS, Person, identity_query, person_of
 from tickets.selectors.portal import LINKABLE_LIMIT, LinkableDeployment, linkable_of, linkable_query
 from tickets.selectors.rows import TicketDetail
-from tickets.selectors.visibility import party_in_slots, scope_slots
 
 
 @dataclass(frozen=True)
