@@ -193,6 +193,59 @@ class TestResults:
         assert apis.alice.get(TICKETS).json()[0]["match"] is None  # not searching
 
 
+class TestWhichTextASnippetShows:
+    """The newest comment the searcher may read that matches the whole query, else the description. Where
+    the ticket's document says no comment (or no description) can match, that text is not looked at; these
+    cases are the ones where the document's answer and a single text's differ."""
+
+    @staticmethod
+    def snippet(apis: Apis, q: str, ticket: Ticket) -> str | None:
+        found = {row["id"]: row["match"]["snippet"] for row in apis.agent.get(TICKETS, q=q).json()}
+        assert str(ticket.id) in found, q
+        return found[str(ticket.id)]
+
+    @pytest.fixture
+    def ticket(self, world: World) -> Ticket:
+        ticket = world.open_ticket(
+            subject="Quokka", description="Both aardvark and pangolin escaped, with a badger in tow."
+        )
+        for body in (
+            "An aardvark sighting near the gate.",  # oldest
+            "A badger and an aardvark at the feeder.",
+            "Only a pangolin today.",  # newest
+        ):
+            services.comment_add(actor=world.alice, ticket_id=ticket.id, body=body)
+        return ticket
+
+    def test_the_newest_comment_with_every_word(self, apis: Apis, ticket: Ticket) -> None:
+        assert "feeder" in self.snippet(apis, "aardvark", ticket)
+        assert "feeder" in self.snippet(apis, "aardvark -zebra", ticket)
+        assert "feeder" in self.snippet(apis, '"badger and an aardvark"', ticket)
+
+    def test_words_spread_over_two_comments_show_the_description(self, apis: Apis, ticket: Ticket) -> None:
+        # The document holds both words among its comments; no single comment holds both.
+        assert "escaped" in self.snippet(apis, "aardvark pangolin", ticket)
+
+    def test_exclusions_alone_and_either_of_two_words(self, apis: Apis, ticket: Ticket) -> None:
+        assert "pangolin today" in self.snippet(apis, "-zebra", ticket)  # every text is looked at
+        assert self.snippet(apis, "quokka -zebra", ticket) is None  # matched by its subject: no excerpt
+        assert "<mark>pangolin</mark> today" in self.snippet(apis, "quokka or pangolin", ticket)
+
+    def test_a_half_typed_word_finds_the_comment_it_found_the_ticket_by(
+        self, apis: Apis, ticket: Ticket
+    ) -> None:
+        assert "feeder" in self.snippet(apis, "badg", ticket)
+
+    def test_a_ticket_without_documents_yet_still_gets_its_snippet(
+        self, world: World, ticket: Ticket
+    ) -> None:
+        # Between a migration and the rebuild: the search reads no document, the snippet still reads the text.
+        TicketSearch.objects.filter(ticket=ticket).delete()
+        query = search_selectors.parse_search("aardvark")
+        snippets = search_selectors.search_snippets(world.agent, [ticket.id], query)
+        assert "feeder" in snippets[str(ticket.id)]
+
+
 class TestVisibility:
     """The oracle case: an internal note says "refund"; the customer's search for it must find nothing."""
 
