@@ -69,14 +69,30 @@ def test_customer_and_provider_search_the_portal(
     sign_in_with_password(page, portal, "dana", PASSWORD)
     rows = page.locator("#ticket-rows tr")
     expect(rows).to_have_count(2)
+    sort = page.locator("#id_ordering")
+    # Nothing searched: no "Best match", and the default order is named once, as what it is.
+    expect(sort.locator("option:checked")).to_have_text("Newest first")
+    expect(sort.locator("option", has_text="Best match")).to_have_count(0)
+    expect(sort.locator("option", has_text="Newest first")).to_have_count(1)
     # As you type: a half-typed word already finds the ticket, and the excerpt marks where.
     page.locator("#id_q").press_sequentially("checko", delay=40)
     expect(rows).to_have_count(1)
+    expect(sort.locator("option:checked")).to_have_text("Best match")
+    expect(sort.locator("option", has_text="Newest first")).to_have_count(1)
     expect(rows.first).to_contain_text(gateway.display_number)
     expect(rows.first.locator(".tickets__snippet mark").first).to_have_text("checkout")
     expect(rows.first.locator(".tickets__snippet")).to_contain_text("<checkout>")  # text, escaped, not markup
     assert axe_serious(page) == [], "search results"
     screenshot(page, "portal-search-desktop")
+    # Newest first while searching, then the search cleared: still newest first, under its one name.
+    sort.select_option("-created_at")
+    expect(page).to_have_url(re.compile(r"ordering=-created_at"))
+    page.fill("#id_q", "")
+    page.press("#id_q", "Enter")
+    expect(rows).to_have_count(2)
+    expect(sort.locator("option:checked")).to_have_text("Newest first")
+    expect(sort.locator("option", has_text="Newest first")).to_have_count(1)
+    expect(rows.first).to_contain_text("Disk almost full")  # the newer of the two
     # Only an internal note says "refund": the customer's search must not find the ticket by it.
     page.fill("#id_q", "refund")
     page.press("#id_q", "Enter")

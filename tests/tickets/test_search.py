@@ -192,6 +192,31 @@ class TestResults:
         assert result["match"]["rank"] > 0
         assert apis.alice.get(TICKETS).json()[0]["match"] is None  # not searching
 
+    def test_the_portal_offers_best_match_only_while_searching(self, world: World) -> None:
+        older = world.open_ticket(subject="Firewall closed")
+        newer = world.open_ticket(subject="Firewall open")
+        alice = signed_in(world.alice.user_id)
+
+        def sort_options(**params: str) -> list[tuple[str, str, bool]]:
+            page = alice.get("/tickets/", params).content.decode()
+            select = re.search(r'<select id="id_ordering".*?</select>', page, re.S).group(0)
+            found = re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>', select)
+            return [(value, label, bool(chosen)) for value, chosen, label in found]
+
+        blank = sort_options()
+        assert blank[0] == ("", "Newest first", True)
+        assert [label for _, label, _ in blank].count("Newest first") == 1
+        assert "Best match" not in [label for _, label, _ in blank]
+        searching = sort_options(q="firewall")
+        assert searching[:2] == [("", "Best match", True), ("-created_at", "Newest first", False)]
+        # Newest first chosen in a search, then the search cleared: accepted, and shown under its one name.
+        cleared = sort_options(ordering="-created_at", status="open")
+        assert not any(chosen for _, _, chosen in cleared)  # the browser shows the first: "Newest first"
+        assert portal_numbers(alice, ordering="-created_at", status="open") == [
+            newer.display_number,
+            older.display_number,
+        ]
+
 
 class TestWhichTextASnippetShows:
     """The newest comment the searcher may read that matches the whole query, else the description. Where

@@ -29,6 +29,10 @@ ORDERINGS = [
     ("-priority", "Highest priority"),
     ("priority", "Lowest priority"),
 ]
+# What the sort offers when nothing is searched: there is no best match, and the blank is newest first.
+# Any of ORDERINGS is still accepted (a link, or a search just cleared); portal.js switches the two lists
+# as the search box fills and empties.
+ORDERINGS_NOT_SEARCHING = [("", "Newest first"), *(o for o in ORDERINGS if o[0] not in ("", "-created_at"))]
 
 
 # A service names the API's fields; some are called otherwise on the pages.
@@ -90,6 +94,8 @@ class TicketFilterForm(forms.Form):
 
     def __init__(self, *args: Any, deployments: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not str(self.data.get("q") or "").strip():
+            self.fields["ordering"].widget.choices = ORDERINGS_NOT_SEARCHING
         self.fields["deployment"].choices = PlainChoices(
             [
                 ("", "Any deployment"),

@@ -165,7 +165,8 @@ AT_RISK_SECONDS = 3600
 
 @register.simple_tag
 def select_options(field: BoundField) -> SafeString:
-    """The `<option>`s of a filter's `<select>`, the chosen one `selected`. Not a template loop: the
+    """The `<option>`s of a filter's `<select>` (those its widget offers), the chosen one `selected` (none
+    when the value is not offered: the browser then shows the first). Not a template loop: the
     deployment filter lists every deployment of the party (a hundred for a provider in the bench), and
     rendering them node by node was a third of the ticket list page's time. Escaped with `html.escape`
     (which Django's `escape` wraps; `format_html` costs several times as much per value)."""
@@ -176,7 +177,7 @@ def select_options(field: BoundField) -> SafeString:
         "".join(
             f'<option value="{escape_text(str(value))}"{" selected" if value == current else ""}>'
             f"{escape_text(str(label))}</option>"
-            for value, label in field.field.choices
+            for value, label in field.field.widget.choices  # type: ignore[attr-defined]
         )
     )
 

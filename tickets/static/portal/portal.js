@@ -150,6 +150,32 @@ function liveTicket(article) {
 
 }
 
+// --- The list's sort follows the search box: "Best match" exists only while searching, and the blank
+// choice (the server's default order) reads "Newest first" otherwise (the server renders the same two
+// lists: TicketFilterForm).
+
+function sortFollowsSearch(form) {
+  const search = form.querySelector("input[name=q]");
+  const sort = form.querySelector("select[name=ordering]");
+  if (!search || !sort || !once(sort, "sortBound")) return;
+  const blank = sort.querySelector('option[value=""]');
+  if (!blank) return;
+  const newest = sort.querySelector('option[value="-created_at"]') ?? new Option("Newest first", "-created_at");
+  function follow() {
+    const searching = search.value.trim() !== "";
+    blank.textContent = searching ? "Best match" : "Newest first";
+    if (searching && !newest.isConnected) {
+      blank.after(newest);
+    } else if (!searching && newest.isConnected) {
+      const wasChosen = newest.selected;
+      newest.remove();
+      if (wasChosen) blank.selected = true; // the same order, under its one name
+    }
+  }
+  search.addEventListener("input", follow);
+  follow();
+}
+
 // --- Uploads: dropped or chosen files go to the API at once; the form sends their ids
 
 function once(element, name) {
@@ -331,6 +357,7 @@ function bind(root) {
   for (const form of root.querySelectorAll("form[data-once]")) sendOnce(form);
   for (const zone of root.querySelectorAll("[data-dropzone]")) dropzone(zone);
   for (const button of root.querySelectorAll("[data-copy]")) copyButton(button);
+  for (const form of root.querySelectorAll("form.filters")) sortFollowsSearch(form);
 }
 bind(document);
 document.body.addEventListener("htmx:load", (event) => { if (event.detail.elt.querySelectorAll) bind(event.detail.elt); });
