@@ -408,16 +408,22 @@ def _snippet_sql(sees_internal: bool) -> str:
     # comments (weight C) or its description (B) can match (`in_part`): parsing five comments a ticket to
     # find none took half the time of a page's snippets. Without a document (not indexed yet) or a
     # restriction (`_in_part`), every text is looked at.
+    def may_match(part: str) -> str:
+        # A scalar subquery where it is needed, not a lateral join: a ticket whose newest comment matches is
+        # never asked about its description.
+        table = TicketSearch._meta.db_table
+        return f"coalesce((SELECT s.{document} @@ q.{part} FROM {table} s WHERE s.ticket_id = t.id), true)"  # noqa: S608
+
     return f"""
     SELECT t.id, ts_headline(
         '{SEARCH_CONFIG}',
         translate(coalesce(
-            CASE WHEN coalesce(part.comments, true) THEN
+            CASE WHEN {may_match("in_comments")} THEN
                 (SELECT c.body FROM {comments} c
                  WHERE c.ticket_id = t.id {internal} AND {matches("c.body", whole_words=False)}
                  ORDER BY c.created_at DESC LIMIT 1)
             END,
-            CASE WHEN coalesce(part.description, true) AND {matches("t.description", whole_words=True)}
+            CASE WHEN {may_match("in_description")} AND {matches("t.description", whole_words=True)}
                 THEN t.description END
         ), '<>' || chr(2) || chr(3) || chr({_LT}) || chr({_GT}), chr({_LT}) || chr({_GT})),
         q.q,
@@ -426,10 +432,6 @@ def _snippet_sql(sees_internal: bool) -> str:
     FROM {tickets} t
     CROSS JOIN (SELECT {{query}} AS q, %(in_comments)s::tsquery AS in_comments,
                        %(in_description)s::tsquery AS in_description) q
-    LEFT JOIN LATERAL (
-        SELECT s.{document} @@ q.in_comments AS comments, s.{document} @@ q.in_description AS description
-        FROM {TicketSearch._meta.db_table} s WHERE s.ticket_id = t.id
-    ) part ON true
     WHERE t.id = ANY(%(ids)s)
     """  # noqa: S608 — names from the models; the query's text is passed as parameters
 
