@@ -69,6 +69,7 @@ function liveList(section) {
   new LiveSocket("/api/v1/updates", {
     onMessage: (message) => { if (ROW_EVENTS.has(message.type)) refreshRow(message); },
   });
+  sortFollowsSearch(section.querySelector(".filters"));
 }
 
 // --- A ticket's page: the thread, header and timeline follow events; typing shows; gaps replay
@@ -150,29 +151,18 @@ function liveTicket(article) {
 
 }
 
-// --- The list's sort follows the search box: "Best match" exists only while searching, and the blank
-// choice (the server's default order) reads "Newest first" otherwise (the server renders the same two
-// lists: TicketFilterForm).
+// --- The list's sort: "Best match" only while searching
 
 function sortFollowsSearch(form) {
-  const search = form.querySelector("input[name=q]");
-  const sort = form.querySelector("select[name=ordering]");
-  if (!search || !sort || !once(sort, "sortBound")) return;
-  const blank = sort.querySelector('option[value=""]');
-  if (!blank) return;
-  const newest = sort.querySelector('option[value="-created_at"]') ?? new Option("Newest first", "-created_at");
-  function follow() {
-    const searching = search.value.trim() !== "";
-    blank.textContent = searching ? "Best match" : "Newest first";
-    if (searching && !newest.isConnected) {
-      blank.after(newest);
-    } else if (!searching && newest.isConnected) {
-      const wasChosen = newest.selected;
-      newest.remove();
-      if (wasChosen) blank.selected = true; // the same order, under its one name
-    }
-  }
-  search.addEventListener("input", follow);
+  const { q, ordering: sort } = form.elements;
+  const newest = sort.querySelector('[value="-created_at"]') ?? new Option("Newest first", "-created_at");
+  const follow = () => {
+    const searching = q.value.trim() !== "";
+    sort.options[0].text = searching ? "Best match" : "Newest first";
+    if (!searching && newest.selected) sort.selectedIndex = 0;
+    if (searching) sort.options[0].after(newest); else newest.remove();
+  };
+  q.addEventListener("input", follow);
   follow();
 }
 
@@ -357,7 +347,6 @@ function bind(root) {
   for (const form of root.querySelectorAll("form[data-once]")) sendOnce(form);
   for (const zone of root.querySelectorAll("[data-dropzone]")) dropzone(zone);
   for (const button of root.querySelectorAll("[data-copy]")) copyButton(button);
-  for (const form of root.querySelectorAll("form.filters")) sortFollowsSearch(form);
 }
 bind(document);
 document.body.addEventListener("htmx:load", (event) => { if (event.detail.elt.querySelectorAll) bind(event.detail.elt); });
