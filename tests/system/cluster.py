@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 from server.launcher import WORKER_QUEUES
-from tests.system.processes import AppServer, CeleryProcess, free_port
+from tests.system.processes import AppServer, CeleryProcess, free_port, stop_processes
 
 # Sweeps, leases and back-off in seconds rather than minutes, so recovery shows within a test or a soak;
 # the per-party budgets raised, since a few parties write fast and the limits are not what is under test.
@@ -130,9 +130,11 @@ class Installation:
         return "\n".join(w.log() for w in self.workers if w is not None)
 
     def stop(self) -> None:
-        for process in [*self.webs, *[w for w in self.workers if w], *([self.beat] if self.beat else [])]:
+        processes = [*self.webs, *[w for w in self.workers if w], *([self.beat] if self.beat else [])]
+        stop_processes([process.process for process in processes])
+        for process in processes:
             with contextlib.suppress(Exception):
-                process.stop()
+                process.stop()  # its log closed (the process has stopped)
 
 
 def _kill(pid: int) -> None:
