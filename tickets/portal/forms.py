@@ -18,6 +18,7 @@ from core.parties import Party
 from providers.models import LEASE_ID_MAX_LENGTH
 from tickets import humanise
 from tickets.models import REASON_MAX_LENGTH, SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH, Ticket
+from tickets.selectors import parse_search
 
 ORDERINGS = [
     # Blank: best match first when searching, else newest first (`views._list_query`).
@@ -94,7 +95,7 @@ class TicketFilterForm(forms.Form):
 
     def __init__(self, *args: Any, deployments: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not str(self.data.get("q") or "").strip():
+        if parse_search(self.data.get("q")) is None:  # what the list's query reads as no search
             self.fields["ordering"].widget.choices = ORDERINGS_NOT_SEARCHING
         self.fields["deployment"].choices = PlainChoices(
             [

@@ -405,9 +405,9 @@ def _snippet_sql(sees_internal: bool) -> str:
 
     # A comment is matched as the index holds it (stems only, `tickets.services.search_index`), a
     # description with its whole words too; and only where the ticket's own document says one of its
-    # comments (weight C) or its description (B) can match (`in_part`): parsing five comments a ticket to
+    # comments (weight C) or its description (B) can match (`_in_parts`): parsing five comments a ticket to
     # find none took half the time of a page's snippets. Without a document (not indexed yet) or a
-    # restriction (`_in_part`), every text is looked at.
+    # restriction, every text is looked at.
     def may_match(part: str) -> str:
         # A scalar subquery where it is needed, not a lateral join: a ticket whose newest comment matches is
         # never asked about its description.
@@ -441,15 +441,20 @@ def _snippet_sql(sees_internal: bool) -> str:
 _LEXEME = re.compile(r"('(?:[^']|'')*')(?::(\*?))?")
 
 
-def _in_part(query: TicketSearchQuery, weight: str) -> str | None:
-    """A `tsquery` that a ticket's document matches wherever one of its parts of `weight` can match
-    `query`: its words (a phrase's in any place; exclusions left out) restricted to that weight. It may
-    match where no single text does (the words spread over two comments), never the other way round."""
+def _in_parts(query: TicketSearchQuery) -> dict[str, str | None]:
+    """`tsquery`s that a ticket's document matches wherever its comments (weight C) or its description (B)
+    can match `query`: its words (a phrase's in any place; exclusions left out) restricted to that weight.
+    They may match where no single text does (the words spread over two comments), never the other way
+    round. None where there is nothing to restrict (only exclusions, or stop words): every text is read."""
     kept = [group for group in query.groups if not any(term.negated for term in group)]
     words = _probe_text(kept) if kept else ""
-    if not words:  # nothing to restrict (only exclusions, or stop words): NULL, and every text is looked at
-        return None
-    return _LEXEME.sub(lambda found: f"{found.group(1)}:{found.group(2) or ''}{weight}", words)
+
+    def within(weight: str) -> str | None:
+        if not words:
+            return None
+        return _LEXEME.sub(lambda found: f"{found.group(1)}:{found.group(2) or ''}{weight}", words)
+
+    return {"in_comments": within("C"), "in_description": within("B")}
 
 
 def search_snippets(
@@ -461,7 +466,7 @@ def search_snippets(
     ids = [str(ticket_id) for ticket_id in ticket_ids]
     if not ids:
         return {}
-    parts = {"in_comments": _in_part(query, "C"), "in_description": _in_part(query, "B")}
+    parts = _in_parts(query)
     query = resolved(query)
     # The query's placeholders are positional (%s); the statement's own are named: number them all.
     named = {f"q{index}": param for index, param in enumerate(query.params)}
