@@ -21,13 +21,18 @@ from core.text import control_character_in
 
 
 class TextField(serializers.CharField):
-    """A string, and only a string: DRF's CharField would turn 1.1e-308 or true into text."""
+    """A string, and only a string: DRF's CharField would turn 1.1e-308 or true into text.
+
+    Its `max_length` counts the string as sent, as the schema's `maxLength` does. DRF counts it after
+    trimming the whitespace around it, which accepted a body the contract refuses (found by the fuzzer)."""
 
     default_error_messages = {"not_a_string": "Expected a string."}
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("not_a_string")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

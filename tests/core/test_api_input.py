@@ -15,7 +15,14 @@ from django.test import Client
 from core import json_input
 from core.errors import ValidationFailed
 from tests.conftest import Apis, World
-from tickets.models import METADATA_MAX_BYTES, METADATA_MAX_DEPTH, METADATA_MAX_KEYS, Ticket
+from tickets.models import (
+    METADATA_MAX_BYTES,
+    METADATA_MAX_DEPTH,
+    METADATA_MAX_KEYS,
+    SUBJECT_MAX_LENGTH,
+    Ticket,
+)
+from tickets.models.macros import MACRO_NAME_MAX_LENGTH, Macro
 
 pytestmark = pytest.mark.django_db
 
@@ -222,6 +229,29 @@ class TestFreeFormFields:
         assert_error_shape(response, 400, field="deployment_id")
         response = apis.alice.delete(f"{TICKETS}/{ticket.id}/links", deployment_id="x" * 5000)
         assert_error_shape(response, 400, field="deployment_id")
+
+
+class TestTextLengthsCountWhatWasSent:
+    """A text field's limit counts the string as sent, as the schema's `maxLength` says; whitespace around
+    it is trimmed only from text within the limit (the fuzzer found a padded name one over it accepted)."""
+
+    def test_a_padded_subject_over_the_limit_is_a_400(self, world: World, apis: Apis) -> None:
+        padded = " " + "s" * SUBJECT_MAX_LENGTH
+        response = apis.alice.post(TICKETS, ticket_body(world, subject=padded))
+        assert_error_shape(response, 400, field="subject")
+        assert not Ticket.objects.exists()
+
+    def test_a_padded_macro_name_over_the_limit_is_a_400(self, apis: Apis) -> None:
+        padded = "\t" + "m" * MACRO_NAME_MAX_LENGTH
+        response = apis.provider_a.post("/api/v1/macros", {"name": padded, "body": "Hello"})
+        assert_error_shape(response, 400, field="name")
+        assert not Macro.objects.exists()
+
+    def test_padding_within_the_limit_is_trimmed(self, world: World, apis: Apis) -> None:
+        subject = "s" * (SUBJECT_MAX_LENGTH - 2)
+        response = apis.alice.post(TICKETS, ticket_body(world, subject=f" {subject} "))
+        assert response.status_code == 201, response.content
+        assert response.json()["subject"] == subject
 
 
 class TestJsonInputModule:
