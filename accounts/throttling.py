@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
@@ -25,11 +25,11 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from core.cache import redis_client
 from core.parties import Party
 from providers.selectors import address_has_standing, party_for_user
 
 if TYPE_CHECKING:
-    from django.core.cache.backends.redis import RedisCache
     from redis import Redis
 
     # Not at run time: DRF imports this module while `rest_framework.views` is initialising.
@@ -128,9 +128,8 @@ def _count(scope: str, identity: str) -> float | None:
 
 
 def _redis(key: str | None, *, write: bool = False) -> Redis:
-    """The Redis client behind the cache (`core.cache.SharedPoolRedisCache` in every setting) that serves
-    `key`: one per process, its connections pooled."""
-    return cast("RedisCache", cache)._cache.get_client(key, write=write)
+    redis: Redis = redis_client(key, write=write)
+    return redis
 
 
 def _increment(key: str, wait: float) -> int:

@@ -22,18 +22,21 @@ receipt of the anchored tx, so a crash between submitting and recording costs a 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Exists, Min, OuterRef
+from django.db.models import Exists, Min, OuterRef, QuerySet
 from django.utils import timezone
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from chain import messages
 from chain.backends import get_backend
@@ -49,6 +52,7 @@ from chain.backends.base import (
 from chain.mapping import MappingError
 from chain.models import IDEMPOTENCY_KEY_SQL, OutboxEntry
 from core import outbox
+from core.cache import redis_client
 from core.tasks import task_send_debounced
 
 if TYPE_CHECKING:
@@ -58,6 +62,7 @@ logger = logging.getLogger(__name__)
 
 ANCHORED = OutboxEntry.State.ANCHORED
 DRAIN_REQUESTED_KEY = "chain:outbox-drain-requested"
+SENDER_LEASE_KEY = "chain:outbox-sender"
 OUTBOX_DRAIN_TASK = "chain.tasks.outbox_drain_task"
 _ERROR_MAX_LENGTH = 2000
 
@@ -149,6 +154,7 @@ class DrainResult:
     failed: int = 0
     held_back: int = 0
     batches: int = 0
+    finished: bool = False  # stopped because nothing was due (not on a failure or the batch limit)
 
     def add(self, other: DrainResult) -> None:
         self.claimed += other.claimed
@@ -171,18 +177,22 @@ def outbox_retry_delay(attempts: int) -> float:
 
 def _claim(batch_size: int) -> list[OutboxEntry]:
     """Lock and lease the next batch of rows that may be anchored now, in id (= per-ticket seq) order."""
+    return outbox.claim(
+        _due(), batch_size=batch_size, lease_seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS, keep=_in_seq_order
+    )
+
+
+def _due() -> QuerySet[OutboxEntry]:
+    """Unanchored rows that may be sent now: due, and no earlier event of their ticket waiting."""
     now = timezone.now()
     waiting_predecessor = OutboxEntry.objects.filter(
         ticket_id=OuterRef("ticket_id"), seq__lt=OuterRef("seq"), next_attempt_at__gt=now
     ).exclude(state=ANCHORED)
-    due = (
+    return (
         OutboxEntry.objects.exclude(state=ANCHORED)
         .filter(next_attempt_at__lte=now)
         .exclude(Exists(waiting_predecessor))
         .order_by("id")
-    )
-    return outbox.claim(
-        due, batch_size=batch_size, lease_seconds=settings.VE_CHAIN_CLAIM_LEASE_SECONDS, keep=_in_seq_order
     )
 
 
@@ -350,15 +360,56 @@ def outbox_drain(
     """Drain the outbox until nothing is due (or `max_batches`, after which another drain is queued).
 
     Stops early when a batch anchors nothing (the backend is failing): the rows back off and the sweep
-    comes back for them.
+    comes back for them. A single-sender backend (a chain account) is drained by one drain at a time.
     """
     cache.delete(DRAIN_REQUESTED_KEY)  # events committed from now on queue another drain
+    backend = backend or get_backend()
+    if not backend.single_sender:
+        return _drain_batches(batch_size, max_batches, backend, keep_sending=lambda: True)
+    # Two drains sending at once took each other's account sequence numbers: CheckTx refused one, its rows
+    # backed off, and a backlog took minutes instead of seconds (the chain-node fault test and the soak).
+    lease = _sender_lease()
+    if not lease.acquire(blocking=False):
+        return DrainResult()  # the drain sending now sees these rows, or queues the next drain (below)
+    try:
+        total = _drain_batches(batch_size, max_batches, backend, keep_sending=lease.reacquire)
+    finally:
+        with contextlib.suppress(LockError):  # the lease ran out (a long batch): nothing left to release
+            lease.release()
+    if total.finished and _due().exists():
+        # Rows committed after our last claim whose drain found the lease taken and left them to us.
+        outbox_request_drain()
+    return total
+
+
+def _sender_lease() -> Lock:
+    """The lease of the one drain that may send, for as long as a row claim lasts; renewed every batch."""
+    key = cache.make_and_validate_key(
+        SENDER_LEASE_KEY
+    )  # the installation's prefix: one lease per installation
+    lease: Lock = redis_client(key, write=True).lock(
+        key, timeout=settings.VE_CHAIN_CLAIM_LEASE_SECONDS, thread_local=False
+    )
+    return lease
+
+
+def _drain_batches(
+    batch_size: int | None,
+    max_batches: int | None,
+    backend: ChainBackend,
+    *,
+    keep_sending: Callable[[], object],
+) -> DrainResult:
     total = DrainResult()
     limit = max_batches or settings.VE_CHAIN_DRAIN_MAX_BATCHES
     for _ in range(limit):
+        keep_sending()
         batch = outbox_drain_batch(batch_size=batch_size, backend=backend)
         total.add(batch)
-        if batch.claimed == 0 or batch.anchored == 0:
+        if batch.claimed == 0:
+            total.finished = True
+            return total
+        if batch.anchored == 0:
             return total
     # Bounded work per task: hand the rest to a fresh task rather than hold a worker indefinitely.
     outbox_request_drain()

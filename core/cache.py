@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 # One client per server and pool options, for the life of the process; its pool is `client.connection_pool`.
@@ -51,3 +52,10 @@ class SharedPoolRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = SharedPoolRedisCacheClient
+
+
+def redis_client(key: str | None = None, *, write: bool = False) -> Any:
+    """The Redis client behind the default cache (`SharedPoolRedisCache` in every setting) that serves `key`:
+    one per process, its connections pooled. For what the cache API lacks (pipelines, locks)."""
+    shared: SharedPoolRedisCache = cache  # type: ignore[assignment]
+    return shared._cache.get_client(key, write=write)

@@ -95,6 +95,9 @@ class ChainBackend(abc.ABC):
     """Anchors submissions; see the module docstring for the contract."""
 
     name: str
+    # True when everything it sends is numbered from one sequence (a chain account's): two drains sending at
+    # once would take each other's numbers, so the drain lets one send at a time (`chain.services`).
+    single_sender: bool = False
 
     @abc.abstractmethod
     def submit(self, submissions: Sequence[Submission], *, record_state: RecordState) -> list[Result]:

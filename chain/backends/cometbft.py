@@ -21,6 +21,7 @@ import base64
 import datetime
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
@@ -54,6 +55,8 @@ CODE_OK = 0
 CODE_TX_IN_MEMPOOL_CACHE = 19  # sdk ErrTxInMempoolCache: this very tx is already queued
 CODE_WRONG_SEQUENCE = 32  # sdk ErrWrongSequence
 SEARCH_PAGE_SIZE = 100
+# The SDK's ErrWrongSequence log: "account sequence mismatch, expected 12, got 9: incorrect account sequence".
+_EXPECTED_SEQUENCE = re.compile(r"account sequence mismatch, expected (\d+)")
 
 
 class RpcError(BackendError):
@@ -132,6 +135,7 @@ def _parse_time(text: str) -> datetime.datetime | None:
 
 class CometBftBackend(ChainBackend):
     name = NAME
+    single_sender = True
 
     def __init__(
         self,
@@ -322,7 +326,14 @@ class CometBftBackend(ChainBackend):
                 return _InFlight(submission, signed.tx_hash)
             if code != CODE_WRONG_SEQUENCE:
                 return Failure(submission.idempotency_key, f"CheckTx refused the tx: code {code} {log}")
-            self._load_account()  # another sender used the account meanwhile: re-read and sign again
+            # Txs of this account wait in the mempool (sent by a drain that died or timed out) or another
+            # sender used it: sign again with the number the node expects, which counts its mempool too.
+            # Committed state (`_load_account`) does not, so signing from it would be refused again.
+            expected = _EXPECTED_SEQUENCE.search(log)
+            if expected is not None:
+                self._next_sequence = int(expected.group(1))
+            else:
+                self._load_account()
         return Failure(submission.idempotency_key, "account sequence keeps changing under us")
 
     def _confirm(self, in_flight: list[_InFlight], results: dict[str, Result]) -> None:

@@ -14,7 +14,7 @@ from chain.backends.base import Failure, Receipt, Submission
 from chain.models import OutboxEntry
 from chain.services import outbox_drain, outbox_drain_batch
 from tests.chain.cometbft_node import read_fields
-from tests.chain.helpers import make_due, verify
+from tests.chain.helpers import elsewhere, make_due, verify
 from tickets import services
 from tickets.models import Comment, TicketEvent
 
@@ -171,6 +171,60 @@ def test_a_worker_whose_lease_ran_out_sends_nothing_for_the_rows_another_took(ke
         {f"ticket:{t}:{s}" for t, s in TicketEvent.objects.values_list("ticket_id", "seq")}
     )
     assert verify()[0] == 0
+
+
+class _SecondWorkerMeanwhile:
+    """The relayer's backend, during whose first send another worker's drain runs (on a connection of its
+    own, as another process would): that drain's result and how many txs it broadcast go to `meanwhile`."""
+
+    name = "cometbft"
+    single_sender = True
+
+    def __init__(self, inner, node) -> None:
+        self.inner, self.node = inner, node
+        self.meanwhile: list = []
+
+    def submit(self, submissions, *, record_state):
+        if not self.meanwhile:
+            sent_before = len(self.node.broadcasts)
+            result = elsewhere(outbox_drain)
+            self.meanwhile.append((result, len(self.node.broadcasts) - sent_before))
+        return self.inner.submit(submissions, record_state=record_state)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_drain_sends_at_a_time(keyed_world, node):
+    """The relayer account numbers its txs from one sequence: a second drain sending meanwhile took the same
+    numbers, CheckTx refused its txs and their rows backed off (a backlog took minutes to anchor)."""
+    first = keyed_world.open_ticket()
+    second = keyed_world.open_ticket(actor=keyed_world.bob)
+    backend = _SecondWorkerMeanwhile(get_backend(), node)
+    result = outbox_drain(batch_size=1, backend=backend)
+    [(other_drain, other_sent)] = backend.meanwhile
+    assert other_drain.claimed == 0, "a second drain claimed rows while the first was sending"
+    assert other_sent == 0
+    # The first drain went on to the second ticket, and every event went out once, never refused.
+    assert result.anchored == 2
+    assert [tx.memo for tx in node.received()] == [f"ticket:{first.pk}:1", f"ticket:{second.pk}:1"]
+    assert len(node.broadcasts) == 2
+    assert set(OutboxEntry.objects.values_list("state", "attempts")) == {(State.ANCHORED, 0)}
+
+
+@pytest.mark.django_db
+def test_a_tx_left_in_the_mempool_does_not_block_the_next(keyed_world, node, settings):
+    """A drain gave up waiting for its tx, which still waits in the node's mempool: the next tx must take
+    the sequence after it, which the node names when it refuses one signed from committed state."""
+    waiting = keyed_world.open_ticket()
+    node.hold_blocks = True
+    settings.VE_CHAIN_COMETBFT_CONFIRM_TIMEOUT_SECONDS = 0.05
+    outbox_drain()
+    assert OutboxEntry.objects.get(ticket=waiting).state == State.FAILED  # backing off, its tx in the mempool
+    node.hold_blocks = False
+    fresh = keyed_world.open_ticket(actor=keyed_world.bob)
+    assert outbox_drain().anchored == 1
+    row = OutboxEntry.objects.get(ticket=fresh)
+    assert (row.state, row.attempts) == (State.ANCHORED, 0)
+    assert [tx.sequence for tx in node.received()] == [3, 4]
 
 
 @pytest.mark.django_db

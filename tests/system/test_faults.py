@@ -137,6 +137,21 @@ def node(settings) -> Iterator[tuple[FakeNode, NodeServer, dict[str, str]]]:
         yield fake, server, env
 
 
+def unanchored_report(fake: FakeNode) -> str:
+    """What a failure needs: the rows still waiting (why, and until when) and the node's account."""
+    waiting = OutboxEntry.objects.exclude(state=OutboxEntry.State.ANCHORED).order_by("id")
+    head = (
+        f"{waiting.count()} rows unanchored; node: height {fake.height()}, sequence {fake.sequence}, "
+        f"mempool {len(fake.mempool)}"
+    )
+    rows = [
+        f"  {row.idempotency_key} {row.state} attempts={row.attempts} due={row.next_attempt_at:%H:%M:%S.%f} "
+        f"seq={row.submission.get('sequence')} error={row.last_error[:120]!r}"
+        for row in waiting[:15]
+    ]
+    return "\n".join([head, *rows])
+
+
 def assert_one_tx_per_event(fake: FakeNode) -> None:
     memos = [tx.memo for tx in fake.received()]
     assert len(memos) == len(set(memos)), "an event was anchored in two transactions"
@@ -254,7 +269,7 @@ def test_the_chain_node_stopped_and_started_again(
     server.start()
     assert wait_until(
         lambda: not OutboxEntry.objects.exclude(state=OutboxEntry.State.ANCHORED).exists(), timeout=30
-    )
+    ), unanchored_report(fake)
     assert time.monotonic() - stopped_at < 60
     books = settle(run)
     assert_clean(run, books)
