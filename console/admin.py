@@ -40,7 +40,7 @@ from tickets.models import (
     TicketEvent,
 )
 from tickets.selectors.people import people_by_address
-from tickets.selectors.search import RELEVANCE_CANDIDATES
+from tickets.selectors.search import PHRASE_RELEVANCE_CANDIDATES, RELEVANCE_CANDIDATES
 from tickets.templatetags.portal import sla_indicator, sla_words
 
 
@@ -79,7 +79,8 @@ class TicketAdmin(ReadOnlyAdmin):
     search_help_text = (
         'Words in any form, "an exact phrase", -without, or; a ticket number (SUP-000123, 123); a customer\'s '
         f"name, email or address; a provider; a lease ID. Best match first (among the {RELEVANCE_CANDIDATES} most "
-        "recently updated matches) unless you sort by a column, which lists them all."
+        f"recently updated matches, {PHRASE_RELEVANCE_CANDIDATES} with a phrase) unless you sort by a column, "
+        "which lists them all."
     )
     list_select_related = ("provider", "assigned_to")
     date_hierarchy = "created_at"

@@ -174,6 +174,25 @@ class TestResults:
         by_date = numbers(apis.alice.get(TICKETS, q="firewall", ordering="created_at"))
         assert by_date[0] == in_comment.display_number
 
+    def test_best_match_ranks_the_newest_matches_fewer_with_a_phrase(
+        self, world: World, apis: Apis, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(search_selectors, "RELEVANCE_CANDIDATES", 3)
+        monkeypatch.setattr(search_selectors, "PHRASE_RELEVANCE_CANDIDATES", 2)
+        tickets = [world.open_ticket(subject=f"Firewall drops packets {n}") for n in range(4)]
+        newest_first = [ticket.display_number for ticket in reversed(tickets)]
+
+        def listed(q: str, **params: str) -> list[str]:
+            response = apis.alice.get(TICKETS, q=q, limit=10, **params)
+            assert response.status_code == 200, response.content
+            return numbers(response)
+
+        assert sorted(listed("drops")) == sorted(newest_first[:3])
+        assert sorted(listed('"firewall drops"')) == sorted(newest_first[:2])
+        assert sorted(listed('"firewall drops" packets')) == sorted(newest_first[:2])
+        assert sorted(listed('"firewall"')) == sorted(newest_first[:3])  # one word: no positions to check
+        assert listed('"firewall drops"', ordering="-updated_at") == newest_first
+
     def test_a_snippet_marks_the_match_and_escapes_the_text(self, world: World, apis: Apis) -> None:
         ticket = world.open_ticket()
         services.comment_add(

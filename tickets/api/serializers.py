@@ -55,6 +55,7 @@ from tickets.selectors import (
     parse_search,
     ticket_sla,
 )
+from tickets.selectors.search import PHRASE_RELEVANCE_CANDIDATES, RELEVANCE_CANDIDATES
 from tickets.services.recording import clean_metadata
 
 # --------------------------------------------------------------------------------------------------------------
@@ -198,7 +199,9 @@ class TicketListQuery(serializers.Serializer):
         required=False,
         help_text=(
             "`sla_due`: by the earliest due time of a running SLA target (tickets with none come last). "
-            "`relevance`: best match first (with `q` only). Default: `relevance` with `q`, else `-created_at`."
+            f"`relevance`: best match first (with `q` only), among the {RELEVANCE_CANDIDATES} most recently "
+            f"updated matches ({PHRASE_RELEVANCE_CANDIDATES} when `q` holds a phrase of words); any other "
+            "ordering lists them all. Default: `relevance` with `q`, else `-created_at`."
         ),
     )
     limit = QueryIntegerField(min_value=1, max_value=200, default=50)
