@@ -371,8 +371,16 @@ def outbox_drain(
     lease = _sender_lease()
     if not lease.acquire(blocking=False):
         return DrainResult()  # the drain sending now sees these rows, or queues the next drain (below)
+
+    def still_ours() -> bool:
+        try:
+            lease.reacquire()
+        except LockError:  # it ran out during a long batch (another drain may hold it now): stop sending
+            return False
+        return True
+
     try:
-        total = _drain_batches(batch_size, max_batches, backend, keep_sending=lease.reacquire)
+        total = _drain_batches(batch_size, max_batches, backend, keep_sending=still_ours)
     finally:
         with contextlib.suppress(LockError):  # the lease ran out (a long batch): nothing left to release
             lease.release()
@@ -384,9 +392,7 @@ def outbox_drain(
 
 def _sender_lease() -> Lock:
     """The lease of the one drain that may send, for as long as a row claim lasts; renewed every batch."""
-    key = cache.make_and_validate_key(
-        SENDER_LEASE_KEY
-    )  # the installation's prefix: one lease per installation
+    key = cache.make_and_validate_key(SENDER_LEASE_KEY)  # prefixed: one lease per installation on a Redis
     lease: Lock = redis_client(key, write=True).lock(
         key, timeout=settings.VE_CHAIN_CLAIM_LEASE_SECONDS, thread_local=False
     )
@@ -398,12 +404,13 @@ def _drain_batches(
     max_batches: int | None,
     backend: ChainBackend,
     *,
-    keep_sending: Callable[[], object],
+    keep_sending: Callable[[], bool],
 ) -> DrainResult:
     total = DrainResult()
     limit = max_batches or settings.VE_CHAIN_DRAIN_MAX_BATCHES
     for _ in range(limit):
-        keep_sending()
+        if not keep_sending():
+            return total
         batch = outbox_drain_batch(batch_size=batch_size, backend=backend)
         total.add(batch)
         if batch.claimed == 0:

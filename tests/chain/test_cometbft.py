@@ -7,12 +7,14 @@ import json
 
 import coincurve
 import pytest
+from django.core.cache import cache
 
 from chain import cosmos_tx, envelopes, keys, messages, shredding
 from chain.backends import get_backend
 from chain.backends.base import Failure, Receipt, Submission
 from chain.models import OutboxEntry
-from chain.services import outbox_drain, outbox_drain_batch
+from chain.services import SENDER_LEASE_KEY, outbox_drain, outbox_drain_batch
+from core.cache import redis_client
 from tests.chain.cometbft_node import read_fields
 from tests.chain.helpers import elsewhere, make_due, verify
 from tickets import services
@@ -208,6 +210,31 @@ def test_one_drain_sends_at_a_time(keyed_world, node):
     assert [tx.memo for tx in node.received()] == [f"ticket:{first.pk}:1", f"ticket:{second.pk}:1"]
     assert len(node.broadcasts) == 2
     assert set(OutboxEntry.objects.values_list("state", "attempts")) == {(State.ANCHORED, 0)}
+
+
+class _LeaseLostWhileSending:
+    """The relayer's backend, during whose first send the drain's lease on the account runs out."""
+
+    name = "cometbft"
+    single_sender = True
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def submit(self, submissions, *, record_state):
+        redis_client(write=True).delete(cache.make_and_validate_key(SENDER_LEASE_KEY))
+        return self.inner.submit(submissions, record_state=record_state)
+
+
+@pytest.mark.django_db
+def test_a_drain_whose_lease_ran_out_stops_after_its_batch(keyed_world, node):
+    first = keyed_world.open_ticket()
+    second = keyed_world.open_ticket(actor=keyed_world.bob)
+    result = outbox_drain(batch_size=1, backend=_LeaseLostWhileSending(get_backend()))
+    assert (result.claimed, result.anchored) == (1, 1)
+    assert [tx.memo for tx in node.received()] == [f"ticket:{first.pk}:1"]
+    assert OutboxEntry.objects.get(ticket=second).state == State.PENDING  # left for the drain holding it now
+    assert outbox_drain().anchored == 1
 
 
 @pytest.mark.django_db
