@@ -15,8 +15,8 @@ another DATABASE_NAME for another size), PostgreSQL itself inserts (INSERT … S
   the oracle check below).
 The search documents are then built by `search_index_rebuild` (the app's SQL, in its batches; timed).
 
-Each search is what the API does for one page (`TicketListCreateView.get`): `ticket_list(party,
-TicketFilters(q=…))`, `paginate(…, limit=50)` and `rows_with_snippets` (serialisation left out), timed per
+Each search is what the API does for one page (`TicketListCreateView.get`): `ticket_page(party,
+TicketFilters(q=…), limit=50)` and `rows_with_snippets` (serialisation left out), timed per
 (party, term class, ordering `relevance` / `-updated_at`), the queries of a class taken in turn, after one
 untimed warm-up; a case stops early after `--case-seconds` (at least 3 rounds). The list query's plan is
 taken once per case with EXPLAIN ANALYZE and classed: `GIN` (a Bitmap Index Scan on ticket_search_*),
@@ -335,15 +335,12 @@ def page(party, q: str, ordering: str) -> tuple[float, float, list]:
     """One API page of a search: (list seconds, snippet seconds, rows)."""
     from django.utils import timezone
 
-    from tickets.api.pagination import paginate
-    from tickets.selectors import TicketFilters, rows_with_snippets, ticket_list
+    from tickets.api.pagination import ticket_page
+    from tickets.selectors import TicketFilters, rows_with_snippets
 
     started = time.perf_counter()
-    result = paginate(
-        ticket_list(party, TicketFilters(q=q), best_match_first=ordering == "relevance", now=timezone.now()),
-        ordering=ordering,
-        limit=50,
-        cursor=None,
+    result = ticket_page(
+        party, TicketFilters(q=q), ordering=ordering, limit=50, cursor=None, now=timezone.now()
     )
     listed = time.perf_counter()
     rows = rows_with_snippets(party, result.items, q)

@@ -199,3 +199,37 @@ def test_rows_keep_their_names_whatever_the_order_of_fields_and_annotations(many
         rows = cache.rows("labelled", build, {"number": first})
         assert rows == list(build({"number": first}))
         assert all(row["label"] == f"#{row['subject']}" for row in rows)
+
+
+def test_a_customers_search_is_kept_its_words_a_value(many: World) -> None:
+    """A customer's search reads their own tickets and checks each document: its statement is the same for
+    any words, which are a value (the `tsquery`). Support's follows what the index answers: never kept."""
+    world = many
+
+    def searched(statements: str) -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", [f"%{statements}%"]
+            )
+            return [statement for (statement,) in cursor.fetchall()]
+
+    for party, q, ordering in itertools.product(
+        [world.alice, world.bob], ["ticket", '"ticket 4"', "4 or 5", "tick"], ["relevance", "-updated_at"]
+    ):
+        filters = selectors.TicketFilters(q=q)
+        cursor = None
+        for _ in range(12):
+            kept = ticket_page(party, filters, ordering=ordering, limit=2, cursor=cursor)
+            listed = selectors.ticket_list(party, filters, best_match_first=ordering == "relevance")
+            assert kept == paginate(listed, ordering=ordering, limit=2, cursor=cursor), (
+                party.label,
+                q,
+                ordering,
+            )
+            cursor = kept.next_cursor
+            if cursor is None:
+                break
+    assert any("::tsquery" in statement and "$1" in statement for statement in searched("tsquery"))
+    before = set(searched("tsquery"))
+    ticket_page(world.agent, selectors.TicketFilters(q="ticket"), ordering="relevance", limit=2, cursor=None)
+    assert set(searched("tsquery")) == before

@@ -193,6 +193,21 @@ class TestResults:
         assert sorted(listed('"firewall"')) == sorted(newest_first[:3])  # one word: no positions to check
         assert listed('"firewall drops"', ordering="-updated_at") == newest_first
 
+    def test_customers_searches_one_after_another_each_find_their_own(self, world: World, apis: Apis) -> None:
+        """A customer's search page is a kept statement, its words and scope the slots: neither may stick
+        from one search to the next."""
+        firewall = world.open_ticket(subject="Firewall drops packets")
+        disk = world.open_ticket(subject="Disk full")
+        bobs = world.open_ticket(actor=world.bob, subject="Firewall and disk both broken")
+        for _ in range(2):
+            assert numbers(apis.alice.get(TICKETS, q="firewall")) == [firewall.display_number]
+            assert numbers(apis.alice.get(TICKETS, q="disk")) == [disk.display_number]
+            assert numbers(apis.bob.get(TICKETS, q="firewall")) == [bobs.display_number]
+            assert numbers(apis.alice.get(TICKETS, q='"drops packets"')) == [firewall.display_number]
+            assert numbers(apis.alice.get(TICKETS, q="nothing-like-this")) == []
+            listed = apis.alice.get(TICKETS, q="disk or firewall", ordering="-updated_at")
+            assert numbers(listed) == [disk.display_number, firewall.display_number]
+
     def test_a_snippet_marks_the_match_and_escapes_the_text(self, world: World, apis: Apis) -> None:
         ticket = world.open_ticket()
         services.comment_add(

@@ -70,10 +70,12 @@ from tickets.selectors.search import RANK as SEARCH_RANK
 from tickets.selectors.search import SNIPPET as SEARCH_SNIPPET
 from tickets.selectors.search import (
     TicketSearchQuery,
+    kept_search,
     parse_search,
     rows_with_snippets,
     search_snippets,
     ticket_search,
+    with_tsquery,
 )
 from tickets.selectors.sla import (
     SLA_FILTERS,
@@ -154,6 +156,7 @@ __all__ = [
     "event_related",
     "events_by_ids",
     "events_visible_to",
+    "kept_search",
     "last_seqs",
     "last_visible_seq",
     "linkable_deployments",
@@ -200,5 +203,6 @@ __all__ = [
     "uploads_of",
     "uuids_of",
     "visible_events_query",
+    "with_tsquery",
     "work_page_reads",
 ]

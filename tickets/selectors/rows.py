@@ -27,7 +27,7 @@ from tickets.models import (
     TicketEvent,
 )
 from tickets.presenter import Related
-from tickets.selectors.search import RANK, parse_search, ticket_search
+from tickets.selectors.search import RANK, TicketSearchQuery, parse_search, ticket_search
 from tickets.selectors.sla import SLA_FILTERS
 from tickets.selectors.visibility import (
     attachments_visible_to,
@@ -97,10 +97,12 @@ def updated_at_column(party: Party) -> str:
 def _rows(tickets: QuerySet[Ticket], party: Party, *annotations: str) -> QuerySet[Any, Any]:
     """Ticket rows with the other apps' columns folded in (the chain state: no second round trip), and
     the named annotations of `tickets`."""
+    # `annotations` before the other apps' columns: the order in which the query holds them (they were
+    # annotated first), which a kept statement (core.statements) needs the SQL's columns to follow.
     return hooks.with_ticket_columns(tickets, sees_internal=party.sees_internal).values(
         *TICKET_ROW_FIELDS,
-        *hooks.ticket_column_names(),
         *annotations,
+        *hooks.ticket_column_names(),
         **TICKET_ROW_RELATED,
         **{VISIBLE_UPDATED_AT: F(updated_at_column(party))},
     )
@@ -152,9 +154,10 @@ def ticket_list(
     rank_by_priority: bool = False,
     best_match_first: bool = False,
     now: datetime.datetime | None = None,
+    search: TicketSearchQuery | None = None,
 ) -> QuerySet[Any, Any]:
     """Rows of the tickets a party may see, filtered (the SLA filter as of `now`); with `priority_rank`
-    when ordering by priority."""
+    when ordering by priority. `search`: `filters.q` already parsed (the text is then not read)."""
     tickets = tickets_visible_to(party)
     if filters.status:
         tickets = tickets.filter(status=filters.status)
@@ -166,7 +169,8 @@ def ticket_list(
         tickets = tickets.filter(deployment__lease_id=filters.deployment_id)
     if filters.sla:
         tickets = tickets.filter(SLA_FILTERS[filters.sla](now or timezone.now()))
-    search = parse_search(filters.q)  # last: best match first ranks among what the other filters keep
+    if search is None:
+        search = parse_search(filters.q)  # last: best match first ranks among what the other filters keep
     if search is not None:
         tickets = ticket_search(tickets, party, search, best_first=best_match_first)
     rows = _rows(tickets, party, *([RANK] if search is not None else []))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from html import escape
@@ -330,6 +330,21 @@ def resolved(query: TicketSearchQuery) -> TicketSearchQuery:
         return query
     text = _tsquery_text(query.sql, query.params)
     return TicketSearchQuery(text=query.text, groups=query.groups, sql="%s::tsquery", params=(text,))
+
+
+def kept_search(party: Party, query: TicketSearchQuery) -> tuple[Hashable, str] | None:
+    """A search as a kept statement (`core.statements`) sees it, where its SQL does not depend on the words:
+    the shape (how many matches best match first ranks) and the words as one `tsquery` constant, the slot.
+    A customer's: their few tickets are read first and each document checked. None for support and
+    providers, whose statement follows what the index answers (the probe, the list of matches)."""
+    if not party.is_customer:
+        return None
+    return relevance_candidates(query), str(resolved(query).params[0])
+
+
+def with_tsquery(query: TicketSearchQuery, tsquery_text: str) -> TicketSearchQuery:
+    """`query` with its words given as a `tsquery` constant (`kept_search`'s slot)."""
+    return TicketSearchQuery(text=query.text, groups=query.groups, sql="%s::tsquery", params=(tsquery_text,))
 
 
 def ticket_search(
