@@ -30,8 +30,6 @@ from core.parties import Party
 from providers.selectors import address_has_standing, party_for_user
 
 if TYPE_CHECKING:
-    from redis import Redis
-
     # Not at run time: DRF imports this module while `rest_framework.views` is initialising.
     from rest_framework.views import APIView
 
@@ -127,15 +125,10 @@ def _count(scope: str, identity: str) -> float | None:
     return None if _increment(key, wait) <= limit else wait
 
 
-def _redis(key: str | None, *, write: bool = False) -> Redis:
-    redis: Redis = redis_client(key, write=write)
-    return redis
-
-
 def _increment(key: str, wait: float) -> int:
     # One round trip, without MULTI/EXEC: the two commands go in one write and Redis runs them in turn;
     # only a Redis crash between them could leave the counter without its expiry, and it then loses both.
-    pipeline = _redis(key, write=True).pipeline(transaction=False)
+    pipeline = redis_client(key, write=True).pipeline(transaction=False)
     pipeline.incr(key)
     pipeline.expire(key, int(wait) + 2)
     count: int
@@ -163,7 +156,7 @@ def auth_failures_wait(request: Request | HttpRequest) -> float | None:
         settings.VE_API_AUTH_FAILURES_PER_ADDRESS, AUTH_FAILURES, client_address(request)
     )
     try:
-        count = _redis(key).get(key)
+        count = redis_client(key).get(key)
     except Exception:
         logger.warning("throttle store unavailable; authentication failures not checked", exc_info=True)
         return None
@@ -217,7 +210,7 @@ def socket_slot_claim(*, socket_id: str, identity: str, client_address: str) -> 
     limits = [settings.VE_WS_MAX_SOCKETS_PER_PARTY, settings.VE_WS_MAX_SOCKETS_PER_CLIENT_ADDRESS]
     now = time.time()
     try:
-        client = _redis(keys[0], write=True)
+        client = redis_client(keys[0], write=True)
         over: int = client.eval(
             _CLAIM_SCRIPT, len(keys), *keys, now, now + socket_claim_lifetime(), socket_id, *limits
         )
@@ -233,7 +226,7 @@ def socket_slots_renew(claims: list[tuple[str, str, str]]) -> None:
         return
     expires = time.time() + socket_claim_lifetime()
     try:
-        pipeline = _redis(None, write=True).pipeline(transaction=False)
+        pipeline = redis_client(None, write=True).pipeline(transaction=False)
         for socket_id, identity, client_address in claims:
             for key in _slot_keys(identity, client_address):
                 pipeline.zadd(key, {socket_id: expires}, xx=True)
@@ -244,7 +237,7 @@ def socket_slots_renew(claims: list[tuple[str, str, str]]) -> None:
 
 def socket_slot_release(*, socket_id: str, identity: str, client_address: str) -> None:
     try:
-        pipeline = _redis(None, write=True).pipeline(transaction=False)
+        pipeline = redis_client(None, write=True).pipeline(transaction=False)
         for key in _slot_keys(identity, client_address):
             pipeline.zrem(key, socket_id)
         pipeline.execute()

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 # One client per server and pool options, for the life of the process; its pool is `client.connection_pool`.
 _clients: dict[tuple[str, str], Any] = {}
@@ -54,8 +57,8 @@ class SharedPoolRedisCache(RedisCache):
         self._class = SharedPoolRedisCacheClient
 
 
-def redis_client(key: str | None = None, *, write: bool = False) -> Any:
+def redis_client(key: str | None = None, *, write: bool = False) -> Redis:
     """The Redis client behind the default cache (`SharedPoolRedisCache` in every setting) that serves `key`:
     one per process, its connections pooled. For what the cache API lacks (pipelines, locks)."""
-    shared: SharedPoolRedisCache = cache  # type: ignore[assignment]
-    return shared._cache.get_client(key, write=write)
+    client: Redis = cast("SharedPoolRedisCache", cache)._cache.get_client(key, write=write)
+    return client

@@ -100,13 +100,19 @@ def _learn(build: Build, values: Mapping[str, Any], using: str) -> _Statement | 
         elif first != second or type(first) is not type(second):
             return None
     query = queryset.query
-    names = (*query.extra_select, *query.values_select, *query.annotation_select)
+    # The names as Django's `.values()` reads them (`ValuesIterable`): in the order `.values()` gave them
+    # where the query keeps it (`selected`), else in its order of kinds.
+    names = (
+        tuple(query.selected)
+        if query.selected
+        else (*query.extra_select, *query.values_select, *query.annotation_select)
+    )
     columns = compiler.select[: compiler.col_count]
     expressions = [column[0] for column in columns]
     if len(names) != len(expressions) or query.low_mark or query.combinator:
         return None
-    # The names above are in Django's order of kinds; the SQL's columns must be in the same order (a named
-    # column where another name is expected would give every row's values under the wrong keys).
+    # The SQL's columns must be in the names' order (a named column where another name is expected would give
+    # every row's values under the wrong keys): checked, not trusted.
     if any(alias is not None and alias != name for (_, _, alias), name in zip(columns, names, strict=True)):
         return None
     converters = compiler.get_converters(expressions)

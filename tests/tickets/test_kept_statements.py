@@ -182,8 +182,8 @@ def test_an_integer_fields_value_is_a_slot_too(many: World) -> None:
 
 
 def test_rows_keep_their_names_whatever_the_order_of_fields_and_annotations(many: World) -> None:
-    """`.values()` naming an annotation before a plain field: PostgreSQL's columns are in another order than
-    the names the statement is learnt with, so it is not kept, and every row has its values under its names."""
+    """`.values()` naming an annotation before a plain field: every row has its values under its names,
+    whether the statement is kept (named in the order `.values()` gave) or not."""
     cache = StatementCache()
 
     def build(slots):

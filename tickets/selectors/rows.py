@@ -97,12 +97,10 @@ def updated_at_column(party: Party) -> str:
 def _rows(tickets: QuerySet[Ticket], party: Party, *annotations: str) -> QuerySet[Any, Any]:
     """Ticket rows with the other apps' columns folded in (the chain state: no second round trip), and
     the named annotations of `tickets`."""
-    # `annotations` before the other apps' columns: the order in which the query holds them (they were
-    # annotated first), which a kept statement (core.statements) needs the SQL's columns to follow.
     return hooks.with_ticket_columns(tickets, sees_internal=party.sees_internal).values(
         *TICKET_ROW_FIELDS,
-        *annotations,
         *hooks.ticket_column_names(),
+        *annotations,
         **TICKET_ROW_RELATED,
         **{VISIBLE_UPDATED_AT: F(updated_at_column(party))},
     )
