@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import coincurve
@@ -291,18 +292,21 @@ def test_a_provider_log_endpoint_that_hangs(
     try:
         run = start_load(installation, parties, portal_pages=False)
         lags = []
-        for _ in range(10):
+        for _ in range(12):
             run.load.run_for(1)
             lags.append(oldest_unanchored_age())
         assert len(logs.requests) >= 2, "no log fetch reached the hanging endpoint"
         # Anchoring kept up while the fetches hung: once the drain had caught up with what waited while the
         # processes warmed up (how long that takes depends on the machine's load), nothing waited longer than
-        # a few sweeps. Sharing the drain's queue, the hanging fetches (10 s each) hold the threads and the lag
-        # climbs past 7 s and never comes back down.
+        # a few sweeps for more than a moment. Sharing the drain's queue, the hanging fetches (10 s each) hold
+        # the threads and the lag climbs a second a second, past 7 s, and never comes back down. On a loaded
+        # machine one sweep may come late (a lag of 3.2 s once, then 1.0): one sample, not two in a row.
         caught_up = next((index for index, lag in enumerate(lags) if lag < 1), None)
         assert caught_up is not None, f"the drain never caught up: {lags}"
-        assert caught_up <= len(lags) - 4, f"the drain caught up only at the end: {lags}"
-        assert max(lags[caught_up:]) < 3, lags
+        assert caught_up <= len(lags) - 5, f"the drain caught up only at the end: {lags}"
+        after = lags[caught_up:]
+        assert not any(lag >= 3 and later >= 3 for lag, later in pairwise(after)), lags
+        assert max(after) < 5, lags
         # The tickets whose fetch is still owed. The load's categories are random, so a short run may
         # create no technical ticket; escalations ask for logs too.
         owed = set(Ticket.objects.filter(logs_requested_at__isnull=False).values_list("pk", flat=True))
