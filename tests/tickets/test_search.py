@@ -135,6 +135,21 @@ class TestHowItReadsAQuery:
         assert self.search(apis, "gatew") == {number["timeout"]}  # search as you type
         assert self.search(apis, "deployme") == {number["cafe"]}  # halfway through a stemmed word
 
+    def test_a_word_typed_whole_finds_its_forms_not_other_words_that_begin_like_its_stem(
+        self, world: World, apis: Apis
+    ) -> None:
+        connected = world.open_ticket(subject="Node connected again", description="after a restart")
+        connector = world.open_ticket(subject="Broken connector", description="on the rack")
+        in_comment = world.open_ticket(subject="Pods", description="stuck")
+        services.comment_add(actor=world.alice, ticket_id=in_comment.id, body="The pods keep reconnecting")
+        # "connection" is the stem `connect`: every form of it, not `connector`, another word.
+        assert self.search(apis, "connection") == {connected.display_number}
+        assert self.search(apis, "connected") == {connected.display_number}
+        # Typed halfway, a word finds every word that begins with it, in a comment's stems too.
+        assert self.search(apis, "connec") == {connected.display_number, connector.display_number}
+        assert self.search(apis, "reconn") == {in_comment.display_number}
+        assert self.search(apis, "broken conn") == {connector.display_number}
+
     @pytest.mark.parametrize(
         "q",
         [

@@ -6,7 +6,7 @@ and ranks with it, and `search_snippets` gives the page's highlighted excerpts.
 How a query reads:
 - words are ANDed, and match any form of the word (English stems, accents ignored);
 - `"an exact phrase"`, `-word` or `-"a phrase"` to exclude, `or` between two terms;
-- the last word also matches as a prefix (search as you type);
+- the last word also matches every word that begins with it (search as you type);
 - a ticket number in any form people type: `SUP-000123`, `SUP-123`, `#123`, `000123`, or `123` (which also
   matches the text "123").
 
@@ -125,7 +125,12 @@ def _term_sql(term: Term) -> tuple[str, list[Any]]:
     elif term.phrase:
         sql, params = f"websearch_to_tsquery('{SEARCH_CONFIG}', %s)", [f'"{term.text}"']
     elif term.prefix:
-        sql = f"({_as_prefix(SEARCH_CONFIG)} || {_as_prefix(PREFIX_CONFIG)})"
+        # Its stem whole (every form of the word, as any word), or any word that begins with what was typed
+        # (a whole word of a subject, description or name; a comment's stem). Not its stem as a prefix: where
+        # stemming shortens a word typed whole, that also matched other words ("bebobe" is `bebob`, which
+        # began ten times as many documents' words), and the index gathers every match of a prefix before it
+        # can AND it with the other words: for "febibe bebobe" at 1M tickets, 42 ms this way, 11 ms the other.
+        sql = f"(websearch_to_tsquery('{SEARCH_CONFIG}', %s) || {_as_prefix(PREFIX_CONFIG)})"
         params = [term.text, term.text]
     else:
         sql, params = f"websearch_to_tsquery('{SEARCH_CONFIG}', %s)", [term.text]
@@ -163,11 +168,6 @@ def _groups_sql(groups: Iterable[Iterable[Term]]) -> tuple[str, list[Any]]:
         group_sqls.append("(" + " || ".join(sql for sql, _ in compiled) + ")")
         params.extend(param for _, term_params in compiled for param in term_params)
     return "(" + " && ".join(group_sqls) + ")", params
-
-
-def _document(party: Party) -> str:
-    """The document a party's search reads: customers only ever the public one."""
-    return "search__staff_doc" if party.sees_internal else "search__public_doc"
 
 
 class _Matches(Func):
