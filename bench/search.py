@@ -278,7 +278,6 @@ def index_sizes() -> list[str]:
     with connection.cursor() as cursor:
         for name in (
             "tickets_ticketsearch",
-            "ticket_search_public_idx",
             "ticket_search_staff_idx",
             "tickets_ticket",
             "tickets_comment",

@@ -9,7 +9,11 @@ Two documents per ticket, because a search must never match text its reader may 
 The rows are written by `tickets.services.search_index` in the transaction that records the change, and
 rebuilt by `manage.py search_reindex`. They live apart from the ticket row: a ticket row is rewritten by
 every status change and SLA sweep, and each rewrite would otherwise re-insert every word into the GIN
-indexes.
+index.
+
+Only the staff document has a GIN index, which providers' and support's searches read. A customer's search
+reads their own few tickets first and checks each one's public document: an index of the public documents
+was read by no query, and every write paid for it.
 """
 
 from __future__ import annotations
@@ -43,7 +47,6 @@ class TicketSearch(models.Model):
 
     class Meta:
         indexes = [
-            GinIndex(fields=["public_doc"], name="ticket_search_public_idx"),
             GinIndex(fields=["staff_doc"], name="ticket_search_staff_idx"),
         ]
 
