@@ -49,6 +49,7 @@ from chain import envelopes, erasure_checks, keys, mapping, messages, shredding
 from chain.backends import get_backend, local, local_backend_at
 from chain.backends.base import AnchoredTx, ChainBackend
 from chain.models import OutboxEntry, idempotency_key_for
+from core.formats import parse_plain_number
 from tickets.models import Ticket, TicketEvent, format_ticket_number
 
 TICKETS_PER_CHUNK = 500
@@ -134,9 +135,10 @@ class VerificationReport:
 def _parse_key(key: str) -> tuple[str, int] | None:
     prefix, _, rest = key.partition(":")
     ticket_id, _, seq = rest.rpartition(":")
-    if prefix != "ticket" or not ticket_id or not seq.isdigit():
+    number = parse_plain_number(seq)
+    if prefix != "ticket" or not ticket_id or number is None:
         return None
-    return ticket_id, int(seq)
+    return ticket_id, number
 
 
 def _differences(expected: Any, anchored: Any, path: str = "") -> Iterator[str]:

@@ -157,6 +157,20 @@ def parse_iso_timestamp(text: str) -> datetime.datetime:
     return moment
 
 
+_PLAIN_NUMBER = re.compile(r"[0-9]+")
+
+
+def parse_plain_number(value: object, *, max_digits: int = 18) -> int | None:
+    """A whole number written in ASCII digits only, at most `max_digits` of them, else None.
+
+    Not `str.isdigit()`: it also says yes to `²` or `①`, which `int()` then refuses (a 500 where a reader
+    asked for "ticket ²").
+    """
+    if not isinstance(value, str) or len(value) > max_digits or not _PLAIN_NUMBER.fullmatch(value):
+        return None
+    return int(value)
+
+
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 

@@ -30,6 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import REDIS_OUTAGES, ApplicationError, outage_of
+from core.formats import parse_plain_number
 from core.parties import Party, PartyKind
 from notifications.inbound import tokens
 from notifications.inbound.dkim_check import DkimTemporaryError, dkim_check
@@ -89,7 +90,7 @@ class _Reject(Exception):
 def reply_party(recipient_key: str) -> tuple[Party, str] | None:
     """The party a reply token's recipient acts as now, and their email address (None: no role left)."""
     kind, _, raw_id = recipient_key.partition(":")
-    if not raw_id.isdigit():
+    if parse_plain_number(raw_id) is None:
         return None
     if kind == "user":
         user = get_user_model().objects.filter(pk=int(raw_id), is_active=True).first()

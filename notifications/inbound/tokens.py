@@ -22,6 +22,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from core.formats import parse_plain_number
+
 REPLY_PREFIX = "reply+"
 _SALT = "notifications.inbound.reply-address"
 _TOKEN = re.compile(r"^([0-9a-z]{1,13})-([uc])([0-9a-z]{1,13})-([ni])([0-9a-z]{1,8})-([a-z2-7]{24})$")
@@ -74,7 +76,7 @@ def reply_token(
     """A token for this recipient and ticket. `internal` only for provider members and support (`user:`
     keys): a customer's token never makes an internal note."""
     kind, _, raw_id = recipient_key.partition(":")
-    if kind not in ("user", "customer") or not raw_id.isdigit():
+    if kind not in ("user", "customer") or parse_plain_number(raw_id) is None:
         raise ValueError(f"not a recipient key: {recipient_key!r}")
     if internal and kind != "user":
         raise ValueError("a customer's reply address never makes an internal note")

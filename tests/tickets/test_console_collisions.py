@@ -94,3 +94,12 @@ def test_an_internal_note_never_holds_a_customers_reply(world: World) -> None:
     assert sent.status_code == 303
     assert "replied after you opened" not in sent.content.decode()
     assert Comment.objects.filter(ticket=ticket, body="Any news?").count() == 1
+
+
+def test_a_seen_number_in_other_digits_is_no_number(world: World, agent: Client) -> None:
+    # "²" passes str.isdigit() and fails int(): it was a 500. Like a missing number, it holds nothing back.
+    ticket = world.open_ticket()
+    for seen in ("²", "١", "①"):
+        assert reply(agent, ticket, seen_seq=seen, content=f"Reply {seen}").status_code == 303
+    assert Comment.objects.filter(ticket=ticket).count() == 3
+    assert agent.get("/admin/", {"provider": "²"}).status_code == 200  # the queue's provider filter

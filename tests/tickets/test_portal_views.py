@@ -84,6 +84,10 @@ class TestWhoSeesWhat:
         assert client.get("/tickets/SUP-9999999999999999999/").status_code == 404
         assert client.get("/tickets/not-a-ticket/").status_code == 404
         assert signed_in(world.bob.user_id).get(f"/tickets/{ticket.number}/").status_code == 404
+        # Digits that are not ASCII: "²" made int() fail (a 500), "١" (Arabic-Indic one) named ticket 1 too.
+        for reference in ("²", "SUP-²", "①", "١", "SUP-١"):
+            assert client.get(f"/tickets/{reference}/").status_code == 404, reference
+            assert client.post(f"/tickets/{reference}/status/", {"status": "resolved"}).status_code == 404
 
     def test_the_thread_shows_each_reply_as_its_own_endpoint_does(self, world: World) -> None:
         """The thread is written in Python (tickets/templatetags/portal.py): each reply in it is what the

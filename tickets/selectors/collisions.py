@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.formats import parse_plain_number
 from core.parties import Party
 from tickets.models import TicketEvent
 from tickets.selectors.visibility import ticket_get, visible_events_query
@@ -35,7 +36,7 @@ def replies_after(party: Party, ticket_id: object, seen_seq: int) -> list[LaterR
 def replies_since_seen(party: Party, ticket_id: object, seen_seq: object) -> list[LaterReply]:
     """`replies_after` for the `seen_seq` a page's reply form posted (the event number it was showing);
     none when the form sent no usable number (an old page, a hand-made request)."""
-    seen = seen_seq if isinstance(seen_seq, str) else ""
-    if not seen.isdigit() or len(seen) > 10:
+    seen = parse_plain_number(seen_seq, max_digits=10)
+    if seen is None:
         return []
-    return replies_after(party, ticket_id, int(seen))
+    return replies_after(party, ticket_id, seen)

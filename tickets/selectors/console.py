@@ -13,6 +13,7 @@ from django.db.models import Aggregate, Case, Count, DurationField, F, IntegerFi
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from core.formats import parse_plain_number
 from core.parties import Party, party_in_slots, scope_slots
 from core.statements import StatementCache
 from providers.models import ProviderAccount
@@ -69,7 +70,7 @@ class QueueFilters:
             due_within_hour=query.get("due") == "1h",
             unassigned=query.get("unassigned") == "1",
             mine=query.get("mine") == "1",
-            provider_id=int(provider) if provider.isdigit() and len(provider) < 12 else None,
+            provider_id=parse_plain_number(provider, max_digits=11),
             priority=priority if priority in Ticket.Priority.values else None,
             agent_id=agent_id,
         )

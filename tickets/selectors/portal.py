@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from core.errors import NotFound
-from core.formats import parse_uuid
+from core.formats import parse_plain_number, parse_uuid
 from core.parties import Party, party_in_slots, scope_slots
 from core.statements import StatementCache
 from providers.models import Deployment
@@ -36,8 +36,8 @@ def ticket_id_for_reference(party: Party, reference: str) -> uuid.UUID:
     parsed = parse_uuid(reference)
     if parsed is not None:
         return ticket_get(party, parsed).pk
-    digits = reference.upper().removeprefix(settings.VE_TICKET_NUMBER_PREFIX).lstrip("0")
-    if not digits.isdigit() or len(digits) > 18:
+    number = parse_plain_number(reference.upper().removeprefix(settings.VE_TICKET_NUMBER_PREFIX).lstrip("0"))
+    if not number:
         raise NotFound("Ticket not found.")
     shape, values = scope_slots(party)
 
@@ -45,7 +45,7 @@ def ticket_id_for_reference(party: Party, reference: str) -> uuid.UUID:
         visible = tickets_visible_to(party_in_slots(party, slots))
         return visible.filter(number=slots["number"]).values("pk")[:1]
 
-    rows = _TICKET_BY_NUMBER.rows(shape, build, {**values, "number": int(digits)})
+    rows = _TICKET_BY_NUMBER.rows(shape, build, {**values, "number": number})
     if not rows:
         raise NotFound("Ticket not found.")
     ticket_id: uuid.UUID = rows[0]["pk"]
