@@ -90,15 +90,16 @@ class _Reject(Exception):
 def reply_party(recipient_key: str) -> tuple[Party, str] | None:
     """The party a reply token's recipient acts as now, and their email address (None: no role left)."""
     kind, _, raw_id = recipient_key.partition(":")
-    if parse_plain_number(raw_id) is None:
+    recipient_id = parse_plain_number(raw_id)
+    if recipient_id is None:
         return None
     if kind == "user":
-        user = get_user_model().objects.filter(pk=int(raw_id), is_active=True).first()
+        user = get_user_model().objects.filter(pk=recipient_id, is_active=True).first()
         party = party_for_user(user) if user is not None else None
         if user is None or party is None:
             return None
         return party, user.email
-    identity = CustomerIdentity.objects.select_related("user").filter(pk=int(raw_id)).first()
+    identity = CustomerIdentity.objects.select_related("user").filter(pk=recipient_id).first()
     if identity is None:
         return None
     user = identity.user

@@ -74,6 +74,9 @@ class TestWhatItFinds:
         assert numbers(apis.agent.get(TICKETS, q=str(number))) == [fourth]
         # Nor every ticket whose lease ID ends in /1/1 (gseq and oseq are not words of their own).
         assert set(numbers(apis.agent.get(TICKETS, q="1"))) <= {"SUP-000001"}
+        # Digits of another script are text, not a ticket number ("٤" is Arabic-Indic four).
+        assert numbers(apis.agent.get(TICKETS, q="٤")) == []
+        assert numbers(apis.agent.get(TICKETS, q="SUP-٤")) == []
 
     def test_subject_description_comments_file_names_and_lease(self, world: World, apis: Apis) -> None:
         subject = world.open_ticket(subject="Kubelet eviction storm")

@@ -44,7 +44,8 @@ PREFIX_MIN_LENGTH = 2
 SNIPPET = "search_snippet"
 
 _TOKEN = re.compile(r'(?P<negated>-?)(?:"(?P<phrase>[^"]*)"?|(?P<word>[^\s"]+))')
-_DIGITS = re.compile(r"0*(\d{1,18})")
+# ASCII digits only, as every number read from outside (`core.formats.parse_plain_number`): "١" is no ticket 1.
+_DIGITS = re.compile(r"0*([0-9]{1,18})")
 
 
 @dataclass(frozen=True)
