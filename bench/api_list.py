@@ -8,12 +8,15 @@ endpoint with wrk at the same concurrency:
   * api     GET /api/v1/tickets?limit=50   as a provider (HMAC), through auth, throttles, selectors, keyset
             pagination and serializers;
   * bare    GET /bench/bare-tickets         the same 50 rows for the same provider via .values() + JsonResponse;
+  * raw     GET /bench/raw-tickets          the same statement, prepared, its rows dumped by orjson as psycopg
+            gives them: the floor of sending this data on this stack (no auth, no SLA clock, no formatting);
   * hello   GET /bench/hello                {"ok": true}, the server's floor.
 
 It prints requests/s and latency p50/p99 for each, and the ratios api/bare (target >= 0.6) and api/hello
-(target >= 0.35). Before the servers start it also times the same three endpoints in this process (Django's
-test client through the whole middleware stack, no socket, one request at a time): the server's own time per
-request, median of `--inprocess-rounds` interleaved rounds of `--inprocess-requests` each (target: api < 5 ms).
+(target >= 0.35), and raw/hello: how near the floor any view of these rows can come. Before the servers
+start it also times the same endpoints in this process (Django's test client through the whole middleware
+stack, no socket, one request at a time): the server's own time per request, median of `--inprocess-rounds`
+interleaved rounds of `--inprocess-requests` each (target: api < 5 ms).
 
     .venv/bin/python bench/api_list.py [--tickets 100000] [--rounds 5] [--seconds 8] [--connections 16]
         [--inprocess-rounds 5] [--inprocess-requests 200] [--smoke]
@@ -127,6 +130,7 @@ def in_process_times(
     targets = {
         "api": api,
         "bare": lambda: client.get(f"/bench/bare-tickets?provider_id={provider_id}"),
+        "raw": lambda: client.get(f"/bench/raw-tickets?provider_id={provider_id}"),
         "hello": lambda: client.get("/bench/hello"),
     }
     for name, request in targets.items():  # warm up: connections, caches, prepared statements
@@ -224,6 +228,10 @@ def main() -> int:
                 f"{base}/bench/bare-tickets?provider_id={quote(str(provider_id))}",
                 unsigned,
             )
+            targets[(name, "raw")] = (
+                f"{base}/bench/raw-tickets?provider_id={quote(str(provider_id))}",
+                unsigned,
+            )
             targets[(name, "hello")] = (f"{base}/bench/hello", unsigned)
         for url, headers in targets.values():  # warm up connections, caches and the query plans
             load(url, headers(), seconds=1 if args.smoke else 2, connections=args.connections)
@@ -270,9 +278,11 @@ def main() -> int:
     for name in servers:
         ratio = results[(name, "api")]["rps"] / results[(name, "bare")]["rps"]
         floor = results[(name, "api")]["rps"] / results[(name, "hello")]["rps"]
+        raw_floor = results[(name, "raw")]["rps"] / results[(name, "hello")]["rps"]
         print(
             f"{name:<22} ratio api/bare = {ratio:.2f} (target >= 0.60); api/hello = {floor:.2f} "
-            f"(target >= {FLOOR_TARGET:.2f})"
+            f"(target >= {FLOOR_TARGET:.2f}); raw/hello = {raw_floor:.2f}, api/raw = "
+            f"{results[(name, 'api')]['rps'] / results[(name, 'raw')]['rps']:.2f}"
         )
         ok = ok and (ratio >= 0.6 or args.smoke)
     first, *others = servers
