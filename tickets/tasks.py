@@ -9,6 +9,7 @@ from providers.provider_api import ProviderUnavailable
 from tickets import realtime, services
 from tickets.realtime import REALTIME_PUBLISH_TASK
 from tickets.services.logs import LOGS_FETCH_TASK, LOGS_QUEUE_TASK
+from tickets.services.search_index import search_pending_merge
 
 
 @shared_task(name="tickets.tasks.attachments_expire_unreferenced_task")
@@ -57,6 +58,12 @@ def tickets_idle_sweep_task() -> int:
     """Resolve tickets idle waiting on the customer and close idle resolved ones (beat); tickets moved."""
     result = services.tickets_idle_sweep()
     return result.resolved + result.closed
+
+
+@shared_task(name="tickets.tasks.search_pending_merge_task")
+def search_pending_merge_task() -> int:
+    """Merge the search index's pending entries (beat, every 30 s), so that no request pays for it; pages."""
+    return search_pending_merge()
 
 
 @shared_task(name=REALTIME_PUBLISH_TASK)

@@ -24,6 +24,7 @@ from tickets.models import Ticket, TicketSearch
 from tickets.selectors import TicketFilters, ticket_list
 from tickets.selectors import search as search_selectors
 from tickets.services import search_index
+from tickets.tasks import search_pending_merge_task
 
 pytestmark = pytest.mark.django_db
 
@@ -622,6 +623,20 @@ class TestConsistency:
             assert search_index.search_documents_write([other.id]) == 1
             assert search_index.search_documents_write([refund_note.id]) == 1
         assert documents() == written
+
+    def test_beat_merges_the_index_s_new_entries_and_they_are_still_found(
+        self, world: World, apis: Apis, settings
+    ) -> None:
+        ticket = world.open_ticket(subject="Quokka migration", description="The zanzibar node")
+        # A write's words wait in the GIN index's pending list until beat's task merges them.
+        assert search_pending_merge_task() > 0
+        assert search_pending_merge_task() == 0
+        entry = settings.CELERY_BEAT_SCHEDULE["search-pending-merge"]
+        assert entry["task"] == search_pending_merge_task.name
+        with connection.cursor() as cursor:  # found through the index, where the merge put them
+            cursor.execute("SET LOCAL enable_seqscan = off")
+        assert numbers(apis.agent.get(TICKETS, q="zanzibar quokka")) == [ticket.display_number]
+        assert numbers(apis.provider_a.get(TICKETS, q='"quokka migration"')) == [ticket.display_number]
 
     def test_the_rebuild_command_restores_a_lost_index(self, world: World, apis: Apis) -> None:
         tickets = [world.open_ticket(subject=f"Lost index {n}") for n in range(3)]

@@ -29,6 +29,8 @@ from django.utils import timezone
 # is not a prefix of what was typed.
 SEARCH_CONFIG = "ve_search"
 PREFIX_CONFIG = "ve_search_words"
+# The GIN index of the staff documents (`tickets.services.search_index.search_pending_merge` names it).
+STAFF_INDEX = "ticket_search_staff_idx"
 
 
 def searchable_text_sql(text_sql: str) -> str:
@@ -47,7 +49,7 @@ class TicketSearch(models.Model):
 
     class Meta:
         indexes = [
-            GinIndex(fields=["staff_doc"], name="ticket_search_staff_idx"),
+            GinIndex(fields=["staff_doc"], name=STAFF_INDEX),
         ]
 
     def __str__(self) -> str:
