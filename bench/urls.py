@@ -4,6 +4,7 @@ from functools import lru_cache
 
 import orjson
 from django.db import connection
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
@@ -13,28 +14,25 @@ from tickets.models import Ticket
 from tickets.selectors import TICKET_ROW_FIELDS, TICKET_ROW_RELATED
 
 
-def bare_ticket_page(request: HttpRequest) -> JsonResponse:
-    """The same page the list API returns for a provider (its 50 newest tickets, the same columns and
-    joins), fetched with `.values()` and dumped by JsonResponse: no DRF, no authentication, no throttle,
-    no serializers, no chain state."""
-    provider_id = int(request.GET["provider_id"])
-    rows = list(
+def _page(provider_id: int) -> QuerySet:
+    """The page the list API returns for a provider: its 50 newest tickets, the same columns and joins."""
+    return (
         Ticket.objects.filter(provider_id=provider_id)
         .order_by("-created_at", "-id")
         .values(*TICKET_ROW_FIELDS, **TICKET_ROW_RELATED)[:50]
     )
-    return JsonResponse(rows, safe=False)
+
+
+def bare_ticket_page(request: HttpRequest) -> JsonResponse:
+    """The list API's page fetched with `.values()` and dumped by JsonResponse: no DRF, no authentication,
+    no throttle, no serializers, no chain state."""
+    return JsonResponse(list(_page(int(request.GET["provider_id"]))), safe=False)
 
 
 @lru_cache(maxsize=1)
 def _raw_page_sql() -> str:
     """The bare page's statement with its provider as the one parameter (compiled once)."""
-    query = (
-        Ticket.objects.filter(provider_id=-1)
-        .order_by("-created_at", "-id")
-        .values(*TICKET_ROW_FIELDS, **TICKET_ROW_RELATED)[:50]
-    )
-    sql, params = query.query.sql_with_params()
+    sql, params = _page(-1).query.sql_with_params()
     assert params == (-1,), params  # the provider is the only parameter
     return sql
 
