@@ -17,8 +17,9 @@ The search documents are then built by `search_index_rebuild` (the app's SQL, in
 
 Each search is what the API does for one page (`TicketListCreateView.get`): `ticket_page(party,
 TicketFilters(q=…), limit=50)` and `rows_with_snippets` (serialisation left out), timed per
-(party, term class, ordering `relevance` / `-updated_at`), the queries of a class taken in turn, after one
-untimed warm-up; a case stops early after `--case-seconds` (at least 3 rounds). The list query's plan is
+(party, term class, ordering `relevance` / `-updated_at`), the queries of a class taken in turn, after each
+query's first run (printed apart as "first": it may read from disk what later runs find in memory); a case
+stops early after `--case-seconds` (at least 3 rounds). The list query's plan is
 taken once per case with EXPLAIN ANALYZE and classed: `GIN` (a Bitmap Index Scan on ticket_search_*),
 `seq scan` (a Seq Scan on the ticket or search table), or the other index it walks instead.
 
@@ -26,6 +27,8 @@ The write cost: `comment_add` (support, on tickets with 5 comments) and `ticket_
 the search writer registered and unregistered in interleaved rounds: medians, means and the ratio. 100
 rounds per arm by default: the writer adds about 1 ms to a write of about 10 ms that itself varies by 2 ms.
 Four runs minutes apart gave `ticket_create` +1.8 to +17.8 % with 30 rounds, +6.2 to +12.1 % with 100.
+Each new ticket gets a text of its own, drawn as the seed's, and the tickets these rounds create are deleted
+afterwards (`remove_tickets`), so that runs do not pile copies at the head of every walk.
 
     .venv/bin/python bench/search.py [--tickets 1000000] [--comments 5000000] [--rounds 20] [--rebuild] [--smoke]
 """
@@ -407,13 +410,18 @@ def measure_searches(parties: dict, classes: dict, rounds: int, case_seconds: fl
     results = []
     print(
         f"\n{'party':<9} {'class':<10} {'ordering':<12} {'n':>3} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'list p50':>9} {'snip p50':>9} {'rows':>5}  plan   (EXPLAIN ANALYZE once; {loadavg()})",
+        f"{'list p50':>9} {'snip p50':>9} {'first':>7} {'rows':>5}  plan   (EXPLAIN ANALYZE once; {loadavg()})",
         flush=True,
     )
     for party_name, (party, targets) in parties.items():
         for class_name, queries in classes.items():
             for ordering in ("relevance", "-updated_at"):
-                page(party, queries[0], ordering)  # warm-up, untimed
+                # Each query's first run, untimed in the figures: it may read its pages from disk (after a
+                # restart) where every later run finds them in memory. Printed apart ("first").
+                firsts = []
+                for query in queries:
+                    listed, snipped, _ = page(party, query, ordering)
+                    firsts.append((listed + snipped) * 1000)
                 totals, lists, snippets, counts = [], [], [], []
                 started = time.monotonic()
                 for n in range(rounds):
@@ -430,7 +438,7 @@ def measure_searches(parties: dict, classes: dict, rounds: int, case_seconds: fl
                 results.append((party_name, class_name, ordering, p50, p99, kind, met))
                 print(
                     f"{party_name:<9} {class_name:<10} {ordering:<12} {len(totals):>3} {p50:>8.1f} {p99:>8.1f} "
-                    f"{percentile(lists, 50):>9.1f} {percentile(snippets, 50):>9.1f} "
+                    f"{percentile(lists, 50):>9.1f} {percentile(snippets, 50):>9.1f} {max(firsts):>7.1f} "
                     f"{statistics.median(counts):>5.0f}  {kind}{'' if met else '  (target NOT met)'}",
                     flush=True,
                 )
@@ -469,6 +477,44 @@ def check_results(parties: dict, classes: dict) -> None:
     assert ranks == sorted(ranks, reverse=True), "relevance is not best first"
 
 
+# Every table that holds a ticket's rows (the outbox and the notifications refer to it by id alone).
+TICKET_ROWS = (
+    "tickets_ticketsearch",
+    "tickets_comment",
+    "tickets_attachment",
+    "tickets_assignment",
+    "tickets_deploymentlink",
+    "tickets_satisfactionrating",
+    "tickets_ticketevent",
+    "notifications_inboundmessage",
+    "notifications_pendingemail",
+    "notifications_webhookdelivery",
+    "chain_outboxentry",
+)
+
+
+def remove_tickets(ticket_ids: list) -> None:
+    """Delete tickets the bench wrote and all their rows, so that each run measures the same dataset."""
+    from django.db import connection, transaction
+
+    if not ticket_ids:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM chain_envelopekey WHERE event_id IN "
+            "(SELECT id FROM tickets_ticketevent WHERE ticket_id = ANY(%s::uuid[]))",
+            [ticket_ids],
+        )
+        cursor.execute(
+            "DELETE FROM notifications_webhookattempt WHERE delivery_id IN "
+            "(SELECT id FROM notifications_webhookdelivery WHERE ticket_id = ANY(%s::uuid[]))",
+            [ticket_ids],
+        )
+        for table in TICKET_ROWS:
+            cursor.execute(f"DELETE FROM {table} WHERE ticket_id = ANY(%s::uuid[])", [ticket_ids])
+        cursor.execute("DELETE FROM tickets_ticket WHERE id = ANY(%s::uuid[])", [ticket_ids])
+
+
 def measure_writes(rounds: int, typical) -> list:
     """comment_add and ticket_create with the search writer on and off, interleaved; (name, on, off)."""
     from django.db import connection
@@ -491,8 +537,14 @@ def measure_writes(rounds: int, typical) -> list:
             [rounds * 2 + 2],
         )
         targets = [row[0] for row in cursor.fetchall()]
-        cursor.execute("SELECT bench_search_text(25), initcap(bench_search_text(6)), bench_search_text(40)")
-        body, subject, description = cursor.fetchone()
+        # Each write its own text, drawn as the seed's: copies of one text at the head of the tickets' order
+        # would be what every search walks first.
+        cursor.execute(
+            "SELECT bench_search_text(25), initcap(bench_search_text(6)), bench_search_text(40) "
+            "FROM generate_series(1, %s)",
+            [rounds * 2 + 2],
+        )
+        texts = cursor.fetchall()
     assert len(targets) >= 4, "no tickets to comment on"
     times = {
         ("comment_add", True): [],
@@ -500,7 +552,8 @@ def measure_writes(rounds: int, typical) -> list:
         ("ticket_create", True): [],
         ("ticket_create", False): [],
     }
-    touched = []
+    touched: list = []
+    created_ids: list = []
     try:
         pairs = min(rounds, len(targets) // 2 - 1)
         for n in range(pairs + 1):
@@ -512,6 +565,7 @@ def measure_writes(rounds: int, typical) -> list:
                     hooks.unregister_event_writer(SEARCH_INDEX_WRITER.name)
                 ticket_id = targets.pop()
                 touched.append(ticket_id)
+                body, subject, description = texts.pop()
                 started = time.perf_counter()
                 comment_add(actor=support, ticket_id=ticket_id, body=body)
                 seconds = time.perf_counter() - started
@@ -520,13 +574,14 @@ def measure_writes(rounds: int, typical) -> list:
                     actor=customer, deployment_id=typical.lease_id, subject=subject, description=description
                 )
                 created = time.perf_counter() - started
-                touched.append(ticket.id)
+                created_ids.append(ticket.id)
                 if n:  # the first pair warms up
                     times[("comment_add", on)].append(seconds * 1000)
                     times[("ticket_create", on)].append(created * 1000)
     finally:
         hooks.register_event_writer(SEARCH_INDEX_WRITER)
         search_documents_write(touched)  # what the rounds without the writer left stale
+        remove_tickets(created_ids)
     return [(name, times[(name, True)], times[(name, False)]) for name in ("comment_add", "ticket_create")]
 
 
@@ -598,6 +653,16 @@ def main() -> int:
     print("PostgreSQL: " + ", ".join(f"{k} {v}" for k, v in server.items()))
     print("index size:")
     print("\n".join(index_sizes()), flush=True)
+    from tickets.selectors.search import phrase_pairs_ready
+
+    print(
+        "phrase pairs: "
+        + (
+            "in every staff document, read for phrases"
+            if phrase_pairs_ready()
+            else "NOT in every staff document yet: phrases are read by their words (run with --rebuild)"
+        )
+    )
 
     parties = {
         "support": (Party(kind=PartyKind.SUPPORT, label="Search bench support"), (50, 300)),

@@ -20,7 +20,7 @@ from providers.selectors import provider_party
 from tests.conftest import Apis, World
 from tests.sockets import session_client as signed_in
 from tickets import services
-from tickets.models import Ticket, TicketSearch
+from tickets.models import SearchIndexState, Ticket, TicketSearch
 from tickets.selectors import TicketFilters, ticket_list
 from tickets.selectors import search as search_selectors
 from tickets.services import search_index
@@ -519,6 +519,95 @@ class TestEveryPlanOfSeveralTermsFindsTheSame:
         assert self.found(apis) == walked
         assert "'refund'" in probes  # "node refund": the probe without its prefix group
         assert "'node'" in probes  # "refund node"
+
+
+class TestPhrasesAreReadByTheirWordPairs:
+    """The staff document holds a lexeme for each pair of adjacent words (migration 0023); where the index is
+    read for a phrase, it reads the phrase's pairs (`phrase_pairs`), once every document holds them. A
+    phrase is then found exactly where checking its words' positions finds it."""
+
+    PHRASES = (
+        '"node stays"',
+        '"node stays offline"',
+        '"monday reboot"',  # over the boundary of two comments, the second appended to the documents
+        '"node stays" refund',
+        '"node stays" or "lost lease"',
+        '-"node stays" refund',
+        '"the node, it stays"',  # stop words between: no pair
+    )
+
+    @pytest.fixture
+    def tickets(self, world: World, refund_note: Ticket) -> list[Ticket]:
+        node = world.open_ticket(
+            subject="Node refund", description="The node stays offline; a refund is fair."
+        )
+        services.comment_add(actor=world.alice, ticket_id=node.id, body="It stays offline since Monday")
+        services.comment_add(actor=world.alice, ticket_id=node.id, body="Reboot did nothing")
+        lease = world.open_ticket(subject="Refund for the lost lease", description="Lost lease yesterday")
+        return [refund_note, node, lease, world.open_ticket(subject="Stays, node", description="Offline")]
+
+    def found(self, apis: Apis, monkeypatch: pytest.MonkeyPatch, *, by_index: bool) -> dict:
+        with monkeypatch.context() as plan:
+            # Read from the index as a list of matches, or walked ticket by ticket with each document checked.
+            plan.setattr(search_selectors, "COMMON_SHARE", 2.0 if by_index else -1.0)
+            return {
+                (name, q): numbers(getattr(apis, name).get(TICKETS, q=q, ordering="created_at"))
+                for name in ("agent", "provider_a")
+                for q in self.PHRASES
+            }
+
+    def test_a_phrase_is_found_by_its_pairs_as_by_its_words_positions(
+        self, apis: Apis, tickets: list[Ticket], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        assert search_selectors.phrase_pairs_ready()  # a new installation: every document has them
+        walked = self.found(apis, monkeypatch, by_index=False)
+        node = tickets[1].display_number
+        assert walked["agent", '"node stays"'] == [tickets[0].display_number, node]  # the internal note too
+        assert walked["provider_a", '"node stays offline"'] == [node]
+        assert walked["agent", '"monday reboot"'] == [node]
+        assert walked["agent", '"node stays" or "lost lease"'] == [t.display_number for t in tickets[:3]]
+        assert walked["agent", '-"node stays" refund'] == [tickets[2].display_number]
+        pairs = search_selectors.phrase_pairs(search_selectors.parse_search('"node stays offline"'))
+        assert pairs is not None
+        assert pairs.count("&") == 1  # node-stays, stays-offline
+        for no_pairs in ('-"node stays" refund', '"node stays" or "lost lease"', '"the node, it stays"'):
+            assert search_selectors.phrase_pairs(search_selectors.parse_search(no_pairs)) is None, no_pairs
+        assert self.found(apis, monkeypatch, by_index=True) == walked
+
+    def test_pairs_are_relied_on_only_once_every_document_holds_them(
+        self, world: World, apis: Apis, tickets: list[Ticket], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(search_selectors, "COMMON_SHARE", 2.0)
+        node = tickets[1].display_number
+        # A document written before the pairs existed: its own pairs taken out.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE tickets_ticketsearch SET staff_doc = ts_delete(staff_doc, "
+                "ARRAY(SELECT lexeme FROM unnest(staff_doc) WHERE lexeme LIKE ' %%')) WHERE ticket_id = %s",
+                [tickets[1].id],
+            )
+        assert numbers(apis.agent.get(TICKETS, q='"node stays offline"')) == []  # the index read the pairs
+        SearchIndexState.objects.update(phrase_pairs=False)  # as the migration leaves an existing index
+        monkeypatch.setitem(search_selectors.PAIRS_KNOWN_COMPLETE, "staff_doc", value=False)
+        assert numbers(apis.agent.get(TICKETS, q='"node stays offline"')) == [node]
+        call_command("search_reindex", "--missing", stdout=io.StringIO())  # only missing documents: not yet
+        assert not search_selectors.phrase_pairs_ready()
+        call_command("search_reindex", stdout=io.StringIO())
+        assert search_selectors.phrase_pairs_ready()
+        assert search_selectors.phrase_pairs(search_selectors.parse_search('"node stays offline"'))
+        assert numbers(apis.agent.get(TICKETS, q='"node stays offline"')) == [node]
+
+    def test_a_pair_is_no_word_anyone_can_search_for(self, apis: Apis, tickets: list[Ticket]) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT lexeme FROM tickets_ticketsearch, unnest(staff_doc) WHERE ticket_id = %s "
+                "AND lexeme LIKE ' %%' LIMIT 1",
+                [tickets[1].id],
+            )
+            (pair,) = cursor.fetchone()
+        for api in (apis.agent, apis.alice):
+            assert numbers(api.get(TICKETS, q=pair.strip())) == []
+            assert numbers(api.get(TICKETS, q=f'"{pair}"')) == []
 
 
 class TestAProvidersWalkByItsOwnIndex:

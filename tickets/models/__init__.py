@@ -493,4 +493,5 @@ from tickets.models import macros as macros  # noqa: E402
 from tickets.models import satisfaction as satisfaction  # noqa: E402
 from tickets.models.attachments import Attachment as Attachment  # noqa: E402
 from tickets.models.erasure import ContentErasure as ContentErasure  # noqa: E402
+from tickets.models.search import SearchIndexState as SearchIndexState  # noqa: E402
 from tickets.models.search import TicketSearch as TicketSearch  # noqa: E402

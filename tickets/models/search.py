@@ -54,3 +54,15 @@ class TicketSearch(models.Model):
 
     def __str__(self) -> str:
         return f"search document of {self.ticket_id}"
+
+
+class SearchIndexState(models.Model):
+    """What every document of the index is known to hold (one row)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    # Every staff document holds its adjacent words' pairs (`ve_search_pairs`): set by the migration that
+    # added them where there were no documents yet, else by the first whole rebuild after it.
+    phrase_pairs = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"search index (phrase pairs: {'all' if self.phrase_pairs else 'not all'})"

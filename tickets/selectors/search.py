@@ -32,7 +32,7 @@ from django.db.models import BooleanField, F, FloatField, Func, OuterRef, QueryS
 from django.db.models.expressions import RawSQL
 
 from core.parties import Party
-from tickets.models import Comment, Ticket, TicketSearch
+from tickets.models import Comment, SearchIndexState, Ticket, TicketSearch
 from tickets.models.search import PREFIX_CONFIG, SEARCH_CONFIG, searchable_text_sql
 
 # A query's terms beyond these are ignored: they bound the work one query can ask of the database.
@@ -225,6 +225,58 @@ FEW_MATCHES = 2_000
 MANY_MATCHES = 20_000
 
 
+# A phrase's `tsquery` as PostgreSQL writes it: lexemes, each but the last followed by `<->` or `<N>`.
+_PHRASE_CHAIN = re.compile(r"'(?:[^']|'')*'(?: <(?:-|[0-9]+)> '(?:[^']|'')*')*")
+_CHAIN_LINK = re.compile(r"'((?:[^']|'')*)' <(-|[0-9]+)> (?='((?:[^']|'')*)')")
+# Once every staff document holds its pairs it always will (every write adds them): remembered from then on.
+PAIRS_KNOWN_COMPLETE: dict[str, bool] = {"staff_doc": False}
+
+
+def phrase_pairs_ready() -> bool:
+    """Whether every staff document holds the pairs of its adjacent words (`SearchIndexState`)."""
+    if not PAIRS_KNOWN_COMPLETE["staff_doc"]:
+        PAIRS_KNOWN_COMPLETE["staff_doc"] = SearchIndexState.objects.filter(pk=1, phrase_pairs=True).exists()
+    return PAIRS_KNOWN_COMPLETE["staff_doc"]
+
+
+def phrase_pairs(query: TicketSearchQuery) -> str | None:
+    """The pairs of adjacent words that every staff document matching `query` holds, as a `tsquery` of them
+    ANDed (None if none): those of each phrase that a match must contain (not excluded, not one of an `or`).
+    The index reads a rare phrase by them; a phrase's words alone are each in thousands of documents."""
+    if not phrase_pairs_ready():
+        return None
+    words: list[tuple[str, str]] = []
+    for group in query.groups:
+        if len(group) != 1:
+            continue
+        (term,) = group
+        if not term.phrase or term.negated or term.number is not None or term.words:
+            continue
+        phrase = _tsquery_text(f"websearch_to_tsquery('{SEARCH_CONFIG}', %s)", (f'"{term.text}"',))
+        if not _PHRASE_CHAIN.fullmatch(phrase):
+            continue
+        words += [
+            (first.replace("''", "'"), second.replace("''", "'"))
+            for first, distance, second in _CHAIN_LINK.findall(phrase)
+            if distance == "-"
+        ]
+    if not words:
+        return None
+    return _pair_lexemes(tuple(dict.fromkeys(words)))
+
+
+@lru_cache(maxsize=512)
+def _pair_lexemes(words: tuple[tuple[str, str], ...]) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(quote_literal(ve_search_pair(first, second)), ' & ') "
+            "FROM unnest(%s::text[], %s::text[]) AS pair(first, second)",
+            ([first for first, _ in words], [second for _, second in words]),
+        )
+        (text,) = cursor.fetchone()
+    return str(text)
+
+
 class _IsAnyOf(Func):
     """`expression = ANY(array)`."""
 
@@ -378,12 +430,17 @@ def ticket_search(
     # would read a document, kilobytes, per ticket it passes). A query of several terms is planned from its
     # probe (`MANY_MATCHES`).
     probe = None if party.is_customer else _probe(query, column)
+    # What the index reads for the query's own matches: with its phrases' pairs, which only the staff
+    # document holds. Its share is still the query's (the pairs' own statistics know nothing of phrases).
+    pairs = phrase_pairs(query) if column == "staff_doc" else None
+    indexed = f"({query.params[0]}) & {pairs}" if pairs else query.params[0]
     found: _IsAnyOf | None = None
     share: float | None = None  # of the query's matches, where the probe's is known to be it
     if probe is not None:
         probe_share = _share_matching(column, probe.tsquery_text)
         if probe_share <= COMMON_SHARE:
-            found = _few_matching(column, probe.tsquery_text, MANY_MATCHES if probe.exact else FEW_MATCHES)
+            probed = f"({probe.tsquery_text}) & {pairs}" if pairs and not probe.exact else probe.tsquery_text
+            found = _few_matching(column, probed, MANY_MATCHES if probe.exact else FEW_MATCHES)
         share = probe_share if probe.exact else None
     if party.is_customer:
         tickets = tickets.filter(matches)
@@ -392,14 +449,14 @@ def ticket_search(
     elif (share if share is not None else _share_matching(column, query.params[0])) > COMMON_SHARE:
         tickets = tickets.filter(matches)
     elif (probe is None or not probe.exact) and (
-        few := _few_matching(column, query.params[0], MANY_MATCHES)
+        few := _few_matching(column, indexed, MANY_MATCHES)
     ) is not None:
         tickets = tickets.filter(few)
     else:
         table = TicketSearch._meta.db_table
         matching = RawSQL(  # noqa: S611 — names from the model; the tsquery is a parameter
             f"SELECT ticket_id FROM {table} WHERE {column} @@ %s::tsquery OFFSET 0",  # noqa: S608
-            query.params,
+            (indexed,),
         )
         tickets = tickets.filter(pk__in=matching)
     if best_first:

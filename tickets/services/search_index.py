@@ -12,6 +12,8 @@ What a document holds, by weight (relevance ranks A highest):
 - B: the description, the deployments' lease IDs and names, the file names;
 - C: the comments, newest first;
 - D (staff document only): the customer's address, name and emails, the provider's name and address.
+The staff document also holds a lexeme for each pair of adjacent words (`ve_search_pairs`, migration
+`0023`): a phrase's pairs are what the index reads for it (`tickets.selectors.search.phrase_pairs`).
 Each text is also indexed as whole words (`PREFIX_CONFIG`) for search-as-you-type. A document is bounded
 (`COMMENT_TEXT_LIMIT` per comment, `CONVERSATION_TEXT_LIMIT` for all of them, newest first): PostgreSQL
 refuses a `tsvector` over 1 MB, and a ticket's search must never make its write fail.
@@ -34,6 +36,7 @@ from tickets.models import (
     Attachment,
     Comment,
     DeploymentLink,
+    SearchIndexState,
     Ticket,
     TicketEvent,
     TicketSearch,
@@ -114,8 +117,7 @@ def _documents_sql(tickets_where: str) -> str:
     # Names from the models and constants of this module; the ids are a parameter.
     return f"""
     INSERT INTO {t[TicketSearch]} (ticket_id, public_doc, staff_doc, indexed_at)
-    SELECT tk.id, v.head || v.public_b || v.public_c,
-           v.head || v.public_b || v.internal_b || v.public_c || v.internal_c || v.people, now()
+    SELECT tk.id, v.head || v.public_b || v.public_c, staff.doc || ve_search_pairs(staff.doc), now()
     FROM {t[Ticket]} tk
     JOIN {t[Deployment]} dep ON dep.id = tk.deployment_id
     JOIN {t[ProviderAccount]} prov ON prov.id = tk.provider_id
@@ -143,6 +145,9 @@ def _documents_sql(tickets_where: str) -> str:
         SELECT {head} AS head, {public_b} AS public_b, {internal_b} AS internal_b,
                {public_c} AS public_c, {internal_c} AS internal_c, {people} AS people
     ) v
+    CROSS JOIN LATERAL (
+        SELECT v.head || v.public_b || v.internal_b || v.public_c || v.internal_c || v.people AS doc
+    ) staff
     WHERE {tickets_where}
     ON CONFLICT (ticket_id) DO UPDATE
         SET public_doc = EXCLUDED.public_doc, staff_doc = EXCLUDED.staff_doc, indexed_at = EXCLUDED.indexed_at
@@ -224,7 +229,7 @@ def _comments_append(comment_ids: list[str]) -> set[str]:
             f"""
             UPDATE {search} s
             SET public_doc = CASE WHEN c.is_internal THEN s.public_doc ELSE s.public_doc || v.stems END,
-                staff_doc = s.staff_doc || v.stems,
+                staff_doc = s.staff_doc || v.stems || ve_search_pairs_appended(s.staff_doc, v.stems),
                 indexed_at = now()
             FROM {comments} c
             CROSS JOIN LATERAL (SELECT setweight(to_tsvector('{SEARCH_CONFIG}', {body}), 'C') AS stems) v
@@ -340,4 +345,7 @@ def search_index_rebuild(
         done += _write_locked(batch)
         if progress is not None:
             progress(RebuildProgress(done=done, total=total))
+    if not only_missing:
+        # Every document has now been written by this code, and every later write is: all hold their pairs.
+        SearchIndexState.objects.update_or_create(pk=1, defaults={"phrase_pairs": True})
     return done
