@@ -5,6 +5,7 @@ that a customer's search never matches text they may not read (no oracle over in
 from __future__ import annotations
 
 import io
+import random
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +15,8 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import F
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from providers import services as provider_services
 from providers.selectors import provider_party
@@ -596,6 +599,33 @@ class TestPhrasesAreReadByTheirWordPairs:
         assert search_selectors.phrase_pairs_ready()
         assert search_selectors.phrase_pairs(search_selectors.parse_search('"node stays offline"'))
         assert numbers(apis.agent.get(TICKETS, q='"node stays offline"')) == [node]
+
+    def test_any_phrase_of_the_corpus_words_finds_what_its_words_positions_find(
+        self, world: World, apis: Apis
+    ) -> None:
+        words = ["node", "lease", "restart", "timeout", "gateway", "disk", "the", "it"]  # two stop words
+        shuffled = random.Random(27)
+        for n in range(8):  # texts of the same words in different orders, comments appended after
+            order = shuffled.sample(words, len(words))
+            ticket = world.open_ticket(subject=" ".join(order[:3]), description=" ".join(order[3:]))
+            services.comment_add(
+                actor=world.alice, ticket_id=ticket.id, body=" ".join(order[::-1][: n % 4 + 2])
+            )
+
+        def found(q: str, common_share: float) -> list[str]:
+            saved, search_selectors.COMMON_SHARE = search_selectors.COMMON_SHARE, common_share
+            try:
+                return numbers(apis.agent.get(TICKETS, q=q, ordering="created_at"))
+            finally:
+                search_selectors.COMMON_SHARE = saved
+
+        @given(st.lists(st.sampled_from(words), min_size=2, max_size=4), st.booleans())
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        def phrase_found_alike(phrase: list[str], with_word: bool) -> None:
+            q = f'"{" ".join(phrase)}"' + (" disk" if with_word else "")
+            assert found(q, 2.0) == found(q, -1.0), q
+
+        phrase_found_alike()
 
     def test_a_pair_is_no_word_anyone_can_search_for(self, apis: Apis, tickets: list[Ticket]) -> None:
         with connection.cursor() as cursor:

@@ -256,13 +256,18 @@ def phrase_pairs(query: TicketSearchQuery) -> str | None:
         if not _PHRASE_CHAIN.fullmatch(phrase):
             continue
         words += [
-            (first.replace("''", "'"), second.replace("''", "'"))
+            (_unquoted(first), _unquoted(second))
             for first, distance, second in _CHAIN_LINK.findall(phrase)
             if distance == "-"
         ]
     if not words:
         return None
     return _pair_lexemes(tuple(dict.fromkeys(words)))
+
+
+def _unquoted(lexeme: str) -> str:
+    # A lexeme as a `tsquery`'s text writes it: a quote and a backslash doubled.
+    return re.sub(r"''|\\\\", lambda doubled: doubled.group(0)[0], lexeme)
 
 
 @lru_cache(maxsize=512)
