@@ -144,9 +144,10 @@ def _documents_sql(tickets_where: str) -> str:
     CROSS JOIN LATERAL (
         SELECT {head} AS head, {public_b} AS public_b, {internal_b} AS internal_b,
                {public_c} AS public_c, {internal_c} AS internal_c, {people} AS people
+        OFFSET 0
     ) v
     CROSS JOIN LATERAL (
-        SELECT v.head || v.public_b || v.internal_b || v.public_c || v.internal_c || v.people AS doc
+        SELECT v.head || v.public_b || v.internal_b || v.public_c || v.internal_c || v.people AS doc OFFSET 0
     ) staff
     WHERE {tickets_where}
     ON CONFLICT (ticket_id) DO UPDATE
@@ -214,6 +215,8 @@ def _write_for_events(events: RecordedEvents) -> None:
 # A document larger than this (as stored) is rewritten whole, within its bounds, rather than appended to:
 # PostgreSQL refuses a tsvector over 1 MB, and a stored one is compressed.
 APPEND_MAX_STORED_BYTES = 250_000
+# An English stop word (`SEARCH_CONFIG` drops it): what separates an appended comment from the document.
+APPEND_GAP = "the"
 
 
 def _comments_append(comment_ids: list[str]) -> set[str]:
@@ -222,14 +225,17 @@ def _comments_append(comment_ids: list[str]) -> set[str]:
     if not comment_ids:
         return set()
     search, comments = TicketSearch._meta.db_table, Comment._meta.db_table
-    body = searchable_text_sql(f"left(c.body, {COMMENT_TEXT_LIMIT})")
+    # A stop word first: it takes a position and leaves no word, so the comment's first word does not follow
+    # the document's last one. No phrase then runs across the two, and the comment's own pairs of adjacent
+    # words are all the document gains (finding the document's last words would read all of it).
+    body = searchable_text_sql(f"'{APPEND_GAP} ' || left(c.body, {COMMENT_TEXT_LIMIT})")
     one = len(comment_ids) == 1  # the common write, prepared (as `search_documents_write`'s)
     with prepared_statements(enabled=one), connection.cursor() as cursor:
         cursor.execute(
             f"""
             UPDATE {search} s
             SET public_doc = CASE WHEN c.is_internal THEN s.public_doc ELSE s.public_doc || v.stems END,
-                staff_doc = s.staff_doc || v.stems || ve_search_pairs_appended(s.staff_doc, v.stems),
+                staff_doc = s.staff_doc || v.stems || ve_search_pairs(v.stems),
                 indexed_at = now()
             FROM {comments} c
             CROSS JOIN LATERAL (SELECT setweight(to_tsvector('{SEARCH_CONFIG}', {body}), 'C') AS stems) v
