@@ -284,7 +284,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "signature-nonces-expire": {"task": "accounts.tasks.signature_nonces_expire_task", "schedule": 600.0},
     # The search index's new entries merged by a worker, not by the write that fills the list (search_index).
-    "search-pending-merge": {"task": "tickets.tasks.search_pending_merge_task", "schedule": 30.0},
+    "search-pending-merge": {"task": "tickets.tasks.search_pending_merge_task", "schedule": 10.0},
 }
 
 REST_FRAMEWORK = {

@@ -181,11 +181,12 @@ def search_pending_merge() -> int:
     """Merge the staff index's pending entries into the index proper; how many pages of them there were.
 
     A GIN index takes new entries into a pending list (a write adds its words there cheaply) and merges the
-    list once it passes `gin_pending_list_limit` (4 MB), inside whichever write crosses it: at 1M tickets
-    that `comment_add` took 400–620 ms instead of 12, once in about 1,200 writes. Until then every search
-    reads the whole list too. Autovacuum, which also merges it, comes to a table of a million rows only
-    after 200,000 changes. Beat runs this every 30 s, which keeps the list under the limit up to about 40
-    writes a second: the merge is then the worker's (100–190 ms for 5 s of such writes), never a request's.
+    list once it passes `gin_pending_list_limit` (4 MB), inside whichever write crosses it: at 1M tickets,
+    with the phrase pairs, that write took 1.7 s instead of 12 ms, once in about 440 writes (a comment on a
+    ticket of five re-enters its document's 560 words and pairs). Until then every search reads the whole
+    list too. Autovacuum, which also merges it, comes to a table of a million rows only after 200,000
+    changes. Beat runs this every 10 s, which keeps the list under the limit up to about 40 writes a second:
+    the merge is then the worker's (1.3–1.6 s for 400 such writes), never a request's.
     It needs the index's owner (the role that ran the migrations), as VACUUM does.
     """
     with connection.cursor() as cursor:
