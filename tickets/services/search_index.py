@@ -342,7 +342,10 @@ def search_index_rebuild(
     progress: Callable[[RebuildProgress], None] | None = None,
 ) -> int:
     """Rewrite every ticket's documents (or only those of tickets that have none), one short transaction
-    per batch of `batch_size` tickets, so writes go on meanwhile; `progress` is told after each batch."""
+    per batch of `batch_size` tickets, so writes go on meanwhile; `progress` is told after each batch.
+    Documents written before the phrase pairs all lack them: while some may, `only_missing` rewrites all."""
+    if only_missing and not SearchIndexState.objects.filter(pk=1, phrase_pairs=True).exists():
+        only_missing = False
     tickets = Ticket.objects.all()
     if only_missing:
         tickets = tickets.filter(search__isnull=True)

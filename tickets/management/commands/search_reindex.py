@@ -16,7 +16,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--missing", action="store_true", help="Only tickets without search documents (quick when none)."
+            "--missing",
+            action="store_true",
+            help="Only tickets without search documents (quick when none); every ticket while some documents "
+            "lack the phrase pairs (written before migration 0023).",
         )
         parser.add_argument(
             "--batch-size",
