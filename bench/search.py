@@ -689,7 +689,7 @@ def main() -> int:
 
     from tickets.services.search_index import search_pending_merge
 
-    # Beat merges the index's pending list every 30 s: the rounds start, as a request would, with it merged
+    # Beat merges the index's pending list every 10 s: the rounds start, as a request would, with it merged
     # (else the write that fills it to 4 MB merges it inline, a second or more at 1M tickets).
     started = time.perf_counter()
     pages = search_pending_merge()

@@ -226,8 +226,9 @@ MANY_MATCHES = 20_000
 
 
 # A phrase's `tsquery` as PostgreSQL writes it: lexemes, each but the last followed by `<->` or `<N>`.
-_PHRASE_CHAIN = re.compile(r"'(?:[^']|'')*'(?: <(?:-|[0-9]+)> '(?:[^']|'')*')*")
-_CHAIN_LINK = re.compile(r"'((?:[^']|'')*)' <(-|[0-9]+)> (?='((?:[^']|'')*)')")
+_QUOTED = r"'((?:[^']|'')*)'"  # a lexeme as a `tsquery`'s text writes it, its text the group
+_PHRASE_CHAIN = re.compile(rf"{_QUOTED}(?: <(?:-|[0-9]+)> {_QUOTED})*")
+_CHAIN_LINK = re.compile(rf"{_QUOTED} <(-|[0-9]+)> (?={_QUOTED})")
 # Once every staff document holds its pairs it always will (every write adds them): remembered from then on.
 PAIRS_KNOWN_COMPLETE: dict[str, bool] = {"staff_doc": False}
 
@@ -243,8 +244,6 @@ def phrase_pairs(query: TicketSearchQuery) -> str | None:
     """The pairs of adjacent words that every staff document matching `query` holds, as a `tsquery` of them
     ANDed (None if none): those of each phrase that a match must contain (not excluded, not one of an `or`).
     The index reads a rare phrase by them; a phrase's words alone are each in thousands of documents."""
-    if not phrase_pairs_ready():
-        return None
     words: list[tuple[str, str]] = []
     for group in query.groups:
         if len(group) != 1:
@@ -260,7 +259,8 @@ def phrase_pairs(query: TicketSearchQuery) -> str | None:
             for first, distance, second in _CHAIN_LINK.findall(phrase)
             if distance == "-"
         ]
-    if not words:
+    # The state is read only for a query with a phrase (until every document has pairs, on each one).
+    if not words or not phrase_pairs_ready():
         return None
     return _pair_lexemes(tuple(dict.fromkeys(words)))
 

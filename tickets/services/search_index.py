@@ -42,6 +42,7 @@ from tickets.models import (
     TicketSearch,
 )
 from tickets.models.search import PREFIX_CONFIG, SEARCH_CONFIG, STAFF_INDEX, searchable_text_sql
+from tickets.selectors.search import phrase_pairs_ready
 
 logger = logging.getLogger(__name__)
 
@@ -344,7 +345,7 @@ def search_index_rebuild(
     """Rewrite every ticket's documents (or only those of tickets that have none), one short transaction
     per batch of `batch_size` tickets, so writes go on meanwhile; `progress` is told after each batch.
     Documents written before the phrase pairs all lack them: while some may, `only_missing` rewrites all."""
-    if only_missing and not SearchIndexState.objects.filter(pk=1, phrase_pairs=True).exists():
+    if only_missing and not phrase_pairs_ready():
         only_missing = False
     tickets = Ticket.objects.all()
     if only_missing:
