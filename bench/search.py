@@ -478,42 +478,12 @@ def check_results(parties: dict, classes: dict) -> None:
     assert ranks == sorted(ranks, reverse=True), "relevance is not best first"
 
 
-# Every table that holds a ticket's rows (the outbox and the notifications refer to it by id alone).
-TICKET_ROWS = (
-    "tickets_ticketsearch",
-    "tickets_comment",
-    "tickets_attachment",
-    "tickets_assignment",
-    "tickets_deploymentlink",
-    "tickets_satisfactionrating",
-    "tickets_ticketevent",
-    "notifications_inboundmessage",
-    "notifications_pendingemail",
-    "notifications_webhookdelivery",
-    "chain_outboxentry",
-)
-
-
 def remove_tickets(ticket_ids: list) -> None:
-    """Delete tickets the bench wrote and all their rows, so that each run measures the same dataset."""
-    from django.db import connection, transaction
+    """Delete tickets the bench wrote, and through the models' cascades all their rows, so that each run
+    measures the same dataset."""
+    from tickets.models import Ticket
 
-    if not ticket_ids:
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM chain_envelopekey WHERE event_id IN "
-            "(SELECT id FROM tickets_ticketevent WHERE ticket_id = ANY(%s::uuid[]))",
-            [ticket_ids],
-        )
-        cursor.execute(
-            "DELETE FROM notifications_webhookattempt WHERE delivery_id IN "
-            "(SELECT id FROM notifications_webhookdelivery WHERE ticket_id = ANY(%s::uuid[]))",
-            [ticket_ids],
-        )
-        for table in TICKET_ROWS:
-            cursor.execute(f"DELETE FROM {table} WHERE ticket_id = ANY(%s::uuid[])", [ticket_ids])
-        cursor.execute("DELETE FROM tickets_ticket WHERE id = ANY(%s::uuid[])", [ticket_ids])
+    Ticket.objects.filter(pk__in=ticket_ids).delete()
 
 
 def measure_writes(rounds: int, typical) -> list:
